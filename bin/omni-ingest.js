@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// Runs the compiled CLI: no TypeScript loader on the hot path, so `--help` starts fast.
+import { main } from '../dist/src/cli.js';
+
+process.exitCode = await main(process.argv);

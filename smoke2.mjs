@@ -1,0 +1,15 @@
+import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+let t0=Date.now();
+const db = await PGlite.create({ extensions: { vector } });
+console.log('mem open', Date.now()-t0);
+await db.exec('create extension vector; create table t(id int, v vector(3)); insert into t values (1, $$[1,2,3]$$)');
+t0=Date.now();
+const dump = await db.dumpDataDir('none');
+console.log('dump', Date.now()-t0, dump.size);
+t0=Date.now();
+const db2 = await PGlite.create({ extensions: { vector }, loadDataDir: dump });
+console.log('load', Date.now()-t0, (await db2.query('select * from t')).rows);
+t0=Date.now();
+const db3 = await PGlite.create({ extensions: { vector }, loadDataDir: dump });
+console.log('load2', Date.now()-t0);

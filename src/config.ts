@@ -1,0 +1,120 @@
+// Configuration is parsed once, here: flags over environment over defaults. Every setting
+// knows its flag and its variable, so an invalid value is reported under both names (exit 2).
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+export const DEFAULT_DATA_DIR = '.omni-ingest/pglite';
+
+interface Setting<T> {
+  flag: string;
+  env: string | undefined;
+  schema: z.ZodType<T>;
+}
+
+const postgresUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a URL (expected postgres://user:password@host:5432/database)' });
+    return;
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    ctx.addIssue({
+      code: 'custom',
+      message: `is a ${url.protocol.replace(/:$/, '')}:// URL; omni-ingest needs PostgreSQL (postgres:// or postgresql://)`,
+    });
+  }
+});
+
+const settings = {
+  databaseUrl: { flag: '--database-url', env: 'DATABASE_URL', schema: postgresUrl.optional() },
+  dataDir: { flag: '--data-dir', env: 'OMNI_INGEST_DATA_DIR', schema: z.string().min(1, 'must not be empty') },
+} satisfies Record<string, Setting<unknown>>;
+
+export interface Config {
+  /** A real server's URL; undefined means the embedded database. */
+  databaseUrl: string | undefined;
+  /** The embedded database's folder (absolute). */
+  dataDir: string;
+  json: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  progress: boolean;
+  color: boolean;
+}
+
+export interface GlobalFlags {
+  databaseUrl?: string | undefined;
+  dataDir?: string | undefined;
+  json?: boolean | undefined;
+  quiet?: boolean | undefined;
+  verbose?: boolean | undefined;
+  progress?: boolean | undefined;
+}
+
+type Env = Record<string, string | undefined>;
+
+function pick<T>(setting: Setting<T>, flagValue: unknown, env: Env, fallback: unknown): T {
+  const fromEnv = setting.env === undefined ? undefined : env[setting.env];
+  // An empty variable counts as unset, the way shells and cron files usually mean it.
+  const raw = flagValue ?? (fromEnv === '' ? undefined : fromEnv) ?? fallback;
+  const parsed = setting.schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const source = flagValue !== undefined ? setting.flag : setting.env !== undefined && fromEnv ? setting.env : 'default';
+  const names = setting.env === undefined ? setting.flag : `${setting.flag} / ${setting.env}`;
+  const reason = parsed.error.issues.map((issue) => issue.message).join('; ');
+  throw new ConfigError(`invalid ${names} (from ${source}): ${reason}`);
+}
+
+export function resolveConfig(flags: GlobalFlags, env: Env = process.env, cwd = process.cwd()): Config {
+  const databaseUrl = pick(settings.databaseUrl, flags.databaseUrl, env, undefined);
+  const dataDir = pick(settings.dataDir, flags.dataDir, env, DEFAULT_DATA_DIR);
+  const json = flags.json ?? false;
+  const quiet = flags.quiet ?? false;
+  const verbose = flags.verbose ?? false;
+  if (quiet && verbose) throw new ConfigError('--quiet and --verbose cannot be used together');
+  const color = env.NO_COLOR === undefined || env.NO_COLOR === '';
+  return {
+    databaseUrl,
+    dataDir: path.resolve(cwd, dataDir),
+    json,
+    quiet,
+    verbose,
+    progress: flags.progress ?? true,
+    color: color && env.FORCE_COLOR !== '0',
+  };
+}
+
+/** The URL with its password replaced, safe to print. */
+export function maskUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '****';
+    parsed.searchParams.forEach((_, key) => {
+      if (/pass|secret|key|token/i.test(key)) parsed.searchParams.set(key, '****');
+    });
+    return parsed.toString();
+  } catch {
+    return '<unparseable url>';
+  }
+}
+
+/** Secrets that must never reach output: the URL's password, API keys. */
+export function secretsOf(config: Config, env: Env = process.env): string[] {
+  const secrets: string[] = [];
+  if (config.databaseUrl) {
+    try {
+      const { password } = new URL(config.databaseUrl);
+      if (password) secrets.push(password, decodeURIComponent(password));
+    } catch {
+      // Unparseable URLs were rejected by resolveConfig already.
+    }
+  }
+  for (const key of ['OPENAI_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'PGPASSWORD']) {
+    const value = env[key];
+    if (value && value.length >= 4) secrets.push(value);
+  }
+  return secrets.filter((s) => s.length > 0);
+}

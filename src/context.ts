@@ -1,0 +1,47 @@
+// What every command and stage gets from outside: configuration, database, logger, clock and
+// output. Tests build their own Context to swap any of them.
+import { Chalk, type ChalkInstance } from 'chalk';
+import type { Config } from './config.js';
+import type { Db } from './db/connect.js';
+import type { Logger } from './logger.js';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export interface Output {
+  /** Prints the command's result: one JSON document with --json, else the text lines. */
+  result(value: unknown, text: () => string | string[]): void;
+  /** Colours for the text result: on only when stdout is a TTY and colour is allowed. */
+  readonly style: ChalkInstance;
+}
+
+export interface Context {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  out: Output;
+  /** Opens the database on first use, so commands that need none (or fail early) stay fast. */
+  db(): Promise<Db>;
+}
+
+export function createOutput(
+  json: boolean,
+  color: boolean,
+  stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout,
+): Output {
+  return {
+    style: new Chalk({ level: color && !json && stream.isTTY ? 1 : 0 }),
+    result(value, text) {
+      if (json) {
+        stream.write(`${JSON.stringify(value, null, 2)}\n`);
+        return;
+      }
+      const lines = text();
+      const body = Array.isArray(lines) ? lines.join('\n') : lines;
+      if (body.length > 0) stream.write(`${body}\n`);
+    },
+  };
+}

@@ -1,0 +1,106 @@
+// The one place where PostgreSQL and driver errors become omni-ingest errors.
+import { BusyError, DatabaseError, OmniError } from '../errors.js';
+
+interface PgLikeError {
+  code?: string;
+  message?: string;
+  detail?: string;
+  hint?: string;
+  where?: string;
+}
+
+const INSTALL_PGVECTOR =
+  'install pgvector on the server: `sudo bash scripts/install-pgvector.sh` (Debian/Ubuntu), ' +
+  'your distribution\'s postgresql-<major>-pgvector package, or https://github.com/pgvector/pgvector#installation; ' +
+  'on Supabase enable the "vector" extension in the dashboard';
+
+function isPgLike(err: unknown): err is PgLikeError & Error {
+  return err instanceof Error && typeof (err as PgLikeError).code === 'string';
+}
+
+/**
+ * Turns whatever the driver threw into an OmniError. `target` is the masked URL or data folder,
+ * used to say where we were trying to go.
+ */
+export function mapPgError(err: unknown, target: string): OmniError {
+  if (err instanceof OmniError) return err;
+  if (!isPgLike(err)) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (/terminated unexpectedly|unexpected message|invalid response|ECONNRESET|connection timeout/i.test(message)) {
+      return new DatabaseError(`could not talk to PostgreSQL at ${target}: ${message}`, {
+        cause: err,
+        code: 'connection',
+        hint: 'is this a PostgreSQL server? check the host and port of the URL',
+      });
+    }
+    return new DatabaseError(`database error at ${target}: ${message}`, { cause: err });
+  }
+  const code = err.code ?? '';
+  const message = err.message ?? String(err);
+  const detail = err.detail ? ` (${err.detail})` : '';
+  switch (code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ECONNRESET':
+      return new DatabaseError(`cannot connect to PostgreSQL at ${target}: ${code}`, {
+        cause: err,
+        code: 'connection',
+        hint: 'is the server running and the URL right? Without --database-url/DATABASE_URL the embedded database is used',
+      });
+    case '28P01':
+    case '28000':
+      return new DatabaseError(`authentication failed at ${target}: ${message}`, { cause: err, sqlState: code, code: 'auth' });
+    case '3D000':
+      return new DatabaseError(`database does not exist at ${target}: ${message}`, {
+        cause: err,
+        sqlState: code,
+        code: 'connection',
+        hint: 'create it first (createdb), or fix the database name in the URL',
+      });
+    case '0A000':
+    case '58P01':
+    case '42704':
+      if (/vector/i.test(message)) {
+        return new DatabaseError(`pgvector is not available on the server at ${target}: ${message}`, {
+          cause: err,
+          sqlState: code,
+          code: 'pgvector_missing',
+          hint: INSTALL_PGVECTOR,
+        });
+      }
+      break;
+    case '55P03':
+      return new BusyError(`a lock is held by another session at ${target}: ${message}`, {
+        cause: err,
+        hint: 'another omni-ingest (or a long transaction) holds it; retry later',
+      });
+    case '57014':
+      return new DatabaseError(`statement cancelled at ${target}: ${message}`, { cause: err, sqlState: code, code: 'timeout' });
+    case '42501':
+      return new DatabaseError(`permission denied at ${target}: ${message}`, {
+        cause: err,
+        sqlState: code,
+        code: 'permission',
+        hint: 'connect as the table owner or a role with the needed privileges (service_role on Supabase)',
+      });
+    case '57P01':
+    case '57P02':
+    case '57P03':
+    case '08000':
+    case '08003':
+    case '08006':
+      return new DatabaseError(`connection to ${target} lost: ${message}`, { cause: err, sqlState: code, code: 'connection' });
+    default:
+      break;
+  }
+  return new DatabaseError(`${message}${detail}`, {
+    cause: err,
+    sqlState: /^[0-9A-Z]{5}$/.test(code) ? code : undefined,
+    ...(err.hint ? { hint: err.hint } : {}),
+  });
+}
+
+export const pgvectorInstallHint = INSTALL_PGVECTOR;
