@@ -7,6 +7,17 @@
 -- Runs inside one transaction, on Supabase, plain PostgreSQL 15+ and PGlite.
 -- No `create extension vector` here: the legacy schema stored embeddings as text.
 
+-- On a hardened database the `if not exists` below would quietly bring back a defect
+-- (the duplicate index): refuse instead.
+do $$
+begin
+if to_regclass('public.contact_identities') is not null or to_regclass('public.raw_event_errors') is not null then
+raise exception '20250830_legacy_baseline must not run on a database that already has 20250831_ingest_hardening'
+using hint = 'record both as applied with `omni-ingest migrate --adopt`';
+end if;
+end
+$$;
+
 
 -- ---------------------------------------------------------------------------
 -- Supabase compatibility.

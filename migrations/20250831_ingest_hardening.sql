@@ -30,12 +30,16 @@ $$;
 
 -- §7: the unique keys on raw_events and interactions must not meet duplicates. They are business
 -- data: we refuse and say where they are rather than delete anything. Rows with a null key column
--- are left out, as a unique constraint never compares them.
+-- are left out, as a unique constraint never compares them. Both tables are checked before
+-- refusing, so one run reports everything there is to clean up.
 do $$
 declare
-n bigint;
+raw_groups bigint;
+interaction_groups bigint;
+problems text[] := '{}';
+queries text[] := '{}';
 begin
-select count(*) into n
+select count(*) into raw_groups
 from (
 select 1
 from public.raw_events
@@ -43,13 +47,8 @@ where user_id is not null and provider is not null and source_id is not null
 group by user_id, provider, source_id
 having count(*) > 1
 ) d;
-if n > 0 then
-raise exception 'raw_events holds % groups of rows sharing (user_id, provider, source_id); refusing to add raw_events_user_provider_source_key', n
-using errcode = 'unique_violation',
-hint = 'list them with: select user_id, provider, source_id, count(*), array_agg(id order by created_at, id) from public.raw_events group by 1, 2, 3 having count(*) > 1 order by 4 desc;';
-end if;
 
-select count(*) into n
+select count(*) into interaction_groups
 from (
 select 1
 from public.interactions
@@ -57,10 +56,20 @@ where user_id is not null and source is not null and source_id is not null
 group by user_id, source, source_id
 having count(*) > 1
 ) d;
-if n > 0 then
-raise exception 'interactions holds % groups of rows sharing (user_id, source, source_id); refusing to add interactions_user_source_source_id_key', n
+
+if raw_groups > 0 then
+problems := problems || format('raw_events has %s groups of rows sharing (user_id, provider, source_id)', raw_groups);
+queries := queries || 'select user_id, provider, source_id, count(*), array_agg(id order by created_at, id) as ids from public.raw_events where source_id is not null group by 1, 2, 3 having count(*) > 1 order by 4 desc;'::text;
+end if;
+if interaction_groups > 0 then
+problems := problems || format('interactions has %s groups of rows sharing (user_id, source, source_id)', interaction_groups);
+queries := queries || 'select user_id, source, source_id, count(*), array_agg(id order by created_at, id) as ids from public.interactions where source_id is not null group by 1, 2, 3 having count(*) > 1 order by 4 desc;'::text;
+end if;
+
+if cardinality(problems) > 0 then
+raise exception 'refusing to add the unique keys raw_events_user_provider_source_key and interactions_user_source_source_id_key: %', array_to_string(problems, '; ')
 using errcode = 'unique_violation',
-hint = 'list them with: select user_id, source, source_id, count(*), array_agg(id order by created_at, id) from public.interactions group by 1, 2, 3 having count(*) > 1 order by 4 desc;';
+hint = 'nothing was changed; resolve the duplicates, then run the migration again. List them with: ' || array_to_string(queries, ' ');
 end if;
 end
 $$;

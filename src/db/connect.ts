@@ -153,8 +153,11 @@ async function openEmbedded(dataDir: string, options: OpenOptions): Promise<Db> 
     const pglite = await PGlite.create(dataDir, { extensions: { vector } });
     const pool = new pg.Pool(createPgConfig(pglite) as unknown as pg.PoolConfig);
     return createDb(pool, 'embedded', dataDir, 1, async () => {
-      await pglite.close();
-      unlock();
+      try {
+        await pglite.close();
+      } finally {
+        unlock();
+      }
     });
   } catch (err) {
     unlock();
