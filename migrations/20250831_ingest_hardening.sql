@@ -58,12 +58,12 @@ having count(*) > 1
 ) d;
 
 if raw_groups > 0 then
-problems := problems || format('raw_events has %s groups of rows sharing (user_id, provider, source_id)', raw_groups);
-queries := queries || 'select user_id, provider, source_id, count(*), array_agg(id order by created_at, id) as ids from public.raw_events where source_id is not null group by 1, 2, 3 having count(*) > 1 order by 4 desc;'::text;
+problems := problems || format('raw_events has %s duplicate key group(s) (rows sharing user_id, provider, source_id)', raw_groups);
+queries := queries || 'select user_id, provider, source_id, count(*), array_agg(id order by created_at, id) as ids from public.raw_events where provider is not null and source_id is not null group by 1, 2, 3 having count(*) > 1 order by 4 desc;'::text;
 end if;
 if interaction_groups > 0 then
-problems := problems || format('interactions has %s groups of rows sharing (user_id, source, source_id)', interaction_groups);
-queries := queries || 'select user_id, source, source_id, count(*), array_agg(id order by created_at, id) as ids from public.interactions where source_id is not null group by 1, 2, 3 having count(*) > 1 order by 4 desc;'::text;
+problems := problems || format('interactions has %s duplicate key group(s) (rows sharing user_id, source, source_id)', interaction_groups);
+queries := queries || 'select user_id, source, source_id, count(*), array_agg(id order by created_at, id) as ids from public.interactions where source is not null and source_id is not null group by 1, 2, 3 having count(*) > 1 order by 4 desc;'::text;
 end if;
 
 if cardinality(problems) > 0 then
