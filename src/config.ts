@@ -107,7 +107,14 @@ export function secretsOf(config: Config, env: Env = process.env): string[] {
   if (config.databaseUrl) {
     try {
       const { password } = new URL(config.databaseUrl);
-      if (password) secrets.push(password, decodeURIComponent(password));
+      if (password) {
+        secrets.push(password);
+        try {
+          secrets.push(decodeURIComponent(password));
+        } catch {
+          // A literal % that is not an escape: the raw form is the secret.
+        }
+      }
     } catch {
       // Unparseable URLs were rejected by resolveConfig already.
     }

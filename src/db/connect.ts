@@ -11,9 +11,14 @@ import { mapPgError } from './pg-errors.js';
 
 export type Row = Record<string, unknown>;
 
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number | null;
+}
+
 /** Something that runs a query: the pool, or a client inside a transaction. */
 export interface Queryable {
-  query<R extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<pg.QueryResult<R>>;
+  query<R extends object = Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
 }
 
 export interface Db extends Queryable {
@@ -35,9 +40,10 @@ export interface OpenOptions {
 
 function wrapQueryable(inner: pg.Pool | pg.PoolClient, target: string): Queryable {
   return {
-    async query<R extends Row>(sql: string, params?: readonly unknown[]) {
+    async query<R extends object>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
       try {
-        return await inner.query<R>(sql, params as unknown[] | undefined);
+        const result = await inner.query(sql, params as unknown[] | undefined);
+        return { rows: result.rows as R[], rowCount: result.rowCount };
       } catch (err) {
         throw mapPgError(err, target);
       }

@@ -48,7 +48,8 @@ export async function migrationStatus(db: Db, files: MigrationFile[]): Promise<M
       adopted: a.adopted,
     });
   }
-  return statuses.sort((x, y) => x.name.localeCompare(y.name));
+  // The order files are applied in (code-unit order, as loadMigrationFiles sorts), not the locale's.
+  return statuses.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
 }
 
 /** Refuses to go on over a history that does not match the files. */
