@@ -34,6 +34,8 @@ const indexRow = z.object({
   partial: z.boolean(),
   keys: z.array(z.string()),
   valid: z.boolean(),
+  /** The whole definition without the index's name: two equal definitions are duplicates. */
+  definition: z.string(),
 });
 const policyRow = z.object({
   table: z.string(),
@@ -98,6 +100,7 @@ WHERE n.nspname = $1`, [schema]);
   const indexes = await db.query(`
 SELECT t.relname AS table, i.relname AS name, am.amname AS method, x.indisunique AS unique,
        x.indpred IS NOT NULL AS partial, x.indisvalid AS valid,
+       regexp_replace(pg_get_indexdef(x.indexrelid), '^CREATE (UNIQUE )?INDEX \\S+ ON ', 'CREATE \\1INDEX ON ') AS definition,
        ARRAY(SELECT pg_get_indexdef(x.indexrelid, k, true)
                     || CASE WHEN x.indoption[k - 1] & 1 = 1 THEN ' DESC' ELSE '' END
              FROM generate_series(1, x.indnkeyatts) k) AS keys

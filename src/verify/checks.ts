@@ -83,7 +83,7 @@ const duplicateIndex: Check = (c) => {
   if (named) return fail(name, 'raw_events_user_provider_occurred_idx still exists');
   const seen = new Map<string, string>();
   for (const i of c.indexes.filter((x) => (INGESTION_TABLES as readonly string[]).includes(x.table))) {
-    const key = `${i.table}|${i.method}|${i.unique}|${i.partial}|${i.keys.join(',')}`;
+    const key = `${i.table}|${i.definition}`;
     const twin = seen.get(key);
     if (twin && !i.partial) return fail(name, `${i.name} duplicates ${twin} on ${i.table}(${i.keys.join(', ')})`);
     seen.set(key, i.name);
@@ -167,8 +167,11 @@ const norm = (expr: string | null) =>
     .replace(/\bas\s+\w+/g, '')
     .replace(/[\s()]/g, '');
 const OWN = ['user_id=auth.uid', 'auth.uid=user_id'];
-const ownsRow = (expr: string | null) => OWN.some((o) => norm(expr).includes(o));
 const isOwnOnly = (expr: string | null) => OWN.includes(norm(expr));
+const isOwnNote = (expr: string | null) => {
+  const n = norm(expr);
+  return OWN.some((own) => n === `${own}andtype='note_added'` || n === `type='note_added'and${own}`);
+};
 
 function judgePolicies(table: string, policies: Policy[]): string[] {
   const problems: string[] = [];
@@ -179,7 +182,7 @@ function judgePolicies(table: string, policies: Policy[]): string[] {
   const auth = forRole('authenticated');
   if (!auth.some((p) => p.command === 'r' && isOwnOnly(p.using))) problems.push('no SELECT policy for authenticated with user_id = auth.uid()');
   for (const p of auth) {
-    const note = table === 'interactions' && p.command === 'a' && ownsRow(p.check) && norm(p.check).includes("type='note_added'") && !/\bor\b/i.test(p.check ?? '');
+    const note = table === 'interactions' && p.command === 'a' && isOwnNote(p.check);
     const readOwn = p.command === 'r' && isOwnOnly(p.using);
     if (!note && !readOwn) problems.push(`policy ${p.name} lets authenticated ${commandName(p.command)} beyond its own rows/notes`);
   }
