@@ -3,7 +3,10 @@
 import { Command, CommanderError } from 'commander';
 import { DEFAULT_DATA_DIR } from './config.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerImport } from './commands/import.js';
 import { registerMigrate } from './commands/migrate.js';
+import { registerNormalize } from './commands/normalize.js';
+import { registerRuns } from './commands/runs.js';
 import type { RunState } from './commands/run.js';
 import { registerVerify } from './commands/verify.js';
 import { ExitCode, OmniError } from './errors.js';
@@ -32,6 +35,9 @@ Without --database-url the embedded database (PGlite + pgvector) in --data-dir i
   registerMigrate(program, state);
   registerVerify(program, state);
   registerDoctor(program, state);
+  registerImport(program, state);
+  registerNormalize(program, state);
+  registerRuns(program, state);
   // Subcommands inherit exitOverride only when set before they are added; set it on all.
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program)) c.exitOverride().showHelpAfterError('(run with --help for usage)');

@@ -1,0 +1,27 @@
+// Runs one `normalize` over a database in a process of its own, so the benchmark measures that
+// process's time and peak memory alone. Prints one JSON line.
+import { openDb } from '../src/db/connect.js';
+import { createMemoryLogger } from '../src/logger.js';
+import { parseRange } from '../src/stages/engine/range.js';
+import { runStage } from '../src/stages/engine/runner.js';
+import { normalizeStage } from '../src/stages/normalize.js';
+import { systemClock } from '../src/context.js';
+
+const [url, workers, batchSize] = process.argv.slice(2);
+if (!url) throw new Error('usage: normalize-worker <database-url> [workers] [batch-size]');
+
+let peakRss = 0;
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
+const db = await openDb({ databaseUrl: url, dataDir: '' }, { poolSize: Number(workers ?? 1) + 1 });
+try {
+  const range = parseRange({ batchSize: batchSize ?? '2000' }, systemClock);
+  const started = process.hrtime.bigint();
+  const summary = await runStage(normalizeStage, { db, clock: systemClock, logger: createMemoryLogger(), range, workers: Number(workers ?? 1) });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  clearInterval(sampler);
+  peakRss = Math.max(peakRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
+  process.stdout.write(`${JSON.stringify({ seconds, counts: summary.counts, peakRssBytes: peakRss })}\n`);
+} finally {
+  clearInterval(sampler);
+  await db.close();
+}

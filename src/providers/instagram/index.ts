@@ -1,0 +1,156 @@
+// Instagram DMs: a messaging item or a whole webhook body → one dm_received / dm_sent per
+// message item (SPEC §5). Reactions, read receipts, deletions and empty postbacks are skips.
+import { createHash } from 'node:crypto';
+import { cleanTextOrNull, jsonSafe } from '../../text.js';
+import { formatPath, interactions, isRecord, parsePayload, payloadError, setIfDefined, skip } from '../common.js';
+import { fromEpochMs } from '../dates.js';
+import type { NormalizedInteraction, NormalizeResult, Provider, SourceMeta } from '../types.js';
+import { bodySchema, itemSchema, type MessagingItem } from './schema.js';
+
+const WHAT_ITEM = 'Instagram messaging item (entry[].messaging[])';
+const WHAT_BODY = 'Instagram webhook body';
+
+type Attachment = NonNullable<SourceMeta['attachments']>[number];
+type Entry = { id: string; time: number };
+
+const isBody = (payload: unknown): payload is Record<string, unknown> => isRecord(payload) && (payload.entry !== undefined || payload.object !== undefined);
+
+function attachmentsOf(item: MessagingItem): Attachment[] {
+  const out: Attachment[] = [];
+  for (const a of item.message?.attachments ?? []) {
+    const entry: Attachment = { kind: a.type };
+    if (a.payload?.url) entry.url = a.payload.url;
+    if (a.payload?.title) entry.name = a.payload.title;
+    out.push(entry);
+  }
+  return out;
+}
+
+/** The interaction an item makes, or why it makes none. `path` locates the item in the payload. */
+function fromItem(item: MessagingItem, path: string, entry: Entry | null): NormalizedInteraction | string {
+  const message = item.message;
+  let sourceId: string;
+  let text: string | null;
+  const attachments = attachmentsOf(item);
+  if (message) {
+    if (message.is_deleted) return 'deleted message (message.is_deleted)';
+    text = cleanTextOrNull(message.text);
+    if (text === null && attachments.length === 0) return message.is_unsupported ? 'unsupported message (message.is_unsupported)' : 'empty message: no text, no attachments';
+    sourceId = message.mid;
+  } else if (item.postback) {
+    // A tapped button with a label is something the person said; without one it is noise.
+    text = cleanTextOrNull(item.postback.title);
+    if (text === null || !item.postback.mid) return 'postback without text';
+    sourceId = item.postback.mid;
+  } else if (item.reaction) {
+    const what = [item.reaction.action ?? 'react', item.reaction.emoji ?? item.reaction.reaction].filter(Boolean).join(' ');
+    return `reaction (${what})`;
+  } else if (item.read) {
+    return 'read receipt';
+  } else {
+    return 'messaging item without a message (referral, opt-in or handover)';
+  }
+
+  const time = fromEpochMs(item.timestamp);
+  if (!time.ok) throw payloadError(entry ? WHAT_BODY : WHAT_ITEM, `${path}.timestamp`, time.problem);
+  const outbound = message?.is_echo === true;
+  const sourceMeta: SourceMeta = {
+    direction: outbound ? 'outbound' : 'inbound',
+    from: [{ kind: 'instagram_id', value: item.sender.id }],
+    to: [{ kind: 'instagram_id', value: item.recipient.id }],
+  };
+  setIfDefined(sourceMeta, 'attachments', attachments);
+  setIfDefined(sourceMeta, 'replyTo', message?.reply_to);
+  setIfDefined(sourceMeta, 'quickReply', message?.quick_reply?.payload);
+  setIfDefined(sourceMeta, 'postback', item.postback?.payload);
+  setIfDefined(sourceMeta, 'accountId', entry?.id);
+  const bodyRaw: Record<string, unknown> = { ...item };
+  if (entry) bodyRaw.entry = { id: entry.id, time: entry.time };
+  return {
+    type: outbound ? 'dm_sent' : 'dm_received',
+    sourceId,
+    occurredAt: time.date,
+    subject: null,
+    bodyText: text,
+    bodyRaw: jsonSafe(bodyRaw),
+    sourceMeta: jsonSafe(sourceMeta),
+  };
+}
+
+function fromBody(payload: unknown): NormalizeResult {
+  const body = parsePayload(bodySchema, payload, WHAT_BODY);
+  const out: NormalizedInteraction[] = [];
+  const reasons = new Map<string, number>();
+  body.entry.forEach((entry, e) => {
+    (entry.messaging ?? []).forEach((item, i) => {
+      const r = fromItem(item, formatPath(['entry', e, 'messaging', i]), entry);
+      if (typeof r === 'string') reasons.set(r, (reasons.get(r) ?? 0) + 1);
+      else out.push(r);
+    });
+  });
+  if (out.length > 0) return interactions(out);
+  const summary = [...reasons].map(([r, n]) => (n > 1 ? `${n}× ${r}` : r)).join(', ');
+  return skip(`no message in the webhook body${summary ? `: ${summary}` : ''}`);
+}
+
+/** JSON with sorted keys: the same body hashes the same after a jsonb round trip. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (isRecord(value)) return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${stableJson(value[k])}`).join(',')}}`;
+  return JSON.stringify(value) ?? 'null';
+}
+
+function itemId(item: Record<string, unknown>): string | null {
+  const message = item.message;
+  if (isRecord(message) && typeof message.mid === 'string' && message.mid !== '') return message.mid;
+  const postback = item.postback;
+  if (isRecord(postback) && typeof postback.mid === 'string' && postback.mid !== '') return postback.mid;
+  return null;
+}
+
+function timeOf(value: unknown): Date | null {
+  if (typeof value !== 'number') return null;
+  const t = fromEpochMs(value);
+  return t.ok ? t.date : null;
+}
+
+export const instagram: Provider = {
+  name: 'instagram',
+
+  /**
+   * An item: its message (or postback) mid; a reaction or read receipt, which has none of its
+   * own, `ig:<kind>:<sender>:<recipient>:<timestamp>`. A body with exactly one message item:
+   * that message's mid, so the same message imported as an item or a body is one raw event.
+   * Any other body: `ig:<entry[0].id>:<entry[0].time>:<sha256 of the sorted-key JSON, 16 hex>`.
+   */
+  identify(payload) {
+    if (isBody(payload)) {
+      const entries = Array.isArray(payload.entry) ? payload.entry.filter(isRecord) : [];
+      const first = entries[0];
+      if (!first) throw payloadError(WHAT_BODY, 'payload.entry', 'is missing or empty: nothing to import');
+      const items = entries.flatMap((e) => (Array.isArray(e.messaging) ? e.messaging.filter(isRecord) : []));
+      const withId = items.filter((i) => itemId(i) !== null);
+      const only = withId.length === 1 ? withId[0] : undefined;
+      if (only) return { sourceId: itemId(only) as string, occurredAt: timeOf(only.timestamp) };
+      const hash = createHash('sha256').update(stableJson(payload)).digest('hex').slice(0, 16);
+      return { sourceId: `ig:${String(first.id)}:${String(first.time)}:${hash}`, occurredAt: timeOf(items[0]?.timestamp) ?? timeOf(first.time) };
+    }
+    if (!isRecord(payload)) throw payloadError(WHAT_ITEM, 'payload', 'expected an object');
+    const occurredAt = timeOf(payload.timestamp);
+    const id = itemId(payload);
+    if (id !== null) return { sourceId: id, occurredAt };
+    const sender = isRecord(payload.sender) ? payload.sender.id : undefined;
+    const recipient = isRecord(payload.recipient) ? payload.recipient.id : undefined;
+    const kind = ['reaction', 'read', 'postback', 'referral'].find((k) => payload[k] !== undefined);
+    if (kind === undefined || typeof sender !== 'string' || typeof recipient !== 'string' || typeof payload.timestamp !== 'number') {
+      throw payloadError(WHAT_ITEM, 'payload.message.mid', 'is missing: the item has no message id, and is not a reaction or read receipt with sender, recipient and timestamp');
+    }
+    return { sourceId: `ig:${kind}:${sender}:${recipient}:${payload.timestamp}`, occurredAt };
+  },
+
+  normalize(event) {
+    if (isBody(event.payload)) return fromBody(event.payload);
+    const r = fromItem(parsePayload(itemSchema, event.payload, WHAT_ITEM), 'payload', null);
+    return typeof r === 'string' ? skip(r) : interactions([r]);
+  },
+};

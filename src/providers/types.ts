@@ -1,0 +1,82 @@
+// The one interface every provider module implements (SPEC §5). Adding a provider means a
+// module that exports a Provider and one line in ./index.ts; nothing else changes.
+
+/** A canonical identity (SPEC §6): emails lower-cased without display names, phones E.164. */
+export interface Identity {
+  kind: 'email' | 'phone' | 'instagram_id';
+  value: string;
+}
+
+/** A raw event as the normalize stage hands it to a provider. */
+export interface RawEventInput {
+  id: string;
+  userId: string;
+  provider: string;
+  sourceId: string | null;
+  /** The raw event's own occurred_at (the fallback for payloads that carry no time). */
+  occurredAt: Date | null;
+  payload: unknown;
+}
+
+export interface NormalizedInteraction {
+  /** e.g. email_received, sms_sent, whatsapp_received, dm_sent, form_submitted. */
+  type: string;
+  /** The interaction's idempotency key within (user_id, source). */
+  sourceId: string;
+  occurredAt: Date;
+  subject: string | null;
+  /** Valid UTF-8 without NUL characters. */
+  bodyText: string | null;
+  /** The parts of the payload worth keeping losslessly (headers, ids). */
+  bodyRaw: Record<string, unknown>;
+  /** Participants as canonical identities, thread id, labels, attachments, direction. */
+  sourceMeta: SourceMeta;
+}
+
+export interface SourceMeta {
+  direction: 'inbound' | 'outbound';
+  from: Identity[];
+  to: Identity[];
+  cc?: Identity[];
+  threadId?: string;
+  labels?: string[];
+  /**
+   * `id`: the provider's handle for fetching the content (Gmail `attachmentId`); `kind`: the
+   * provider's own category when there is no MIME type (Instagram `image`, `story_mention`).
+   */
+  attachments?: { name?: string; mimeType?: string; url?: string; size?: number; id?: string; kind?: string }[];
+  [key: string]: unknown;
+}
+
+export type NormalizeResult =
+  | { kind: 'interactions'; interactions: NormalizedInteraction[] }
+  /** Valid but not an interaction (a read receipt, a reaction): counted, not dead-lettered. */
+  | { kind: 'skip'; reason: string };
+
+export interface PayloadIssue {
+  /** Where in the payload, e.g. `payload.messages[0].internalDate`. */
+  path: string;
+  message: string;
+}
+
+/** The payload is invalid or cannot be normalized: the event is dead-lettered with these issues. */
+export class PayloadError extends Error {
+  readonly issues: PayloadIssue[];
+
+  constructor(message: string, issues: PayloadIssue[] = [], options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PayloadError';
+    this.issues = issues;
+  }
+}
+
+export interface Provider {
+  readonly name: string;
+  /**
+   * At import time: the payload's id (raw_events.source_id) and its time (raw_events.occurred_at,
+   * null when the payload has none, e.g. a Twilio webhook). Throws PayloadError when there is no id.
+   */
+  identify(payload: unknown): { sourceId: string; occurredAt: Date | null };
+  /** Raw event → interactions, or a skip. Throws PayloadError for invalid payloads. Pure: no I/O. */
+  normalize(event: RawEventInput): NormalizeResult;
+}

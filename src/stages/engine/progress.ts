@@ -1,0 +1,53 @@
+// Progress on stderr, only on a TTY (SPEC §4): done/total, rate, ETA. Several bars share one
+// MultiBar so `backfill` can show one per stage.
+import cliProgress from 'cli-progress';
+
+export interface Progress {
+  start(label: string, total: number): ProgressBar;
+  stop(): void;
+}
+
+export interface ProgressBar {
+  increment(n: number): void;
+  setTotal(total: number): void;
+}
+
+const silentBar: ProgressBar = { increment: () => {}, setTotal: () => {} };
+
+export const noProgress: Progress = { start: () => silentBar, stop: () => {} };
+
+export function createProgress(options: { enabled: boolean; stream?: NodeJS.WriteStream }): Progress {
+  const stream = options.stream ?? process.stderr;
+  if (!options.enabled || !stream.isTTY) return noProgress;
+  const multi = new cliProgress.MultiBar(
+    {
+      stream,
+      format: '{label} [{bar}] {value}/{total} {percentage}% | {rate}/s | ETA {eta_formatted}',
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 50,
+      fps: 5,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  return {
+    start(label, total) {
+      const started = Date.now();
+      const bar = multi.create(Math.max(total, 0), 0, { label: label.padEnd(10), rate: '0' });
+      let done = 0;
+      return {
+        increment(n) {
+          done += n;
+          const seconds = (Date.now() - started) / 1000;
+          bar.increment(n, { rate: seconds > 0 ? Math.round(done / seconds).toLocaleString('en-US') : '0' });
+        },
+        setTotal(t) {
+          bar.setTotal(Math.max(t, done));
+        },
+      };
+    },
+    stop() {
+      multi.stop();
+    },
+  };
+}

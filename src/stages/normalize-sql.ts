@@ -1,0 +1,160 @@
+// The normalize stage's SQL. Every write is one set-based statement per batch; values travel
+// as arrays through unnest, so the parameter count stays constant whatever the batch size.
+import type { Queryable } from '../db/connect.js';
+import type { RangeOptions } from './engine/range.js';
+
+export interface RawEventRow {
+  id: string;
+  user_id: string;
+  provider: string;
+  source_id: string | null;
+  occurred_at: Date | null;
+  payload: unknown;
+  batch_id: string | null;
+}
+
+const rangeParams = (range: RangeOptions) => [range.since ?? null, range.until ?? null, range.userId ?? null, range.provider ?? null];
+
+export async function countPendingRawEvents(db: Queryable, range: RangeOptions): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`
+SELECT count(*)::int AS n
+FROM omni_ingest.normalize_queue
+WHERE ($1::timestamptz IS NULL OR occurred_at >= $1)
+  AND ($2::timestamptz IS NULL OR occurred_at < $2)
+  AND ($3::uuid IS NULL OR user_id = $3)
+  AND ($4::text IS NULL OR provider = $4)`, rangeParams(range));
+  return rows[0]?.n ?? 0;
+}
+
+/**
+ * Claims the next queued events by deleting their queue rows, and reads the events. Runs inside
+ * the batch's transaction: if anything later fails, the queue rows come back with the rollback.
+ * SKIP LOCKED lets parallel workers take disjoint batches without waiting on each other.
+ */
+export async function claimRawEvents(tx: Queryable, range: RangeOptions, limit: number): Promise<RawEventRow[]> {
+  const { rows } = await tx.query<RawEventRow>(`
+WITH next AS (
+  SELECT raw_event_id
+  FROM omni_ingest.normalize_queue
+  WHERE ($1::timestamptz IS NULL OR occurred_at >= $1)
+    AND ($2::timestamptz IS NULL OR occurred_at < $2)
+    AND ($3::uuid IS NULL OR user_id = $3)
+    AND ($4::text IS NULL OR provider = $4)
+  ORDER BY occurred_at, raw_event_id
+  LIMIT $5
+  FOR UPDATE SKIP LOCKED
+), claimed AS (
+  DELETE FROM omni_ingest.normalize_queue q
+  USING next
+  WHERE q.raw_event_id = next.raw_event_id
+  RETURNING q.raw_event_id
+)
+SELECT r.id, r.user_id, r.provider, r.source_id, r.occurred_at, r.payload, r.batch_id
+FROM claimed
+JOIN public.raw_events r ON r.id = claimed.raw_event_id`, [...rangeParams(range), limit]);
+  return rows;
+}
+
+/** For --dry-run: the next queued events after the cursor, read without claiming. */
+export async function peekRawEvents(db: Queryable, range: RangeOptions, limit: number, after: { occurredAt: string; id: string } | undefined): Promise<RawEventRow[]> {
+  const { rows } = await db.query<RawEventRow>(`
+SELECT r.id, r.user_id, r.provider, r.source_id, r.occurred_at, r.payload, r.batch_id
+FROM omni_ingest.normalize_queue q
+JOIN public.raw_events r ON r.id = q.raw_event_id
+WHERE ($1::timestamptz IS NULL OR q.occurred_at >= $1)
+  AND ($2::timestamptz IS NULL OR q.occurred_at < $2)
+  AND ($3::uuid IS NULL OR q.user_id = $3)
+  AND ($4::text IS NULL OR q.provider = $4)
+  AND (coalesce(q.occurred_at, '-infinity'), q.raw_event_id) > ($6::timestamptz, $7::uuid)
+ORDER BY coalesce(q.occurred_at, '-infinity'), q.raw_event_id
+LIMIT $5`, [...rangeParams(range), limit, after?.occurredAt ?? '-infinity', after?.id ?? '00000000-0000-0000-0000-000000000000']);
+  return rows;
+}
+
+/**
+ * A batch need not wait for its WAL to reach disk: if the server crashes before it does, the whole
+ * batch is lost atomically — its queue rows with it — and the next run simply does it again.
+ * Nothing is half-done or lost, and each commit saves a flush (SET LOCAL: this transaction only).
+ */
+export async function relaxCommitDurability(tx: Queryable): Promise<void> {
+  await tx.query(`SET LOCAL synchronous_commit = off`);
+}
+
+/** Puts raw events of the range back in the queue (re-normalize them: retries, --reprocess). */
+export async function enqueueRawEvents(db: Queryable, range: RangeOptions, ids?: string[]): Promise<number> {
+  const { rowCount } = await db.query(`
+INSERT INTO omni_ingest.normalize_queue (raw_event_id, user_id, provider, occurred_at)
+SELECT id, user_id, provider, occurred_at
+FROM public.raw_events
+WHERE ($1::timestamptz IS NULL OR occurred_at >= $1)
+  AND ($2::timestamptz IS NULL OR occurred_at < $2)
+  AND ($3::uuid IS NULL OR user_id = $3)
+  AND ($4::text IS NULL OR provider = $4)
+  AND ($5::uuid[] IS NULL OR id = ANY($5))
+ON CONFLICT (raw_event_id) DO NOTHING`, [...rangeParams(range), ids ?? null]);
+  return rowCount ?? 0;
+}
+
+/** One interaction as the upsert reads it from the batch's JSON document. */
+export interface InteractionRow {
+  user_id: string;
+  source: string;
+  source_id: string;
+  type: string;
+  subject: string | null;
+  body_text: string | null;
+  body_raw: Record<string, unknown>;
+  occurred_at: string;
+  source_meta: Record<string, unknown>;
+  batch_id: string | null;
+  raw_event_id: string;
+}
+
+/**
+ * Upserts a batch of interactions on (user_id, source, source_id), sent as one JSON document
+ * (`rowsJson`, an array of InteractionRow): one parameter whatever the batch size, parsed by the
+ * server in C rather than escaped into array literals in JavaScript. A re-normalized event
+ * updates the normalized columns only when they differ; contact_id (set by resolve) is kept.
+ */
+export async function upsertInteractions(tx: Queryable, rowsJson: string): Promise<{ inserted: number; updated: number }> {
+  const { rows } = await tx.query<{ inserted: number; updated: number }>(`
+WITH upserted AS (
+  INSERT INTO public.interactions
+    (user_id, source, source_id, type, subject, body_text, body_raw, occurred_at, source_meta, batch_id, raw_event_id)
+  SELECT x.user_id, x.source, x.source_id, x.type, x.subject, x.body_text, x.body_raw, x.occurred_at, x.source_meta, x.batch_id, x.raw_event_id
+  FROM json_to_recordset($1::json) AS x(
+    user_id uuid, source text, source_id text, type text, subject text, body_text text,
+    body_raw jsonb, occurred_at timestamptz, source_meta jsonb, batch_id uuid, raw_event_id uuid)
+  ON CONFLICT (user_id, source, source_id) DO UPDATE
+  SET type = excluded.type,
+      subject = excluded.subject,
+      body_text = excluded.body_text,
+      body_raw = excluded.body_raw,
+      occurred_at = excluded.occurred_at,
+      source_meta = excluded.source_meta,
+      raw_event_id = excluded.raw_event_id
+  WHERE (interactions.type, interactions.subject, interactions.body_text, interactions.body_raw, interactions.occurred_at, interactions.source_meta)
+        IS DISTINCT FROM (excluded.type, excluded.subject, excluded.body_text, excluded.body_raw, excluded.occurred_at, excluded.source_meta)
+  RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated
+FROM upserted`, [rowsJson]);
+  return rows[0] ?? { inserted: 0, updated: 0 };
+}
+
+export interface DeadLetterColumns {
+  rawEventId: string[];
+  userId: string[];
+  provider: string[];
+  error: string[];
+  context: string[];
+}
+
+export async function insertDeadLetters(tx: Queryable, stage: string, c: DeadLetterColumns): Promise<void> {
+  if (c.rawEventId.length === 0) return;
+  await tx.query(`
+INSERT INTO public.raw_event_errors (raw_event_id, user_id, provider, stage, error, context)
+SELECT e.raw_event_id, e.user_id, e.provider, $6, e.error, e.context
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[]) AS e(raw_event_id, user_id, provider, error, context)`,
+    [c.rawEventId, c.userId, c.provider, c.error, c.context, stage]);
+}

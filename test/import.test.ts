@@ -1,0 +1,159 @@
+// import through the binary: idempotent, streamed, bad records reported by file and line.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { generateEvents } from '../src/fixtures/generator.js';
+import { readRecords } from '../src/stages/import/records.js';
+import { runCli } from './support/cli.js';
+import { freshTarget, type TestTarget } from './support/db.js';
+import { USER_A } from './support/events.js';
+
+interface ImportJson {
+  runId: string;
+  batchId: string;
+  status: string;
+  counts: { records: number; inserted: number; duplicates: number; invalid: number };
+  problems: { file: string; line: number; error: string }[];
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'omni-import-'));
+process.once('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function write(name: string, text: string): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+async function collect(file: string) {
+  const out = [];
+  for await (const r of readRecords(file)) out.push(r);
+  return out;
+}
+
+describe('reading import files', () => {
+  it('reads NDJSON with line numbers, skipping blank lines, reporting non-JSON lines', async () => {
+    const file = write('a.ndjson', '\uFEFF{"id":"1"}\n\n{"id":"2"}\r\n{oops\n{"id":"3"}\n');
+    const records = await collect(file);
+    assert.deepEqual(records.map((r) => r.line), [1, 3, 4, 5]);
+    assert.ok('error' in records[2]! && /not JSON/.test(records[2].error));
+    assert.deepEqual(records.filter((r) => 'value' in r).map((r) => (r as { value: { id: string } }).value.id), ['1', '2', '3']);
+  });
+
+  it('reads a JSON array element by element with the line each starts on', async () => {
+    const file = write('b.json', '[\n  {"id": "1", "text": "a, [b] {c}"},\n  {"id": "2",\n   "nested": [1, {"x": "\\"]"}]},\n  oops,\n  {"id": "3"}\n]\n');
+    const records = await collect(file);
+    assert.deepEqual(records.map((r) => r.line), [2, 3, 5, 6]);
+    assert.ok('error' in records[2]!);
+    assert.deepEqual((records[1] as { value: unknown }).value, { id: '2', nested: [1, { x: '"]' }] });
+  });
+
+  it('says when a JSON array is truncated', async () => {
+    const records = await collect(write('c.json', '[{"id": "1"}, {"id": "2"'));
+    assert.equal(records.length, 2);
+    assert.ok('error' in records[1]! && /not closed/.test(records[1].error));
+  });
+
+  it('an empty file has no records', async () => {
+    assert.deepEqual(await collect(write('d.ndjson', '')), []);
+  });
+});
+
+describe('omni-ingest import', () => {
+  let target: TestTarget;
+  before(async () => {
+    target = await freshTarget();
+    const m = await runCli([...target.args, 'migrate']);
+    assert.equal(m.code, 0, m.stderr);
+  });
+  after(async () => target.drop());
+
+  it('imports once; the same files again add nothing', async () => {
+    const lines = [...generateEvents('gmail', 120, { seed: 21, userId: USER_A })].map((p) => JSON.stringify(p));
+    const ndjson = write('gmail.ndjson', `${lines.slice(0, 60).join('\n')}\n`);
+    const array = write('gmail.json', JSON.stringify(lines.slice(60).map((l) => JSON.parse(l) as unknown), null, 2));
+    const first = await runCli([...target.args, 'import', ndjson, array, '--provider', 'gmail', '--user', USER_A, '--json', '--batch-size', '25']);
+    assert.equal(first.code, 0, first.stderr);
+    const one = first.json<ImportJson>();
+    assert.deepEqual(one.counts, { records: 120, inserted: 120, duplicates: 0, invalid: 0 });
+    const second = await runCli([...target.args, 'import', ndjson, array, '--provider', 'gmail', '--user', USER_A, '--json']);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(second.json<ImportJson>().counts, { records: 120, inserted: 0, duplicates: 120, invalid: 0 });
+
+    const db = await target.open();
+    try {
+      const { rows } = await db.query<{ n: number; batches: number; users: number }>(`
+SELECT count(*)::int AS n, count(DISTINCT batch_id)::int AS batches, count(DISTINCT user_id)::int AS users FROM public.raw_events WHERE provider = 'gmail'`);
+      assert.deepEqual(rows[0], { n: 120, batches: 1, users: 1 });
+      const { rows: t } = await db.query<{ ok: number }>(`
+SELECT count(*)::int AS ok FROM public.raw_events
+WHERE provider = 'gmail' AND occurred_at = to_timestamp((payload ->> 'internalDate')::bigint / 1000.0) AND source_id = payload ->> 'id'`);
+      assert.equal(t[0]?.ok, 120, 'occurred_at and source_id come from the payload');
+      const audit = await db.query<{ action: string; payload: { batch_id: string; counts: { inserted: number } } }>(`SELECT action, payload FROM public.sync_audit WHERE provider = 'gmail' ORDER BY created_at`);
+      assert.equal(audit.rows.length, 2);
+      assert.equal(audit.rows[0]?.action, 'import');
+      assert.equal(audit.rows[0]?.payload.batch_id, one.batchId);
+      assert.equal(audit.rows[1]?.payload.counts.inserted, 0);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('reports bad lines and payloads without an id by file and line, keeps them, and goes on', async () => {
+    const [good1, good2] = [...generateEvents('webform', 2, { seed: 22, userId: USER_A })];
+    const file = write('forms.ndjson', [JSON.stringify(good1), 'this is not json', JSON.stringify({ form_id: 'no-id', submitted_at: '2025-01-01T00:00:00Z', fields: {} }), JSON.stringify(good2)].join('\n'));
+    const r = await runCli([...target.args, 'import', file, '--provider', 'webform', '--user', USER_A, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const body = r.json<ImportJson>();
+    assert.deepEqual(body.counts, { records: 4, inserted: 2, duplicates: 0, invalid: 2 });
+    assert.deepEqual(body.problems.map((p) => [path.basename(p.file), p.line]), [['forms.ndjson', 2], ['forms.ndjson', 3]]);
+    assert.match(body.problems[0]!.error, /not JSON/);
+    assert.match(body.problems[1]!.error, /\bid\b/);
+    assert.match(r.stderr, /forms\.ndjson:2: not JSON/);
+    const db = await target.open();
+    try {
+      const { rows } = await db.query<{ stage: string; error: string; line: number }>(`SELECT stage, error, (context ->> 'line')::int AS line FROM public.raw_event_errors WHERE stage = 'import' ORDER BY 3`);
+      assert.deepEqual(rows.map((x) => [x.stage, x.line]), [['import', 2], ['import', 3]]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('refuses bad arguments with exit 2 and imports nothing', async () => {
+    const file = write('ok.ndjson', `${JSON.stringify([...generateEvents('twilio', 1, { seed: 23, userId: USER_A })][0])}\n`);
+    const cases: [string[], RegExp][] = [
+      [[file, '--provider', 'myspace', '--user', USER_A], /myspace/],
+      [[file, '--provider', 'twilio', '--user', 'bob'], /--user "bob" must be a UUID/],
+      [[path.join(tmp, 'missing.ndjson'), '--provider', 'twilio', '--user', USER_A], /cannot read .*missing\.ndjson/],
+      [[file, '--user', USER_A], /required option '--provider <name>'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli([...target.args, 'import', ...args]);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    const db = await target.open();
+    try {
+      const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.raw_events WHERE provider = 'twilio'`);
+      assert.equal(rows[0]?.n, 0);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('--dry-run validates and writes nothing', async () => {
+    const file = write('ig.ndjson', [...generateEvents('instagram', 5, { seed: 24, userId: USER_A })].map((p) => JSON.stringify(p)).join('\n'));
+    const r = await runCli([...target.args, 'import', file, '--provider', 'instagram', '--user', USER_A, '--dry-run', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json<ImportJson>().counts.records, 5);
+    const db = await target.open();
+    try {
+      const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.raw_events WHERE provider = 'instagram'`);
+      assert.equal(rows[0]?.n, 0);
+    } finally {
+      await db.close();
+    }
+  });
+});
