@@ -36,7 +36,7 @@ async function runImport(ctx: Context, files: string[], flags: ImportFlags): Pro
   let summary: ImportSummary;
   try {
     summary = await withStopSignal(ctx.logger, (signal) =>
-      importFiles({ db, clock: ctx.clock, logger: ctx.logger, files, provider, userId: flags.user.toLowerCase(), batchSize, dryRun: flags.dryRun === true, signal, bar: progress.start('import', 0) }),
+      importFiles({ db, clock: ctx.clock, logger: ctx.logger, files, provider, userId: flags.user.toLowerCase(), batchSize, dryRun: flags.dryRun === true, signal, bar: progress.start('import', undefined) }),
     );
   } finally {
     progress.stop();

@@ -3,7 +3,8 @@
 import cliProgress from 'cli-progress';
 
 export interface Progress {
-  start(label: string, total: number): ProgressBar;
+  /** A bar with done/total, rate and ETA; with no total (a stream), a running count and rate. */
+  start(label: string, total: number | undefined): ProgressBar;
   stop(): void;
 }
 
@@ -33,7 +34,10 @@ export function createProgress(options: { enabled: boolean; stream?: NodeJS.Writ
   return {
     start(label, total) {
       const started = Date.now();
-      const bar = multi.create(Math.max(total, 0), 0, { label: label.padEnd(10), rate: '0' });
+      const bar =
+        total === undefined
+          ? multi.create(0, 0, { label: label.padEnd(10), rate: '0' }, { format: '{label} {value} | {rate}/s' })
+          : multi.create(Math.max(total, 0), 0, { label: label.padEnd(10), rate: '0' });
       let done = 0;
       return {
         increment(n) {
