@@ -1,6 +1,7 @@
 // `npm run bench -- <name> [options]`. Benchmarks make their own data on the real server
 // (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local postgres) and print their figures.
 import { parseArgs } from 'node:util';
+import { embedBenchOptions, runEmbedBench } from './embed.js';
 import { benchNormalize, printNormalize } from './normalize.js';
 
 const { positionals, values } = parseArgs({
@@ -10,6 +11,7 @@ const { positionals, values } = parseArgs({
     workers: { type: 'string', default: '2' },
     'batch-size': { type: 'string', default: '1000' },
     json: { type: 'boolean', default: false },
+    ...embedBenchOptions,
   },
 });
 const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -18,7 +20,9 @@ const name = positionals[0] ?? 'normalize';
 if (name === 'normalize') {
   const rows = await benchNormalize({ serverUrl, events: Number(values.events), workers: Number(values.workers), batchSize: Number(values['batch-size']) });
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printNormalize(rows)}\n`);
+} else if (name === 'embed') {
+  process.stdout.write(await runEmbedBench(values, serverUrl));
 } else {
-  process.stderr.write(`unknown benchmark "${name}"; known: normalize\n`);
+  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed\n`);
   process.exitCode = 2;
 }

@@ -2,11 +2,19 @@
 // turns errors into exit codes (SPEC §4).
 import { Command, CommanderError } from 'commander';
 import { DEFAULT_DATA_DIR } from './config.js';
+import { registerBackfill } from './commands/backfill.js';
+import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerEmbed } from './commands/embed.js';
 import { registerImport } from './commands/import.js';
+import { registerInsights } from './commands/insights.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerNormalize } from './commands/normalize.js';
+import { registerPurge } from './commands/purge.js';
+import { registerResolve } from './commands/resolve.js';
 import { registerRuns } from './commands/runs.js';
+import { registerStats } from './commands/stats.js';
+import { registerTimeline } from './commands/timeline.js';
 import type { RunState } from './commands/run.js';
 import { registerVerify } from './commands/verify.js';
 import { ExitCode, OmniError } from './errors.js';
@@ -37,7 +45,15 @@ Without --database-url the embedded database (PGlite + pgvector) in --data-dir i
   registerDoctor(program, state);
   registerImport(program, state);
   registerNormalize(program, state);
+  registerResolve(program, state);
+  registerEmbed(program, state);
+  registerInsights(program, state);
+  registerTimeline(program, state);
+  registerPurge(program, state);
   registerRuns(program, state);
+  registerStats(program, state);
+  registerBackfill(program, state);
+  registerDemo(program, state);
   // Subcommands inherit exitOverride only when set before they are added; set it on all.
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program)) c.exitOverride().showHelpAfterError('(run with --help for usage)');

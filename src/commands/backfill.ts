@@ -1,0 +1,96 @@
+import type { Command } from 'commander';
+import type { Context } from '../context.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { providerNames } from '../providers/index.js';
+import { runBackfill, STAGE_ORDER, type BackfillSummary } from '../stages/backfill/backfill.js';
+import type { StageName } from '../stages/backfill/sql.js';
+import { createProgress } from '../stages/engine/progress.js';
+import { parseRange, type RangeFlags } from '../stages/engine/range.js';
+import { addRangeOptions, withStopSignal } from './batch-options.js';
+import { action, type RunState } from './run.js';
+import { buildStages, type StageFlags } from './stage-builders.js';
+
+interface BackfillFlags extends RangeFlags, StageFlags {
+  stages?: string;
+  reprocess?: boolean;
+  workers?: string;
+}
+
+export function parseStages(text: string | undefined): StageName[] {
+  if (text === undefined) return [...STAGE_ORDER];
+  const wanted = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = wanted.filter((s) => !(STAGE_ORDER as readonly string[]).includes(s));
+  if (unknown.length > 0 || wanted.length === 0) throw new UsageError(`--stages "${text}": ${unknown.length ? `unknown ${unknown.join(', ')}; ` : ''}choose from ${STAGE_ORDER.join(',')}`);
+  return STAGE_ORDER.filter((s) => wanted.includes(s));
+}
+
+const KEY_COUNTS = ['inserted', 'linked', 'created_contacts', 'embedded', 'reused', 'generated', 'written', 'unchanged', 'skipped', 'dead_lettered'];
+
+export function renderBackfill(s: BackfillSummary): string[] {
+  const rows = s.stages.map((st) => {
+    const detail = st.skipped ?? KEY_COUNTS.filter((k) => (st.counts[k] ?? 0) > 0).map((k) => `${st.counts[k]} ${k.replace(/_/g, ' ')}`).join(', ');
+    return [st.stage, String(st.counts.events ?? 0), st.stopReason === 'done' ? '' : st.stopReason, `${(st.elapsedMs / 1000).toFixed(1)} s`, detail || '-'];
+  });
+  const header = ['stage', 'events', 'stopped', 'time', 'counts'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+    `backfill ${s.status}${s.status === 'stopped' ? ` (${s.stopReason}; run the same command again to continue)` : ''} in ${(s.elapsedMs / 1000).toFixed(1)} s${s.resumedFrom ? `, resumed from ${s.resumedFrom}` : ''}`,
+  ];
+}
+
+async function runBackfillCommand(ctx: Context, flags: BackfillFlags): Promise<number> {
+  const range = parseRange(flags, ctx.clock, providerNames);
+  const stages = parseStages(flags.stages);
+  const workers = flags.workers === undefined ? 1 : Number(flags.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new UsageError(`--workers "${flags.workers}" must be a whole number between 1 and 32`);
+  const { build, settings } = buildStages(flags, ctx);
+  const db = await ctx.db();
+  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
+  let summary: BackfillSummary;
+  try {
+    summary = await withStopSignal(ctx.logger, (signal) =>
+      runBackfill({ db, clock: ctx.clock, logger: ctx.logger, range, stages, reprocess: flags.reprocess === true, build, progress, signal, workers, settings }),
+    );
+  } finally {
+    progress.stop();
+  }
+  ctx.out.result(summary, () => renderBackfill(summary));
+  return ExitCode.ok;
+}
+
+export function registerBackfill(program: Command, state: RunState): void {
+  const cmd = program
+    .command('backfill')
+    .description('run every stage in order over a range: normalize, resolve, embed, insights, timeline')
+    .option('--stages <list>', `comma-separated stages to run (default all: ${STAGE_ORDER.join(',')})`)
+    .option('--reprocess', 'walk the whole range again, including events earlier runs already processed')
+    .option('--workers <n>', 'parallel batches per stage in this process (real server only)', '1');
+  addRangeOptions(cmd);
+  cmd
+    .option('--create-contacts', 'resolve: create a contact for an unknown counterpart')
+    .option('--default-region <CC>', 'resolve: region for national-format phone numbers (e.g. US, IT)')
+    .option('--embedder <name>', 'embed: openai or local (default: openai when OPENAI_API_KEY is set, else local)')
+    .option('--embedding-model <model>', 'embed: the embedding model (default text-embedding-3-small)')
+    .option('--insights-provider <name>', 'insights: openai or heuristic (default: openai when OPENAI_API_KEY is set, else heuristic)')
+    .option('--insights-model <model>', 'insights: the chat model (default gpt-4o-mini)')
+    .option('--concurrency <n>', 'embed/insights: provider requests in flight', '4')
+    .addHelpText(
+      'after',
+      `
+Each stage takes its pending work within the range; with --reprocess the range's rows are put
+back in every stage's queue first, so the whole range is walked again (idempotently: unchanged
+chunks are not re-embedded, unchanged contacts not re-sent to the model). Stopped by a signal or
+--time-budget, or killed, the same command continues where it stopped (the ledger keeps which
+stages finished). One progress bar per stage on a TTY; a table of counts per stage at the end.
+
+Examples:
+  omni-ingest backfill --since 2025-06-01
+  omni-ingest backfill --since 90d --stages normalize,resolve --create-contacts
+  omni-ingest backfill --since 2025-06-01 --reprocess --time-budget 30m --json`,
+    )
+    .action(action<BackfillFlags>(state, (ctx, flags) => runBackfillCommand(ctx, flags)));
+}

@@ -1,0 +1,106 @@
+import type { Command } from 'commander';
+import { isSupportedCountry } from 'libphonenumber-js/min';
+import type { Context } from '../context.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { providerNames } from '../providers/index.js';
+import { createProgress } from '../stages/engine/progress.js';
+import { parseRange, type RangeFlags } from '../stages/engine/range.js';
+import { runStage, type RunSummary } from '../stages/engine/runner.js';
+import { createResolveStage } from '../stages/resolve.js';
+import { enqueueUnresolved } from '../stages/resolve-sql.js';
+import { addRangeOptions, withStopSignal } from './batch-options.js';
+import { renderSummary } from './normalize.js';
+import { action, type RunState } from './run.js';
+
+interface ResolveFlags extends RangeFlags {
+  createContacts?: boolean;
+  defaultRegion?: string;
+  retryUnresolved?: boolean;
+  workers?: string;
+}
+
+/** `gb` → `GB`; a usage error (exit 2) unless libphonenumber knows the region. */
+export function parseRegion(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const region = text.trim().toUpperCase();
+  if (!/^[A-Z]{2}$/.test(region) || !isSupportedCountry(region)) {
+    throw new UsageError(`--default-region "${text}" is not a country code with a phone numbering plan (ISO 3166-1 alpha-2, e.g. US, GB, IT)`);
+  }
+  return region;
+}
+
+export function parseWorkers(text: string | undefined): number {
+  const workers = text === undefined ? 1 : Number(text);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new UsageError(`--workers "${text}" must be a whole number between 1 and 32`);
+  return workers;
+}
+
+async function runResolve(ctx: Context, flags: ResolveFlags): Promise<number> {
+  const range = parseRange(flags, ctx.clock, providerNames);
+  const defaultRegion = parseRegion(flags.defaultRegion);
+  const workers = parseWorkers(flags.workers);
+  const createContacts = flags.createContacts === true;
+  const db = await ctx.db();
+  let requeued: number | undefined;
+  if (flags.retryUnresolved) {
+    if (range.dryRun) ctx.logger.warn('--retry-unresolved queues nothing in a dry run; the dry run covers what is queued already');
+    else {
+      requeued = await enqueueUnresolved(db, range);
+      ctx.logger.info(`${requeued} unresolved interaction(s) queued again`);
+    }
+  }
+  const stage = createResolveStage({ createContacts, ...(defaultRegion ? { defaultRegion } : {}) });
+  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
+  let summary: RunSummary;
+  try {
+    summary = await withStopSignal(ctx.logger, (signal) =>
+      runStage(stage, {
+        db,
+        clock: ctx.clock,
+        logger: ctx.logger,
+        range,
+        workers,
+        signal,
+        bar: progress.start('resolve', 0),
+        args: { createContacts, defaultRegion, retryUnresolved: flags.retryUnresolved || undefined },
+      }),
+    );
+  } finally {
+    progress.stop();
+  }
+  const result = requeued === undefined ? summary : { ...summary, requeued };
+  ctx.out.result(result, () => renderSummary(summary));
+  return ExitCode.ok;
+}
+
+export function registerResolve(program: Command, state: RunState): void {
+  const cmd = program
+    .command('resolve')
+    .description('link interactions to contacts by their counterpart identities (email, phone, Instagram id)')
+    .option('--create-contacts', 'create a contact (and its identities) for each counterpart nobody knows yet')
+    .option('--default-region <CC>', 'country for phone numbers stored in national format (ISO 3166-1 alpha-2, e.g. GB)')
+    .option('--retry-unresolved', 'first queue the range\'s interactions still without a contact again')
+    .option('--workers <n>', 'parallel batches in this process (real server only)', '1');
+  addRangeOptions(cmd)
+    .addHelpText(
+      'after',
+      `
+Takes the interactions queued for resolution (new ones without a contact), narrowed by the range
+options. The counterpart is the sender of an inbound interaction and the recipients of an
+outbound one (To first, then Cc). Exactly one matching contact links the interaction and its raw
+event; several matching contacts count as ambiguous and are left alone; no match leaves it
+unresolved, or with --create-contacts creates one contact per person, once, however many
+interactions, batches or workers see them. Linking queues the interaction for the timeline and
+its contact for insights. Cron-safe; SIGINT/SIGTERM stop after the batch.
+
+Counts: linked, created contacts, unresolved, ambiguous, no identity (nobody on the other
+side), skipped (linked or deleted since it was queued).
+
+Examples:
+  omni-ingest resolve
+  omni-ingest resolve --create-contacts --default-region GB
+  omni-ingest resolve --provider webform --since 24h --dry-run --json
+  omni-ingest resolve --retry-unresolved --create-contacts --since 2025-06-01`,
+    )
+    .action(action<ResolveFlags>(state, (ctx, flags) => runResolve(ctx, flags)));
+}

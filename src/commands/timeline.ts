@@ -1,0 +1,59 @@
+import type { Command } from 'commander';
+import type { Context } from '../context.js';
+import { ExitCode } from '../errors.js';
+import { providerNames } from '../providers/index.js';
+import { createProgress } from '../stages/engine/progress.js';
+import { parseRange, type RangeFlags } from '../stages/engine/range.js';
+import { runStage, type RunSummary } from '../stages/engine/runner.js';
+import { createTimelineStage } from '../stages/timeline.js';
+import { addRangeOptions, withStopSignal } from './batch-options.js';
+import { renderSummary } from './normalize.js';
+import { parseWorkers } from './resolve.js';
+import { action, type RunState } from './run.js';
+
+interface TimelineFlags extends RangeFlags {
+  workers?: string;
+}
+
+async function runTimeline(ctx: Context, flags: TimelineFlags): Promise<number> {
+  const range = parseRange(flags, ctx.clock, providerNames);
+  const workers = parseWorkers(flags.workers);
+  const db = await ctx.db();
+  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
+  let summary: RunSummary;
+  try {
+    summary = await withStopSignal(ctx.logger, (signal) =>
+      runStage(createTimelineStage(), { db, clock: ctx.clock, logger: ctx.logger, range, workers, signal, bar: progress.start('timeline', 0) }),
+    );
+  } finally {
+    progress.stop();
+  }
+  ctx.out.result(summary, () => renderSummary(summary));
+  return ExitCode.ok;
+}
+
+export function registerTimeline(program: Command, state: RunState): void {
+  const cmd = program
+    .command('timeline')
+    .description('write contact timeline entries for resolved interactions and contact insights')
+    .option('--workers <n>', 'parallel batches in this process (real server only)', '1');
+  addRangeOptions(cmd)
+    .addHelpText(
+      'after',
+      `
+Takes the queued interactions (linked to a contact by resolve, or changed since) and the new
+insights about contacts, narrowed by the range options (--provider selects interactions only:
+insights have no provider). One entry per source row, with a readable title such as
+"Email from Sofia Rossi: Re: pricing"; a re-run adds nothing and rewrites only entries whose
+source changed. Sources that lost their contact are skipped and their old entries removed.
+Cron-safe; SIGINT/SIGTERM stop after the batch.
+
+Counts: written (new entries), updated, unchanged, skipped, removed.
+
+Examples:
+  omni-ingest timeline
+  omni-ingest timeline --since 24h --time-budget 5m
+  omni-ingest timeline --dry-run --json`,
+    )
+    .action(action<TimelineFlags>(state, (ctx, flags) => runTimeline(ctx, flags)));
+}

@@ -1,0 +1,94 @@
+// The main job on a fresh machine (`omni-ingest demo`, `npm start`): migrate the database, load
+// the bundled fixtures plus generated events for a few users, run the backfill with the offline
+// providers, then show the figures and one semantic search. Re-running it changes nothing.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildStages } from './commands/stage-builders.js';
+import type { Context } from './context.js';
+import type { Db } from './db/connect.js';
+import { createLocalEmbedder } from './embed/local.js';
+import { generateEvents, type GeneratedProvider } from './fixtures/generator.js';
+import { loadMigrationFiles } from './migrate/files.js';
+import { migrate } from './migrate/migrator.js';
+import { migrationsDir, packageRoot } from './paths.js';
+import { getProvider, providerNames } from './providers/index.js';
+import { runBackfill, STAGE_ORDER, type BackfillSummary } from './stages/backfill/backfill.js';
+import type { Progress } from './stages/engine/progress.js';
+import { parseRange } from './stages/engine/range.js';
+import { importFiles } from './stages/import/import.js';
+import { readStats, searchInteractions, type SearchHit, type Stats } from './stats/sql.js';
+
+/** The user the bundled fixtures belong to, and two more with generated events. */
+export const DEMO_USERS = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333'];
+
+export interface DemoOptions {
+  /** Generated events per provider for each extra user. */
+  generated: number;
+  query: string;
+  progress: Progress;
+}
+
+export interface DemoResult {
+  database: string;
+  imported: { file: string; provider: string; user: string; inserted: number; duplicates: number; invalid: number }[];
+  backfill: BackfillSummary;
+  stats: Stats;
+  search: { query: string; embedder: string; hits: SearchHit[] };
+}
+
+function generatedFiles(dir: string, count: number): { file: string; provider: GeneratedProvider; user: string }[] {
+  const out: { file: string; provider: GeneratedProvider; user: string }[] = [];
+  DEMO_USERS.slice(1).forEach((user, u) => {
+    for (const provider of providerNames as GeneratedProvider[]) {
+      const file = path.join(dir, `${provider}-${u + 2}.ndjson`);
+      const lines: string[] = [];
+      for (const payload of generateEvents(provider, count, { seed: 1000 + u, userId: user, start: '2025-09-01T08:00:00Z' })) lines.push(JSON.stringify(payload));
+      fs.writeFileSync(file, `${lines.join('\n')}\n`);
+      out.push({ file, provider, user });
+    }
+  });
+  return out;
+}
+
+async function importAll(ctx: Context, db: Db, count: number): Promise<DemoResult['imported']> {
+  const bundled = providerNames.map((provider) => ({ file: path.join(packageRoot, 'fixtures', 'demo', `${provider}.ndjson`), provider, user: DEMO_USERS[0]! }));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'omni-ingest-demo-'));
+  try {
+    const imported: DemoResult['imported'] = [];
+    for (const { file, provider, user } of [...bundled, ...generatedFiles(tmp, count)]) {
+      const s = await importFiles({ db, clock: ctx.clock, logger: ctx.logger, files: [file], provider: getProvider(provider), userId: user, batchSize: 1000, dryRun: false });
+      imported.push({ file: path.basename(file), provider, user, inserted: s.counts.inserted, duplicates: s.counts.duplicates, invalid: s.counts.invalid });
+    }
+    return imported;
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export async function runDemo(ctx: Context, options: DemoOptions): Promise<DemoResult> {
+  const db = await ctx.db();
+  const migrated = await migrate(db, { files: loadMigrationFiles(migrationsDir), logger: ctx.logger });
+  if (migrated.applied.length > 0) ctx.logger.info(`migrated: ${migrated.applied.map((a) => a.name).join(', ')}`);
+  const imported = await importAll(ctx, db, options.generated);
+  ctx.logger.info(`imported ${imported.reduce((n, i) => n + i.inserted, 0)} new events (${imported.reduce((n, i) => n + i.duplicates, 0)} already there)`);
+
+  const { build, settings } = buildStages({ createContacts: true, defaultRegion: 'US', embedder: 'local', insightsProvider: 'heuristic', concurrency: '2' }, ctx);
+  const backfill = await runBackfill({
+    db,
+    clock: ctx.clock,
+    logger: ctx.logger,
+    range: parseRange({ batchSize: '500' }, ctx.clock),
+    stages: [...STAGE_ORDER],
+    reprocess: false,
+    build,
+    progress: options.progress,
+    settings: { ...settings, demo: true },
+  });
+  const stats = await readStats(db);
+  const embedder = createLocalEmbedder();
+  const [vector] = (await embedder.embed([options.query])).vectors;
+  // The bundled fixtures are the hand-written, varied ones: search those.
+  const hits = vector ? await searchInteractions(db, vector, 5, DEMO_USERS[0]) : [];
+  return { database: db.target, imported, backfill, stats, search: { query: options.query, embedder: `${embedder.name} (${embedder.model}, lexical)`, hits } };
+}

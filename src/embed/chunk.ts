@@ -1,0 +1,170 @@
+// Chunking for embeddings (SPEC §7): the interaction's text, token-counted with cl100k_base (the
+// tokenizer of text-embedding-3-*), cut into windows of at most `maxTokens` tokens that overlap.
+// Cuts fall on token boundaries that are also character boundaries, so every chunk decodes to
+// exactly a piece of the original text (no U+FFFD from a split character), preferably before a
+// word or a line. Each chunk is re-counted as the provider will count it and shrunk if needed:
+// a chunk is never above its limit, and nothing is ever truncated silently.
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { Tiktoken, type TiktokenBPE } from 'js-tiktoken/lite';
+
+export const DEFAULT_CHUNK_TOKENS = 512;
+export const DEFAULT_OVERLAP_TOKENS = 64;
+/** text-embedding-3-* and ada-002 accept at most this many tokens per input. */
+export const MODEL_INPUT_LIMIT = 8191;
+
+export interface Chunk {
+  index: number;
+  text: string;
+  /** SHA-256 (hex) of `text`: the chunk's identity for reuse. */
+  hash: string;
+  /** cl100k_base tokens of `text` on its own (what the provider counts). */
+  tokens: number;
+}
+
+export interface ChunkOptions {
+  maxTokens?: number;
+  overlapTokens?: number;
+}
+
+interface Encoder {
+  tiktoken: Tiktoken;
+  /** cl100k's pre-tokenizer: text splits into pieces, and BPE never crosses a piece's edge. */
+  pieces: RegExp;
+  /** Tokens per piece. Words recur, and BPE in JavaScript is slow (~1 µs a token): see encode. */
+  cache: Map<string, number[]>;
+  /** Per token id: its first byte (special tokens are ASCII). Tells where characters start. */
+  firstByte: Uint8Array;
+}
+
+let encoder: Encoder | undefined;
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/**
+ * Built on first use: the ranks (1 MB of JavaScript) take a few hundred ms to load and index,
+ * which `--help` and commands that never chunk must not pay. The package's CommonJS build lets
+ * them load synchronously, on demand.
+ */
+function getEncoder(): Encoder {
+  if (encoder) return encoder;
+  const cl100k = createRequire(import.meta.url)('js-tiktoken/ranks/cl100k_base') as TiktokenBPE;
+  const tiktoken = new Tiktoken(cl100k);
+  // The ranks file lists each token's bytes in base64 (`<prefix> <first rank> <b64> <b64> …`);
+  // the first byte of a token is in its first two base64 digits.
+  const firstByte = new Uint8Array(Math.max(...Object.values(cl100k.special_tokens)) + 1).fill(0x20);
+  for (const line of cl100k.bpe_ranks.split('\n')) {
+    const parts = line.split(' ');
+    const offset = Number(parts[1]);
+    for (let i = 2; i < parts.length; i++) {
+      const b64 = parts[i]!;
+      firstByte[offset + i - 2] = (B64.indexOf(b64[0]!) << 2) | (B64.indexOf(b64[1]!) >> 4);
+    }
+  }
+  encoder = { tiktoken, firstByte, pieces: new RegExp(cl100k.pat_str, 'gu'), cache: new Map() };
+  return encoder;
+}
+
+/**
+ * Token ids of `text`. Special-token strings such as `<|endoftext|>` in an email are plain text
+ * here (the library would otherwise throw on them).
+ */
+export function encode(text: string): number[] {
+  const enc = getEncoder();
+  const out: number[] = [];
+  // What js-tiktoken does (split into pieces, BPE each), with each piece's tokens remembered:
+  // about 5× faster on mail, where most pieces are words seen before. Bounded: cleared when full.
+  for (const m of text.matchAll(enc.pieces)) {
+    const piece = m[0];
+    let tokens = enc.cache.get(piece);
+    if (tokens === undefined) {
+      tokens = enc.tiktoken.encode(piece, [], []);
+      if (enc.cache.size >= 200_000) enc.cache.clear();
+      enc.cache.set(piece, tokens);
+    }
+    for (let i = 0; i < tokens.length; i++) out.push(tokens[i]!);
+  }
+  return out;
+}
+
+export function countTokens(text: string): number {
+  return encode(text).length;
+}
+
+/** The text to embed: subject, blank line, body; either alone; empty when both are. */
+export function interactionText(subject: string | null | undefined, body: string | null | undefined): string {
+  const s = subject?.trim() ?? '';
+  const b = body?.trim() ?? '';
+  if (s && b) return `${s}\n\n${b}`;
+  return s || b;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** A cut before token `i` splits no character: token i does not start with a UTF-8 continuation byte. */
+function isCharBoundary(enc: Encoder, tokens: number[], i: number): boolean {
+  if (i <= 0 || i >= tokens.length) return true;
+  return ((enc.firstByte[tokens[i]!] ?? 0x20) & 0xc0) !== 0x80;
+}
+
+const startsLine = (enc: Encoder, t: number | undefined) => t !== undefined && enc.firstByte[t] === 0x0a;
+const startsWord = (enc: Encoder, t: number | undefined) => t !== undefined && (enc.firstByte[t] === 0x20 || enc.firstByte[t] === 0x0a || enc.firstByte[t] === 0x09);
+
+/** The best cut in (lo, hi]: before a line, else before a word, else the last character boundary. */
+function cutBefore(enc: Encoder, tokens: number[], lo: number, wanted: number): number {
+  const hi = Math.max(lo + 1, wanted);
+  const floor = Math.max(lo + 1, hi - 64);
+  for (const prefer of [startsLine, startsWord]) {
+    for (let i = hi; i >= floor; i--) if (prefer(enc, tokens[i]) && isCharBoundary(enc, tokens, i)) return i;
+  }
+  for (let i = hi; i > lo; i--) if (isCharBoundary(enc, tokens, i)) return i;
+  return hi; // unreachable: a character is at most 4 bytes, and every token holds at least one
+}
+
+/** Where the next window starts: near `at`, moved forward onto a word start when one is close. */
+function startNear(enc: Encoder, tokens: number[], at: number, limit: number): number {
+  for (let i = at; i < Math.min(at + 16, limit); i++) if (startsWord(enc, tokens[i]) && isCharBoundary(enc, tokens, i)) return i;
+  for (let i = at; i < limit; i++) if (isCharBoundary(enc, tokens, i)) return i;
+  return limit;
+}
+
+/**
+ * Splits `text` into chunks of at most `maxTokens` tokens (re-counted on the chunk's own text)
+ * overlapping by about `overlapTokens`. Empty or blank text gives no chunk.
+ */
+export function chunkText(text: string, options: ChunkOptions = {}): Chunk[] {
+  const maxTokens = options.maxTokens ?? DEFAULT_CHUNK_TOKENS;
+  const overlap = options.overlapTokens ?? DEFAULT_OVERLAP_TOKENS;
+  if (!Number.isInteger(maxTokens) || maxTokens < 16 || maxTokens > MODEL_INPUT_LIMIT) throw new RangeError(`chunk size ${maxTokens} must be between 16 and ${MODEL_INPUT_LIMIT} tokens`);
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap > maxTokens / 2) throw new RangeError(`chunk overlap ${overlap} must be between 0 and half the chunk size`);
+  if (text.trim() === '') return [];
+  const enc = getEncoder();
+  const tokens = encode(text);
+  const chunks: Chunk[] = [];
+  const push = (chunkText: string, count: number) => {
+    if (chunkText.trim() !== '') chunks.push({ index: chunks.length, text: chunkText, hash: sha256Hex(chunkText), tokens: count });
+  };
+  if (tokens.length <= maxTokens) {
+    push(text, tokens.length);
+    return chunks;
+  }
+  let start = 0;
+  while (start < tokens.length) {
+    let end = tokens.length <= start + maxTokens ? tokens.length : cutBefore(enc, tokens, start, start + maxTokens);
+    let piece: string;
+    let count: number;
+    for (;;) {
+      piece = enc.tiktoken.decode(tokens.slice(start, end));
+      // On its own a piece may tokenize a little differently than inside the whole text.
+      count = encode(piece).length;
+      if (count <= maxTokens) break;
+      end = cutBefore(enc, tokens, start, end - (count - maxTokens));
+    }
+    push(piece, count);
+    if (end >= tokens.length) break;
+    start = startNear(enc, tokens, Math.max(end - overlap, start + 1), end);
+  }
+  return chunks;
+}

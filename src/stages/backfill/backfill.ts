@@ -1,0 +1,99 @@
+// backfill: every stage in order over a range, each through the engine, under one ledger run
+// whose checkpoint says which stages are done. A re-run of an interrupted backfill (same
+// arguments) continues from that checkpoint; the stages' queues make each stage resumable.
+import type { Clock } from '../../context.js';
+import type { Db } from '../../db/connect.js';
+import { errorMessage } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { finishRun, startRun } from '../engine/ledger.js';
+import type { Progress } from '../engine/progress.js';
+import { describeRange, type RangeOptions } from '../engine/range.js';
+import { runStage, type RunSummary, type Stage, type StopReason } from '../engine/runner.js';
+import { findResumable, saveCheckpoint, type BackfillCheckpoint } from './ledger-sql.js';
+import { requeueRange, type StageName } from './sql.js';
+
+export const STAGE_ORDER: readonly StageName[] = ['normalize', 'resolve', 'embed', 'insights', 'timeline'];
+
+export interface BackfillOptions {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  range: RangeOptions;
+  stages: StageName[];
+  /** Walk the whole range again, whatever earlier runs did (puts its rows back in the queues). */
+  reprocess: boolean;
+  build: (name: StageName) => Stage;
+  progress: Progress;
+  signal?: AbortSignal;
+  workers?: number;
+  /** Settings that change what the stages do (providers, models), kept in the ledger. */
+  settings: Record<string, unknown>;
+}
+
+export interface BackfillSummary {
+  runId: string | null;
+  status: 'succeeded' | 'stopped';
+  stopReason: StopReason;
+  resumedFrom: string | null;
+  stages: (RunSummary & { requeued: number; skipped?: 'done in the resumed run' })[];
+  elapsedMs: number;
+}
+
+export async function runBackfill(o: BackfillOptions): Promise<BackfillSummary> {
+  const started = o.clock.now().getTime();
+  const deadline = o.range.timeBudgetMs === undefined ? undefined : started + o.range.timeBudgetMs;
+  const order = STAGE_ORDER.filter((s) => o.stages.includes(s));
+  const args = { ...describeRange(o.range), timeBudgetMs: undefined, stages: order, reprocess: o.reprocess || undefined, ...o.settings };
+  const resumable = o.range.dryRun ? undefined : await findResumable(o.db, args);
+  const checkpoint: BackfillCheckpoint = resumable?.checkpoint ?? { requeued: [], completed: [] };
+  if (resumable) o.logger.info(`resuming backfill ${resumable.id}: ${checkpoint.completed.length ? `${checkpoint.completed.join(', ')} done` : 'no stage finished yet'}`);
+  const runId = o.range.dryRun ? null : await startRun(o.db, 'backfill', { ...args, resumedFrom: resumable?.id });
+
+  const summary: BackfillSummary = { runId, status: 'succeeded', stopReason: 'done', resumedFrom: resumable?.id ?? null, stages: [], elapsedMs: 0 };
+  const bars = new Map(order.map((name) => [name, o.progress.start(name, 0)]));
+  try {
+    for (const name of order) {
+      if (checkpoint.completed.includes(name)) {
+        summary.stages.push({ ...emptySummary(name, o.range.dryRun), requeued: 0, skipped: 'done in the resumed run' });
+        continue;
+      }
+      let requeued = 0;
+      if (o.reprocess && !o.range.dryRun && !checkpoint.requeued.includes(name)) {
+        requeued = await requeueRange(o.db, name, o.range);
+        checkpoint.requeued.push(name);
+        if (runId) await saveCheckpoint(o.db, runId, checkpoint);
+      }
+      const remaining = deadline === undefined ? undefined : Math.max(1, deadline - o.clock.now().getTime());
+      // Contacts have no provider: insights of a --provider backfill are those of every queued contact.
+      const provider = name === 'insights' ? undefined : o.range.provider;
+      const stage = await runStage(o.build(name), {
+        db: o.db,
+        clock: o.clock,
+        logger: o.logger,
+        range: { ...o.range, provider, timeBudgetMs: remaining },
+        workers: o.workers,
+        bar: bars.get(name),
+        ...(o.signal ? { signal: o.signal } : {}),
+        args: { backfill: runId },
+      });
+      summary.stages.push({ ...stage, requeued });
+      if (stage.status === 'stopped') {
+        summary.status = 'stopped';
+        summary.stopReason = stage.stopReason;
+        break;
+      }
+      checkpoint.completed.push(name);
+      if (runId) await saveCheckpoint(o.db, runId, checkpoint);
+    }
+  } catch (err) {
+    if (runId) await finishRun(o.db, runId, 'failed', { error: errorMessage(err) }).catch(() => {});
+    throw err;
+  }
+  if (runId) await finishRun(o.db, runId, summary.status, { stopReason: summary.status === 'stopped' ? summary.stopReason : undefined });
+  summary.elapsedMs = o.clock.now().getTime() - started;
+  return summary;
+}
+
+function emptySummary(stage: string, dryRun: boolean): RunSummary {
+  return { runId: null, stage, status: 'succeeded', stopReason: 'done', dryRun, pendingAtStart: 0, counts: {}, batches: 0, elapsedMs: 0, eventsPerSecond: 0 };
+}

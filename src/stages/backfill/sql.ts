@@ -1,0 +1,51 @@
+// `backfill --reprocess`: put the range's rows back in each stage's queue, so the stages walk
+// the whole range again whatever earlier runs did (every stage is idempotent).
+import type { Queryable } from '../../db/connect.js';
+import type { RangeOptions } from '../engine/range.js';
+import { enqueueRawEvents } from '../normalize-sql.js';
+
+export type StageName = 'normalize' | 'resolve' | 'embed' | 'insights' | 'timeline';
+
+const rangeParams = (range: RangeOptions) => [range.since ?? null, range.until ?? null, range.userId ?? null, range.provider ?? null];
+
+/** Interactions of the range, into the queue of `stage` (resolve: unlinked; timeline: linked). */
+async function requeueInteractions(db: Queryable, stage: 'resolve' | 'embed' | 'timeline', range: RangeOptions): Promise<number> {
+  const { rowCount } = await db.query(`
+INSERT INTO omni_ingest.work_queue (stage, item_id, user_id, provider, occurred_at)
+SELECT $5, i.id, i.user_id, i.source, i.occurred_at
+FROM public.interactions i
+WHERE ($1::timestamptz IS NULL OR i.occurred_at >= $1)
+  AND ($2::timestamptz IS NULL OR i.occurred_at < $2)
+  AND ($3::uuid IS NULL OR i.user_id = $3)
+  AND ($4::text IS NULL OR i.source = $4)
+  AND CASE $5 WHEN 'resolve' THEN i.contact_id IS NULL WHEN 'timeline' THEN i.contact_id IS NOT NULL ELSE true END
+ON CONFLICT (stage, item_id) DO NOTHING`, [...rangeParams(range), stage]);
+  return rowCount ?? 0;
+}
+
+/** The contacts with interactions in the range, into the insights queue. */
+async function requeueContacts(db: Queryable, range: RangeOptions): Promise<number> {
+  const { rowCount } = await db.query(`
+INSERT INTO omni_ingest.work_queue (stage, item_id, user_id, occurred_at)
+SELECT 'insights', i.contact_id, i.user_id, max(i.occurred_at)
+FROM public.interactions i
+WHERE i.contact_id IS NOT NULL
+  AND ($1::timestamptz IS NULL OR i.occurred_at >= $1)
+  AND ($2::timestamptz IS NULL OR i.occurred_at < $2)
+  AND ($3::uuid IS NULL OR i.user_id = $3)
+  AND ($4::text IS NULL OR i.source = $4)
+GROUP BY i.contact_id, i.user_id
+ON CONFLICT (stage, item_id) DO NOTHING`, rangeParams(range));
+  return rowCount ?? 0;
+}
+
+export async function requeueRange(db: Queryable, stage: StageName, range: RangeOptions): Promise<number> {
+  switch (stage) {
+    case 'normalize':
+      return enqueueRawEvents(db, range);
+    case 'insights':
+      return requeueContacts(db, range);
+    default:
+      return requeueInteractions(db, stage, range);
+  }
+}

@@ -1,0 +1,198 @@
+// The embed stage's SQL. Reads and writes are one set-based statement per batch (or per write
+// of a batch); values travel as arrays or as one JSON document, so the parameter count stays
+// constant whatever the batch size.
+import os from 'node:os';
+import type { Queryable } from '../db/connect.js';
+
+/** The interaction's text as the stage read it, fingerprinted the same way in both transactions. */
+const TEXT_DIGEST = `md5(coalesce(i.subject, '') || chr(1) || coalesce(i.body_text, ''))`;
+
+export interface InteractionText {
+  id: string;
+  user_id: string;
+  subject: string | null;
+  body_text: string | null;
+  source: string | null;
+  raw_event_id: string | null;
+  text_digest: string;
+}
+
+export async function readInteractions(db: Queryable, ids: string[]): Promise<InteractionText[]> {
+  const { rows } = await db.query<InteractionText>(`
+SELECT i.id, i.user_id, i.subject, i.body_text, i.source, i.raw_event_id, ${TEXT_DIGEST} AS text_digest
+FROM public.interactions i
+WHERE i.id = ANY($1::uuid[])`, [ids]);
+  return rows;
+}
+
+/** Where vectors go: the column's name and the OID of pgvector's type (for binary parameters). */
+export interface VectorColumn {
+  name: 'embedding_v' | 'embedding';
+  typeOid: number;
+}
+
+/**
+ * The vector column: `embedding_v` until `embeddings swap` (SPEC §10) renames it `embedding`.
+ * Read from the catalog so the stage works on both sides of the swap, wherever the extension's
+ * schema is (Supabase keeps it in `extensions`).
+ */
+export async function vectorColumn(db: Queryable): Promise<VectorColumn> {
+  const { rows } = await db.query<{ name: string; type_oid: number }>(`
+SELECT a.attname AS name, a.atttypid::int AS type_oid
+FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = 'public.embeddings'::regclass
+  AND a.attname IN ('embedding_v', 'embedding')
+  AND t.typname = 'vector'
+  AND NOT a.attisdropped
+ORDER BY a.attname = 'embedding_v' DESC
+LIMIT 1`);
+  const row = rows[0];
+  if (!row) throw new Error('public.embeddings has no vector column (embedding_v or embedding): run `omni-ingest migrate`');
+  return { name: row.name === 'embedding' ? 'embedding' : 'embedding_v', typeOid: row.type_oid };
+}
+
+/**
+ * Vectors as one binary `vector[]` parameter (PostgreSQL's array wire format around pgvector's
+ * vector_recv format: int16 dim, int16 0, float4s, all big-endian). node-postgres sends a Buffer
+ * parameter in binary. Text would be ~20 bytes per float to build, ship and parse; this is 4,
+ * and the values stay exactly the float4s the provider sent.
+ */
+export function vectorArrayParam(vectors: number[][], typeOid: number): Buffer {
+  const dims = vectors[0]?.length ?? 0;
+  const element = 4 + dims * 4;
+  const buf = Buffer.allocUnsafe(20 + vectors.length * (4 + element));
+  let o = 0;
+  o = buf.writeInt32BE(1, o); // one dimension
+  o = buf.writeInt32BE(0, o); // no nulls
+  o = buf.writeUInt32BE(typeOid, o);
+  o = buf.writeInt32BE(vectors.length, o);
+  o = buf.writeInt32BE(1, o); // lower bound
+  for (const v of vectors) {
+    if (v.length !== dims) throw new Error(`vectors of different widths in one write (${v.length} vs ${dims})`);
+    o = buf.writeInt32BE(element, o);
+    o = buf.writeInt16BE(dims, o);
+    o = buf.writeInt16BE(0, o);
+    // float4s in native (little-endian) order, then swapped in place: no per-value JavaScript call.
+    const floats = Buffer.from(new Float32Array(v).buffer);
+    if (os.endianness() === 'LE') floats.swap32();
+    o += floats.copy(buf, o);
+  }
+  return buf;
+}
+
+export interface ExistingChunk {
+  owner_id: string;
+  content_hash: string;
+  chunk_index: number;
+}
+
+/**
+ * The chunks already embedded by this provider and model for these interactions, by key. A chunk
+ * of another model (or with no vector) is not reusable: it is embedded again and replaced.
+ */
+export async function existingChunks(db: Queryable, column: VectorColumn, ownerIds: string[], provider: string, model: string): Promise<ExistingChunk[]> {
+  const { rows } = await db.query<ExistingChunk>(`
+SELECT e.owner_id, e.content_hash, e.chunk_index
+FROM public.embeddings e
+JOIN public.interactions i ON i.id = e.owner_id AND i.user_id = e.user_id
+WHERE e.owner_type = 'interaction'
+  AND e.owner_id = ANY($1::uuid[])
+  AND e.content_hash IS NOT NULL
+  AND e.${column.name} IS NOT NULL
+  AND e.meta ->> 'provider' = $2
+  AND e.meta ->> 'model' = $3`, [ownerIds, provider, model]);
+  return rows;
+}
+
+/**
+ * Locks the interactions about to be completed (FOR SHARE: an update waits for our commit) and
+ * returns their current text digests. An interaction whose text changed since it was read is
+ * not completed: its queue row would otherwise go, and the new text never be embedded (the
+ * update's trigger found that row still queued and added nothing).
+ */
+export async function lockTextDigests(tx: Queryable, ids: string[]): Promise<Map<string, string>> {
+  const { rows } = await tx.query<{ id: string; text_digest: string }>(`
+SELECT i.id, ${TEXT_DIGEST} AS text_digest
+FROM public.interactions i
+WHERE i.id = ANY($1::uuid[])
+ORDER BY i.id
+FOR SHARE`, [ids]);
+  return new Map(rows.map((r) => [r.id, r.text_digest]));
+}
+
+/** New chunk rows, as parallel columns. */
+export interface ChunkColumns {
+  userId: string[];
+  ownerId: string[];
+  hash: string[];
+  index: number[];
+  tokens: number[];
+  vectors: number[][];
+}
+
+/**
+ * Inserts new chunk rows with meta {provider, model, dimensions, tokens}. A row already there
+ * with the same key is left alone when it holds this model's vector (another worker got there
+ * first) and replaced when another model made it or it has no vector (re-embedding with a new
+ * model after a --reprocess).
+ */
+export async function insertChunks(tx: Queryable, column: VectorColumn, c: ChunkColumns, meta: { provider: string; model: string; dimensions: number }): Promise<number> {
+  if (c.ownerId.length === 0) return 0;
+  const { rowCount } = await tx.query(`
+INSERT INTO public.embeddings AS e (user_id, owner_type, owner_id, content_hash, chunk_index, ${column.name}, meta)
+SELECT x.user_id, 'interaction', x.owner_id, x.content_hash, x.chunk_index, x.embedding,
+       jsonb_build_object('provider', $7::text, 'model', $8::text, 'dimensions', $9::int, 'tokens', x.tokens)
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::integer[], $6::vector[])
+  AS x(user_id, owner_id, content_hash, chunk_index, tokens, embedding)
+ON CONFLICT (user_id, owner_type, owner_id, content_hash, chunk_index) DO UPDATE
+SET ${column.name} = excluded.${column.name}, meta = excluded.meta, created_at = now()
+WHERE e.${column.name} IS NULL
+   OR (e.meta ->> 'provider', e.meta ->> 'model') IS DISTINCT FROM ($7::text, $8::text)`,
+    [c.userId, c.ownerId, c.hash, c.index, c.tokens, vectorArrayParam(c.vectors, column.typeOid), meta.provider, meta.model, meta.dimensions]);
+  return rowCount ?? 0;
+}
+
+/**
+ * Deletes the chunk rows of these interactions that are not in their current chunk set (given
+ * as parallel arrays): what is left of an older text. Legacy rows (no content hash) are not ours
+ * to delete; the column swap (SPEC §10) deals with them.
+ */
+export async function deleteStaleChunks(tx: Queryable, ownerIds: string[], keep: { ownerId: string[]; hash: string[]; index: number[] }): Promise<number> {
+  const { rowCount } = await tx.query(`
+DELETE FROM public.embeddings e
+WHERE e.owner_type = 'interaction'
+  AND e.owner_id = ANY($1::uuid[])
+  AND e.content_hash IS NOT NULL
+  AND NOT EXISTS (
+    SELECT 1
+    FROM unnest($2::uuid[], $3::text[], $4::integer[]) AS k(owner_id, content_hash, chunk_index)
+    WHERE k.owner_id = e.owner_id AND k.content_hash = e.content_hash AND k.chunk_index = e.chunk_index)`, [ownerIds, keep.ownerId, keep.hash, keep.index]);
+  return rowCount ?? 0;
+}
+
+export interface DeadLetterRow {
+  raw_event_id: string | null;
+  user_id: string;
+  /** The interaction's source (gmail, twilio, …). */
+  provider: string | null;
+  error: string;
+  context: Record<string, unknown>;
+}
+
+/** The chunks a provider rejected (`rowsJson`: a JSON array of DeadLetterRow), stage 'embed'. */
+export async function insertDeadLetters(tx: Queryable, rowsJson: string): Promise<void> {
+  await tx.query(`
+INSERT INTO public.raw_event_errors (raw_event_id, user_id, provider, stage, error, context)
+SELECT x.raw_event_id, x.user_id, x.provider, 'embed', x.error, x.context
+FROM json_to_recordset($1::json) AS x(raw_event_id uuid, user_id uuid, provider text, error text, context jsonb)`, [rowsJson]);
+}
+
+/**
+ * A write need not wait for its WAL to reach disk: if the server crashes first, the write is lost
+ * whole — its queue completions with it — and the interactions are embedded again once their
+ * leases expire (costing tokens, never correctness). Each commit saves a flush (this transaction only).
+ */
+export async function relaxCommitDurability(tx: Queryable): Promise<void> {
+  await tx.query(`SET LOCAL synchronous_commit = off`);
+}

@@ -1,0 +1,101 @@
+// The design document's debug queries (SPEC §4 `stats`), plus table sizes and queue depth.
+import type { Queryable } from '../db/connect.js';
+
+export interface Stats {
+  tables: { table: string; rows: number }[];
+  failures24h: { provider: string | null; stage: string; count: number }[];
+  timelinePerDay: { day: string; count: number }[];
+  embeddingCoverage: { owner_type: string; chunks: number; owners: number; with_vector: number }[];
+  interactionsEmbedded: { interactions: number; embedded: number };
+  jobs: { status: string; count: number }[];
+  queue: { stage: string; pending: number; leased: number }[];
+}
+
+export async function readStats(db: Queryable): Promise<Stats> {
+  const tables = await db.query<{ table: string; rows: number }>(`
+SELECT t.table, t.rows FROM (
+  SELECT 'raw_events' AS table, (SELECT count(*) FROM public.raw_events)::int AS rows
+  UNION ALL SELECT 'interactions', (SELECT count(*) FROM public.interactions)::int
+  UNION ALL SELECT 'contacts', (SELECT count(*) FROM public.contacts)::int
+  UNION ALL SELECT 'contact_identities', (SELECT count(*) FROM public.contact_identities)::int
+  UNION ALL SELECT 'embeddings', (SELECT count(*) FROM public.embeddings)::int
+  UNION ALL SELECT 'ai_insights', (SELECT count(*) FROM public.ai_insights)::int
+  UNION ALL SELECT 'contact_timeline', (SELECT count(*) FROM public.contact_timeline)::int
+  UNION ALL SELECT 'raw_event_errors', (SELECT count(*) FROM public.raw_event_errors)::int
+) t`);
+  const failures = await db.query<{ provider: string | null; stage: string; count: number }>(`
+SELECT provider, stage, count(*)::int AS count
+FROM public.raw_event_errors
+WHERE error_at > now() - interval '24 hours'
+GROUP BY provider, stage
+ORDER BY count DESC, provider, stage`);
+  const timeline = await db.query<{ day: string; count: number }>(`
+SELECT to_char(date_trunc('day', created_at), 'YYYY-MM-DD') AS day, count(*)::int AS count
+FROM public.contact_timeline
+GROUP BY 1
+ORDER BY 1 DESC
+LIMIT 14`);
+  const coverage = await db.query<{ owner_type: string; chunks: number; owners: number; with_vector: number }>(`
+SELECT owner_type, count(*)::int AS chunks, count(DISTINCT owner_id)::int AS owners, count(embedding_v)::int AS with_vector
+FROM public.embeddings
+GROUP BY owner_type
+ORDER BY owner_type`);
+  const embedded = await db.query<{ interactions: number; embedded: number }>(`
+SELECT count(*)::int AS interactions,
+       count(*) FILTER (WHERE EXISTS (
+         SELECT 1 FROM public.embeddings e WHERE e.owner_type = 'interaction' AND e.owner_id = i.id))::int AS embedded
+FROM public.interactions i`);
+  const jobs = await db.query<{ status: string; count: number }>(`
+SELECT coalesce(status, '(null)') AS status, count(*)::int AS count
+FROM public.jobs
+GROUP BY 1
+ORDER BY 2 DESC`);
+  const queue = await db.query<{ stage: string; pending: number; leased: number }>(`
+SELECT stage, pending, leased FROM (
+  SELECT 'normalize' AS stage, count(*)::int AS pending, 0 AS leased FROM omni_ingest.normalize_queue
+  UNION ALL
+  SELECT stage, count(*)::int, count(*) FILTER (WHERE claimed_until > now())::int FROM omni_ingest.work_queue GROUP BY stage
+) q
+ORDER BY stage`);
+  return {
+    tables: tables.rows,
+    failures24h: failures.rows,
+    timelinePerDay: timeline.rows,
+    embeddingCoverage: coverage.rows,
+    interactionsEmbedded: embedded.rows[0] ?? { interactions: 0, embedded: 0 },
+    jobs: jobs.rows,
+    queue: queue.rows,
+  };
+}
+
+export interface SearchHit {
+  interaction_id: string;
+  type: string;
+  subject: string | null;
+  excerpt: string;
+  occurred_at: Date;
+  distance: number;
+}
+
+/**
+ * The nearest interactions to a query vector by cosine distance (pgvector `<=>`). The inner
+ * ORDER BY … LIMIT is the shape an HNSW index serves; chunks of one interaction collapse after.
+ */
+export async function searchInteractions(db: Queryable, vector: number[], limit: number, userId?: string): Promise<SearchHit[]> {
+  const { rows } = await db.query<SearchHit>(`
+WITH nearest AS (
+  SELECT e.owner_id, (e.embedding_v <=> $1::vector)::float8 AS distance
+  FROM public.embeddings e
+  WHERE e.owner_type = 'interaction' AND e.embedding_v IS NOT NULL AND ($3::uuid IS NULL OR e.user_id = $3)
+  ORDER BY e.embedding_v <=> $1::vector
+  LIMIT $2 * 4
+), best AS (
+  SELECT owner_id, min(distance) AS distance FROM nearest GROUP BY owner_id
+)
+SELECT i.id AS interaction_id, i.type, i.subject, left(coalesce(i.body_text, ''), 120) AS excerpt, i.occurred_at, b.distance
+FROM best b
+JOIN public.interactions i ON i.id = b.owner_id
+ORDER BY b.distance, i.id
+LIMIT $2`, [`[${vector.join(',')}]`, limit, userId ?? null]);
+  return rows;
+}

@@ -1,0 +1,181 @@
+// A local HTTP server that speaks enough of the OpenAI API for tests and benchmarks:
+// POST /v1/embeddings and POST /v1/chat/completions, with injectable latency, 429s with
+// Retry-After, 500s and rejected inputs. Driven through the real `openai` SDK via baseURL.
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface FakeOpenAIOptions {
+  /** Vector size returned by /v1/embeddings (default 1536). */
+  dimensions?: number;
+  /** Added before every answer, in ms. */
+  latencyMs?: number;
+  /** The next N requests (any endpoint) get 429 with this Retry-After (seconds, may be fractional). */
+  rateLimit?: { count: number; retryAfterSeconds: number };
+  /** The next N requests get a 500. */
+  serverErrors?: number;
+  /** An embedding input containing this text makes the request fail with 400 naming its index. */
+  rejectMarker?: string;
+  /** The assistant message content for chat completions (default: a valid insights JSON). */
+  chatContent?: (messages: { role: string; content: string }[]) => string;
+}
+
+export interface FakeOpenAIStats {
+  requests: number;
+  embeddingRequests: number;
+  embeddingInputs: number;
+  chatRequests: number;
+  rateLimited: number;
+  serverErrors: number;
+  rejected: number;
+  /** Inputs per embeddings request, in arrival order. */
+  batchSizes: number[];
+  /** Largest number of requests in flight at once. */
+  maxConcurrent: number;
+}
+
+export interface FakeOpenAI {
+  url: string;
+  options: FakeOpenAIOptions;
+  stats: FakeOpenAIStats;
+  close(): Promise<void>;
+}
+
+/** A deterministic unit vector from the text (so equal texts get equal vectors), cheap to make. */
+export function fakeVector(text: string, dimensions: number): number[] {
+  let a = createHash('sha256').update(text).digest().readUInt32LE(0);
+  const out = new Array<number>(dimensions);
+  let norm = 0;
+  for (let i = 0; i < dimensions; i++) {
+    // mulberry32: one hash per vector, not per element, keeps the fake server off the CPU.
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    const v = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+    out[i] = v;
+    norm += v * v;
+  }
+  const scale = 1 / Math.sqrt(norm || 1);
+  for (let i = 0; i < dimensions; i++) out[i] = out[i]! * scale;
+  return out;
+}
+
+const defaultChat = () =>
+  JSON.stringify({
+    insights: [
+      { kind: 'summary', title: 'Summary', body: 'A short summary of the conversation.' },
+      { kind: 'next_step', title: 'Follow up', body: 'Reply to the last message.' },
+      { kind: 'score', title: 'Engagement', body: 'Engaged contact.', score: 70 },
+    ],
+  });
+
+function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
+  const stats: FakeOpenAIStats = { requests: 0, embeddingRequests: 0, embeddingInputs: 0, chatRequests: 0, rateLimited: 0, serverErrors: 0, rejected: 0, batchSizes: [], maxConcurrent: 0 };
+  let inFlight = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      stats.requests++;
+      inFlight++;
+      stats.maxConcurrent = Math.max(stats.maxConcurrent, inFlight);
+      const finish = () => {
+        inFlight--;
+      };
+      setTimeout(() => {
+        try {
+          handle(req, res, Buffer.concat(chunks).toString('utf8'));
+        } finally {
+          finish();
+        }
+      }, options.latencyMs ?? 0);
+    });
+  });
+
+  function handle(req: http.IncomingMessage, res: http.ServerResponse, text: string): void {
+    if (options.rateLimit && options.rateLimit.count > 0) {
+      options.rateLimit.count--;
+      stats.rateLimited++;
+      send(res, 429, { error: { message: 'Rate limit reached', type: 'requests', code: 'rate_limit_exceeded' } }, { 'retry-after': String(options.rateLimit.retryAfterSeconds) });
+      return;
+    }
+    if (options.serverErrors && options.serverErrors > 0) {
+      options.serverErrors--;
+      stats.serverErrors++;
+      send(res, 500, { error: { message: 'The server had an error', type: 'server_error' } });
+      return;
+    }
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      send(res, 400, { error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error' } });
+      return;
+    }
+    if (req.url?.endsWith('/embeddings')) return embeddings(res, body);
+    if (req.url?.endsWith('/chat/completions')) return chat(res, body);
+    send(res, 404, { error: { message: `Unknown request URL: ${req.method} ${req.url}`, type: 'invalid_request_error' } });
+  }
+
+  function embeddings(res: http.ServerResponse, body: Record<string, unknown>): void {
+    stats.embeddingRequests++;
+    const input = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? (body.input as unknown[]).map(String) : [];
+    stats.batchSizes.push(input.length);
+    const bad = options.rejectMarker ? input.findIndex((s) => s.includes(options.rejectMarker!)) : -1;
+    if (bad >= 0) {
+      stats.rejected++;
+      send(res, 400, { error: { message: `Invalid 'input[${bad}]': the input was rejected by the content filter.`, type: 'invalid_request_error', param: `input[${bad}]`, code: 'invalid_value' } });
+      return;
+    }
+    if (input.length === 0 || input.some((s) => s.length === 0)) {
+      send(res, 400, { error: { message: "'$.input' is invalid: empty strings are not allowed.", type: 'invalid_request_error' } });
+      return;
+    }
+    stats.embeddingInputs += input.length;
+    const dimensions = typeof body.dimensions === 'number' ? body.dimensions : (options.dimensions ?? 1536);
+    const tokens = input.reduce((n, s) => n + Math.ceil(s.length / 4), 0);
+    // The SDK asks for base64 by default; answer in the format asked for.
+    const asBase64 = body.encoding_format === 'base64';
+    send(res, 200, {
+      object: 'list',
+      model: body.model,
+      data: input.map((s, index) => {
+        const vector = fakeVector(s, dimensions);
+        return { object: 'embedding', index, embedding: asBase64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector };
+      }),
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    });
+  }
+
+  function chat(res: http.ServerResponse, body: Record<string, unknown>): void {
+    stats.chatRequests++;
+    const messages = (Array.isArray(body.messages) ? body.messages : []) as { role: string; content: string }[];
+    const content = (options.chatContent ?? defaultChat)(messages);
+    send(res, 200, {
+      id: `chatcmpl-${stats.chatRequests}`,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model: body.model,
+      choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, finish_reason: 'stop', logprobs: null }],
+      usage: { prompt_tokens: 100, completion_tokens: 50, total_tokens: 150 },
+    });
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    options,
+    stats,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
