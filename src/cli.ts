@@ -1,26 +1,29 @@
-// Wires commander: global options, one register() per command file, and the single catch that
-// turns errors into exit codes (SPEC §4).
+// Wires commander: global options, the commands of the catalog (only the one being run is
+// loaded), and the single catch that turns errors into exit codes (SPEC §4).
 import { Command, CommanderError } from 'commander';
 import { DEFAULT_DATA_DIR } from './config.js';
-import { registerBackfill } from './commands/backfill.js';
-import { registerDemo } from './commands/demo.js';
-import { registerDoctor } from './commands/doctor.js';
-import { registerEmbed } from './commands/embed.js';
-import { registerImport } from './commands/import.js';
-import { registerInsights } from './commands/insights.js';
-import { registerMigrate } from './commands/migrate.js';
-import { registerNormalize } from './commands/normalize.js';
-import { registerPurge } from './commands/purge.js';
-import { registerResolve } from './commands/resolve.js';
-import { registerRuns } from './commands/runs.js';
-import { registerStats } from './commands/stats.js';
-import { registerTimeline } from './commands/timeline.js';
+import { CATALOG } from './commands/catalog.js';
 import type { RunState } from './commands/run.js';
-import { registerVerify } from './commands/verify.js';
 import { ExitCode, OmniError } from './errors.js';
 import { packageVersion } from './version.js';
 
-export function buildProgram(state: RunState): Command {
+/** The command named on the command line (skipping global options and their values). */
+export function requestedCommand(argv: string[]): string | undefined {
+  const withValue = new Set(['--database-url', '--data-dir']);
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (withValue.has(a)) {
+      i++;
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    return a === 'help' ? args[i + 1] : a;
+  }
+  return undefined;
+}
+
+export async function buildProgram(state: RunState, argv: string[]): Promise<Command> {
   const program = new Command('omni-ingest')
     .description("Operate a CRM's ingestion pipeline over PostgreSQL + pgvector.")
     .version(packageVersion(), '-V, --version', 'print the version')
@@ -40,20 +43,12 @@ Exit codes: 0 done, 1 the run failed, 2 usage or configuration error,
             3 a check found problems, 75 already running elsewhere (retry later).
 Without --database-url the embedded database (PGlite + pgvector) in --data-dir is used.`,
     );
-  registerMigrate(program, state);
-  registerVerify(program, state);
-  registerDoctor(program, state);
-  registerImport(program, state);
-  registerNormalize(program, state);
-  registerResolve(program, state);
-  registerEmbed(program, state);
-  registerInsights(program, state);
-  registerTimeline(program, state);
-  registerPurge(program, state);
-  registerRuns(program, state);
-  registerStats(program, state);
-  registerBackfill(program, state);
-  registerDemo(program, state);
+  // Only the command being run is loaded; the others are listed by name and description.
+  const wanted = requestedCommand(argv);
+  for (const entry of CATALOG) {
+    if (entry.name === wanted) (await entry.load())(program, state);
+    else program.command(entry.name).description(entry.description);
+  }
   // Subcommands inherit exitOverride only when set before they are added; set it on all.
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const c of all(program)) c.exitOverride().showHelpAfterError('(run with --help for usage)');
@@ -82,8 +77,8 @@ function report(err: unknown, state: RunState): number {
 
 export async function main(argv: string[]): Promise<number> {
   const state: RunState = { exitCode: ExitCode.ok, json: argv.includes('--json'), secrets: [] };
-  const program = buildProgram(state);
   try {
+    const program = await buildProgram(state, argv);
     await program.parseAsync(argv);
     return state.exitCode;
   } catch (err) {

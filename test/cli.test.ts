@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { requestedCommand } from '../src/cli.js';
+import { CATALOG } from '../src/commands/catalog.js';
 import { runCli } from './support/cli.js';
 import { freshTarget, onServer, serverUrl, type TestTarget } from './support/db.js';
 
@@ -17,6 +19,23 @@ describe('the binary', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /--to <name>/);
     assert.match(r.stdout, /Examples:/);
+  });
+
+  it('every command of the catalog loads and explains itself', async () => {
+    for (const entry of CATALOG) {
+      const r = await runCli([entry.name, '--help']);
+      assert.equal(r.code, 0, `${entry.name}: ${r.stderr}`);
+      assert.ok(r.stdout.includes(entry.description.slice(0, 40)), `${entry.name} --help lacks its description`);
+    }
+    const top = await runCli(['--help']);
+    for (const entry of CATALOG) assert.match(top.stdout, new RegExp(`\\n  ${entry.name}\\b`));
+  });
+
+  it('finds the command behind global options and their values', () => {
+    assert.equal(requestedCommand(['node', 'bin', '--data-dir', 'verify', 'doctor', '--json']), 'doctor');
+    assert.equal(requestedCommand(['node', 'bin', '--json', 'help', 'migrate']), 'migrate');
+    assert.equal(requestedCommand(['node', 'bin', '--database-url=postgres://x/y', 'stats']), 'stats');
+    assert.equal(requestedCommand(['node', 'bin', '--help']), undefined);
   });
 
   it('--version prints the package version', async () => {

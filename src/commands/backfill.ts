@@ -7,6 +7,7 @@ import type { StageName } from '../stages/backfill/sql.js';
 import { createProgress } from '../stages/engine/progress.js';
 import { parseRange, type RangeFlags } from '../stages/engine/range.js';
 import { addRangeOptions, withStopSignal } from './batch-options.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 import { buildStages, type StageFlags } from './stage-builders.js';
 
@@ -65,7 +66,7 @@ async function runBackfillCommand(ctx: Context, flags: BackfillFlags): Promise<n
 export function registerBackfill(program: Command, state: RunState): void {
   const cmd = program
     .command('backfill')
-    .description('run every stage in order over a range: normalize, resolve, embed, insights, timeline')
+    .description(descriptionOf('backfill'))
     .option('--stages <list>', `comma-separated stages to run (default all: ${STAGE_ORDER.join(',')})`)
     .option('--reprocess', 'walk the whole range again, including events earlier runs already processed')
     .option('--workers <n>', 'parallel batches per stage in this process (real server only)', '1');

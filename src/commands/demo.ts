@@ -4,6 +4,7 @@ import { runDemo, type DemoResult } from '../demo.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { createProgress } from '../stages/engine/progress.js';
 import { renderBackfill } from './backfill.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 import { renderStats } from './stats.js';
 
@@ -44,7 +45,7 @@ async function runDemoCommand(ctx: Context, flags: DemoFlags): Promise<number> {
 export function registerDemo(program: Command, state: RunState): void {
   program
     .command('demo')
-    .description('the whole pipeline on the bundled fixtures: migrate, import, backfill with offline providers, stats, one semantic search')
+    .description(descriptionOf('demo'))
     .option('--events <n>', 'generated events per provider for each of two extra users', '150')
     .option('--query <text>', 'the semantic search to run at the end', 'pricing for the team plan')
     .addHelpText(

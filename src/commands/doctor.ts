@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode, OmniError } from '../errors.js';
 import { diagnose, type Finding } from '../doctor.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 async function runDoctor(ctx: Context): Promise<number> {
@@ -29,7 +30,7 @@ async function runDoctor(ctx: Context): Promise<number> {
 export function registerDoctor(program: Command, state: RunState): void {
   program
     .command('doctor')
-    .description('check connectivity, server and pgvector versions, migrations and row level security (exit 3 on problems)')
+    .description(descriptionOf('doctor'))
     .addHelpText('after', '\nExamples:\n  omni-ingest doctor\n  DATABASE_URL=postgres://… omni-ingest doctor --json')
     .action(action(state, (ctx) => runDoctor(ctx)));
 }

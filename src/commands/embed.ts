@@ -11,6 +11,7 @@ import { createProgress } from '../stages/engine/progress.js';
 import { parseRange, type RangeFlags } from '../stages/engine/range.js';
 import { runStage, type RunSummary } from '../stages/engine/runner.js';
 import { addRangeOptions, withStopSignal } from './batch-options.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 export const EMBEDDERS = ['openai', 'local'] as const;
@@ -135,7 +136,7 @@ async function runEmbed(ctx: Context, flags: EmbedFlags): Promise<number> {
 export function registerEmbed(program: Command, state: RunState): void {
   const cmd = program
     .command('embed')
-    .description('chunk and embed queued interactions into embeddings (vector(1536)); rejected inputs go to raw_event_errors')
+    .description(descriptionOf('embed'))
     .option('--embedder <name>', 'openai or local (default: openai when OPENAI_API_KEY is set, else local)')
     .option('--model <model>', `openai: the embedding model (default ${DEFAULT_OPENAI_MODEL})`)
     .option('--dimensions <n>', 'openai: ask text-embedding-3-* for this width (only 1536 fits the column)')

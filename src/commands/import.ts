@@ -5,6 +5,7 @@ import { getProvider } from '../providers/index.js';
 import { createProgress } from '../stages/engine/progress.js';
 import { importFiles, checkFiles, type ImportSummary } from '../stages/import/import.js';
 import { withStopSignal } from './batch-options.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 interface ImportFlags {
@@ -48,7 +49,7 @@ async function runImport(ctx: Context, files: string[], flags: ImportFlags): Pro
 export function registerImport(program: Command, state: RunState): void {
   program
     .command('import')
-    .description('load provider-native payloads (NDJSON or a JSON array) into raw_events, idempotently')
+    .description(descriptionOf('import'))
     .argument('<files...>', 'NDJSON files (one payload per line) or JSON files holding an array of payloads')
     .requiredOption('--provider <name>', 'gmail, twilio, instagram or webform')
     .requiredOption('--user <uuid>', 'the CRM user the events belong to')

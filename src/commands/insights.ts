@@ -14,6 +14,7 @@ import { runStage, type RunSummary } from '../stages/engine/runner.js';
 import { createInsightsStage } from '../stages/insights.js';
 import { addRangeOptions, withStopSignal } from './batch-options.js';
 import { renderSummary } from './normalize.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 export const INSIGHT_PROVIDERS = ['openai', 'heuristic'] as const;
@@ -117,7 +118,7 @@ async function runInsights(ctx: Context, flags: InsightsFlags): Promise<number> 
 export function registerInsights(program: Command, state: RunState): void {
   const cmd = program
     .command('insights')
-    .description('AI insights (summary, next step, score) per contact with new interactions')
+    .description(descriptionOf('insights'))
     .option('--insights-provider <name>', `${INSIGHT_PROVIDERS.join(' or ')} (default: openai when OPENAI_API_KEY is set, else heuristic)`)
     .option('--model <model>', `the chat model for openai (default ${DEFAULT_INSIGHTS_MODEL})`)
     .option('--concurrency <n>', 'provider requests in flight', '4');

@@ -5,6 +5,7 @@ import { loadMigrationFiles } from '../migrate/files.js';
 import { migrate, migrationStatus, ADOPTABLE_THROUGH, type MigrationStatus } from '../migrate/migrator.js';
 import { migrationsDir } from '../paths.js';
 import { runChecks } from '../verify/run.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 interface MigrateFlags {
@@ -58,7 +59,7 @@ async function runStatus(ctx: Context): Promise<number> {
 export function registerMigrate(program: Command, state: RunState): void {
   const cmd = program
     .command('migrate')
-    .description('apply pending migrations, each in one transaction, recorded with its checksum')
+    .description(descriptionOf('migrate'))
     .option('--to <name>', 'stop after this migration (e.g. 20250830_legacy_baseline)')
     .option('--adopt', `adopt a database migrated by other means: verify, then record the migrations through ${ADOPTABLE_THROUGH} as applied`)
     .addHelpText(

@@ -7,6 +7,7 @@ import { parseRange, type RangeFlags } from '../stages/engine/range.js';
 import { runStage, type RunSummary } from '../stages/engine/runner.js';
 import { normalizeStage } from '../stages/normalize.js';
 import { addRangeOptions, withStopSignal } from './batch-options.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 interface NormalizeFlags extends RangeFlags {
@@ -41,7 +42,7 @@ async function runNormalize(ctx: Context, flags: NormalizeFlags): Promise<number
 export function registerNormalize(program: Command, state: RunState): void {
   const cmd = program
     .command('normalize')
-    .description('raw events → interactions, each event exactly once; failures go to raw_event_errors')
+    .description(descriptionOf('normalize'))
     .option('--workers <n>', 'parallel batches in this process (real server only)', '1');
   addRangeOptions(cmd)
     .addHelpText(

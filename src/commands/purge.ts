@@ -9,6 +9,7 @@ import { parseRange } from '../stages/engine/range.js';
 import { runStage, type RunSummary, type Stage } from '../stages/engine/runner.js';
 import { countExpiredInsights, deleteExpiredInsights } from '../stages/insights-sql.js';
 import { withStopSignal } from './batch-options.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 interface PurgeFlags {
@@ -60,7 +61,7 @@ async function runPurgeInsights(ctx: Context, flags: PurgeFlags): Promise<number
 }
 
 export function registerPurge(program: Command, state: RunState): void {
-  const purge = program.command('purge').description('delete data past its retention');
+  const purge = program.command('purge').description(descriptionOf('purge'));
   purge
     .command('insights')
     .description('delete AI insights past their expires_at (a year after creation by default)')

@@ -10,6 +10,7 @@ import { createResolveStage } from '../stages/resolve.js';
 import { enqueueUnresolved } from '../stages/resolve-sql.js';
 import { addRangeOptions, withStopSignal } from './batch-options.js';
 import { renderSummary } from './normalize.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 interface ResolveFlags extends RangeFlags {
@@ -76,7 +77,7 @@ async function runResolve(ctx: Context, flags: ResolveFlags): Promise<number> {
 export function registerResolve(program: Command, state: RunState): void {
   const cmd = program
     .command('resolve')
-    .description('link interactions to contacts by their counterpart identities (email, phone, Instagram id)')
+    .description(descriptionOf('resolve'))
     .option('--create-contacts', 'create a contact (and its identities) for each counterpart nobody knows yet')
     .option('--default-region <CC>', 'country for phone numbers stored in national format (ISO 3166-1 alpha-2, e.g. GB)')
     .option('--retry-unresolved', 'first queue the range\'s interactions still without a contact again')

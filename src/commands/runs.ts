@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { getRun, listRuns, STALE_AFTER_SECONDS, type RunRow } from '../stages/engine/ledger.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 /** A 'running' row without a recent heartbeat belongs to a process that died. */
@@ -46,7 +47,7 @@ async function runShow(ctx: Context, id: string): Promise<number> {
 }
 
 export function registerRuns(program: Command, state: RunState): void {
-  const runs = program.command('runs').description('the run ledger: every batch command run, its counts and checkpoint');
+  const runs = program.command('runs').description(descriptionOf('runs'));
   runs
     .command('list')
     .description('recent runs, newest first')

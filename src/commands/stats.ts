@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { readStats, type Stats } from '../stats/sql.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 export function renderStats(s: Stats): string[] {
@@ -27,7 +28,7 @@ async function runStats(ctx: Context): Promise<number> {
 export function registerStats(program: Command, state: RunState): void {
   program
     .command('stats')
-    .description("the design document's debug figures: failures by provider/stage (24 h), timeline per day, embedding coverage, jobs, pending work")
+    .description(descriptionOf('stats'))
     .addHelpText('after', '\nExamples:\n  omni-ingest stats\n  omni-ingest stats --json')
     .action(action(state, (ctx) => runStats(ctx)));
 }

@@ -9,6 +9,7 @@ import { createTimelineStage } from '../stages/timeline.js';
 import { addRangeOptions, withStopSignal } from './batch-options.js';
 import { renderSummary } from './normalize.js';
 import { parseWorkers } from './resolve.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 interface TimelineFlags extends RangeFlags {
@@ -35,7 +36,7 @@ async function runTimeline(ctx: Context, flags: TimelineFlags): Promise<number> 
 export function registerTimeline(program: Command, state: RunState): void {
   const cmd = program
     .command('timeline')
-    .description('write contact timeline entries for resolved interactions and contact insights')
+    .description(descriptionOf('timeline'))
     .option('--workers <n>', 'parallel batches in this process (real server only)', '1');
   addRangeOptions(cmd)
     .addHelpText(

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { runChecks } from '../verify/run.js';
+import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 async function runVerify(ctx: Context): Promise<number> {
@@ -20,7 +21,7 @@ async function runVerify(ctx: Context): Promise<number> {
 export function registerVerify(program: Command, state: RunState): void {
   program
     .command('verify')
-    .description('check the live database against every promise of the hardening migration (exit 3 on any failure)')
+    .description(descriptionOf('verify'))
     .addHelpText(
       'after',
       `
