@@ -7,6 +7,7 @@
 // about an input becomes EmbedInputRejected, which the stage isolates and dead-letters.
 // The SDK is loaded on the first request, not at import: `--help` and the local embedder never pay for it.
 import type { APIError, OpenAI } from 'openai';
+import { retryAfterMs, sleep as abortableSleep } from '../openai/retry.js';
 import { errorMessage, OmniError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkVectors, EmbedInputRejected, EmbedProviderError, EXPECTED_DIMENSIONS, refuseDimensions, type EmbedResult, type Embedder } from './embedder.js';
@@ -46,32 +47,6 @@ export interface OpenAIEmbedderOptions {
   /** Per HTTP request (default 120 s). */
   timeoutMs?: number | undefined;
   logger?: Logger | undefined;
-}
-
-const sleep = (ms: number, signal: AbortSignal | undefined) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
-/** The wait a 429/503 asks for: retry-after-ms, else Retry-After in seconds or as an HTTP date. */
-export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
-  const ms = Number(headers?.get('retry-after-ms') ?? Number.NaN);
-  if (Number.isFinite(ms) && ms >= 0) return ms;
-  const value = headers?.get('retry-after');
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** `input[3]` (in param or message) → 3. */
@@ -171,7 +146,7 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
           const note = `${model}: ${errorMessage(err)}; retry ${attempt}/${maxAttempts - 1} in ${(wait / 1000).toFixed(1)} s`;
           if (wait >= 5_000) options.logger?.warn(note);
           else options.logger?.debug(note);
-          await sleep(wait, signal);
+          await abortableSleep(wait, signal);
         }
       }
     },

@@ -7,6 +7,7 @@
 // The SDK is loaded on the first request, not at import: `--help` and the heuristic provider
 // should not pay for it.
 import type { ResponseFormatJSONSchema } from 'openai/resources/shared';
+import { retryAfterMs, sleep as abortableSleep } from '../openai/retry.js';
 import { channelOf, directionOf, InsightContactError, InsightProviderError, type ContactContext, type GenerateResult, type InsightProvider } from './provider.js';
 import { insightsOutput, insightsWire, issuesOf } from './schema.js';
 
@@ -47,20 +48,6 @@ because insights with the same kind and title are treated as the same insight.
 Bodies: one to three plain sentences. "score" is null except for kind "score".
 Use only facts found in the data.`;
 
-const sleepFor = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
 /** What the model reads: the context as compact JSON, with directions and channels spelled out. */
 export function userMessage(c: ContactContext): string {
   return JSON.stringify({
@@ -96,17 +83,6 @@ export function parseInsightsAnswer(content: string | null | undefined, tokens: 
 }
 
 /** Retry-After as milliseconds: `retry-after-ms`, or `retry-after` in seconds or as an HTTP date. */
-export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
-  const ms = Number(headers?.get('retry-after-ms') ?? Number.NaN);
-  if (Number.isFinite(ms) && ms >= 0) return ms;
-  const raw = headers?.get('retry-after');
-  if (!raw) return undefined;
-  const seconds = Number(raw);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(raw);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
 type Verdict = { kind: 'retry'; reason: string; waitMs: number | undefined } | { kind: 'fatal'; error: InsightProviderError } | { kind: 'contact'; error: InsightContactError };
 
 function classify(sdk: Sdk, err: unknown): Verdict {
@@ -131,7 +107,7 @@ export function createOpenAIInsightProvider(options: OpenAIInsightOptions): Insi
   const model = options.model ?? DEFAULT_INSIGHTS_MODEL;
   const maxAttempts = options.maxAttempts ?? 5;
   const maxRetryWaitMs = options.maxRetryWaitMs ?? 60_000;
-  const sleep = options.sleep ?? sleepFor;
+  const sleep = options.sleep ?? abortableSleep;
   let client: InstanceType<Sdk['OpenAI']> | undefined;
 
   async function generate(c: ContactContext, signal?: AbortSignal): Promise<GenerateResult> {
