@@ -1,6 +1,9 @@
 // The findings of `omni-ingest doctor`: what an operator checks first when something is off.
 import type { Db } from './db/connect.js';
 import { pgvectorInstallHint } from './db/pg-errors.js';
+import { EXPECTED_DIMENSIONS } from './embed/embedder.js';
+import { DEFAULT_OPENAI_MODEL } from './embed/openai.js';
+import { DEFAULT_INSIGHTS_MODEL } from './insights/openai.js';
 import { loadMigrationFiles } from './migrate/files.js';
 import { migrationStatus } from './migrate/migrator.js';
 import { vectorAvailable } from './migrate/sql.js';
@@ -29,7 +32,7 @@ WHERE n.nspname = 'public' AND c.relname = ANY($1::text[]) AND c.relkind = 'r'`,
   return rows;
 }
 
-export async function diagnose(db: Db): Promise<Finding[]> {
+export async function diagnose(db: Db, env: Record<string, string | undefined> = process.env): Promise<Finding[]> {
   const findings: Finding[] = [];
   findings.push({ name: 'connect', ok: true, detail: `${db.kind === 'embedded' ? 'embedded database in' : 'server at'} ${db.target}` });
 
@@ -70,5 +73,37 @@ export async function diagnose(db: Db): Promise<Finding[]> {
     detail: off.length === 0 ? `enabled on all ${INGESTION_TABLES.length} ingestion tables` : `not enabled on ${off.join(', ')}`,
     ...(off.length ? { hint: 'run `omni-ingest migrate`, then `omni-ingest verify` for the details' } : {}),
   });
+  findings.push(await embeddingColumn(db));
+  findings.push(providers(env));
   return findings;
+}
+
+async function embeddingColumn(db: Db): Promise<Finding> {
+  const { rows } = await db.query<{ column: string; type: string }>(`
+SELECT a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type
+FROM pg_attribute a
+WHERE a.attrelid = to_regclass('public.embeddings') AND a.attname IN ('embedding_v', 'embedding')
+  AND a.attnum > 0 AND NOT a.attisdropped`);
+  const vector = rows.find((r) => r.type.startsWith('vector'));
+  if (!vector) return { name: 'embedding dimensions', ok: rows.length > 0 ? false : true, detail: rows.length > 0 ? 'no vector column on embeddings' : 'no embeddings table yet (migrate creates it)' };
+  const ok = vector.type === `vector(${EXPECTED_DIMENSIONS})`;
+  return {
+    name: 'embedding dimensions',
+    ok,
+    detail: `embeddings.${vector.column} is ${vector.type}; every embedder here makes ${EXPECTED_DIMENSIONS}-dimensional vectors`,
+    ...(ok ? {} : { hint: 'the column must be vector(1536): see `omni-ingest verify`' }),
+  };
+}
+
+/** Which providers the stages will use with this environment (information, never a failure). */
+function providers(env: Record<string, string | undefined>): Finding {
+  const key = env.OPENAI_API_KEY?.trim();
+  const base = env.OPENAI_BASE_URL?.trim();
+  return {
+    name: 'providers',
+    ok: true,
+    detail: key
+      ? `OPENAI_API_KEY set${base ? ` (base URL ${base})` : ''}: embed uses openai ${DEFAULT_OPENAI_MODEL}, insights openai ${DEFAULT_INSIGHTS_MODEL}`
+      : 'no OPENAI_API_KEY: embed uses the local embedder (lexical), insights the heuristic provider',
+  };
 }

@@ -148,7 +148,8 @@ describe('the binary on a database', () => {
     const r = await runCli([...target.args, 'doctor', '--json']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const body = r.json<{ findings: { name: string; ok: boolean; detail: string }[] }>();
-    assert.deepEqual(body.findings.map((f) => f.name), ['connect', 'server', 'pgvector', 'migrations', 'row level security']);
+    assert.deepEqual(body.findings.map((f) => f.name), ['connect', 'server', 'pgvector', 'migrations', 'row level security', 'embedding dimensions', 'providers']);
+    assert.ok(body.findings.every((f) => f.ok));
     assert.match(body.findings[1]!.detail, /^PostgreSQL \d+/);
   });
 
