@@ -298,6 +298,8 @@ describe('insights', () => {
       await db.close();
     }
 
+    const timeline = await runCli([...target.args, 'timeline', '--json']);
+    assert.equal(timeline.code, 0, timeline.stderr);
     const dry = await runCli([...target.args, 'purge', 'insights', '--dry-run', '--json']);
     assert.equal(dry.code, 0, dry.stderr);
     assert.equal(dry.json<{ expired: number }>().expired, 2);
@@ -309,6 +311,8 @@ describe('insights', () => {
     try {
       const { rows } = await db.query<{ kind: string }>('SELECT kind FROM public.ai_insights');
       assert.deepEqual(rows.map((x) => x.kind), ['summary']);
+      const entries = await db.query<{ event_type: string }>(`SELECT event_type FROM public.contact_timeline WHERE source_type = 'insight'`);
+      assert.deepEqual(entries.rows.map((x) => x.event_type), ['insight_summary'], 'purged insights leave the timeline too');
     } finally {
       await db.close();
     }

@@ -163,18 +163,27 @@ WHERE expires_at < now()
  * Deletes up to `limit` expired insights, oldest expiry first, in the caller's transaction.
  * SKIP LOCKED: two purges at once take different rows instead of waiting on each other.
  */
+/** Deletes a batch of expired insights and, in the same statement, their timeline entries. */
 export async function deleteExpiredInsights(tx: Queryable, userId: string | undefined, limit: number): Promise<number> {
-  const { rowCount } = await tx.query(`
-DELETE FROM public.ai_insights a
-USING (
-  SELECT id
-  FROM public.ai_insights
-  WHERE expires_at < now()
-    AND ($1::uuid IS NULL OR user_id = $1)
-  ORDER BY expires_at, id
-  LIMIT $2
-  FOR UPDATE SKIP LOCKED
-) expired
-WHERE a.id = expired.id`, [userId ?? null, limit]);
-  return rowCount ?? 0;
+  const { rows } = await tx.query<{ n: number }>(`
+WITH expired AS (
+  DELETE FROM public.ai_insights a
+  USING (
+    SELECT id
+    FROM public.ai_insights
+    WHERE expires_at < now()
+      AND ($1::uuid IS NULL OR user_id = $1)
+    ORDER BY expires_at, id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+  ) batch
+  WHERE a.id = batch.id
+  RETURNING a.id, a.user_id
+), entries AS (
+  DELETE FROM public.contact_timeline t
+  USING expired e
+  WHERE t.user_id = e.user_id AND t.source_type = 'insight' AND t.source_id = e.id
+)
+SELECT count(*)::int AS n FROM expired`, [userId ?? null, limit]);
+  return rows[0]?.n ?? 0;
 }
