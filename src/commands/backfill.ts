@@ -4,9 +4,8 @@ import { ExitCode, UsageError } from '../errors.js';
 import { providerNames } from '../providers/index.js';
 import { runBackfill, STAGE_ORDER, type BackfillSummary } from '../stages/backfill/backfill.js';
 import type { StageName } from '../stages/backfill/sql.js';
-import { createProgress } from '../stages/engine/progress.js';
 import { parseRange, type RangeFlags } from '../stages/engine/range.js';
-import { addRangeOptions, withStopSignal } from './batch-options.js';
+import { addRangeOptions, parseWorkers, withRunControls } from './batch-options.js';
 import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 import { buildStages, type StageFlags } from './stage-builders.js';
@@ -46,19 +45,12 @@ export function renderBackfill(s: BackfillSummary): string[] {
 async function runBackfillCommand(ctx: Context, flags: BackfillFlags): Promise<number> {
   const range = parseRange(flags, ctx.clock, providerNames);
   const stages = parseStages(flags.stages);
-  const workers = flags.workers === undefined ? 1 : Number(flags.workers);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new UsageError(`--workers "${flags.workers}" must be a whole number between 1 and 32`);
+  const workers = parseWorkers(flags.workers);
   const { build, settings } = buildStages(flags, ctx);
   const db = await ctx.db();
-  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
-  let summary: BackfillSummary;
-  try {
-    summary = await withStopSignal(ctx.logger, (signal) =>
-      runBackfill({ db, clock: ctx.clock, logger: ctx.logger, range, stages, reprocess: flags.reprocess === true, build, progress, signal, workers, settings }),
-    );
-  } finally {
-    progress.stop();
-  }
+  const summary = await withRunControls(ctx, ({ progress, signal }) =>
+    runBackfill({ db, clock: ctx.clock, logger: ctx.logger, range, stages, reprocess: flags.reprocess === true, build, progress, signal, workers, settings }),
+  );
   ctx.out.result(summary, () => renderBackfill(summary));
   return ExitCode.ok;
 }

@@ -1,6 +1,13 @@
-// The flags every batch command shares (SPEC §4), and the stop signal they honour.
+// What every batch command shares (SPEC §4): the range flags, --workers, the stop signal, the
+// progress bars, and running one stage through the engine.
 import type { Command } from 'commander';
+import type { Context } from '../context.js';
+import type { Db } from '../db/connect.js';
+import { UsageError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { createProgress, type Progress } from '../stages/engine/progress.js';
+import type { RangeOptions } from '../stages/engine/range.js';
+import { runStage, type RunSummary, type Stage } from '../stages/engine/runner.js';
 
 export function addRangeOptions(cmd: Command): Command {
   return cmd
@@ -38,4 +45,40 @@ export async function withStopSignal<T>(logger: Logger, fn: (signal: AbortSignal
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+export function parseWorkers(text: string | undefined, fallback = 1): number {
+  const workers = text === undefined ? fallback : Number(text);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new UsageError(`--workers "${text}" must be a whole number between 1 and 32`);
+  return workers;
+}
+
+/** Progress bars (stderr, TTY only) and the stop signal, for the length of one run. */
+export async function withRunControls<T>(ctx: Pick<Context, 'config' | 'logger'>, fn: (controls: { progress: Progress; signal: AbortSignal }) => Promise<T>): Promise<T> {
+  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
+  try {
+    return await withStopSignal(ctx.logger, (signal) => fn({ progress, signal }));
+  } finally {
+    progress.stop();
+  }
+}
+
+/** One stage as a command: the engine with a progress bar named after the stage and the stop signal. */
+export function runStageCommand(
+  ctx: Context,
+  db: Db,
+  stage: Stage,
+  options: { range: RangeOptions; workers?: number; args?: Record<string, unknown> },
+): Promise<RunSummary> {
+  return withRunControls(ctx, ({ progress, signal }) =>
+    runStage(stage, { db, clock: ctx.clock, logger: ctx.logger, ...options, signal, bar: progress.start(stage.name, 0) }),
+  );
+}
+
+/** The one-line summary of a stage run: events, time, rate, every count, and why it stopped. */
+export function renderSummary(s: RunSummary): string {
+  const c = s.counts;
+  const stop = s.stopReason === 'done' ? '' : ` (stopped: ${s.stopReason})`;
+  const parts = Object.entries(c).filter(([k]) => k !== 'events').map(([k, v]) => `${v} ${k.replace(/_/g, ' ')}`);
+  return `${s.stage}${s.dryRun ? ' (dry run)' : ''}: ${c.events ?? 0} events in ${(s.elapsedMs / 1000).toFixed(1)} s (${s.eventsPerSecond}/s)${parts.length ? `: ${parts.join(', ')}` : ''}${stop}`;
 }

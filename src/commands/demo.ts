@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { runDemo, type DemoResult } from '../demo.js';
 import { ExitCode, UsageError } from '../errors.js';
-import { createProgress } from '../stages/engine/progress.js';
 import { renderBackfill } from './backfill.js';
 import { descriptionOf } from './catalog.js';
+import { withRunControls } from './batch-options.js';
 import { action, type RunState } from './run.js';
 import { renderStats } from './stats.js';
 
@@ -31,13 +31,7 @@ function render(r: DemoResult): string[] {
 async function runDemoCommand(ctx: Context, flags: DemoFlags): Promise<number> {
   const generated = Number(flags.events ?? '150');
   if (!Number.isInteger(generated) || generated < 0 || generated > 100_000) throw new UsageError(`--events "${flags.events}" must be a whole number between 0 and 100000`);
-  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
-  let result: DemoResult;
-  try {
-    result = await runDemo(ctx, { generated, query: flags.query ?? 'pricing for the team plan', progress });
-  } finally {
-    progress.stop();
-  }
+  const result = await withRunControls(ctx, ({ progress }) => runDemo(ctx, { generated, query: flags.query ?? 'pricing for the team plan', progress }));
   ctx.out.result(result, () => render(result));
   return ExitCode.ok;
 }

@@ -7,10 +7,9 @@ import { createLocalEmbedder } from '../embed/local.js';
 import { createOpenAIEmbedder, DEFAULT_OPENAI_MODEL } from '../embed/openai.js';
 import type { Logger } from '../logger.js';
 import { providerNames } from '../providers/index.js';
-import { createProgress } from '../stages/engine/progress.js';
 import { parseRange, type RangeFlags } from '../stages/engine/range.js';
-import { runStage, type RunSummary } from '../stages/engine/runner.js';
-import { addRangeOptions, withStopSignal } from './batch-options.js';
+import type { RunSummary } from '../stages/engine/runner.js';
+import { addRangeOptions, parseWorkers, runStageCommand } from './batch-options.js';
 import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
@@ -105,25 +104,18 @@ export function renderEmbed(d: EmbedResultDocument): string[] {
 
 async function runEmbed(ctx: Context, flags: EmbedFlags): Promise<number> {
   const range = parseRange(flags, ctx.clock, providerNames);
-  const workers = wholeNumber('--workers', flags.workers, 1, 32) ?? 2;
+  const workers = parseWorkers(flags.workers, 2);
   const concurrency = wholeNumber('--concurrency', flags.concurrency, 1, 64) ?? 4;
   const embedder = createEmbedderFromFlags(flags, { logger: ctx.logger });
   // Loaded here, not at the top: the tokenizer is only for runs, never for `--help`.
   const { createEmbedStage } = await import('../stages/embed.js');
   const stage = createEmbedStage({ embedder, concurrency, logger: ctx.logger });
   const db = await ctx.db();
-  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
-  let summary: RunSummary;
-  try {
-    summary = await withStopSignal(ctx.logger, (signal) =>
-      runStage(stage, {
-        db, clock: ctx.clock, logger: ctx.logger, range, workers, signal, bar: progress.start('embed', 0),
-        args: { embedder: embedder.name, model: embedder.model, concurrency, inputsPerRequest: embedder.maxInputsPerRequest },
-      }),
-    );
-  } finally {
-    progress.stop();
-  }
+  const summary = await runStageCommand(ctx, db, stage, {
+    range,
+    workers,
+    args: { embedder: embedder.name, model: embedder.model, concurrency, inputsPerRequest: embedder.maxInputsPerRequest },
+  });
   const doc: EmbedResultDocument = {
     ...summary,
     embedder: { name: embedder.name, model: embedder.model, dimensions: embedder.dimensions, lexical: embedder.lexical },

@@ -2,9 +2,8 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { getProvider } from '../providers/index.js';
-import { createProgress } from '../stages/engine/progress.js';
 import { importFiles, checkFiles, type ImportSummary } from '../stages/import/import.js';
-import { withStopSignal } from './batch-options.js';
+import { withRunControls } from './batch-options.js';
 import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
@@ -33,15 +32,9 @@ async function runImport(ctx: Context, files: string[], flags: ImportFlags): Pro
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 50_000) throw new UsageError(`--batch-size "${flags.batchSize}" must be a whole number between 1 and 50000`);
   checkFiles(files);
   const db = await ctx.db();
-  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
-  let summary: ImportSummary;
-  try {
-    summary = await withStopSignal(ctx.logger, (signal) =>
-      importFiles({ db, clock: ctx.clock, logger: ctx.logger, files, provider, userId: flags.user.toLowerCase(), batchSize, dryRun: flags.dryRun === true, signal, bar: progress.start('import', undefined) }),
-    );
-  } finally {
-    progress.stop();
-  }
+  const summary = await withRunControls(ctx, ({ progress, signal }) =>
+    importFiles({ db, clock: ctx.clock, logger: ctx.logger, files, provider, userId: flags.user.toLowerCase(), batchSize, dryRun: flags.dryRun === true, signal, bar: progress.start('import', undefined) }),
+  );
   ctx.out.result(summary, () => render(summary));
   return ExitCode.ok;
 }

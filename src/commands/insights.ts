@@ -8,12 +8,9 @@ import { createHeuristicInsightProvider } from '../insights/heuristic.js';
 import { createOpenAIInsightProvider, DEFAULT_INSIGHTS_MODEL } from '../insights/openai.js';
 import type { InsightProvider } from '../insights/provider.js';
 import type { Logger } from '../logger.js';
-import { createProgress } from '../stages/engine/progress.js';
 import { parseRange, type RangeFlags } from '../stages/engine/range.js';
-import { runStage, type RunSummary } from '../stages/engine/runner.js';
 import { createInsightsStage } from '../stages/insights.js';
-import { addRangeOptions, withStopSignal } from './batch-options.js';
-import { renderSummary } from './normalize.js';
+import { addRangeOptions, renderSummary, runStageCommand } from './batch-options.js';
 import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
@@ -89,23 +86,7 @@ async function runInsights(ctx: Context, flags: InsightsFlags): Promise<number> 
     onWouldSend: (contacts) => wouldSend.push(...contacts.slice(0, Math.max(0, LISTED_MAX - wouldSend.length))),
   });
   const db = await ctx.db();
-  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
-  let summary: RunSummary;
-  try {
-    summary = await withStopSignal(ctx.logger, (signal) =>
-      runStage(stage, {
-        db,
-        clock: ctx.clock,
-        logger: ctx.logger,
-        range,
-        signal,
-        bar: progress.start('insights', 0),
-        args: { insightsProvider: provider.name, model: provider.model, concurrency },
-      }),
-    );
-  } finally {
-    progress.stop();
-  }
+  const summary = await runStageCommand(ctx, db, stage, { range, args: { insightsProvider: provider.name, model: provider.model, concurrency } });
   const result = { ...summary, provider: { name: provider.name, model: provider.model }, ...(range.dryRun ? { wouldSend } : {}) };
   ctx.out.result(result, () => [
     ...wouldSend.map((c) => `  would send ${c.contactId} ${c.displayName ?? '(no name)'} (${c.interactions} interactions)`),

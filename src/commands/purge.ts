@@ -4,11 +4,10 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
-import { createProgress } from '../stages/engine/progress.js';
 import { parseRange } from '../stages/engine/range.js';
-import { runStage, type RunSummary, type Stage } from '../stages/engine/runner.js';
+import type { Stage } from '../stages/engine/runner.js';
 import { countExpiredInsights, deleteExpiredInsights } from '../stages/insights-sql.js';
-import { withStopSignal } from './batch-options.js';
+import { runStageCommand } from './batch-options.js';
 import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
@@ -44,15 +43,7 @@ async function runPurgeInsights(ctx: Context, flags: PurgeFlags): Promise<number
     );
     return ExitCode.ok;
   }
-  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
-  let summary: RunSummary;
-  try {
-    summary = await withStopSignal(ctx.logger, (signal) =>
-      runStage(purgeInsightsStage, { db, clock: ctx.clock, logger: ctx.logger, range, signal, bar: progress.start('purge', 0) }),
-    );
-  } finally {
-    progress.stop();
-  }
+  const summary = await runStageCommand(ctx, db, purgeInsightsStage, { range });
   const deleted = summary.counts.deleted ?? 0;
   ctx.out.result({ ...summary, deleted }, () =>
     `purge insights: ${deleted} expired insight(s) deleted in ${(summary.elapsedMs / 1000).toFixed(1)} s${summary.stopReason === 'done' ? '' : ` (stopped: ${summary.stopReason}; run again to finish)`}`,

@@ -3,13 +3,10 @@ import { isSupportedCountry } from 'libphonenumber-js/min';
 import type { Context } from '../context.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { providerNames } from '../providers/index.js';
-import { createProgress } from '../stages/engine/progress.js';
 import { parseRange, type RangeFlags } from '../stages/engine/range.js';
-import { runStage, type RunSummary } from '../stages/engine/runner.js';
 import { createResolveStage } from '../stages/resolve.js';
 import { enqueueUnresolved } from '../stages/resolve-sql.js';
-import { addRangeOptions, withStopSignal } from './batch-options.js';
-import { renderSummary } from './normalize.js';
+import { addRangeOptions, parseWorkers, renderSummary, runStageCommand } from './batch-options.js';
 import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
@@ -30,12 +27,6 @@ export function parseRegion(text: string | undefined): string | undefined {
   return region;
 }
 
-export function parseWorkers(text: string | undefined): number {
-  const workers = text === undefined ? 1 : Number(text);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new UsageError(`--workers "${text}" must be a whole number between 1 and 32`);
-  return workers;
-}
-
 async function runResolve(ctx: Context, flags: ResolveFlags): Promise<number> {
   const range = parseRange(flags, ctx.clock, providerNames);
   const defaultRegion = parseRegion(flags.defaultRegion);
@@ -51,24 +42,11 @@ async function runResolve(ctx: Context, flags: ResolveFlags): Promise<number> {
     }
   }
   const stage = createResolveStage({ createContacts, ...(defaultRegion ? { defaultRegion } : {}) });
-  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
-  let summary: RunSummary;
-  try {
-    summary = await withStopSignal(ctx.logger, (signal) =>
-      runStage(stage, {
-        db,
-        clock: ctx.clock,
-        logger: ctx.logger,
-        range,
-        workers,
-        signal,
-        bar: progress.start('resolve', 0),
-        args: { createContacts, defaultRegion, retryUnresolved: flags.retryUnresolved || undefined },
-      }),
-    );
-  } finally {
-    progress.stop();
-  }
+  const summary = await runStageCommand(ctx, db, stage, {
+    range,
+    workers,
+    args: { createContacts, defaultRegion, retryUnresolved: flags.retryUnresolved || undefined },
+  });
   const result = requeued === undefined ? summary : { ...summary, requeued };
   ctx.out.result(result, () => renderSummary(summary));
   return ExitCode.ok;

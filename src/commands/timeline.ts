@@ -2,13 +2,9 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { providerNames } from '../providers/index.js';
-import { createProgress } from '../stages/engine/progress.js';
 import { parseRange, type RangeFlags } from '../stages/engine/range.js';
-import { runStage, type RunSummary } from '../stages/engine/runner.js';
 import { createTimelineStage } from '../stages/timeline.js';
-import { addRangeOptions, withStopSignal } from './batch-options.js';
-import { renderSummary } from './normalize.js';
-import { parseWorkers } from './resolve.js';
+import { addRangeOptions, parseWorkers, renderSummary, runStageCommand } from './batch-options.js';
 import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
@@ -19,16 +15,7 @@ interface TimelineFlags extends RangeFlags {
 async function runTimeline(ctx: Context, flags: TimelineFlags): Promise<number> {
   const range = parseRange(flags, ctx.clock, providerNames);
   const workers = parseWorkers(flags.workers);
-  const db = await ctx.db();
-  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
-  let summary: RunSummary;
-  try {
-    summary = await withStopSignal(ctx.logger, (signal) =>
-      runStage(createTimelineStage(), { db, clock: ctx.clock, logger: ctx.logger, range, workers, signal, bar: progress.start('timeline', 0) }),
-    );
-  } finally {
-    progress.stop();
-  }
+  const summary = await runStageCommand(ctx, await ctx.db(), createTimelineStage(), { range, workers });
   ctx.out.result(summary, () => renderSummary(summary));
   return ExitCode.ok;
 }
