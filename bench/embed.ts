@@ -7,7 +7,7 @@
 // the requests.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import pg from 'pg';
-import { systemClock } from '../src/context.js';
+import { systemClock } from '../src/clock.js';
 import { openDb, type Db } from '../src/db/connect.js';
 import { countTokens } from '../src/embed/chunk.js';
 import { createLimiter, type Embedder } from '../src/embed/embedder.js';
@@ -16,10 +16,10 @@ import { createMemoryLogger } from '../src/logger.js';
 import { loadMigrationFiles } from '../src/migrate/files.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { migrationsDir } from '../src/paths.js';
-import { createEmbedStage } from '../src/stages/embed.js';
-import { parseRange } from '../src/stages/engine/range.js';
+import { createEmbedStage } from '../src/stages/embed/index.js';
+import { parseRange } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
-import { startFakeOpenAI, type FakeOpenAIOptions, type FakeOpenAIStats } from '../test/support/fake-openai.js';
+import { startFakeOpenAI, type FakeOpenAIOptions, type FakeOpenAIStats } from '../tools/fake-openai.js';
 
 const USER = '33333333-3333-4333-8333-333333333333';
 

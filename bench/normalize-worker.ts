@@ -2,10 +2,10 @@
 // process's time and peak memory alone. Prints one JSON line.
 import { openDb } from '../src/db/connect.js';
 import { createMemoryLogger } from '../src/logger.js';
-import { parseRange } from '../src/stages/engine/range.js';
+import { parseRange } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
-import { systemClock } from '../src/context.js';
+import { systemClock } from '../src/clock.js';
 
 const [url, workers, batchSize] = process.argv.slice(2);
 if (!url) throw new Error('usage: normalize-worker <database-url> [workers] [batch-size]');

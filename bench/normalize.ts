@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { openDb, type Db } from '../src/db/connect.js';
-import { generateEvents } from '../src/fixtures/generator.js';
+import { generateEvents } from '../src/generate/generator.js';
 import { loadMigrationFiles } from '../src/migrate/files.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { migrationsDir, packageRoot } from '../src/paths.js';

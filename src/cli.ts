@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { DEFAULT_DATA_DIR } from './config.js';
 import { CATALOG } from './commands/catalog.js';
 import type { RunState } from './commands/run.js';
-import { ExitCode, OmniError } from './errors.js';
+import { ExitCode, OmniError, UsageError } from './errors.js';
 import { packageVersion } from './version.js';
 
 /** The command named on the command line (skipping global options and their values). */
@@ -32,26 +32,27 @@ export async function buildProgram(state: RunState, argv: string[]): Promise<Com
     .option('--json', 'print exactly one JSON document (the result) on stdout')
     .option('--quiet', 'print only warnings and errors on stderr')
     .option('--no-progress', 'no progress bars')
-    .option('--verbose', 'print debug detail on stderr')
-    .showHelpAfterError('(run with --help for usage)')
+    .option('--verbose', 'print debug detail (and the stack of an unexpected error) on stderr')
     .showSuggestionAfterError(true)
-    .exitOverride()
     .addHelpText(
       'after',
       `
 Exit codes: 0 done, 1 the run failed, 2 usage or configuration error,
-            3 a check found problems, 75 already running elsewhere (retry later).
+            3 a check found problems, 75 already running elsewhere (retry later),
+            128+n stopped by signal n (130 SIGINT, 143 SIGTERM) before it finished.
 Without --database-url the embedded database (PGlite + pgvector) in --data-dir is used.`,
     );
   // Only the command being run is loaded; the others are listed by name and description.
   const wanted = requestedCommand(argv);
   for (const entry of CATALOG) {
-    if (entry.name === wanted) (await entry.load())(program, state);
-    else program.command(entry.name).description(entry.description);
+    const cmd = program.command(entry.name).description(entry.description);
+    if (entry.name === wanted) (await entry.load())(cmd, state);
   }
-  // Subcommands inherit exitOverride only when set before they are added; set it on all.
+  // Errors commander finds (unknown flag, missing argument) go through report() like every
+  // other error, so --json still prints exactly one document; exitOverride and the silenced
+  // output must be set on every subcommand, including those the command added.
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
-  for (const c of all(program)) c.exitOverride().showHelpAfterError('(run with --help for usage)');
+  for (const c of all(program)) c.exitOverride().configureOutput({ outputError: () => {} });
   return program;
 }
 
@@ -69,24 +70,42 @@ function report(err: unknown, state: RunState): number {
   }
   process.stderr.write(`error: ${message}\n`);
   if (hint) process.stderr.write(`hint: ${hint}\n`);
-  if (!omni && process.env.OMNI_INGEST_DEBUG && err instanceof Error && err.stack) {
-    process.stderr.write(`${scrub(err.stack, state.secrets)}\n`);
-  }
+  if (!omni && state.verbose && err instanceof Error && err.stack) process.stderr.write(`${scrub(err.stack, state.secrets)}\n`);
   return exitCode;
 }
 
+/** What commander rejected, as our usage error: its message, and where to read the usage. */
+function usageError(err: CommanderError, argv: string[]): UsageError {
+  const message = err.message.replace(/^error: /, '');
+  const command = requestedCommand(argv);
+  const known = command !== undefined && CATALOG.some((c) => c.name === command);
+  return new UsageError(message, { hint: `run \`omni-ingest ${known ? `${command} ` : ''}--help\` for usage` });
+}
+
+/** A reader that closed the pipe (`omni-ingest --help | head -1`) is not an error of ours. */
+function ignoreClosedPipe(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EPIPE') process.stderr.write(`error: cannot write to stdout: ${err.message}\n`);
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const state: RunState = { exitCode: ExitCode.ok, json: argv.includes('--json'), secrets: [] };
+  process.stdout.on('error', ignoreClosedPipe);
+  const state: RunState = {
+    exitCode: ExitCode.ok,
+    json: argv.includes('--json'),
+    verbose: argv.includes('--verbose') || /^(1|true|yes|on)$/i.test(process.env.OMNI_INGEST_DEBUG ?? ''),
+    secrets: [],
+  };
   try {
     const program = await buildProgram(state, argv);
     await program.parseAsync(argv);
     return state.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and version are successes; everything else commander rejects is usage (exit 2).
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return ExitCode.ok;
-      if (err.code === 'commander.executeSubCommandAsync') return err.exitCode;
-      return ExitCode.usage;
+      // Help (--help, `help <command>`) and --version are successes; the rest is usage (exit 2).
+      if (err.exitCode === 0) return ExitCode.ok;
+      // No command at all: the usage was printed on stderr already.
+      if (err.code === 'commander.help') return ExitCode.usage;
+      return report(usageError(err, argv), state);
     }
     return report(err, state);
   }

@@ -1,5 +1,7 @@
 // Configuration is parsed once, here: flags over environment over defaults. Every setting
 // knows its flag and its variable, so an invalid value is reported under both names (exit 2).
+// Settings that only come from the environment (API keys) are in the same table, so every
+// command sees one typed Config and nothing else reads process.env.
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
@@ -7,7 +9,7 @@ import { ConfigError } from './errors.js';
 export const DEFAULT_DATA_DIR = '.omni-ingest/pglite';
 
 interface Setting<T> {
-  flag: string;
+  flag: string | undefined;
   env: string | undefined;
   schema: z.ZodType<T>;
 }
@@ -28,10 +30,42 @@ const postgresUrl = z.string().superRefine((value, ctx) => {
   }
 });
 
+const httpUrl = z.string().superRefine((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not a URL (expected https://host/v1)' });
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `is a ${url.protocol} URL; expected http:// or https://` });
+});
+
+/** Keys are trimmed (a pasted key often carries a newline); blank means unset. */
+const secret = z
+  .string()
+  .transform((s) => s.trim())
+  .transform((s) => (s === '' ? undefined : s));
+
+const flagLike = z
+  .string()
+  .transform((s) => s.trim().toLowerCase())
+  .pipe(z.enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off'], { message: 'must be 1/true/yes/on or 0/false/no/off' }))
+  .transform((s) => ['1', 'true', 'yes', 'on'].includes(s));
+
 const settings = {
   databaseUrl: { flag: '--database-url', env: 'DATABASE_URL', schema: postgresUrl.optional() },
   dataDir: { flag: '--data-dir', env: 'OMNI_INGEST_DATA_DIR', schema: z.string().min(1, 'must not be empty') },
+  openaiApiKey: { flag: undefined, env: 'OPENAI_API_KEY', schema: secret.optional() },
+  openaiBaseUrl: { flag: undefined, env: 'OPENAI_BASE_URL', schema: httpUrl.optional() },
+  debug: { flag: undefined, env: 'OMNI_INGEST_DEBUG', schema: flagLike.optional() },
 } satisfies Record<string, Setting<unknown>>;
+
+/** What the OpenAI-backed providers need; both undefined means "use the offline ones". */
+export interface OpenAISettings {
+  apiKey: string | undefined;
+  baseUrl: string | undefined;
+}
 
 export interface Config {
   /** A real server's URL; undefined means the embedded database. */
@@ -43,6 +77,9 @@ export interface Config {
   verbose: boolean;
   progress: boolean;
   color: boolean;
+  openai: OpenAISettings;
+  /** OMNI_INGEST_DEBUG: stacks of unexpected errors, like --verbose. */
+  debug: boolean;
 }
 
 export interface GlobalFlags {
@@ -54,7 +91,7 @@ export interface GlobalFlags {
   progress?: boolean | undefined;
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 function pick<T>(setting: Setting<T>, flagValue: unknown, env: Env, fallback: unknown): T {
   const fromEnv = setting.env === undefined ? undefined : env[setting.env];
@@ -63,7 +100,7 @@ function pick<T>(setting: Setting<T>, flagValue: unknown, env: Env, fallback: un
   const parsed = setting.schema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const source = flagValue !== undefined ? setting.flag : setting.env !== undefined && fromEnv ? setting.env : 'default';
-  const names = setting.env === undefined ? setting.flag : `${setting.flag} / ${setting.env}`;
+  const names = [setting.flag, setting.env].filter((n) => n !== undefined).join(' / ');
   const reason = parsed.error.issues.map((issue) => issue.message).join('; ');
   throw new ConfigError(`invalid ${names} (from ${source}): ${reason}`);
 }
@@ -84,6 +121,11 @@ export function resolveConfig(flags: GlobalFlags, env: Env = process.env, cwd = 
     verbose,
     progress: flags.progress ?? true,
     color: color && env.FORCE_COLOR !== '0',
+    openai: {
+      apiKey: pick(settings.openaiApiKey, undefined, env, undefined),
+      baseUrl: pick(settings.openaiBaseUrl, undefined, env, undefined)?.trim(),
+    },
+    debug: pick(settings.debug, undefined, env, undefined) ?? false,
   };
 }
 
@@ -119,9 +161,10 @@ export function secretsOf(config: Config, env: Env = process.env): string[] {
       // Unparseable URLs were rejected by resolveConfig already.
     }
   }
+  if (config.openai.apiKey) secrets.push(config.openai.apiKey);
   for (const key of ['OPENAI_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'PGPASSWORD']) {
     const value = env[key];
     if (value && value.length >= 4) secrets.push(value);
   }
-  return secrets.filter((s) => s.length > 0);
+  return [...new Set(secrets.filter((s) => s.length > 0))];
 }

@@ -1,15 +1,10 @@
 // What every command and stage gets from outside: configuration, database, logger, clock and
 // output. Tests build their own Context to swap any of them.
 import { Chalk, type ChalkInstance } from 'chalk';
+import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Db } from './db/connect.js';
 import type { Logger } from './logger.js';
-
-export interface Clock {
-  now(): Date;
-}
-
-export const systemClock: Clock = { now: () => new Date() };
 
 export interface Output {
   /** Prints the command's result: one JSON document with --json, else the text lines. */

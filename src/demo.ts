@@ -4,19 +4,21 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildStages } from './commands/stage-builders.js';
 import type { Context } from './context.js';
 import type { Db } from './db/connect.js';
 import { createLocalEmbedder } from './embed/local.js';
-import { generateEvents, type GeneratedProvider } from './fixtures/generator.js';
+import { createHeuristicInsightProvider } from './insights/heuristic.js';
+import { generateEvents, type GeneratedProvider } from './generate/generator.js';
 import { loadMigrationFiles } from './migrate/files.js';
 import { migrate } from './migrate/migrator.js';
 import { migrationsDir, packageRoot } from './paths.js';
 import { getProvider, providerNames } from './providers/index.js';
-import { runBackfill, STAGE_ORDER, type BackfillSummary } from './stages/backfill/backfill.js';
+import { runBackfill, type BackfillSummary } from './stages/backfill/backfill.js';
 import type { Progress } from './stages/engine/progress.js';
-import { parseRange } from './stages/engine/range.js';
+import { makeRange } from './stages/engine/range.js';
 import { importFiles } from './stages/import/import.js';
+import { STAGE_ORDER } from './stages/names.js';
+import { buildStage, describeSettings, type StageSettings } from './stages/registry.js';
 import { readStats, searchInteractions, type SearchHit, type Stats } from './stats/sql.js';
 
 /** The user the bundled fixtures belong to, and two more with generated events. */
@@ -73,20 +75,27 @@ export async function runDemo(ctx: Context, options: DemoOptions): Promise<DemoR
   const imported = await importAll(ctx, db, options.generated);
   ctx.logger.info(`imported ${imported.reduce((n, i) => n + i.inserted, 0)} new events (${imported.reduce((n, i) => n + i.duplicates, 0)} already there)`);
 
-  const { build, settings } = buildStages({ createContacts: true, defaultRegion: 'US', embedder: 'local', insightsProvider: 'heuristic', concurrency: '2' }, ctx);
+  // The offline providers: the demo needs no key and no network.
+  const embedder = createLocalEmbedder();
+  const settings: StageSettings = {
+    createContacts: true,
+    defaultRegion: 'US',
+    embedder,
+    insights: createHeuristicInsightProvider({ clock: ctx.clock }),
+    concurrency: 2,
+  };
   const backfill = await runBackfill({
     db,
     clock: ctx.clock,
     logger: ctx.logger,
-    range: parseRange({ batchSize: '500' }, ctx.clock),
+    range: makeRange({ batchSize: 500 }),
     stages: [...STAGE_ORDER],
     reprocess: false,
-    build,
+    build: (name) => buildStage(name, settings, ctx),
     progress: options.progress,
-    settings: { ...settings, demo: true },
+    settings: { ...describeSettings(settings), demo: true },
   });
   const stats = await readStats(db);
-  const embedder = createLocalEmbedder();
   const [vector] = (await embedder.embed([options.query])).vectors;
   // The bundled fixtures are the hand-written, varied ones: search those.
   const hits = vector ? await searchInteractions(db, vector, 5, DEMO_USERS[0]) : [];

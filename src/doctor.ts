@@ -1,9 +1,10 @@
 // The findings of `omni-ingest doctor`: what an operator checks first when something is off.
+import type { OpenAISettings } from './config.js';
 import type { Db } from './db/connect.js';
 import { pgvectorInstallHint } from './db/pg-errors.js';
 import { EXPECTED_DIMENSIONS } from './embed/embedder.js';
-import { DEFAULT_OPENAI_MODEL } from './embed/openai.js';
-import { DEFAULT_INSIGHTS_MODEL } from './insights/openai.js';
+import { chooseEmbedder } from './embed/select.js';
+import { chooseInsightProvider } from './insights/select.js';
 import { loadMigrationFiles } from './migrate/files.js';
 import { migrationStatus } from './migrate/migrator.js';
 import { vectorAvailable } from './migrate/sql.js';
@@ -32,7 +33,7 @@ WHERE n.nspname = 'public' AND c.relname = ANY($1::text[]) AND c.relkind = 'r'`,
   return rows;
 }
 
-export async function diagnose(db: Db, env: Record<string, string | undefined> = process.env): Promise<Finding[]> {
+export async function diagnose(db: Db, openai: OpenAISettings): Promise<Finding[]> {
   const findings: Finding[] = [];
   findings.push({ name: 'connect', ok: true, detail: `${db.kind === 'embedded' ? 'embedded database in' : 'server at'} ${db.target}` });
 
@@ -74,7 +75,7 @@ export async function diagnose(db: Db, env: Record<string, string | undefined> =
     ...(off.length ? { hint: 'run `omni-ingest migrate`, then `omni-ingest verify` for the details' } : {}),
   });
   findings.push(await embeddingColumn(db));
-  findings.push(providers(env));
+  findings.push(providers(openai));
   return findings;
 }
 
@@ -95,15 +96,14 @@ WHERE a.attrelid = to_regclass('public.embeddings') AND a.attname IN ('embedding
   };
 }
 
-/** Which providers the stages will use with this environment (information, never a failure). */
-function providers(env: Record<string, string | undefined>): Finding {
-  const key = env.OPENAI_API_KEY?.trim();
-  const base = env.OPENAI_BASE_URL?.trim();
+/** Which providers the stages will use with this configuration (information, never a failure). */
+function providers(openai: OpenAISettings): Finding {
+  const embed = chooseEmbedder(openai);
+  const insights = chooseInsightProvider(openai);
+  const why = openai.apiKey ? `OPENAI_API_KEY set${openai.baseUrl ? ` (base URL ${openai.baseUrl})` : ''}` : 'no OPENAI_API_KEY';
   return {
     name: 'providers',
     ok: true,
-    detail: key
-      ? `OPENAI_API_KEY set${base ? ` (base URL ${base})` : ''}: embed uses openai ${DEFAULT_OPENAI_MODEL}, insights openai ${DEFAULT_INSIGHTS_MODEL}`
-      : 'no OPENAI_API_KEY: embed uses the local embedder (lexical), insights the heuristic provider',
+    detail: `${why}: embed uses ${embed.name} ${embed.model}${embed.name === 'local' ? ' (lexical)' : ''}, insights ${insights.name} ${insights.model}`,
   };
 }

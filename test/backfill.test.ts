@@ -5,8 +5,8 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { packageRoot } from '../src/paths.js';
-import { binary, runCli } from './support/cli.js';
-import { freshTarget, type TestTarget } from './support/db.js';
+import { binary, NODE_FLAGS, runCli } from './support/cli.js';
+import { cloneTarget, migratedTarget, type TestTarget } from './support/db.js';
 
 const USER = '11111111-1111-4111-8111-111111111111';
 const PROVIDERS = ['gmail', 'twilio', 'instagram', 'webform'];
@@ -24,9 +24,7 @@ interface BackfillJson {
 }
 
 async function prepare(): Promise<TestTarget> {
-  const target = await freshTarget();
-  const m = await runCli([...target.args, 'migrate']);
-  assert.equal(m.code, 0, m.stderr);
+  const target = await migratedTarget();
   for (const p of PROVIDERS) {
     const r = await runCli([...target.args, 'import', path.join(packageRoot, 'fixtures', 'demo', `${p}.ndjson`), '--provider', p, '--user', USER]);
     assert.equal(r.code, 0, r.stderr);
@@ -61,16 +59,21 @@ async function snapshot(target: TestTarget): Promise<Record<string, string[]>> {
 
 describe('backfill over the bundled fixtures', { timeout: 300_000 }, () => {
   let target: TestTarget;
+  let untouched: TestTarget;
   let first: BackfillJson;
   let state: Record<string, string[]>;
   before(async () => {
     target = await prepare();
+    untouched = await cloneTarget(target);
     const r = await runCli([...target.args, 'backfill', '--since', '2000-01-01', ...OFFLINE, '--json'], { env });
     assert.equal(r.code, 0, r.stderr);
     first = r.json<BackfillJson>();
     state = await snapshot(target);
   });
-  after(async () => target?.drop());
+  after(async () => {
+    await target?.drop();
+    await untouched?.drop();
+  });
 
   it('runs every stage in order and reports counts per stage', () => {
     assert.equal(first.status, 'succeeded');
@@ -112,20 +115,15 @@ describe('backfill over the bundled fixtures', { timeout: 300_000 }, () => {
   });
 
   it('killed mid-way and re-run, it ends in the same state', async () => {
-    const other = await prepare();
-    try {
-      let kills = 0;
-      for (const batches of [2, 9, 25]) {
-        const killed = await killAfter(other, batches);
-        if (killed) kills++;
-      }
-      assert.ok(kills >= 2, `only ${kills} kills landed`);
-      const r = await runCli([...other.args, 'backfill', '--since', '2000-01-01', ...OFFLINE, '--json'], { env });
-      assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(await snapshot(other), state);
-    } finally {
-      await other.drop();
+    let kills = 0;
+    for (const batches of [2, 9, 25]) {
+      const killed = await killAfter(untouched, batches);
+      if (killed) kills++;
     }
+    assert.ok(kills >= 2, `only ${kills} kills landed`);
+    const r = await runCli([...untouched.args, 'backfill', '--since', '2000-01-01', ...OFFLINE, '--json'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await snapshot(untouched), state);
   });
 });
 
@@ -148,7 +146,7 @@ describe('backfill arguments', () => {
 /** Starts a backfill with tiny batches and SIGKILLs it after `batches` batches of any stage. */
 function killAfter(target: TestTarget, batches: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [binary, ...target.args, '--verbose', 'backfill', '--since', '2000-01-01', '--batch-size', '3', ...OFFLINE], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, binary, ...target.args, '--verbose', 'backfill', '--since', '2000-01-01', '--batch-size', '3', ...OFFLINE], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, NO_COLOR: '1', OPENAI_API_KEY: '' },
     });

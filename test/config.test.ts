@@ -32,6 +32,8 @@ describe('resolveConfig', () => {
       verbose: false,
       progress: true,
       color: true,
+      openai: { apiKey: undefined, baseUrl: undefined },
+      debug: false,
     } satisfies Config);
   });
 

@@ -5,23 +5,23 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { systemClock } from '../src/context.js';
+import { systemClock } from '../src/clock.js';
 import type { Db, Queryable } from '../src/db/connect.js';
 import { chunkText, interactionText } from '../src/embed/chunk.js';
 import { EmbeddingDimensionError, EmbedProviderError, type Embedder } from '../src/embed/embedder.js';
 import { createLocalEmbedder, localVector } from '../src/embed/local.js';
 import { createOpenAIEmbedder } from '../src/embed/openai.js';
-import { generateEvents } from '../src/fixtures/generator.js';
+import { generateEvents } from '../src/generate/generator.js';
 import { createMemoryLogger } from '../src/logger.js';
-import { createEmbedStage } from '../src/stages/embed.js';
+import { createEmbedStage } from '../src/stages/embed/index.js';
 import { enqueue } from '../src/stages/engine/queue.js';
-import { parseRange, type RangeFlags } from '../src/stages/engine/range.js';
+import { parseRange, type RangeFlags } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
 import { runCli } from './support/cli.js';
 import { migratedDb } from './support/db.js';
 import { loadEvents, USER_A } from './support/events.js';
-import { startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions } from './support/fake-openai.js';
+import { startFakeOpenAI, type FakeOpenAI, type FakeOpenAIOptions } from '../tools/fake-openai.js';
 
 const logger = createMemoryLogger();
 

@@ -1,12 +1,12 @@
 // The batch engine with a stage of our own: limits, budgets, signals, failures and the ledger.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Clock } from '../src/context.js';
+import type { Clock } from '../src/clock.js';
 import type { Db } from '../src/db/connect.js';
 import { UsageError } from '../src/errors.js';
 import { createMemoryLogger } from '../src/logger.js';
 import { getRun, listRuns } from '../src/stages/engine/ledger.js';
-import { parseDuration, parseInstant, parseRange } from '../src/stages/engine/range.js';
+import { parseDuration, parseInstant, parseRange } from '../src/commands/flags.js';
 import { runStage, type BatchInput, type BatchOutput, type Stage } from '../src/stages/engine/runner.js';
 import { migratedDb } from './support/db.js';
 
@@ -16,12 +16,13 @@ const fixedClock = (iso: string): Clock & { advance(ms: number): void } => {
 };
 
 /** A stage over a counter: `total` events, each batch takes what it is given. */
-function counterStage(total: number, opts: { onBatch?: (n: number) => void; failAt?: number } = {}): Stage & { done: number } {
+function counterStage(total: number, opts: { onBatch?: (n: number) => void; failAt?: number } = {}): Stage<'things'> & { done: number } {
   const stage = {
     name: 'test_stage',
     done: 0,
     countPending: async () => total - stage.done,
-    batch: async (input: BatchInput): Promise<BatchOutput> => {
+    dryBatch: async () => ({ taken: 0, counts: {}, cursor: undefined }),
+    batch: async (input: BatchInput): Promise<BatchOutput<'things'>> => {
       const take = Math.min(input.size, total - stage.done);
       if (take === 0) return { taken: 0, counts: {} };
       if (opts.failAt !== undefined && stage.done + take > opts.failAt) throw new Error('boom at batch');
@@ -40,10 +41,10 @@ describe('range options', () => {
     assert.equal(parseDuration('90d'), 90 * 86_400_000);
     assert.equal(parseDuration('1500ms'), 1500);
     assert.equal(parseDuration('soon'), undefined);
-    assert.equal(parseInstant('--since', '24h', clock).toISOString(), '2026-11-27T12:00:00.000Z');
-    assert.equal(parseInstant('--since', '2025-06-01', clock).toISOString(), '2025-06-01T00:00:00.000Z');
-    assert.equal(parseInstant('--since', '2025-06-01T10:00:00', clock).toISOString(), '2025-06-01T10:00:00.000Z');
-    assert.equal(parseInstant('--since', '2025-06-01T10:00:00+02:00', clock).toISOString(), '2025-06-01T08:00:00.000Z');
+    assert.equal((parseInstant('24h', clock) as Date).toISOString(), '2026-11-27T12:00:00.000Z');
+    assert.equal((parseInstant('2025-06-01', clock) as Date).toISOString(), '2025-06-01T00:00:00.000Z');
+    assert.equal((parseInstant('2025-06-01T10:00:00', clock) as Date).toISOString(), '2025-06-01T10:00:00.000Z');
+    assert.equal((parseInstant('2025-06-01T10:00:00+02:00', clock) as Date).toISOString(), '2025-06-01T08:00:00.000Z');
   });
 
   it('refuses bad values naming the flag', () => {

@@ -1,7 +1,7 @@
 // The event generator: deterministic, lazy, unique ids, realistic and valid for its provider.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { generateEvents, generateNdjson } from '../src/fixtures/generator.js';
+import { generateEvents, generateNdjson } from '../src/generate/generator.js';
 import { canonicalPhone } from '../src/identity.js';
 import { getProvider, providerNames } from '../src/providers/index.js';
 import { identityKey } from '../src/identity.js';

@@ -4,10 +4,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { generateEvents } from '../src/fixtures/generator.js';
+import { generateEvents } from '../src/generate/generator.js';
 import { readRecords } from '../src/stages/import/records.js';
 import { runCli } from './support/cli.js';
-import { freshTarget, type TestTarget } from './support/db.js';
+import { migratedTarget, type TestTarget } from './support/db.js';
 import { USER_A } from './support/events.js';
 
 interface ImportJson {
@@ -64,9 +64,7 @@ describe('reading import files', () => {
 describe('omni-ingest import', () => {
   let target: TestTarget;
   before(async () => {
-    target = await freshTarget();
-    const m = await runCli([...target.args, 'migrate']);
-    assert.equal(m.code, 0, m.stderr);
+    target = await migratedTarget();
   });
   after(async () => target.drop());
 

@@ -5,7 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { systemClock, type Clock } from '../src/context.js';
+import { systemClock, type Clock } from '../src/clock.js';
 import type { Db, Queryable } from '../src/db/connect.js';
 import { createHeuristicInsightProvider } from '../src/insights/heuristic.js';
 import { createOpenAIInsightProvider } from '../src/insights/openai.js';
@@ -13,14 +13,14 @@ import { InsightProviderError, type InsightProvider } from '../src/insights/prov
 import { insightFingerprint } from '../src/insights/schema.js';
 import { createMemoryLogger } from '../src/logger.js';
 import { enqueue } from '../src/stages/engine/queue.js';
-import { parseRange, type RangeFlags } from '../src/stages/engine/range.js';
+import { parseRange, type RangeFlags } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { createInsightsStage } from '../src/stages/insights.js';
 import { insertInsights } from '../src/stages/insights-sql.js';
 import { runCli } from './support/cli.js';
 import { migratedDb, type TestTarget } from './support/db.js';
 import { USER_A, USER_B } from './support/events.js';
-import { startFakeOpenAI, type FakeOpenAI } from './support/fake-openai.js';
+import { startFakeOpenAI, type FakeOpenAI } from '../tools/fake-openai.js';
 
 interface Item {
   type: string;
@@ -177,11 +177,13 @@ describe('insights', () => {
     assert.equal(s.counts.dead_lettered, 2);
     assert.equal(s.counts.inserted, 1);
     assert.equal(await count(db, `SELECT count(*)::int AS n FROM public.ai_insights WHERE subject_id = $1`, [good]), 1);
-    const { rows } = await db.query<{ raw_event_id: string | null; user_id: string; provider: string; stage: string; error: string; context: { contact_id: string; issues: { path: string; message: string }[]; raw_response_excerpt: string } }>(
+    const { rows } = await db.query<{ raw_event_id: string | null; user_id: string; provider: string | null; stage: string; error: string; context: { contact_id: string; issues: { path: string; message: string }[]; raw_response_excerpt: string } }>(
       `SELECT raw_event_id, user_id, provider, stage, error, context FROM public.raw_event_errors ORDER BY user_id`);
     assert.equal(rows.length, 2);
     const [schemaError, jsonError] = rows;
-    assert.deepEqual([schemaError!.raw_event_id, schemaError!.user_id, schemaError!.provider, schemaError!.stage], [null, USER_A, 'openai', 'insights']);
+    // provider is the data source (a contact has none); the model vendor is in the context.
+    assert.deepEqual([schemaError!.raw_event_id, schemaError!.user_id, schemaError!.provider, schemaError!.stage], [null, USER_A, null, 'insights']);
+    assert.equal((schemaError!.context as unknown as { insights_provider: string }).insights_provider, 'openai');
     assert.equal(schemaError!.context.contact_id, bad);
     assert.deepEqual(schemaError!.context.issues.map((i) => i.path).sort(), ['insights[0].body', 'insights[0].title']);
     assert.match(schemaError!.error, /insights\[0\]\.title/);

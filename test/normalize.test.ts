@@ -2,13 +2,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { Db } from '../src/db/connect.js';
-import { generateEvents } from '../src/fixtures/generator.js';
+import { generateEvents } from '../src/generate/generator.js';
 import { createMemoryLogger } from '../src/logger.js';
-import { parseRange, type RangeFlags } from '../src/stages/engine/range.js';
+import { parseRange, type RangeFlags } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
 import { enqueueRawEvents } from '../src/stages/normalize-sql.js';
-import { systemClock } from '../src/context.js';
+import { systemClock } from '../src/clock.js';
 import { migratedDb, onServer } from './support/db.js';
 import { loadEvents, USER_A, USER_B } from './support/events.js';
 

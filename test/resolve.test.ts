@@ -2,11 +2,11 @@
 // canonical counterpart identities; unknown people are created once, ambiguity is never guessed.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { systemClock } from '../src/context.js';
+import { systemClock } from '../src/clock.js';
 import type { Db, Queryable } from '../src/db/connect.js';
-import { generateEvents } from '../src/fixtures/generator.js';
+import { generateEvents } from '../src/generate/generator.js';
 import { createMemoryLogger } from '../src/logger.js';
-import { parseRange, type RangeFlags } from '../src/stages/engine/range.js';
+import { parseRange, type RangeFlags } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
 import { createResolveStage, type ResolveOptions } from '../src/stages/resolve.js';

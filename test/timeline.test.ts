@@ -2,11 +2,11 @@
 // updated when its source changes, gone when its source lost its contact.
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { systemClock } from '../src/context.js';
+import { systemClock } from '../src/clock.js';
 import type { Db, Queryable } from '../src/db/connect.js';
 import { createMemoryLogger } from '../src/logger.js';
 import { enqueue } from '../src/stages/engine/queue.js';
-import { parseRange, type RangeFlags } from '../src/stages/engine/range.js';
+import { parseRange, type RangeFlags } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
 import { createResolveStage } from '../src/stages/resolve.js';

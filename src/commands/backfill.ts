@@ -1,27 +1,62 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
+import { selectEmbedder } from '../embed/select.js';
 import { ExitCode, UsageError } from '../errors.js';
+import { selectInsightProvider } from '../insights/select.js';
 import { providerNames } from '../providers/index.js';
-import { runBackfill, STAGE_ORDER, type BackfillSummary } from '../stages/backfill/backfill.js';
-import type { StageName } from '../stages/backfill/sql.js';
-import { parseRange, type RangeFlags } from '../stages/engine/range.js';
-import { addRangeOptions, parseWorkers, withRunControls } from './batch-options.js';
-import { descriptionOf } from './catalog.js';
+import { runBackfill, type BackfillSummary } from '../stages/backfill/backfill.js';
+import { STAGE_ORDER, type StageName } from '../stages/names.js';
+import { buildStage, describeSettings, type StageSettings } from '../stages/registry.js';
+import { addRangeOptions, withRunControls } from './batch-options.js';
+import { concurrencyFlag, embedderFlag, insightsProviderFlag, nonEmpty, parseFlags, parseRange, regionFlag, workersFlag, type RangeFlags } from './flags.js';
 import { action, type RunState } from './run.js';
-import { buildStages, type StageFlags } from './stage-builders.js';
 
-interface BackfillFlags extends RangeFlags, StageFlags {
+interface BackfillFlags extends RangeFlags {
   stages?: string;
   reprocess?: boolean;
   workers?: string;
+  createContacts?: boolean;
+  defaultRegion?: string;
+  embedder?: string;
+  embeddingModel?: string;
+  insightsProvider?: string;
+  insightsModel?: string;
+  concurrency?: string;
 }
 
 export function parseStages(text: string | undefined): StageName[] {
   if (text === undefined) return [...STAGE_ORDER];
-  const wanted = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const wanted = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = wanted.filter((s) => !(STAGE_ORDER as readonly string[]).includes(s));
-  if (unknown.length > 0 || wanted.length === 0) throw new UsageError(`--stages "${text}": ${unknown.length ? `unknown ${unknown.join(', ')}; ` : ''}choose from ${STAGE_ORDER.join(',')}`);
+  if (unknown.length > 0 || wanted.length === 0) {
+    throw new UsageError(`--stages "${text}": ${unknown.length ? `unknown ${unknown.join(', ')}; ` : ''}choose from ${STAGE_ORDER.join(',')}`);
+  }
   return STAGE_ORDER.filter((s) => wanted.includes(s));
+}
+
+/** Every provider and setting the stages need, chosen up front so a missing key fails before any work (exit 2). */
+function stageSettings(ctx: Context, flags: BackfillFlags): StageSettings {
+  const f = parseFlags(
+    {
+      defaultRegion: regionFlag,
+      embedder: embedderFlag,
+      embeddingModel: nonEmpty,
+      insightsProvider: insightsProviderFlag,
+      insightsModel: nonEmpty,
+      concurrency: concurrencyFlag,
+    },
+    flags,
+  );
+  return {
+    createContacts: flags.createContacts === true,
+    defaultRegion: f.defaultRegion,
+    embedder: selectEmbedder({ embedder: f.embedder, model: f.embeddingModel, modelFlag: '--embedding-model' }, ctx.config.openai, ctx.logger),
+    insights: selectInsightProvider({ provider: f.insightsProvider, model: f.insightsModel, modelFlag: '--insights-model' }, ctx.config.openai, { clock: ctx.clock, logger: ctx.logger }),
+    concurrency: f.concurrency ?? 4,
+  };
 }
 
 const KEY_COUNTS = ['inserted', 'linked', 'created_contacts', 'embedded', 'reused', 'generated', 'written', 'unchanged', 'skipped', 'dead_lettered'];
@@ -45,23 +80,33 @@ export function renderBackfill(s: BackfillSummary): string[] {
 async function runBackfillCommand(ctx: Context, flags: BackfillFlags): Promise<number> {
   const range = parseRange(flags, ctx.clock, providerNames);
   const stages = parseStages(flags.stages);
-  const workers = parseWorkers(flags.workers);
-  const { build, settings } = buildStages(flags, ctx);
+  const { workers } = parseFlags({ workers: workersFlag }, flags);
+  const settings = stageSettings(ctx, flags);
   const db = await ctx.db();
   const summary = await withRunControls(ctx, ({ progress, signal }) =>
-    runBackfill({ db, clock: ctx.clock, logger: ctx.logger, range, stages, reprocess: flags.reprocess === true, build, progress, signal, workers, settings }),
+    runBackfill({
+      db,
+      clock: ctx.clock,
+      logger: ctx.logger,
+      range,
+      stages,
+      reprocess: flags.reprocess === true,
+      build: (name) => buildStage(name, settings, ctx),
+      progress,
+      signal,
+      workers,
+      settings: describeSettings(settings),
+    }),
   );
   ctx.out.result(summary, () => renderBackfill(summary));
   return ExitCode.ok;
 }
 
-export function registerBackfill(program: Command, state: RunState): void {
-  const cmd = program
-    .command('backfill')
-    .description(descriptionOf('backfill'))
+export function registerBackfill(cmd: Command, state: RunState): void {
+  cmd
     .option('--stages <list>', `comma-separated stages to run (default all: ${STAGE_ORDER.join(',')})`)
     .option('--reprocess', 'walk the whole range again, including events earlier runs already processed')
-    .option('--workers <n>', 'parallel batches per stage in this process (real server only)', '1');
+    .option('--workers <n>', 'parallel batches per stage in this process (real server only; default: 1)');
   addRangeOptions(cmd);
   cmd
     .option('--create-contacts', 'resolve: create a contact for an unknown counterpart')
@@ -70,7 +115,7 @@ export function registerBackfill(program: Command, state: RunState): void {
     .option('--embedding-model <model>', 'embed: the embedding model (default text-embedding-3-small)')
     .option('--insights-provider <name>', 'insights: openai or heuristic (default: openai when OPENAI_API_KEY is set, else heuristic)')
     .option('--insights-model <model>', 'insights: the chat model (default gpt-4o-mini)')
-    .option('--concurrency <n>', 'embed/insights: provider requests in flight', '4')
+    .option('--concurrency <n>', 'embed/insights: provider requests in flight (default: 4)')
     .addHelpText(
       'after',
       `

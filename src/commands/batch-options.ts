@@ -1,24 +1,18 @@
-// What every batch command shares (SPEC §4): the range flags, --workers, the stop signal, the
-// progress bars, and running one stage through the engine.
+// What every batch command shares (SPEC §4): the range flags, the stop signal, the progress
+// bars, running one stage through the engine, and the one-line summary.
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import type { Db } from '../db/connect.js';
-import { UsageError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createProgress, type Progress } from '../stages/engine/progress.js';
 import type { RangeOptions } from '../stages/engine/range.js';
 import { runStage, type RunSummary, type Stage } from '../stages/engine/runner.js';
+import { ALL_RANGE_FLAGS, RANGE_FLAG_OPTIONS, type RangeFlag } from './flags.js';
 
-export function addRangeOptions(cmd: Command): Command {
-  return cmd
-    .option('--since <date|duration>', 'only events at or after this time (ISO 8601, or 90d, 24h back from now)')
-    .option('--until <date|duration>', 'only events before this time')
-    .option('--user <uuid>', 'only this user\'s events')
-    .option('--provider <name>', 'only this provider (gmail, twilio, instagram, webform)')
-    .option('--batch-size <n>', 'events per batch (one short transaction each)', '1000')
-    .option('--limit <n>', 'at most this many events in this run')
-    .option('--time-budget <duration>', 'stop cleanly between batches after this long (e.g. 5m)')
-    .option('--dry-run', 'report what would happen, write nothing');
+/** Adds the range flags a command honours (all of them unless `only` says which). */
+export function addRangeOptions(cmd: Command, only: readonly RangeFlag[] = ALL_RANGE_FLAGS): Command {
+  for (const name of only) cmd.option(...RANGE_FLAG_OPTIONS[name]);
+  return cmd;
 }
 
 /**
@@ -47,14 +41,11 @@ export async function withStopSignal<T>(logger: Logger, fn: (signal: AbortSignal
   }
 }
 
-export function parseWorkers(text: string | undefined, fallback = 1): number {
-  const workers = text === undefined ? fallback : Number(text);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 32) throw new UsageError(`--workers "${text}" must be a whole number between 1 and 32`);
-  return workers;
-}
-
 /** Progress bars (stderr, TTY only) and the stop signal, for the length of one run. */
-export async function withRunControls<T>(ctx: Pick<Context, 'config' | 'logger'>, fn: (controls: { progress: Progress; signal: AbortSignal }) => Promise<T>): Promise<T> {
+export async function withRunControls<T>(
+  ctx: Pick<Context, 'config' | 'logger'>,
+  fn: (controls: { progress: Progress; signal: AbortSignal }) => Promise<T>,
+): Promise<T> {
   const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
   try {
     return await withStopSignal(ctx.logger, (signal) => fn({ progress, signal }));
@@ -64,11 +55,11 @@ export async function withRunControls<T>(ctx: Pick<Context, 'config' | 'logger'>
 }
 
 /** One stage as a command: the engine with a progress bar named after the stage and the stop signal. */
-export function runStageCommand(
+export function runStageCommand<K extends string, C>(
   ctx: Context,
   db: Db,
-  stage: Stage,
-  options: { range: RangeOptions; workers?: number; args?: Record<string, unknown> },
+  stage: Stage<K, C>,
+  options: { range: RangeOptions; workers?: number | undefined; args?: Record<string, unknown> },
 ): Promise<RunSummary> {
   return withRunControls(ctx, ({ progress, signal }) =>
     runStage(stage, { db, clock: ctx.clock, logger: ctx.logger, ...options, signal, bar: progress.start(stage.name, 0) }),
@@ -79,6 +70,8 @@ export function runStageCommand(
 export function renderSummary(s: RunSummary): string {
   const c = s.counts;
   const stop = s.stopReason === 'done' ? '' : ` (stopped: ${s.stopReason})`;
-  const parts = Object.entries(c).filter(([k]) => k !== 'events').map(([k, v]) => `${v} ${k.replace(/_/g, ' ')}`);
+  const parts = Object.entries(c)
+    .filter(([k]) => k !== 'events')
+    .map(([k, v]) => `${v} ${k.replace(/_/g, ' ')}`);
   return `${s.stage}${s.dryRun ? ' (dry run)' : ''}: ${c.events ?? 0} events in ${(s.elapsedMs / 1000).toFixed(1)} s (${s.eventsPerSecond}/s)${parts.length ? `: ${parts.join(', ')}` : ''}${stop}`;
 }

@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { runDemo, type DemoResult } from '../demo.js';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode } from '../errors.js';
+import { nonEmpty, parseFlags, wholeNumber } from './flags.js';
 import { renderBackfill } from './backfill.js';
-import { descriptionOf } from './catalog.js';
 import { withRunControls } from './batch-options.js';
 import { action, type RunState } from './run.js';
 import { renderStats } from './stats.js';
+
+const DEFAULT_QUERY = 'pricing for the team plan';
 
 interface DemoFlags {
   events?: string;
@@ -29,19 +31,17 @@ function render(r: DemoResult): string[] {
 }
 
 async function runDemoCommand(ctx: Context, flags: DemoFlags): Promise<number> {
-  const generated = Number(flags.events ?? '150');
-  if (!Number.isInteger(generated) || generated < 0 || generated > 100_000) throw new UsageError(`--events "${flags.events}" must be a whole number between 0 and 100000`);
-  const result = await withRunControls(ctx, ({ progress }) => runDemo(ctx, { generated, query: flags.query ?? 'pricing for the team plan', progress }));
+  const f = parseFlags({ events: wholeNumber(0, 100_000), query: nonEmpty }, flags);
+  const generated = f.events ?? 150;
+  const result = await withRunControls(ctx, ({ progress }) => runDemo(ctx, { generated, query: f.query ?? DEFAULT_QUERY, progress }));
   ctx.out.result(result, () => render(result));
   return ExitCode.ok;
 }
 
-export function registerDemo(program: Command, state: RunState): void {
-  program
-    .command('demo')
-    .description(descriptionOf('demo'))
-    .option('--events <n>', 'generated events per provider for each of two extra users', '150')
-    .option('--query <text>', 'the semantic search to run at the end', 'pricing for the team plan')
+export function registerDemo(cmd: Command, state: RunState): void {
+  cmd
+    .option('--events <n>', 'generated events per provider for each of two extra users (default: 150)')
+    .option('--query <text>', `the semantic search to run at the end (default: "${DEFAULT_QUERY}")`)
     .addHelpText(
       'after',
       `

@@ -2,13 +2,12 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode, OmniError } from '../errors.js';
 import { diagnose, type Finding } from '../doctor.js';
-import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 async function runDoctor(ctx: Context): Promise<number> {
   let findings: Finding[];
   try {
-    findings = await diagnose(await ctx.db());
+    findings = await diagnose(await ctx.db(), ctx.config.openai);
   } catch (err) {
     // Not being able to connect is the first thing doctor exists to report.
     if (!(err instanceof OmniError)) throw err;
@@ -27,10 +26,8 @@ async function runDoctor(ctx: Context): Promise<number> {
   return failed.length === 0 ? ExitCode.ok : ExitCode.checkFailed;
 }
 
-export function registerDoctor(program: Command, state: RunState): void {
-  program
-    .command('doctor')
-    .description(descriptionOf('doctor'))
+export function registerDoctor(cmd: Command, state: RunState): void {
+  cmd
     .addHelpText('after', '\nExamples:\n  omni-ingest doctor\n  DATABASE_URL=postgres://… omni-ingest doctor --json')
     .action(action(state, (ctx) => runDoctor(ctx)));
 }

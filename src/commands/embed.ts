@@ -1,77 +1,22 @@
 // `omni-ingest embed`: chunk and embed queued interactions (SPEC §7).
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import { ConfigError, ExitCode, UsageError } from '../errors.js';
-import type { Embedder } from '../embed/embedder.js';
-import { createLocalEmbedder } from '../embed/local.js';
-import { createOpenAIEmbedder, DEFAULT_OPENAI_MODEL } from '../embed/openai.js';
-import type { Logger } from '../logger.js';
+import { DEFAULT_OPENAI_MODEL } from '../embed/openai.js';
+import { selectEmbedder } from '../embed/select.js';
+import { ExitCode } from '../errors.js';
 import { providerNames } from '../providers/index.js';
-import { parseRange, type RangeFlags } from '../stages/engine/range.js';
 import type { RunSummary } from '../stages/engine/runner.js';
-import { addRangeOptions, parseWorkers, runStageCommand } from './batch-options.js';
-import { descriptionOf } from './catalog.js';
+import { addRangeOptions, runStageCommand } from './batch-options.js';
+import { concurrencyFlag, embedderFlag, nonEmpty, parseFlags, parseRange, wholeNumber, workersFlag, type RangeFlags } from './flags.js';
 import { action, type RunState } from './run.js';
 
-export const EMBEDDERS = ['openai', 'local'] as const;
-
-export interface EmbedderFlags {
-  embedder?: string | undefined;
-  model?: string | undefined;
-  dimensions?: string | undefined;
-  inputsPerRequest?: string | undefined;
-}
-
-interface EmbedFlags extends RangeFlags, EmbedderFlags {
+interface EmbedFlags extends RangeFlags {
+  embedder?: string;
+  model?: string;
+  dimensions?: string;
+  inputsPerRequest?: string;
   concurrency?: string;
   workers?: string;
-}
-
-function wholeNumber(flag: string, text: string | undefined, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!/^\d+$/.test(text.trim()) || n < min || n > max) throw new UsageError(`${flag} "${text}" must be a whole number between ${min} and ${max}`);
-  return n;
-}
-
-/**
- * The embedder the flags and environment ask for: `--embedder`, else openai when OPENAI_API_KEY
- * is set, else the offline lexical one. openai without a key is a configuration error (exit 2);
- * a width other than 1536 is refused before anything runs. Synchronous and cheap (the SDK and
- * the tokenizer load on first use), so any command can call it (backfill does). `modelFlag`
- * names the model flag in messages (backfill calls it --embedding-model).
- */
-export function createEmbedderFromFlags(flags: EmbedderFlags, options: { env?: Record<string, string | undefined>; logger?: Logger; modelFlag?: string } = {}): Embedder {
-  const env = options.env ?? process.env;
-  const modelFlag = options.modelFlag ?? '--model';
-  const key = env.OPENAI_API_KEY?.trim() || undefined;
-  const name = flags.embedder ?? (key ? 'openai' : 'local');
-  if (!(EMBEDDERS as readonly string[]).includes(name)) throw new UsageError(`--embedder "${name}" is not one of ${EMBEDDERS.join(', ')}`);
-  const model = flags.model?.trim();
-  if (flags.model !== undefined && !model) throw new UsageError(`${modelFlag} must not be empty`);
-  const dimensions = wholeNumber('--dimensions', flags.dimensions, 1, 65_536);
-  const inputsPerRequest = wholeNumber('--inputs-per-request', flags.inputsPerRequest, 1, 2048);
-  if (name === 'local') {
-    if (model) throw new UsageError(`${modelFlag} "${model}" does not apply to the local embedder (it has one lexical model)`);
-    if (flags.embedder === undefined) options.logger?.info('no OPENAI_API_KEY: using the local embedder (lexical: hashed words and character trigrams, not meaning)');
-    const local = createLocalEmbedder({ maxInputsPerRequest: inputsPerRequest });
-    if (dimensions !== undefined && dimensions !== local.dimensions) throw new UsageError(`--dimensions ${dimensions}: the local embedder makes ${local.dimensions}-dimensional vectors`);
-    return local;
-  }
-  if (!key) {
-    throw new ConfigError('--embedder openai needs an API key: OPENAI_API_KEY is not set', {
-      hint: 'export OPENAI_API_KEY=… (and OPENAI_BASE_URL for a compatible server), or use --embedder local',
-    });
-  }
-  const logger = options.logger;
-  return createOpenAIEmbedder({
-    apiKey: key,
-    baseURL: env.OPENAI_BASE_URL?.trim() || undefined,
-    model: model ?? DEFAULT_OPENAI_MODEL,
-    dimensions,
-    maxInputsPerRequest: inputsPerRequest,
-    logger,
-  });
 }
 
 export interface EmbedResultDocument extends RunSummary {
@@ -104,16 +49,26 @@ export function renderEmbed(d: EmbedResultDocument): string[] {
 
 async function runEmbed(ctx: Context, flags: EmbedFlags): Promise<number> {
   const range = parseRange(flags, ctx.clock, providerNames);
-  const workers = parseWorkers(flags.workers, 2);
-  const concurrency = wholeNumber('--concurrency', flags.concurrency, 1, 64) ?? 4;
-  const embedder = createEmbedderFromFlags(flags, { logger: ctx.logger });
+  const f = parseFlags(
+    {
+      embedder: embedderFlag,
+      model: nonEmpty,
+      dimensions: wholeNumber(1, 65_536),
+      inputsPerRequest: wholeNumber(1, 2048),
+      concurrency: concurrencyFlag,
+      workers: workersFlag,
+    },
+    flags,
+  );
+  const concurrency = f.concurrency ?? 4;
+  const embedder = selectEmbedder({ embedder: f.embedder, model: f.model, dimensions: f.dimensions, inputsPerRequest: f.inputsPerRequest }, ctx.config.openai, ctx.logger);
   // Loaded here, not at the top: the tokenizer is only for runs, never for `--help`.
-  const { createEmbedStage } = await import('../stages/embed.js');
+  const { createEmbedStage } = await import('../stages/embed/index.js');
   const stage = createEmbedStage({ embedder, concurrency, logger: ctx.logger });
   const db = await ctx.db();
   const summary = await runStageCommand(ctx, db, stage, {
     range,
-    workers,
+    workers: f.workers ?? 2,
     args: { embedder: embedder.name, model: embedder.model, concurrency, inputsPerRequest: embedder.maxInputsPerRequest },
   });
   const doc: EmbedResultDocument = {
@@ -125,16 +80,14 @@ async function runEmbed(ctx: Context, flags: EmbedFlags): Promise<number> {
   return ExitCode.ok;
 }
 
-export function registerEmbed(program: Command, state: RunState): void {
-  const cmd = program
-    .command('embed')
-    .description(descriptionOf('embed'))
+export function registerEmbed(cmd: Command, state: RunState): void {
+  cmd
     .option('--embedder <name>', 'openai or local (default: openai when OPENAI_API_KEY is set, else local)')
     .option('--model <model>', `openai: the embedding model (default ${DEFAULT_OPENAI_MODEL})`)
     .option('--dimensions <n>', 'openai: ask text-embedding-3-* for this width (only 1536 fits the column)')
-    .option('--concurrency <n>', 'provider requests in flight at once', '4')
+    .option('--concurrency <n>', 'provider requests in flight at once (default: 4)')
     .option('--inputs-per-request <n>', 'at most this many chunks per request (provider limit 2048)')
-    .option('--workers <n>', 'batches at once in this process, so one batch\'s database work overlaps another\'s requests (real server only)', '2');
+    .option('--workers <n>', "batches at once in this process, so one batch's database work overlaps another's requests (real server only; default: 2)");
   addRangeOptions(cmd)
     .addHelpText(
       'after',

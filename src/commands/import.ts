@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode } from '../errors.js';
 import { getProvider } from '../providers/index.js';
-import { importFiles, checkFiles, type ImportSummary } from '../stages/import/import.js';
-import { withRunControls } from './batch-options.js';
-import { descriptionOf } from './catalog.js';
+import { DEFAULT_BATCH_SIZE } from '../stages/engine/range.js';
+import { checkFiles, importFiles, type ImportSummary } from '../stages/import/import.js';
+import { addRangeOptions, withRunControls } from './batch-options.js';
+import { parseFlags, uuidFlag, wholeNumber } from './flags.js';
 import { action, type RunState } from './run.js';
 
 interface ImportFlags {
@@ -13,8 +14,6 @@ interface ImportFlags {
   batchSize?: string;
   dryRun?: boolean;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function render(s: ImportSummary): string[] {
   const c = s.counts;
@@ -27,27 +26,24 @@ function render(s: ImportSummary): string[] {
 
 async function runImport(ctx: Context, files: string[], flags: ImportFlags): Promise<number> {
   const provider = getProvider(flags.provider);
-  if (!UUID.test(flags.user)) throw new UsageError(`--user "${flags.user}" must be a UUID`);
-  const batchSize = flags.batchSize === undefined ? 1000 : Number(flags.batchSize);
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 50_000) throw new UsageError(`--batch-size "${flags.batchSize}" must be a whole number between 1 and 50000`);
+  const f = parseFlags({ user: uuidFlag, batchSize: wholeNumber(1, 50_000) }, flags);
+  const userId = f.user ?? flags.user;
+  const batchSize = f.batchSize ?? DEFAULT_BATCH_SIZE;
   checkFiles(files);
   const db = await ctx.db();
   const summary = await withRunControls(ctx, ({ progress, signal }) =>
-    importFiles({ db, clock: ctx.clock, logger: ctx.logger, files, provider, userId: flags.user.toLowerCase(), batchSize, dryRun: flags.dryRun === true, signal, bar: progress.start('import', undefined) }),
+    importFiles({ db, clock: ctx.clock, logger: ctx.logger, files, provider, userId, batchSize, dryRun: flags.dryRun === true, signal, bar: progress.start('import', undefined) }),
   );
   ctx.out.result(summary, () => render(summary));
   return ExitCode.ok;
 }
 
-export function registerImport(program: Command, state: RunState): void {
-  program
-    .command('import')
-    .description(descriptionOf('import'))
+export function registerImport(cmd: Command, state: RunState): void {
+  cmd
     .argument('<files...>', 'NDJSON files (one payload per line) or JSON files holding an array of payloads')
     .requiredOption('--provider <name>', 'gmail, twilio, instagram or webform')
-    .requiredOption('--user <uuid>', 'the CRM user the events belong to')
-    .option('--batch-size <n>', 'rows per insert transaction', '1000')
-    .option('--dry-run', 'read and validate the files, write nothing')
+    .requiredOption('--user <uuid>', 'the CRM user the events belong to');
+  addRangeOptions(cmd, ['batchSize', 'dryRun'])
     .addHelpText(
       'after',
       `

@@ -2,71 +2,19 @@
 // `--provider` is the range filter every batch command shares, so the insight provider is
 // `--insights-provider` (the same flag `backfill` uses).
 import type { Command } from 'commander';
-import type { Clock, Context } from '../context.js';
-import { ConfigError, ExitCode, UsageError } from '../errors.js';
-import { createHeuristicInsightProvider } from '../insights/heuristic.js';
-import { createOpenAIInsightProvider, DEFAULT_INSIGHTS_MODEL } from '../insights/openai.js';
-import type { InsightProvider } from '../insights/provider.js';
-import type { Logger } from '../logger.js';
-import { parseRange, type RangeFlags } from '../stages/engine/range.js';
+import type { Context } from '../context.js';
+import { ExitCode } from '../errors.js';
+import { DEFAULT_INSIGHTS_MODEL } from '../insights/openai.js';
+import { INSIGHT_PROVIDERS, selectInsightProvider } from '../insights/select.js';
 import { createInsightsStage } from '../stages/insights.js';
 import { addRangeOptions, renderSummary, runStageCommand } from './batch-options.js';
-import { descriptionOf } from './catalog.js';
+import { concurrencyFlag, insightsProviderFlag, nonEmpty, parseFlags, parseRange, type RangeFlags } from './flags.js';
 import { action, type RunState } from './run.js';
 
-export const INSIGHT_PROVIDERS = ['openai', 'heuristic'] as const;
-
-export interface InsightProviderFlags {
-  insightsProvider?: string | undefined;
-  model?: string | undefined;
-}
-
-interface InsightsFlags extends RangeFlags, InsightProviderFlags {
+interface InsightsFlags extends RangeFlags {
+  insightsProvider?: string;
+  model?: string;
   concurrency?: string;
-}
-
-/**
- * The insight provider the flags and environment ask for: `--insights-provider`, else openai when
- * OPENAI_API_KEY is set, else the offline heuristic. openai without a key is a configuration
- * error (exit 2). Cheap and synchronous (the SDK loads on the first request), for any command.
- * `modelFlag` names the model flag in messages (`backfill` calls it --insights-model).
- */
-export function createInsightProviderFromFlags(
-  flags: InsightProviderFlags,
-  options: { env?: Record<string, string | undefined>; clock?: Clock; logger?: Logger; modelFlag?: string } = {},
-): InsightProvider {
-  const env = options.env ?? process.env;
-  const modelFlag = options.modelFlag ?? '--model';
-  const key = env.OPENAI_API_KEY?.trim() || undefined;
-  const name = flags.insightsProvider ?? (key ? 'openai' : 'heuristic');
-  if (!(INSIGHT_PROVIDERS as readonly string[]).includes(name)) {
-    throw new UsageError(`--insights-provider "${name}" is not one of ${INSIGHT_PROVIDERS.join(', ')}`);
-  }
-  const model = flags.model?.trim();
-  if (flags.model !== undefined && !model) throw new UsageError(`${modelFlag} must not be empty`);
-  if (name === 'heuristic') {
-    const heuristic = createHeuristicInsightProvider(options.clock ? { clock: options.clock } : {});
-    if (model && model !== heuristic.model) throw new UsageError(`${modelFlag} "${model}" does not apply to the heuristic provider (its model is ${heuristic.model})`);
-    return heuristic;
-  }
-  if (!key) {
-    throw new ConfigError('--insights-provider openai needs an API key: OPENAI_API_KEY is not set', {
-      hint: 'export OPENAI_API_KEY=… (and OPENAI_BASE_URL for a compatible server), or use --insights-provider heuristic',
-    });
-  }
-  const logger = options.logger;
-  return createOpenAIInsightProvider({
-    apiKey: key,
-    baseURL: env.OPENAI_BASE_URL?.trim() || undefined,
-    model: model ?? DEFAULT_INSIGHTS_MODEL,
-    ...(logger ? { onRetry: ({ attempt, waitMs, reason }) => logger.warn(`openai: ${reason}; retry ${attempt} in ${(waitMs / 1000).toFixed(1)} s`) } : {}),
-  });
-}
-
-export function parseConcurrency(text: string | undefined): number {
-  const n = text === undefined ? 4 : Number(text);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--concurrency "${text}" must be a whole number between 1 and 64`);
-  return n;
 }
 
 /** Dry runs list at most this many contacts (the counts cover all of them). */
@@ -74,10 +22,9 @@ const LISTED_MAX = 1_000;
 
 async function runInsights(ctx: Context, flags: InsightsFlags): Promise<number> {
   const range = parseRange(flags, ctx.clock);
-  // Queued contacts carry no provider: a contact's interactions span providers.
-  if (range.provider !== undefined) throw new UsageError('--provider does not apply to insights (a contact spans providers); narrow with --user, --since or --until');
-  const concurrency = parseConcurrency(flags.concurrency);
-  const provider = createInsightProviderFromFlags(flags, { clock: ctx.clock, logger: ctx.logger });
+  const f = parseFlags({ insightsProvider: insightsProviderFlag, model: nonEmpty, concurrency: concurrencyFlag }, flags);
+  const concurrency = f.concurrency ?? 4;
+  const provider = selectInsightProvider({ provider: f.insightsProvider, model: f.model }, ctx.config.openai, { clock: ctx.clock, logger: ctx.logger });
   const wouldSend: { contactId: string; userId: string; displayName: string | null; interactions: number }[] = [];
   const stage = createInsightsStage({
     provider,
@@ -96,14 +43,13 @@ async function runInsights(ctx: Context, flags: InsightsFlags): Promise<number> 
   return ExitCode.ok;
 }
 
-export function registerInsights(program: Command, state: RunState): void {
-  const cmd = program
-    .command('insights')
-    .description(descriptionOf('insights'))
+export function registerInsights(cmd: Command, state: RunState): void {
+  cmd
     .option('--insights-provider <name>', `${INSIGHT_PROVIDERS.join(' or ')} (default: openai when OPENAI_API_KEY is set, else heuristic)`)
     .option('--model <model>', `the chat model for openai (default ${DEFAULT_INSIGHTS_MODEL})`)
-    .option('--concurrency <n>', 'provider requests in flight', '4');
-  addRangeOptions(cmd)
+    .option('--concurrency <n>', 'provider requests in flight (default: 4)');
+  // No --provider: a contact's interactions span providers.
+  addRangeOptions(cmd, ['since', 'until', 'user', 'batchSize', 'limit', 'timeBudget', 'dryRun'])
     .addHelpText(
       'after',
       `

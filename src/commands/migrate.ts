@@ -5,7 +5,6 @@ import { loadMigrationFiles } from '../migrate/files.js';
 import { migrate, migrationStatus, ADOPTABLE_THROUGH, type MigrationStatus } from '../migrate/migrator.js';
 import { migrationsDir } from '../paths.js';
 import { runChecks } from '../verify/run.js';
-import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 interface MigrateFlags {
@@ -56,10 +55,8 @@ async function runStatus(ctx: Context): Promise<number> {
   return problems.length === 0 ? ExitCode.ok : ExitCode.checkFailed;
 }
 
-export function registerMigrate(program: Command, state: RunState): void {
-  const cmd = program
-    .command('migrate')
-    .description(descriptionOf('migrate'))
+export function registerMigrate(cmd: Command, state: RunState): void {
+  cmd
     .option('--to <name>', 'stop after this migration (e.g. 20250830_legacy_baseline)')
     .option('--adopt', `adopt a database migrated by other means: verify, then record the migrations through ${ADOPTABLE_THROUGH} as applied`)
     .addHelpText(

@@ -1,13 +1,11 @@
 import type { Command } from 'commander';
-import { isSupportedCountry } from 'libphonenumber-js/min';
 import type { Context } from '../context.js';
-import { ExitCode, UsageError } from '../errors.js';
+import { ExitCode } from '../errors.js';
 import { providerNames } from '../providers/index.js';
-import { parseRange, type RangeFlags } from '../stages/engine/range.js';
 import { createResolveStage } from '../stages/resolve.js';
 import { enqueueUnresolved } from '../stages/resolve-sql.js';
-import { addRangeOptions, parseWorkers, renderSummary, runStageCommand } from './batch-options.js';
-import { descriptionOf } from './catalog.js';
+import { addRangeOptions, renderSummary, runStageCommand } from './batch-options.js';
+import { parseFlags, parseRange, regionFlag, workersFlag, type RangeFlags } from './flags.js';
 import { action, type RunState } from './run.js';
 
 interface ResolveFlags extends RangeFlags {
@@ -17,20 +15,9 @@ interface ResolveFlags extends RangeFlags {
   workers?: string;
 }
 
-/** `gb` → `GB`; a usage error (exit 2) unless libphonenumber knows the region. */
-export function parseRegion(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const region = text.trim().toUpperCase();
-  if (!/^[A-Z]{2}$/.test(region) || !isSupportedCountry(region)) {
-    throw new UsageError(`--default-region "${text}" is not a country code with a phone numbering plan (ISO 3166-1 alpha-2, e.g. US, GB, IT)`);
-  }
-  return region;
-}
-
 async function runResolve(ctx: Context, flags: ResolveFlags): Promise<number> {
   const range = parseRange(flags, ctx.clock, providerNames);
-  const defaultRegion = parseRegion(flags.defaultRegion);
-  const workers = parseWorkers(flags.workers);
+  const { defaultRegion, workers } = parseFlags({ defaultRegion: regionFlag, workers: workersFlag }, flags);
   const createContacts = flags.createContacts === true;
   const db = await ctx.db();
   let requeued: number | undefined;
@@ -52,14 +39,12 @@ async function runResolve(ctx: Context, flags: ResolveFlags): Promise<number> {
   return ExitCode.ok;
 }
 
-export function registerResolve(program: Command, state: RunState): void {
-  const cmd = program
-    .command('resolve')
-    .description(descriptionOf('resolve'))
+export function registerResolve(cmd: Command, state: RunState): void {
+  cmd
     .option('--create-contacts', 'create a contact (and its identities) for each counterpart nobody knows yet')
     .option('--default-region <CC>', 'country for phone numbers stored in national format (ISO 3166-1 alpha-2, e.g. GB)')
-    .option('--retry-unresolved', 'first queue the range\'s interactions still without a contact again')
-    .option('--workers <n>', 'parallel batches in this process (real server only)', '1');
+    .option('--retry-unresolved', "first queue the range's interactions still without a contact again")
+    .option('--workers <n>', 'parallel batches in this process (real server only; default: 1)');
   addRangeOptions(cmd)
     .addHelpText(
       'after',

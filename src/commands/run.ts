@@ -1,16 +1,20 @@
 // Turns a command's action into: resolve configuration, build the context, run, close the
 // database, hand back an exit code. Errors propagate to the one catch in cli.ts.
 import type { Command } from 'commander';
+import { systemClock } from '../clock.js';
 import { resolveConfig, secretsOf, type GlobalFlags } from '../config.js';
-import { createOutput, systemClock, type Context } from '../context.js';
+import { createOutput, type Context } from '../context.js';
 import type { Db } from '../db/connect.js';
 import { createLogger } from '../logger.js';
 
 export type Action<O> = (ctx: Context, options: O, args: string[]) => Promise<number>;
 
+/** What the one catch in cli.ts needs to know about the run, filled in as it goes. */
 export interface RunState {
   exitCode: number;
   json: boolean;
+  /** Show the stack of an unexpected error (--verbose, OMNI_INGEST_DEBUG). */
+  verbose: boolean;
   secrets: string[];
 }
 
@@ -23,6 +27,7 @@ export function action<O>(state: RunState, fn: Action<O>) {
     state.json = options.json === true;
     const config = resolveConfig(options);
     state.secrets = secretsOf(config);
+    state.verbose ||= config.verbose || config.debug;
     const logger = createLogger(config);
     let db: Db | undefined;
     let opening: Promise<Db> | undefined;

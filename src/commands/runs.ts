@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { getRun, listRuns, STALE_AFTER_SECONDS, type RunRow } from '../stages/engine/ledger.js';
-import { descriptionOf } from './catalog.js';
+import { parseFlags, uuidFlag, wholeNumber } from './flags.js';
 import { action, type RunState } from './run.js';
 
 /** A 'running' row without a recent heartbeat belongs to a process that died. */
@@ -16,8 +16,7 @@ function countsText(counts: Record<string, number>): string {
 }
 
 async function runList(ctx: Context, flags: { command?: string; limit?: string }): Promise<number> {
-  const limit = Number(flags.limit ?? '20');
-  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError(`--limit "${flags.limit}" must be between 1 and 10000`);
+  const limit = parseFlags({ limit: wholeNumber(1, 10_000) }, flags).limit ?? 20;
   const db = await ctx.db();
   const runs = await listRuns(db, { command: flags.command, limit });
   const now = ctx.clock.now();
@@ -29,8 +28,10 @@ async function runList(ctx: Context, flags: { command?: string; limit?: string }
   return ExitCode.ok;
 }
 
-async function runShow(ctx: Context, id: string): Promise<number> {
-  if (!/^[0-9a-f-]{36}$/i.test(id)) throw new UsageError(`"${id}" is not a run id (a UUID from \`omni-ingest runs list\`)`);
+async function runShow(ctx: Context, text: string): Promise<number> {
+  const parsed = uuidFlag.safeParse(text);
+  if (!parsed.success) throw new UsageError(`"${text}" is not a run id (a UUID from \`omni-ingest runs list\`)`);
+  const id = parsed.data;
   const db = await ctx.db();
   const run = await getRun(db, id);
   if (!run) throw new UsageError(`no run ${id}`);
@@ -46,13 +47,12 @@ async function runShow(ctx: Context, id: string): Promise<number> {
   return ExitCode.ok;
 }
 
-export function registerRuns(program: Command, state: RunState): void {
-  const runs = program.command('runs').description(descriptionOf('runs'));
+export function registerRuns(runs: Command, state: RunState): void {
   runs
     .command('list')
     .description('recent runs, newest first')
     .option('--command <name>', 'only runs of this command (normalize, import, …)')
-    .option('--limit <n>', 'how many', '20')
+    .option('--limit <n>', 'how many (default: 20)')
     .action(action<{ command?: string; limit?: string }>(state, (ctx, flags) => runList(ctx, flags)));
   runs
     .command('show')

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { readStats, type Stats } from '../stats/sql.js';
-import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 export function renderStats(s: Stats): string[] {
@@ -12,7 +11,7 @@ export function renderStats(s: Stats): string[] {
   lines.push('timeline entries written per day:');
   lines.push(...(s.timelinePerDay.length ? s.timelinePerDay.map((d) => `  ${d.day} ${d.count}`) : ['  none']));
   lines.push('embedding coverage:');
-  lines.push(...s.embeddingCoverage.map((c) => `  ${c.owner_type.padEnd(12)} ${c.chunks} chunks for ${c.owners} owners (${c.with_vector} with embedding_v)`));
+  lines.push(...s.embeddingCoverage.map((c) => `  ${c.owner_type.padEnd(12)} ${c.chunks} chunks for ${c.owners} owners (${c.with_vector} with ${s.vectorColumn})`));
   lines.push(`  interactions embedded: ${s.interactionsEmbedded.embedded} of ${s.interactionsEmbedded.interactions}`);
   lines.push('jobs by status:', ...(s.jobs.length ? s.jobs.map((j) => `  ${j.status.padEnd(10)} ${j.count}`) : ['  none']));
   lines.push('pending work by stage:', ...(s.queue.length ? s.queue.map((q) => `  ${q.stage.padEnd(16)} ${q.pending}${q.leased ? ` (${q.leased} leased)` : ''}`) : ['  none']));
@@ -25,10 +24,8 @@ async function runStats(ctx: Context): Promise<number> {
   return ExitCode.ok;
 }
 
-export function registerStats(program: Command, state: RunState): void {
-  program
-    .command('stats')
-    .description(descriptionOf('stats'))
+export function registerStats(cmd: Command, state: RunState): void {
+  cmd
     .addHelpText('after', '\nExamples:\n  omni-ingest stats\n  omni-ingest stats --json')
     .action(action(state, (ctx) => runStats(ctx)));
 }

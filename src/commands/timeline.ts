@@ -2,10 +2,9 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { providerNames } from '../providers/index.js';
-import { parseRange, type RangeFlags } from '../stages/engine/range.js';
 import { createTimelineStage } from '../stages/timeline.js';
-import { addRangeOptions, parseWorkers, renderSummary, runStageCommand } from './batch-options.js';
-import { descriptionOf } from './catalog.js';
+import { addRangeOptions, renderSummary, runStageCommand } from './batch-options.js';
+import { parseFlags, parseRange, workersFlag, type RangeFlags } from './flags.js';
 import { action, type RunState } from './run.js';
 
 interface TimelineFlags extends RangeFlags {
@@ -14,17 +13,14 @@ interface TimelineFlags extends RangeFlags {
 
 async function runTimeline(ctx: Context, flags: TimelineFlags): Promise<number> {
   const range = parseRange(flags, ctx.clock, providerNames);
-  const workers = parseWorkers(flags.workers);
+  const { workers } = parseFlags({ workers: workersFlag }, flags);
   const summary = await runStageCommand(ctx, await ctx.db(), createTimelineStage(), { range, workers });
   ctx.out.result(summary, () => renderSummary(summary));
   return ExitCode.ok;
 }
 
-export function registerTimeline(program: Command, state: RunState): void {
-  const cmd = program
-    .command('timeline')
-    .description(descriptionOf('timeline'))
-    .option('--workers <n>', 'parallel batches in this process (real server only)', '1');
+export function registerTimeline(cmd: Command, state: RunState): void {
+  cmd.option('--workers <n>', 'parallel batches in this process (real server only; default: 1)');
   addRangeOptions(cmd)
     .addHelpText(
       'after',

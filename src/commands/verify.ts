@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { runChecks } from '../verify/run.js';
-import { descriptionOf } from './catalog.js';
 import { action, type RunState } from './run.js';
 
 async function runVerify(ctx: Context): Promise<number> {
@@ -18,10 +17,8 @@ async function runVerify(ctx: Context): Promise<number> {
   return failed.length === 0 ? ExitCode.ok : ExitCode.checkFailed;
 }
 
-export function registerVerify(program: Command, state: RunState): void {
-  program
-    .command('verify')
-    .description(descriptionOf('verify'))
+export function registerVerify(cmd: Command, state: RunState): void {
+  cmd
     .addHelpText(
       'after',
       `

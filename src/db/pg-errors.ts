@@ -14,6 +14,19 @@ const INSTALL_PGVECTOR =
   'your distribution\'s postgresql-<major>-pgvector package, or https://github.com/pgvector/pgvector#installation; ' +
   'on Supabase enable the "vector" extension in the dashboard';
 
+/**
+ * Two transactions wanted the same rows in an order that cannot both commit (deadlock,
+ * serialization failure): the loser rolled back whole and may simply run again.
+ */
+export const CLASH_STATES: ReadonlySet<string> = new Set(['40P01', '40001']);
+
+/**
+ * The connection, not the statement, failed: the server shut down or restarted, an operator or
+ * a failover terminated the backend, the link broke. The transaction rolled back; a new
+ * connection may run it again.
+ */
+export const CONNECTION_LOST_STATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
+
 function isPgLike(err: unknown): err is PgLikeError & Error {
   return err instanceof Error && typeof (err as PgLikeError).code === 'string';
 }
@@ -86,14 +99,8 @@ export function mapPgError(err: unknown, target: string): OmniError {
         code: 'permission',
         hint: 'connect as the table owner or a role with the needed privileges (service_role on Supabase)',
       });
-    case '57P01':
-    case '57P02':
-    case '57P03':
-    case '08000':
-    case '08003':
-    case '08006':
-      return new DatabaseError(`connection to ${target} lost: ${message}`, { cause: err, sqlState: code, code: 'connection' });
     default:
+      if (CONNECTION_LOST_STATES.has(code)) return new DatabaseError(`connection to ${target} lost: ${message}`, { cause: err, sqlState: code, code: 'connection' });
       break;
   }
   return new DatabaseError(`${message}${detail}`, {

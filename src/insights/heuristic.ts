@@ -2,9 +2,11 @@
 // rules over the contact's history, no network, no cost. Titles carry the facts they rest on
 // (counts, dates, the score), so the same history gives the same fingerprints (nothing new is
 // stored) and a changed history gives new ones.
-import { systemClock, type Clock } from '../context.js';
+import { systemClock, type Clock } from '../clock.js';
 import { channelOf, directionOf, type ContactContext, type ContactInteraction, type GenerateResult, type Insight, type InsightProvider } from './provider.js';
 import { TITLE_MAX } from './schema.js';
+
+export const HEURISTIC_MODEL = 'heuristic-v1';
 
 const DAY_MS = 86_400_000;
 /** Recency halves every this many days. */
@@ -100,7 +102,7 @@ export function createHeuristicInsightProvider(options: { clock?: Clock } = {}):
   const clock = options.clock ?? systemClock;
   return {
     name: 'heuristic',
-    model: 'heuristic-v1',
+    model: HEURISTIC_MODEL,
     async generate(c: ContactContext): Promise<GenerateResult> {
       const last = c.interactions[0];
       if (!last) return { insights: [], tokens: 0 };

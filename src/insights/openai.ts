@@ -82,7 +82,7 @@ export function parseInsightsAnswer(content: string | null | undefined, tokens: 
   return parsed.data.insights;
 }
 
-/** Retry-After as milliseconds: `retry-after-ms`, or `retry-after` in seconds or as an HTTP date. */
+/** What to do about a failed request: wait and retry, stop the run, or dead-letter this contact. */
 type Verdict = { kind: 'retry'; reason: string; waitMs: number | undefined } | { kind: 'fatal'; error: InsightProviderError } | { kind: 'contact'; error: InsightContactError };
 
 function classify(sdk: Sdk, err: unknown): Verdict {

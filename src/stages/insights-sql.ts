@@ -133,22 +133,6 @@ SELECT count(*)::int AS inserted FROM inserted`, [rowsJson]);
   return rows[0]?.inserted ?? 0;
 }
 
-/** A contact whose insights could not be made, for public.raw_event_errors. */
-export interface ContactErrorRow {
-  user_id: string;
-  provider: string;
-  error: string;
-  context: { contact_id: string; [key: string]: unknown };
-}
-
-/** Dead letters of stage 'insights': about a contact, so no raw event (raw_event_id null). */
-export async function insertContactErrors(tx: Queryable, rowsJson: string): Promise<void> {
-  await tx.query(`
-INSERT INTO public.raw_event_errors (raw_event_id, user_id, provider, stage, error, context)
-SELECT NULL, x.user_id, x.provider, 'insights', x.error, x.context
-FROM json_to_recordset($1::json) AS x(user_id uuid, provider text, error text, context jsonb)`, [rowsJson]);
-}
-
 /** For `purge insights --dry-run`: how many insights have expired, and the span of their expiry. */
 export async function countExpiredInsights(db: Queryable, userId: string | undefined): Promise<{ n: number; oldest: Date | null; newest: Date | null }> {
   const { rows } = await db.query<{ n: number; oldest: Date | null; newest: Date | null }>(`
@@ -160,10 +144,10 @@ WHERE expires_at < now()
 }
 
 /**
- * Deletes up to `limit` expired insights, oldest expiry first, in the caller's transaction.
- * SKIP LOCKED: two purges at once take different rows instead of waiting on each other.
+ * Deletes up to `limit` expired insights, oldest expiry first, and in the same statement their
+ * timeline entries, in the caller's transaction. SKIP LOCKED: two purges at once take different
+ * rows instead of waiting on each other.
  */
-/** Deletes a batch of expired insights and, in the same statement, their timeline entries. */
 export async function deleteExpiredInsights(tx: Queryable, userId: string | undefined, limit: number): Promise<number> {
   const { rows } = await tx.query<{ n: number }>(`
 WITH expired AS (

@@ -8,22 +8,26 @@
 //      letters, complete the queue rows and move the ledger.
 // A contact that changed while the model was answering keeps its queue row (the lease is given
 // back), so the newer interactions get their own insights.
-import { randomUUID } from 'node:crypto';
-import os from 'node:os';
+import type { DeadLetterOf } from '../dead-letters/letters.js';
+import { writeDeadLetters } from '../dead-letters/sql.js';
+import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { InsightContactError, type ContactContext, type GenerateResult, type InsightProvider } from '../insights/provider.js';
-import { cleanJson, cleanText } from '../text.js';
+import { cleanJson } from '../text.js';
 import type { Counts } from './engine/ledger.js';
-import { completeLeased, countQueued, leaseQueued, peekQueued, releaseLeased } from './engine/queue.js';
-import type { BatchInput, BatchOutput, Stage } from './engine/runner.js';
+import { leaseOwner, withLease, type Lease } from './engine/lease.js';
+import { countQueued, peekCursor, peekQueued } from './engine/queue.js';
+import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from './engine/runner.js';
 import * as sql from './insights-sql.js';
+
+type InsightsCount = 'generated' | 'inserted' | 'duplicates' | 'unchanged' | 'skipped' | 'dead_lettered' | 'requeued' | 'tokens' | 'requests' | 'would_send';
 
 export interface InsightsStageOptions {
   provider: InsightProvider;
   /** Provider calls in flight at once. */
   concurrency: number;
   logger: Logger;
-  /** How long leased contacts stay ours (default 900 s); a batch must finish well within it. */
+  /** How long a lease lasts without renewal (default 120 s); it is renewed while the batch runs. */
   leaseSeconds?: number;
   /** At most this many contacts per batch whatever --batch-size says (default 100), so a batch fits its lease. */
   maxBatch?: number;
@@ -68,129 +72,133 @@ export function toContext(row: sql.ContactContextRow): ContactContext {
   };
 }
 
-function deadLetter(ctx: ContactContext, provider: string, err: unknown): sql.ContactErrorRow {
+function deadLetter(ctx: ContactContext, provider: InsightProvider, err: unknown): DeadLetterOf<'insights'> {
   const e = err instanceof InsightContactError ? err : undefined;
   return {
-    user_id: ctx.userId,
-    provider,
-    error: cleanText(err instanceof Error ? err.message : String(err)).slice(0, 2_000),
-    context: cleanJson({ contact_id: ctx.contactId, reason: e?.reason ?? 'error', issues: e?.issues ?? [], raw_response_excerpt: e?.rawExcerpt ?? null }),
+    stage: 'insights',
+    rawEventId: null,
+    userId: ctx.userId,
+    // A contact spans data sources: it has none of its own.
+    provider: null,
+    error: errorMessage(err),
+    context: {
+      contact_id: ctx.contactId,
+      reason: e?.reason ?? 'error',
+      issues: e?.issues ?? [],
+      raw_response_excerpt: e?.rawExcerpt ?? null,
+      insights_provider: provider.name,
+      model: provider.model,
+    },
   };
 }
 
-export function createInsightsStage(options: InsightsStageOptions): Stage {
+export function createInsightsStage(options: InsightsStageOptions): Stage<InsightsCount, string | undefined> {
   const { provider, logger } = options;
-  const leaseSeconds = options.leaseSeconds ?? 900;
+  const leaseSeconds = options.leaseSeconds ?? 120;
   const maxBatch = options.maxBatch ?? 100;
   const recent = options.recentInteractions ?? 50;
   const bodyChars = options.bodyChars ?? 500;
-  const load = (input: BatchInput, ids: string[]) => sql.loadContactContexts(input.db, ids, provider.model, recent, bodyChars);
+  const load = (db: BatchInput['db'], ids: string[]) => sql.loadContactContexts(db, ids, provider.model, recent, bodyChars);
 
-  async function realBatch(input: BatchInput): Promise<BatchOutput> {
-    // One lease owner per batch: parallel workers of one process must not complete each other's rows.
-    const worker = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-    const leased = await leaseQueued(input.db, 'insights', input.range, Math.min(input.size, maxBatch), worker, leaseSeconds);
-    if (leased.length === 0) return { taken: 0, counts: {} };
-    const ids = leased.map((l) => l.item_id);
-    let committed = false;
-    try {
-      const rows = await load(input, ids);
-      const counts: Counts = { events: leased.length, generated: 0, inserted: 0, duplicates: 0, unchanged: 0, skipped: 0, dead_lettered: 0, requeued: 0, tokens: 0, requests: 0 };
-      const toSend: { ctx: ContactContext; digest: string }[] = [];
-      for (const row of rows) {
-        if (row.total === 0) counts.skipped!++; // no linked interactions left (unlinked since): nothing to say
-        else if (row.unchanged) counts.unchanged!++;
-        else toSend.push({ ctx: toContext(row), digest: row.digest });
-      }
-      counts.skipped! += leased.length - rows.length; // the contact was deleted
-
-      // The provider's calls. An error that is not about one contact (quota, key, an outage that
-      // outlasted the retries) would hit the others too: it cancels the calls in flight and those
-      // not yet started, and fails the run once what succeeded is written.
-      const abort = new AbortController();
-      let failure: unknown;
-      const outcomes = await mapLimit(toSend, options.concurrency, async ({ ctx }): Promise<Outcome> => {
-        if (abort.signal.aborted) return { ok: false, error: abort.signal.reason };
-        counts.requests!++;
-        try {
-          return { ok: true, result: await provider.generate(ctx, abort.signal) };
-        } catch (error) {
-          if (!(error instanceof InsightContactError) && failure === undefined) {
-            failure = error;
-            abort.abort(error);
-          }
-          return { ok: false, error };
-        }
-      });
-
-      const insights: sql.InsightRow[] = [];
-      const dead: sql.ContactErrorRow[] = [];
-      const sending = new Set(toSend.map((s) => s.ctx.contactId));
-      const done = new Set(ids.filter((id) => !sending.has(id)));
-      toSend.forEach(({ ctx, digest }, i) => {
-        const outcome = outcomes[i]!;
-        if (outcome.ok) {
-          counts.tokens! += outcome.result.tokens;
-          for (const insight of outcome.result.insights) {
-            const content = cleanJson({ title: insight.title, body: insight.body, ...(insight.score === null || insight.score === undefined ? {} : { score: insight.score }) });
-            insights.push({ user_id: ctx.userId, subject_id: ctx.contactId, kind: insight.kind, content, model: provider.model, source_digest: digest });
-          }
-          done.add(ctx.contactId);
-        } else if (outcome.error instanceof InsightContactError) {
-          counts.tokens! += outcome.error.tokens;
-          dead.push(deadLetter(ctx, provider.name, outcome.error));
-          done.add(ctx.contactId);
-          logger.warn(`insights: contact ${ctx.contactId} dead-lettered: ${outcome.error.message}`);
-        }
-      });
-      counts.generated = insights.length;
-      counts.dead_lettered = dead.length;
-
-      const sent = toSend.map((s) => s.ctx.contactId).filter((id) => done.has(id));
-      await input.db.transaction(async (tx) => {
-        // New interactions committed while the model answered: keep those contacts queued.
-        const now = await sql.currentDigests(tx, sent);
-        for (const { ctx, digest } of toSend) {
-          if (done.has(ctx.contactId) && now.has(ctx.contactId) && now.get(ctx.contactId) !== digest) {
-            done.delete(ctx.contactId);
-            counts.requeued!++;
-          }
-        }
-        counts.inserted = insights.length === 0 ? 0 : await sql.insertInsights(tx, JSON.stringify(insights));
-        counts.duplicates = insights.length - counts.inserted;
-        if (dead.length > 0) await sql.insertContactErrors(tx, JSON.stringify(dead));
-        await completeLeased(tx, 'insights', [...done], worker);
-        await input.record(tx, counts);
-      });
-      committed = true;
-      // Contacts not completed go back at once: changed ones for the next batch, failed ones for the next run.
-      await releaseLeased(input.db, 'insights', ids.filter((id) => !done.has(id)), worker);
-      if (failure !== undefined) throw failure;
-      return { taken: leased.length, counts };
-    } catch (err) {
-      if (!committed) await releaseLeased(input.db, 'insights', ids, worker).catch(() => {});
-      throw err;
+  async function leased(input: BatchInput, lease: Lease): Promise<BatchOutput<InsightsCount>> {
+    const ids = lease.ids;
+    const rows = await load(input.db, ids);
+    const counts: Record<Exclude<InsightsCount, 'would_send'> | 'events', number> = { events: ids.length, generated: 0, inserted: 0, duplicates: 0, unchanged: 0, skipped: 0, dead_lettered: 0, requeued: 0, tokens: 0, requests: 0 };
+    const toSend: { ctx: ContactContext; digest: string }[] = [];
+    for (const row of rows) {
+      if (row.total === 0) counts.skipped++; // no linked interactions left (unlinked since): nothing to say
+      else if (row.unchanged) counts.unchanged++;
+      else toSend.push({ ctx: toContext(row), digest: row.digest });
     }
+    counts.skipped += ids.length - rows.length; // the contact was deleted
+
+    // The provider's calls. An error that is not about one contact (quota, key, an outage that
+    // outlasted the retries) would hit the others too: it cancels the calls in flight and those
+    // not yet started, and fails the run once what succeeded is written.
+    const abort = new AbortController();
+    let failure: unknown;
+    const outcomes = await mapLimit(toSend, options.concurrency, async ({ ctx }): Promise<Outcome> => {
+      if (abort.signal.aborted) return { ok: false, error: abort.signal.reason };
+      counts.requests++;
+      try {
+        return { ok: true, result: await provider.generate(ctx, abort.signal) };
+      } catch (error) {
+        if (!(error instanceof InsightContactError) && failure === undefined) {
+          failure = error;
+          abort.abort(error);
+        }
+        return { ok: false, error };
+      }
+    });
+
+    const insights: sql.InsightRow[] = [];
+    const dead: DeadLetterOf<'insights'>[] = [];
+    const sending = new Set(toSend.map((s) => s.ctx.contactId));
+    const done = new Set(ids.filter((id) => !sending.has(id)));
+    toSend.forEach(({ ctx, digest }, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) {
+        counts.tokens += outcome.result.tokens;
+        for (const insight of outcome.result.insights) {
+          const content = cleanJson({ title: insight.title, body: insight.body, ...(insight.score === null || insight.score === undefined ? {} : { score: insight.score }) });
+          insights.push({ user_id: ctx.userId, subject_id: ctx.contactId, kind: insight.kind, content, model: provider.model, source_digest: digest });
+        }
+        done.add(ctx.contactId);
+      } else if (outcome.error instanceof InsightContactError) {
+        counts.tokens += outcome.error.tokens;
+        dead.push(deadLetter(ctx, provider, outcome.error));
+        done.add(ctx.contactId);
+        logger.warn(`insights: contact ${ctx.contactId} dead-lettered: ${outcome.error.message}`);
+      }
+    });
+    counts.generated = insights.length;
+    counts.dead_lettered = dead.length;
+
+    const sent = toSend.map((s) => s.ctx.contactId).filter((id) => done.has(id));
+    await input.db.transaction(async (tx) => {
+      // New interactions committed while the model answered: keep those contacts queued.
+      const now = await sql.currentDigests(tx, sent);
+      for (const { ctx, digest } of toSend) {
+        if (done.has(ctx.contactId) && now.has(ctx.contactId) && now.get(ctx.contactId) !== digest) {
+          done.delete(ctx.contactId);
+          counts.requeued++;
+        }
+      }
+      counts.inserted = insights.length === 0 ? 0 : await sql.insertInsights(tx, JSON.stringify(insights));
+      counts.duplicates = insights.length - counts.inserted;
+      await writeDeadLetters(tx, dead);
+      await lease.complete(tx, [...done]);
+      await input.record(tx, counts);
+    });
+    // Contacts not completed go back when the lease ends: changed ones for the next batch, failed ones for the next run.
+    if (failure !== undefined) throw failure;
+    return { taken: ids.length, counts };
   }
 
-  async function dryBatch(input: BatchInput): Promise<BatchOutput> {
-    const items = await peekQueued(input.db, ['insights'], input.range, Math.min(input.size, maxBatch), input.cursor as string | undefined);
-    const last = items.at(-1);
-    if (!last) return { taken: 0, counts: {} };
-    const rows = await load(input, items.map((i) => i.item_id));
+  async function realBatch(input: BatchInput): Promise<BatchOutput<InsightsCount>> {
+    // One lease owner per batch: parallel workers of one process must not complete each other's rows.
+    const lease = { stage: 'insights' as const, range: input.range, size: Math.min(input.size, maxBatch), owner: leaseOwner('insights'), seconds: leaseSeconds, logger };
+    return (await withLease(input.db, lease, (l) => leased(input, l))) ?? { taken: 0, counts: {} };
+  }
+
+  async function dryBatch(input: DryBatchInput<string | undefined>): Promise<DryBatchOutput<InsightsCount, string | undefined>> {
+    const items = await peekQueued(input.db, ['insights'], input.range, Math.min(input.size, maxBatch), input.cursor);
+    if (items.length === 0) return { taken: 0, counts: {}, cursor: input.cursor };
+    const rows = await load(input.db, items.map((i) => i.item_id));
     const wouldSend = rows.filter((r) => r.total > 0 && !r.unchanged);
     options.onWouldSend?.(wouldSend.map((r) => ({ contactId: r.contact_id, userId: r.user_id, displayName: r.display_name, interactions: r.total })));
     const unchanged = rows.filter((r) => r.total > 0 && r.unchanged).length;
     return {
       taken: items.length,
       counts: { events: items.length, would_send: wouldSend.length, unchanged, skipped: items.length - wouldSend.length - unchanged },
-      cursor: `${last.stage}:${last.item_id}`,
+      cursor: peekCursor(items),
     };
   }
 
   return {
     name: 'insights',
     countPending: (db, range) => countQueued(db, ['insights'], range),
-    batch: (input) => (input.range.dryRun ? dryBatch(input) : realBatch(input)),
+    batch: realBatch,
+    dryBatch,
   };
 }

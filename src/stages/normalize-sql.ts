@@ -1,7 +1,7 @@
 // The normalize stage's SQL. Every write is one set-based statement per batch; values travel
 // as arrays through unnest, so the parameter count stays constant whatever the batch size.
 import type { Queryable } from '../db/connect.js';
-import type { RangeOptions } from './engine/range.js';
+import { rangeParams, rangeWhere, type RangeOptions } from './engine/range.js';
 
 export interface RawEventRow {
   id: string;
@@ -13,16 +13,14 @@ export interface RawEventRow {
   batch_id: string | null;
 }
 
-const rangeParams = (range: RangeOptions) => [range.since ?? null, range.until ?? null, range.userId ?? null, range.provider ?? null];
+const QUEUE_IN_RANGE = rangeWhere({ at: 'q.occurred_at', user: 'q.user_id', provider: 'q.provider' });
+const RAW_IN_RANGE = rangeWhere({ at: 'r.occurred_at', user: 'r.user_id', provider: 'r.provider' });
 
 export async function countPendingRawEvents(db: Queryable, range: RangeOptions): Promise<number> {
   const { rows } = await db.query<{ n: number }>(`
 SELECT count(*)::int AS n
-FROM omni_ingest.normalize_queue
-WHERE ($1::timestamptz IS NULL OR occurred_at >= $1)
-  AND ($2::timestamptz IS NULL OR occurred_at < $2)
-  AND ($3::uuid IS NULL OR user_id = $3)
-  AND ($4::text IS NULL OR provider = $4)`, rangeParams(range));
+FROM omni_ingest.normalize_queue q
+WHERE ${QUEUE_IN_RANGE}`, rangeParams(range));
   return rows[0]?.n ?? 0;
 }
 
@@ -34,13 +32,10 @@ WHERE ($1::timestamptz IS NULL OR occurred_at >= $1)
 export async function claimRawEvents(tx: Queryable, range: RangeOptions, limit: number): Promise<RawEventRow[]> {
   const { rows } = await tx.query<RawEventRow>(`
 WITH next AS (
-  SELECT raw_event_id
-  FROM omni_ingest.normalize_queue
-  WHERE ($1::timestamptz IS NULL OR occurred_at >= $1)
-    AND ($2::timestamptz IS NULL OR occurred_at < $2)
-    AND ($3::uuid IS NULL OR user_id = $3)
-    AND ($4::text IS NULL OR provider = $4)
-  ORDER BY occurred_at, raw_event_id
+  SELECT q.raw_event_id
+  FROM omni_ingest.normalize_queue q
+  WHERE ${QUEUE_IN_RANGE}
+  ORDER BY q.occurred_at, q.raw_event_id
   LIMIT $5
   FOR UPDATE SKIP LOCKED
 ), claimed AS (
@@ -61,36 +56,21 @@ export async function peekRawEvents(db: Queryable, range: RangeOptions, limit: n
 SELECT r.id, r.user_id, r.provider, r.source_id, r.occurred_at, r.payload, r.batch_id
 FROM omni_ingest.normalize_queue q
 JOIN public.raw_events r ON r.id = q.raw_event_id
-WHERE ($1::timestamptz IS NULL OR q.occurred_at >= $1)
-  AND ($2::timestamptz IS NULL OR q.occurred_at < $2)
-  AND ($3::uuid IS NULL OR q.user_id = $3)
-  AND ($4::text IS NULL OR q.provider = $4)
+WHERE ${QUEUE_IN_RANGE}
   AND (coalesce(q.occurred_at, '-infinity'), q.raw_event_id) > ($6::timestamptz, $7::uuid)
 ORDER BY coalesce(q.occurred_at, '-infinity'), q.raw_event_id
 LIMIT $5`, [...rangeParams(range), limit, after?.occurredAt ?? '-infinity', after?.id ?? '00000000-0000-0000-0000-000000000000']);
   return rows;
 }
 
-/**
- * A batch need not wait for its WAL to reach disk: if the server crashes before it does, the whole
- * batch is lost atomically — its queue rows with it — and the next run simply does it again.
- * Nothing is half-done or lost, and each commit saves a flush (SET LOCAL: this transaction only).
- */
-export async function relaxCommitDurability(tx: Queryable): Promise<void> {
-  await tx.query(`SET LOCAL synchronous_commit = off`);
-}
-
 /** Puts raw events of the range back in the queue (re-normalize them: retries, --reprocess). */
 export async function enqueueRawEvents(db: Queryable, range: RangeOptions, ids?: string[]): Promise<number> {
   const { rowCount } = await db.query(`
 INSERT INTO omni_ingest.normalize_queue (raw_event_id, user_id, provider, occurred_at)
-SELECT id, user_id, provider, occurred_at
-FROM public.raw_events
-WHERE ($1::timestamptz IS NULL OR occurred_at >= $1)
-  AND ($2::timestamptz IS NULL OR occurred_at < $2)
-  AND ($3::uuid IS NULL OR user_id = $3)
-  AND ($4::text IS NULL OR provider = $4)
-  AND ($5::uuid[] IS NULL OR id = ANY($5))
+SELECT r.id, r.user_id, r.provider, r.occurred_at
+FROM public.raw_events r
+WHERE ${RAW_IN_RANGE}
+  AND ($5::uuid[] IS NULL OR r.id = ANY($5))
 ON CONFLICT (raw_event_id) DO NOTHING`, [...rangeParams(range), ids ?? null]);
   return rowCount ?? 0;
 }
@@ -140,21 +120,4 @@ WITH upserted AS (
 SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated
 FROM upserted`, [rowsJson]);
   return rows[0] ?? { inserted: 0, updated: 0 };
-}
-
-export interface DeadLetterColumns {
-  rawEventId: string[];
-  userId: string[];
-  provider: string[];
-  error: string[];
-  context: string[];
-}
-
-export async function insertDeadLetters(tx: Queryable, stage: string, c: DeadLetterColumns): Promise<void> {
-  if (c.rawEventId.length === 0) return;
-  await tx.query(`
-INSERT INTO public.raw_event_errors (raw_event_id, user_id, provider, stage, error, context)
-SELECT e.raw_event_id, e.user_id, e.provider, $6, e.error, e.context
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[]) AS e(raw_event_id, user_id, provider, error, context)`,
-    [c.rawEventId, c.userId, c.provider, c.error, c.context, stage]);
 }

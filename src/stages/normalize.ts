@@ -1,17 +1,25 @@
 // normalize: raw events → interactions (SPEC §5). A batch is one short transaction: claim and
 // mark pending events, map them in memory, upsert the interactions, dead-letter the failures,
 // move the ledger — all or nothing, so a kill at any point loses and duplicates nothing.
+import { relaxCommitDurability } from '../db/session.js';
+import type { DeadLetterOf } from '../dead-letters/letters.js';
+import { writeDeadLetters } from '../dead-letters/sql.js';
 import { errorMessage } from '../errors.js';
 import { providers } from '../providers/index.js';
 import { PayloadError, type NormalizedInteraction, type Provider } from '../providers/types.js';
-import { cleanJson, cleanText } from '../text.js';
+import { cleanJson } from '../text.js';
 import type { Counts } from './engine/ledger.js';
-import type { BatchInput, BatchOutput, Stage } from './engine/runner.js';
+import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from './engine/runner.js';
 import * as sql from './normalize-sql.js';
+
+type NormalizeCount = 'interactions' | 'inserted' | 'updated' | 'unchanged' | 'skipped' | 'dead_lettered' | 'would_upsert';
+
+/** Where a dry run's keyset walk of the queue is. */
+type Cursor = { occurredAt: string; id: string } | undefined;
 
 interface Mapped {
   interactions: sql.InteractionRow[];
-  deadLetters: sql.DeadLetterColumns;
+  deadLetters: DeadLetterOf<'normalize'>[];
   skipped: number;
 }
 
@@ -26,22 +34,23 @@ export function jsonText(value: unknown): string {
 }
 
 function emptyMapped(): Mapped {
-  return {
-    interactions: [],
-    deadLetters: { rawEventId: [], userId: [], provider: [], error: [], context: [] },
-    skipped: 0,
-  };
+  return { interactions: [], deadLetters: [], skipped: 0 };
 }
 
 function deadLetter(out: Mapped, row: sql.RawEventRow, err: unknown): void {
-  const issues = err instanceof PayloadError ? err.issues : [];
-  out.deadLetters.rawEventId.push(row.id);
-  out.deadLetters.userId.push(row.user_id);
-  out.deadLetters.provider.push(row.provider);
-  out.deadLetters.error.push(cleanText(errorMessage(err)).slice(0, 2000));
-  out.deadLetters.context.push(
-    JSON.stringify(cleanJson({ raw_event_id: row.id, source_id: row.source_id, issues, ...(err instanceof PayloadError ? {} : { kind: err instanceof Error ? err.name : typeof err }) })),
-  );
+  out.deadLetters.push({
+    stage: 'normalize',
+    rawEventId: row.id,
+    userId: row.user_id,
+    provider: row.provider,
+    error: errorMessage(err),
+    context: {
+      raw_event_id: row.id,
+      source_id: row.source_id,
+      issues: err instanceof PayloadError ? err.issues : [],
+      ...(err instanceof PayloadError ? {} : { kind: err instanceof Error ? err.name : typeof err }),
+    },
+  });
 }
 
 /** Maps a batch in memory. Pure apart from the registry: no I/O, so it is easy to test and fast. */
@@ -85,7 +94,7 @@ export function mapRawEvents(rows: sql.RawEventRow[], registry: Record<string, P
   return out;
 }
 
-function countsOf(taken: number, mapped: Mapped, written: { inserted: number; updated: number }): Counts {
+function countsOf(taken: number, mapped: Mapped, written: { inserted: number; updated: number }): Counts<NormalizeCount> {
   return {
     events: taken,
     interactions: mapped.interactions.length,
@@ -93,11 +102,11 @@ function countsOf(taken: number, mapped: Mapped, written: { inserted: number; up
     updated: written.updated,
     unchanged: mapped.interactions.length - written.inserted - written.updated,
     skipped: mapped.skipped,
-    dead_lettered: mapped.deadLetters.rawEventId.length,
+    dead_lettered: mapped.deadLetters.length,
   };
 }
 
-function lastKey(rows: sql.RawEventRow[]): { occurredAt: string; id: string } | undefined {
+function lastKey(rows: sql.RawEventRow[]): Cursor {
   let last: sql.RawEventRow | undefined;
   for (const r of rows) {
     const t = r.occurred_at?.getTime() ?? Number.NEGATIVE_INFINITY;
@@ -107,24 +116,23 @@ function lastKey(rows: sql.RawEventRow[]): { occurredAt: string; id: string } | 
   return last && { occurredAt: last.occurred_at?.toISOString() ?? '-infinity', id: last.id };
 }
 
-async function realBatch(input: BatchInput): Promise<BatchOutput> {
+async function realBatch(input: BatchInput): Promise<BatchOutput<NormalizeCount>> {
   return input.db.transaction(async (tx) => {
-    await sql.relaxCommitDurability(tx);
+    await relaxCommitDurability(tx);
     const rows = await sql.claimRawEvents(tx, input.range, input.size);
     if (rows.length === 0) return { taken: 0, counts: {} };
     const mapped = mapRawEvents(rows);
     const written = mapped.interactions.length === 0 ? { inserted: 0, updated: 0 } : await sql.upsertInteractions(tx, jsonText(mapped.interactions));
-    await sql.insertDeadLetters(tx, 'normalize', mapped.deadLetters);
+    await writeDeadLetters(tx, mapped.deadLetters);
     const counts = countsOf(rows.length, mapped, written);
     await input.record(tx, counts, lastKey(rows));
     return { taken: rows.length, counts };
   });
 }
 
-async function dryBatch(input: BatchInput): Promise<BatchOutput> {
-  const after = input.cursor as { occurredAt: string; id: string } | undefined;
-  const rows = await sql.peekRawEvents(input.db, input.range, input.size, after);
-  if (rows.length === 0) return { taken: 0, counts: {} };
+async function dryBatch(input: DryBatchInput<Cursor>): Promise<DryBatchOutput<NormalizeCount, Cursor>> {
+  const rows = await sql.peekRawEvents(input.db, input.range, input.size, input.cursor);
+  if (rows.length === 0) return { taken: 0, counts: {}, cursor: input.cursor };
   const mapped = mapRawEvents(rows);
   // Nothing is written: every mapped interaction counts as what would be upserted.
   const counts = countsOf(rows.length, mapped, { inserted: mapped.interactions.length, updated: 0 });
@@ -132,8 +140,9 @@ async function dryBatch(input: BatchInput): Promise<BatchOutput> {
   return { taken: rows.length, counts: { ...counts, inserted: 0, would_upsert: counts.inserted ?? 0 }, cursor: lastKey(sorted) };
 }
 
-export const normalizeStage: Stage = {
+export const normalizeStage: Stage<NormalizeCount, Cursor> = {
   name: 'normalize',
   countPending: (db, range) => sql.countPendingRawEvents(db, range),
-  batch: (input) => (input.range.dryRun ? dryBatch(input) : realBatch(input)),
+  batch: realBatch,
+  dryBatch,
 };

@@ -4,7 +4,9 @@
 import { identityOf } from '../identity.js';
 import type { Identity } from '../providers/types.js';
 import type { Queryable } from '../db/connect.js';
-import type { RangeOptions } from './engine/range.js';
+import { rangeParams, rangeWhere, type RangeOptions } from './engine/range.js';
+
+const INTERACTION_IN_RANGE = rangeWhere({ at: 'i.occurred_at', user: 'i.user_id', provider: 'i.source' });
 
 export interface ResolveInteractionRow {
   id: string;
@@ -137,12 +139,9 @@ export async function enqueueUnresolved(db: Queryable, range: RangeOptions): Pro
 INSERT INTO omni_ingest.work_queue (stage, item_id, user_id, provider, occurred_at)
 SELECT 'resolve', i.id, i.user_id, i.source, i.occurred_at
 FROM public.interactions i
-WHERE i.contact_id IS NULL
-  AND ($1::timestamptz IS NULL OR i.occurred_at >= $1)
-  AND ($2::timestamptz IS NULL OR i.occurred_at < $2)
-  AND ($3::uuid IS NULL OR i.user_id = $3)
-  AND ($4::text IS NULL OR i.source = $4)
-ON CONFLICT (stage, item_id) DO NOTHING`, [range.since ?? null, range.until ?? null, range.userId ?? null, range.provider ?? null]);
+WHERE ${INTERACTION_IN_RANGE}
+  AND i.contact_id IS NULL
+ON CONFLICT (stage, item_id) DO NOTHING`, rangeParams(range));
   return rowCount ?? 0;
 }
 

@@ -8,8 +8,8 @@ import type { Queryable } from '../db/connect.js';
 import { identityKey, identityOf } from '../identity.js';
 import type { Identity } from '../providers/types.js';
 import type { Counts } from './engine/ledger.js';
-import { claimQueued, countQueued, peekQueued } from './engine/queue.js';
-import type { BatchInput, BatchOutput, Stage } from './engine/runner.js';
+import { claimQueued, countQueued, peekCursor, peekQueued } from './engine/queue.js';
+import type { Stage } from './engine/runner.js';
 import * as sql from './resolve-sql.js';
 
 export interface ResolveOptions {
@@ -237,7 +237,9 @@ async function writePlans(tx: Queryable, plans: ContactPlan[]): Promise<{ contac
  * transaction. With `simulated` (--dry-run) nothing is written: contacts are created in that
  * lookup only, which the next dry batch starts from.
  */
-async function resolveRows(db: Queryable, taken: number, rows: sql.ResolveInteractionRow[], options: ResolveOptions, simulated?: Lookup): Promise<Counts> {
+type ResolveCount = 'linked' | 'created_contacts' | 'created_identities' | 'unresolved' | 'ambiguous' | 'no_identity' | 'skipped';
+
+async function resolveRows(db: Queryable, taken: number, rows: sql.ResolveInteractionRow[], options: ResolveOptions, simulated?: Lookup): Promise<Counts<ResolveCount>> {
   const write = simulated === undefined;
   // Gone, or linked since it was queued (by hand, by another tool): nothing to resolve.
   const pending = rows.filter((r) => r.contact_id === null);
@@ -268,7 +270,7 @@ async function resolveRows(db: Queryable, taken: number, rows: sql.ResolveIntera
   const links = work.flatMap((w) => (w.decision.kind === 'link' ? [{ id: w.row.id, contact_id: w.decision.contactId }] : []));
   const linked = !write ? links.length : links.length === 0 ? 0 : (await sql.linkInteractions(db, JSON.stringify(links))).linked;
   const tally = (kind: Decision['kind']) => work.filter((w) => w.decision.kind === kind).length;
-  const counts: Counts = {
+  const counts: Counts<ResolveCount> = {
     events: taken,
     linked,
     created_contacts: created.contacts,
@@ -281,34 +283,32 @@ async function resolveRows(db: Queryable, taken: number, rows: sql.ResolveIntera
   return counts;
 }
 
+/** A dry run's keyset position, and the contacts its earlier batches would have created. */
 interface DryCursor {
   after: string | undefined;
   simulated: Lookup;
 }
 
-export function createResolveStage(options: ResolveOptions): Stage {
+export function createResolveStage(options: ResolveOptions): Stage<ResolveCount, DryCursor> {
   return {
     name: 'resolve',
     countPending: (db, range) => countQueued(db, ['resolve'], range),
-    async batch(input: BatchInput): Promise<BatchOutput> {
-      if (input.range.dryRun) {
-        // The cursor carries the keyset position and the contacts earlier batches would have created.
-        const cursor = (input.cursor as DryCursor | undefined) ?? { after: undefined, simulated: new Map() };
-        const items = await peekQueued(input.db, ['resolve'], input.range, input.size, cursor.after);
-        const last = items.at(-1);
-        if (last === undefined) return { taken: 0, counts: {} };
-        const rows = await sql.loadInteractions(input.db, items.map((i) => i.item_id));
-        const counts = await resolveRows(input.db, items.length, rows, options, cursor.simulated);
-        return { taken: items.length, counts, cursor: { after: `${last.stage}:${last.item_id}`, simulated: cursor.simulated } satisfies DryCursor };
-      }
-      return input.db.transaction(async (t) => {
+    batch: (input) =>
+      input.db.transaction(async (t) => {
         const items = await claimQueued(t, ['resolve'], input.range, input.size);
         if (items.length === 0) return { taken: 0, counts: {} };
         const rows = await sql.loadInteractions(t, items.map((i) => i.item_id));
         const counts = await resolveRows(t, items.length, rows, options);
         await input.record(t, counts);
         return { taken: items.length, counts };
-      });
+      }),
+    async dryBatch(input) {
+      const cursor = input.cursor ?? { after: undefined, simulated: new Map() };
+      const items = await peekQueued(input.db, ['resolve'], input.range, input.size, cursor.after);
+      if (items.length === 0) return { taken: 0, counts: {}, cursor };
+      const rows = await sql.loadInteractions(input.db, items.map((i) => i.item_id));
+      const counts = await resolveRows(input.db, items.length, rows, options, cursor.simulated);
+      return { taken: items.length, counts, cursor: { after: peekCursor(items), simulated: cursor.simulated } };
     },
   };
 }

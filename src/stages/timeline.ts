@@ -4,8 +4,8 @@
 // ledger, commit. Idempotent: a re-run adds nothing and rewrites only entries that changed.
 import type { Queryable } from '../db/connect.js';
 import type { Counts } from './engine/ledger.js';
-import { claimQueued, countQueued, peekQueued, type QueuedItem, type QueueStage } from './engine/queue.js';
-import type { BatchInput, BatchOutput, Stage } from './engine/runner.js';
+import { claimQueued, countQueued, peekCursor, peekQueued, type QueuedItem, type QueueStage } from './engine/queue.js';
+import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from './engine/runner.js';
 import * as sql from './timeline-sql.js';
 
 const STAGES: QueueStage[] = ['timeline', 'timeline_insight'];
@@ -131,7 +131,9 @@ async function build(db: Queryable, items: QueuedItem[]): Promise<Built> {
   return { entries, stale };
 }
 
-function countsOf(taken: number, built: Built, written: { inserted: number; updated: number }, removed: number): Counts {
+type TimelineCount = 'written' | 'updated' | 'unchanged' | 'skipped' | 'removed';
+
+function countsOf(taken: number, built: Built, written: { inserted: number; updated: number }, removed: number): Counts<TimelineCount> {
   return {
     events: taken,
     written: written.inserted,
@@ -142,7 +144,7 @@ function countsOf(taken: number, built: Built, written: { inserted: number; upda
   };
 }
 
-async function realBatch(input: BatchInput): Promise<BatchOutput> {
+async function realBatch(input: BatchInput): Promise<BatchOutput<TimelineCount>> {
   return input.db.transaction(async (tx) => {
     const items = await claimQueued(tx, STAGES, input.range, input.size);
     if (items.length === 0) return { taken: 0, counts: {} };
@@ -155,20 +157,20 @@ async function realBatch(input: BatchInput): Promise<BatchOutput> {
   });
 }
 
-async function dryBatch(input: BatchInput): Promise<BatchOutput> {
-  const items = await peekQueued(input.db, STAGES, input.range, input.size, input.cursor as string | undefined);
-  const last = items.at(-1);
-  if (last === undefined) return { taken: 0, counts: {} };
+async function dryBatch(input: DryBatchInput<string>): Promise<DryBatchOutput<TimelineCount, string | undefined>> {
+  const items = await peekQueued(input.db, STAGES, input.range, input.size, input.cursor);
+  if (items.length === 0) return { taken: 0, counts: {}, cursor: input.cursor };
   const built = await build(input.db, items);
   const written = built.entries.length === 0 ? { inserted: 0, updated: 0 } : await sql.compareEntries(input.db, JSON.stringify(built.entries));
   const removed = built.stale.length === 0 ? 0 : await sql.countEntries(input.db, JSON.stringify(built.stale));
-  return { taken: items.length, counts: countsOf(items.length, built, written, removed), cursor: `${last.stage}:${last.item_id}` };
+  return { taken: items.length, counts: countsOf(items.length, built, written, removed), cursor: peekCursor(items) };
 }
 
-export function createTimelineStage(): Stage {
+export function createTimelineStage(): Stage<TimelineCount, string | undefined> {
   return {
     name: 'timeline',
     countPending: (db, range) => countQueued(db, STAGES, range),
-    batch: (input) => (input.range.dryRun ? dryBatch(input) : realBatch(input)),
+    batch: realBatch,
+    dryBatch,
   };
 }

@@ -1,10 +1,13 @@
 // The design document's debug queries (SPEC §4 `stats`), plus table sizes and queue depth.
 import type { Queryable } from '../db/connect.js';
+import { vectorColumn } from '../db/vector-column.js';
 
 export interface Stats {
   tables: { table: string; rows: number }[];
   failures24h: { provider: string | null; stage: string; count: number }[];
   timelinePerDay: { day: string; count: number }[];
+  /** Which column holds the vectors (embedding_v, or embedding after the swap). */
+  vectorColumn: string;
   embeddingCoverage: { owner_type: string; chunks: number; owners: number; with_vector: number }[];
   interactionsEmbedded: { interactions: number; embedded: number };
   jobs: { status: string; count: number }[];
@@ -35,8 +38,9 @@ FROM public.contact_timeline
 GROUP BY 1
 ORDER BY 1 DESC
 LIMIT 14`);
+  const column = await vectorColumn(db);
   const coverage = await db.query<{ owner_type: string; chunks: number; owners: number; with_vector: number }>(`
-SELECT owner_type, count(*)::int AS chunks, count(DISTINCT owner_id)::int AS owners, count(embedding_v)::int AS with_vector
+SELECT owner_type, count(*)::int AS chunks, count(DISTINCT owner_id)::int AS owners, count(${column.name})::int AS with_vector
 FROM public.embeddings
 GROUP BY owner_type
 ORDER BY owner_type`);
@@ -61,6 +65,7 @@ ORDER BY stage`);
     tables: tables.rows,
     failures24h: failures.rows,
     timelinePerDay: timeline.rows,
+    vectorColumn: column.name,
     embeddingCoverage: coverage.rows,
     interactionsEmbedded: embedded.rows[0] ?? { interactions: 0, embedded: 0 },
     jobs: jobs.rows,
@@ -82,12 +87,13 @@ export interface SearchHit {
  * ORDER BY … LIMIT is the shape an HNSW index serves; chunks of one interaction collapse after.
  */
 export async function searchInteractions(db: Queryable, vector: number[], limit: number, userId?: string): Promise<SearchHit[]> {
+  const c = await vectorColumn(db);
   const { rows } = await db.query<SearchHit>(`
 WITH nearest AS (
-  SELECT e.owner_id, (e.embedding_v <=> $1::vector)::float8 AS distance
+  SELECT e.owner_id, (e.${c.name} <=> $1::${c.type})::float8 AS distance
   FROM public.embeddings e
-  WHERE e.owner_type = 'interaction' AND e.embedding_v IS NOT NULL AND ($3::uuid IS NULL OR e.user_id = $3)
-  ORDER BY e.embedding_v <=> $1::vector
+  WHERE e.owner_type = 'interaction' AND e.${c.name} IS NOT NULL AND ($3::uuid IS NULL OR e.user_id = $3)
+  ORDER BY e.${c.name} <=> $1::${c.type}
   LIMIT $2 * 4
 ), best AS (
   SELECT owner_id, min(distance) AS distance FROM nearest GROUP BY owner_id

@@ -1,18 +1,16 @@
 // backfill: every stage in order over a range, each through the engine, under one ledger run
 // whose checkpoint says which stages are done. A re-run of an interrupted backfill (same
 // arguments) continues from that checkpoint; the stages' queues make each stage resumable.
-import type { Clock } from '../../context.js';
+import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/connect.js';
-import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { finishRun, startRun } from '../engine/ledger.js';
 import type { Progress } from '../engine/progress.js';
 import { describeRange, type RangeOptions } from '../engine/range.js';
 import { runStage, type RunSummary, type Stage, type StopReason } from '../engine/runner.js';
-import { findResumable, saveCheckpoint, type BackfillCheckpoint } from './ledger-sql.js';
-import { requeueRange, type StageName } from './sql.js';
-
-export const STAGE_ORDER: readonly StageName[] = ['normalize', 'resolve', 'embed', 'insights', 'timeline'];
+import { withRun } from '../engine/with-run.js';
+import { STAGE_ORDER, type StageName } from '../names.js';
+import { findResumable, type BackfillCheckpoint } from './ledger-sql.js';
+import { requeueRange } from './sql.js';
 
 export interface BackfillOptions {
   db: Db;
@@ -24,10 +22,15 @@ export interface BackfillOptions {
   reprocess: boolean;
   build: (name: StageName) => Stage;
   progress: Progress;
-  signal?: AbortSignal;
-  workers?: number;
+  signal?: AbortSignal | undefined;
+  workers?: number | undefined;
   /** Settings that change what the stages do (providers, models), kept in the ledger. */
   settings: Record<string, unknown>;
+}
+
+export interface BackfillStageSummary extends RunSummary {
+  requeued: number;
+  skipped?: 'done in the resumed run';
 }
 
 export interface BackfillSummary {
@@ -35,7 +38,7 @@ export interface BackfillSummary {
   status: 'succeeded' | 'stopped';
   stopReason: StopReason;
   resumedFrom: string | null;
-  stages: (RunSummary & { requeued: number; skipped?: 'done in the resumed run' })[];
+  stages: BackfillStageSummary[];
   elapsedMs: number;
 }
 
@@ -47,11 +50,10 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillSummary> 
   const resumable = o.range.dryRun ? undefined : await findResumable(o.db, args);
   const checkpoint: BackfillCheckpoint = resumable?.checkpoint ?? { requeued: [], completed: [] };
   if (resumable) o.logger.info(`resuming backfill ${resumable.id}: ${checkpoint.completed.length ? `${checkpoint.completed.join(', ')} done` : 'no stage finished yet'}`);
-  const runId = o.range.dryRun ? null : await startRun(o.db, 'backfill', { ...args, resumedFrom: resumable?.id });
 
-  const summary: BackfillSummary = { runId, status: 'succeeded', stopReason: 'done', resumedFrom: resumable?.id ?? null, stages: [], elapsedMs: 0 };
-  const bars = new Map(order.map((name) => [name, o.progress.start(name, 0)]));
-  try {
+  return withRun(o.db, { command: 'backfill', args: { ...args, resumedFrom: resumable?.id }, dryRun: o.range.dryRun, logger: o.logger }, async (run) => {
+    const summary: BackfillSummary = { runId: run.id, status: 'succeeded', stopReason: 'done', resumedFrom: resumable?.id ?? null, stages: [], elapsedMs: 0 };
+    const bars = new Map(order.map((name) => [name, o.progress.start(name, 0)]));
     for (const name of order) {
       if (checkpoint.completed.includes(name)) {
         summary.stages.push({ ...emptySummary(name, o.range.dryRun), requeued: 0, skipped: 'done in the resumed run' });
@@ -61,7 +63,7 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillSummary> 
       if (o.reprocess && !o.range.dryRun && !checkpoint.requeued.includes(name)) {
         requeued = await requeueRange(o.db, name, o.range);
         checkpoint.requeued.push(name);
-        if (runId) await saveCheckpoint(o.db, runId, checkpoint);
+        await run.checkpoint(checkpoint);
       }
       const remaining = deadline === undefined ? undefined : Math.max(1, deadline - o.clock.now().getTime());
       // Contacts have no provider: insights of a --provider backfill are those of every queued contact.
@@ -73,8 +75,8 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillSummary> 
         range: { ...o.range, provider, timeBudgetMs: remaining },
         workers: o.workers,
         bar: bars.get(name),
-        ...(o.signal ? { signal: o.signal } : {}),
-        args: { backfill: runId },
+        signal: o.signal,
+        args: { backfill: run.id },
       });
       summary.stages.push({ ...stage, requeued });
       if (stage.status === 'stopped') {
@@ -83,15 +85,11 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillSummary> 
         break;
       }
       checkpoint.completed.push(name);
-      if (runId) await saveCheckpoint(o.db, runId, checkpoint);
+      await run.checkpoint(checkpoint);
     }
-  } catch (err) {
-    if (runId) await finishRun(o.db, runId, 'failed', { error: errorMessage(err) }).catch(() => {});
-    throw err;
-  }
-  if (runId) await finishRun(o.db, runId, summary.status, { stopReason: summary.status === 'stopped' ? summary.stopReason : undefined });
-  summary.elapsedMs = o.clock.now().getTime() - started;
-  return summary;
+    summary.elapsedMs = o.clock.now().getTime() - started;
+    return summary;
+  });
 }
 
 function emptySummary(stage: string, dryRun: boolean): RunSummary {

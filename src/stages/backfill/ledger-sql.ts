@@ -10,13 +10,6 @@ export const backfillCheckpoint = z.object({
 });
 export type BackfillCheckpoint = z.infer<typeof backfillCheckpoint>;
 
-export async function saveCheckpoint(db: Queryable, runId: string, checkpoint: BackfillCheckpoint): Promise<void> {
-  await db.query(`
-UPDATE omni_ingest.runs
-SET checkpoint = $2, heartbeat_at = now()
-WHERE id = $1`, [runId, JSON.stringify(checkpoint)]);
-}
-
 /**
  * The latest backfill with the same arguments that did not finish (stopped, failed, killed):
  * a re-run continues from its checkpoint. A finished one is not resumed: running the same

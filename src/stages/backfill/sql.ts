@@ -1,12 +1,11 @@
 // `backfill --reprocess`: put the range's rows back in each stage's queue, so the stages walk
 // the whole range again whatever earlier runs did (every stage is idempotent).
 import type { Queryable } from '../../db/connect.js';
-import type { RangeOptions } from '../engine/range.js';
+import { rangeParams, rangeWhere, type RangeOptions } from '../engine/range.js';
+import type { StageName } from '../names.js';
 import { enqueueRawEvents } from '../normalize-sql.js';
 
-export type StageName = 'normalize' | 'resolve' | 'embed' | 'insights' | 'timeline';
-
-const rangeParams = (range: RangeOptions) => [range.since ?? null, range.until ?? null, range.userId ?? null, range.provider ?? null];
+const INTERACTION_IN_RANGE = rangeWhere({ at: 'i.occurred_at', user: 'i.user_id', provider: 'i.source' });
 
 /** Interactions of the range, into the queue of `stage` (resolve: unlinked; timeline: linked). */
 async function requeueInteractions(db: Queryable, stage: 'resolve' | 'embed' | 'timeline', range: RangeOptions): Promise<number> {
@@ -14,10 +13,7 @@ async function requeueInteractions(db: Queryable, stage: 'resolve' | 'embed' | '
 INSERT INTO omni_ingest.work_queue (stage, item_id, user_id, provider, occurred_at)
 SELECT $5, i.id, i.user_id, i.source, i.occurred_at
 FROM public.interactions i
-WHERE ($1::timestamptz IS NULL OR i.occurred_at >= $1)
-  AND ($2::timestamptz IS NULL OR i.occurred_at < $2)
-  AND ($3::uuid IS NULL OR i.user_id = $3)
-  AND ($4::text IS NULL OR i.source = $4)
+WHERE ${INTERACTION_IN_RANGE}
   AND CASE $5 WHEN 'resolve' THEN i.contact_id IS NULL WHEN 'timeline' THEN i.contact_id IS NOT NULL ELSE true END
 ON CONFLICT (stage, item_id) DO NOTHING`, [...rangeParams(range), stage]);
   return rowCount ?? 0;
@@ -29,11 +25,8 @@ async function requeueContacts(db: Queryable, range: RangeOptions): Promise<numb
 INSERT INTO omni_ingest.work_queue (stage, item_id, user_id, occurred_at)
 SELECT 'insights', i.contact_id, i.user_id, max(i.occurred_at)
 FROM public.interactions i
-WHERE i.contact_id IS NOT NULL
-  AND ($1::timestamptz IS NULL OR i.occurred_at >= $1)
-  AND ($2::timestamptz IS NULL OR i.occurred_at < $2)
-  AND ($3::uuid IS NULL OR i.user_id = $3)
-  AND ($4::text IS NULL OR i.source = $4)
+WHERE ${INTERACTION_IN_RANGE}
+  AND i.contact_id IS NOT NULL
 GROUP BY i.contact_id, i.user_id
 ON CONFLICT (stage, item_id) DO NOTHING`, rangeParams(range));
   return rowCount ?? 0;

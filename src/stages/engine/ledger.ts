@@ -3,7 +3,8 @@ import os from 'node:os';
 import { z } from 'zod';
 import type { Queryable } from '../../db/connect.js';
 
-export type Counts = Record<string, number>;
+/** Counts of a run or a batch by name; `events` is what the batch took. Stages name their own keys. */
+export type Counts<K extends string = string> = { [key in K | 'events']?: number };
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'stopped' | 'abandoned';
 
 export const runRow = z.object({
@@ -56,6 +57,22 @@ export async function finishRun(db: Queryable, runId: string, status: Exclude<Ru
 UPDATE omni_ingest.runs
 SET status = $2, stop_reason = $3, error = $4, finished_at = now(), heartbeat_at = now()
 WHERE id = $1`, [runId, status, details.stopReason ?? null, details.error ?? null]);
+}
+
+/** The heartbeat of a live run. */
+export async function touchRun(db: Queryable, runId: string): Promise<void> {
+  await db.query(`
+UPDATE omni_ingest.runs
+SET heartbeat_at = now()
+WHERE id = $1 AND status = 'running'`, [runId]);
+}
+
+/** A checkpoint saved on its own, outside any batch. */
+export async function saveCheckpoint(db: Queryable, runId: string, checkpoint: unknown): Promise<void> {
+  await db.query(`
+UPDATE omni_ingest.runs
+SET checkpoint = $2, heartbeat_at = now()
+WHERE id = $1`, [runId, JSON.stringify(checkpoint)]);
 }
 
 /** Runs left 'running' by a process that died: their work was rolled back, only the row remains. */

@@ -2,11 +2,11 @@
 // Two ways to take work:
 // - claim: inside the batch's transaction, delete the rows (FOR UPDATE SKIP LOCKED); a rollback
 //   puts them back. For stages that do not wait on anyone (resolve, timeline).
-// - lease: mark rows as ours for a while in one short transaction, work outside any transaction
+// - lease: mark rows as ours for a while in one short statement, work outside any transaction
 //   (a provider call), then complete (delete) them with the results in a second transaction.
-//   A crash leaves the lease to expire; the rows become claimable again. For embed, insights.
+//   See lease.ts. For embed and insights.
 import type { Queryable } from '../../db/connect.js';
-import type { RangeOptions } from './range.js';
+import { rangeParams, rangeWhere, type RangeOptions } from './range.js';
 
 export type QueueStage = 'resolve' | 'embed' | 'insights' | 'timeline' | 'timeline_insight';
 
@@ -16,31 +16,29 @@ export interface QueuedItem {
   stage: QueueStage;
 }
 
-const rangeParams = (range: RangeOptions) => [range.since ?? null, range.until ?? null, range.userId ?? null, range.provider ?? null];
+const IN_RANGE = rangeWhere({ at: 'occurred_at', user: 'user_id', provider: 'provider' });
 
 export async function countQueued(db: Queryable, stages: QueueStage[], range: RangeOptions): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(`
+  const { rows } = await db.query<{ n: number }>(
+    `
 SELECT count(*)::int AS n
 FROM omni_ingest.work_queue
-WHERE stage = ANY($5::text[])
-  AND ($1::timestamptz IS NULL OR occurred_at >= $1)
-  AND ($2::timestamptz IS NULL OR occurred_at < $2)
-  AND ($3::uuid IS NULL OR user_id = $3)
-  AND ($4::text IS NULL OR provider = $4)`, [...rangeParams(range), stages]);
+WHERE ${IN_RANGE}
+  AND stage = ANY($5::text[])`,
+    [...rangeParams(range), stages],
+  );
   return rows[0]?.n ?? 0;
 }
 
 /** Takes (deletes) the next queued items of the stages, in the caller's transaction. */
 export async function claimQueued(tx: Queryable, stages: QueueStage[], range: RangeOptions, limit: number): Promise<QueuedItem[]> {
-  const { rows } = await tx.query<QueuedItem>(`
+  const { rows } = await tx.query<QueuedItem>(
+    `
 WITH next AS (
   SELECT stage, item_id
   FROM omni_ingest.work_queue
-  WHERE stage = ANY($5::text[])
-    AND ($1::timestamptz IS NULL OR occurred_at >= $1)
-    AND ($2::timestamptz IS NULL OR occurred_at < $2)
-    AND ($3::uuid IS NULL OR user_id = $3)
-    AND ($4::text IS NULL OR provider = $4)
+  WHERE ${IN_RANGE}
+    AND stage = ANY($5::text[])
     AND (claimed_until IS NULL OR claimed_until < now())
   ORDER BY stage, occurred_at, item_id
   LIMIT $6
@@ -49,37 +47,43 @@ WITH next AS (
 DELETE FROM omni_ingest.work_queue q
 USING next
 WHERE q.stage = next.stage AND q.item_id = next.item_id
-RETURNING q.item_id, q.user_id, q.stage`, [...rangeParams(range), stages, limit]);
+RETURNING q.item_id, q.user_id, q.stage`,
+    [...rangeParams(range), stages, limit],
+  );
   return rows;
 }
 
-/** For --dry-run: the next queued items after the cursor, read without taking them. */
+/** For --dry-run: the next queued items after the cursor (`stage:item_id`), read without taking them. */
 export async function peekQueued(db: Queryable, stages: QueueStage[], range: RangeOptions, limit: number, after: string | undefined): Promise<QueuedItem[]> {
-  const { rows } = await db.query<QueuedItem>(`
+  const { rows } = await db.query<QueuedItem>(
+    `
 SELECT item_id, user_id, stage
 FROM omni_ingest.work_queue
-WHERE stage = ANY($5::text[])
-  AND ($1::timestamptz IS NULL OR occurred_at >= $1)
-  AND ($2::timestamptz IS NULL OR occurred_at < $2)
-  AND ($3::uuid IS NULL OR user_id = $3)
-  AND ($4::text IS NULL OR provider = $4)
+WHERE ${IN_RANGE}
+  AND stage = ANY($5::text[])
   AND (stage || ':' || item_id::text) > $7
 ORDER BY stage || ':' || item_id::text
-LIMIT $6`, [...rangeParams(range), stages, limit, after ?? '']);
+LIMIT $6`,
+    [...rangeParams(range), stages, limit, after ?? ''],
+  );
   return rows;
 }
+
+/** The dry-run cursor after `items`. */
+export const peekCursor = (items: QueuedItem[]): string | undefined => {
+  const last = items.at(-1);
+  return last && `${last.stage}:${last.item_id}`;
+};
 
 /** Leases the next queued items of a stage to `worker` for `seconds`, in its own short statement. */
 export async function leaseQueued(db: Queryable, stage: QueueStage, range: RangeOptions, limit: number, worker: string, seconds: number): Promise<QueuedItem[]> {
-  const { rows } = await db.query<QueuedItem>(`
+  const { rows } = await db.query<QueuedItem>(
+    `
 WITH next AS (
   SELECT stage, item_id
   FROM omni_ingest.work_queue
-  WHERE stage = $5
-    AND ($1::timestamptz IS NULL OR occurred_at >= $1)
-    AND ($2::timestamptz IS NULL OR occurred_at < $2)
-    AND ($3::uuid IS NULL OR user_id = $3)
-    AND ($4::text IS NULL OR provider = $4)
+  WHERE ${IN_RANGE}
+    AND stage = $5
     AND (claimed_until IS NULL OR claimed_until < now())
   ORDER BY occurred_at, item_id
   LIMIT $6
@@ -89,39 +93,64 @@ UPDATE omni_ingest.work_queue q
 SET claimed_by = $7, claimed_until = now() + make_interval(secs => $8::int), attempts = q.attempts + 1
 FROM next
 WHERE q.stage = next.stage AND q.item_id = next.item_id
-RETURNING q.item_id, q.user_id, q.stage`, [...rangeParams(range), stage, limit, worker, seconds]);
+RETURNING q.item_id, q.user_id, q.stage`,
+    [...rangeParams(range), stage, limit, worker, seconds],
+  );
   return rows;
+}
+
+/** Extends the lease of the items still leased to `worker` (a heartbeat while work is in flight). */
+export async function renewLeased(db: Queryable, stage: QueueStage, ids: string[], worker: string, seconds: number): Promise<number> {
+  if (ids.length === 0) return 0;
+  const { rowCount } = await db.query(
+    `
+UPDATE omni_ingest.work_queue
+SET claimed_until = now() + make_interval(secs => $4::int)
+WHERE stage = $1 AND item_id = ANY($2::uuid[]) AND claimed_by = $3`,
+    [stage, ids, worker, seconds],
+  );
+  return rowCount ?? 0;
 }
 
 /**
  * Deletes leased items once their results are written (same transaction as the results).
  * Only rows still leased to `worker` go: if the lease expired and another worker took them,
- * that worker completes them (the stages' writes are idempotent).
+ * that worker completes them (the stages' writes are idempotent); if a trigger re-queued an
+ * item that changed meanwhile (clearing its lease), it stays for the next batch.
  */
 export async function completeLeased(tx: Queryable, stage: QueueStage, ids: string[], worker: string): Promise<number> {
   if (ids.length === 0) return 0;
-  const { rowCount } = await tx.query(`
+  const { rowCount } = await tx.query(
+    `
 DELETE FROM omni_ingest.work_queue
-WHERE stage = $1 AND item_id = ANY($2::uuid[]) AND claimed_by = $3`, [stage, ids, worker]);
+WHERE stage = $1 AND item_id = ANY($2::uuid[]) AND claimed_by = $3`,
+    [stage, ids, worker],
+  );
   return rowCount ?? 0;
 }
 
-/** Gives leased items back at once (the work failed; someone may try again). */
+/** Gives leased items back at once (the work failed or the item changed; someone may try again). */
 export async function releaseLeased(db: Queryable, stage: QueueStage, ids: string[], worker: string): Promise<void> {
   if (ids.length === 0) return;
-  await db.query(`
+  await db.query(
+    `
 UPDATE omni_ingest.work_queue
 SET claimed_by = NULL, claimed_until = NULL
-WHERE stage = $1 AND item_id = ANY($2::uuid[]) AND claimed_by = $3`, [stage, ids, worker]);
+WHERE stage = $1 AND item_id = ANY($2::uuid[]) AND claimed_by = $3`,
+    [stage, ids, worker],
+  );
 }
 
-/** Queues items for a stage (retries, --reprocess, a contact's insights after resolve). */
+/** Queues items for a stage (retries, --reprocess, tests). */
 export async function enqueue(db: Queryable, stage: QueueStage, items: { itemId: string; userId: string; provider?: string | null; occurredAt?: Date | null }[]): Promise<number> {
   if (items.length === 0) return 0;
-  const { rowCount } = await db.query(`
+  const { rowCount } = await db.query(
+    `
 INSERT INTO omni_ingest.work_queue (stage, item_id, user_id, provider, occurred_at)
 SELECT $1, x.item_id, x.user_id, x.provider, x.occurred_at
 FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) AS x(item_id, user_id, provider, occurred_at)
-ON CONFLICT (stage, item_id) DO NOTHING`, [stage, items.map((i) => i.itemId), items.map((i) => i.userId), items.map((i) => i.provider ?? null), items.map((i) => i.occurredAt ?? null)]);
+ON CONFLICT (stage, item_id) DO NOTHING`,
+    [stage, items.map((i) => i.itemId), items.map((i) => i.userId), items.map((i) => i.provider ?? null), items.map((i) => i.occurredAt ?? null)],
+  );
   return rowCount ?? 0;
 }

@@ -4,14 +4,17 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Clock } from '../../context.js';
+import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/connect.js';
+import type { DeadLetterOf } from '../../dead-letters/letters.js';
+import { writeDeadLetters } from '../../dead-letters/sql.js';
 import { errorMessage, UsageError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { PayloadError, type Provider } from '../../providers/types.js';
-import { cleanText, jsonSafe } from '../../text.js';
-import { finishRun, recordBatch, startRun, type Counts } from '../engine/ledger.js';
+import { jsonSafe } from '../../text.js';
+import type { Counts } from '../engine/ledger.js';
 import type { ProgressBar } from '../engine/progress.js';
+import { withRun, type RunHandle } from '../engine/with-run.js';
 import { readRecords } from './records.js';
 import * as sql from './sql.js';
 
@@ -38,6 +41,7 @@ export interface ImportSummary {
   runId: string | null;
   batchId: string;
   status: 'succeeded' | 'stopped';
+  stopReason: 'signal' | undefined;
   counts: { records: number; inserted: number; duplicates: number; invalid: number };
   /** The first problems (all are in raw_event_errors with stage 'import'). */
   problems: ImportProblem[];
@@ -59,19 +63,25 @@ export function checkFiles(files: string[]): void {
   }
 }
 
-function emptyBatch(): { rows: sql.RawEventColumns; errors: sql.ImportErrorColumns } {
+type ImportCount = 'records' | 'inserted' | 'duplicates' | 'invalid';
+
+function emptyBatch(): { rows: sql.RawEventColumns; errors: DeadLetterOf<'import'>[] } {
   return {
     rows: { userId: [], provider: [], sourceId: [], payload: [], occurredAt: [], sourceMeta: [], batchId: [] },
-    errors: { userId: [], provider: [], error: [], context: [] },
+    errors: [],
   };
 }
 
 export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
   checkFiles(o.files);
-  const started = o.clock.now().getTime();
   const batchId = randomUUID();
   const args = { files: o.files.map((f) => path.resolve(f)), provider: o.provider.name, user: o.userId, batchId, dryRun: o.dryRun || undefined };
-  const runId = o.dryRun ? null : await startRun(o.db, 'import', args);
+  return withRun(o.db, { command: 'import', args, dryRun: o.dryRun, logger: o.logger }, (run) => importInRun(o, run, batchId, args.files));
+}
+
+async function importInRun(o: ImportOptions, run: RunHandle, batchId: string, files: string[]): Promise<ImportSummary> {
+  const started = o.clock.now().getTime();
+  const runId = run.id;
   const counts = { records: 0, inserted: 0, duplicates: 0, invalid: 0 };
   const problems: ImportProblem[] = [];
   let batch = emptyBatch();
@@ -79,7 +89,7 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
 
   const flush = async () => {
     const valid = batch.rows.userId.length;
-    const invalid = batch.errors.userId.length;
+    const invalid = batch.errors.length;
     if (valid + invalid === 0) return;
     const current = batch;
     batch = emptyBatch();
@@ -87,9 +97,9 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
       ? 0
       : await o.db.transaction(async (tx) => {
           const n = await sql.insertRawEvents(tx, current.rows);
-          await sql.insertImportErrors(tx, current.errors);
-          const delta: Counts = { records: valid + invalid, inserted: n, duplicates: valid - n, invalid };
-          if (runId) await recordBatch(tx, runId, delta, undefined);
+          await writeDeadLetters(tx, current.errors);
+          const delta: Counts<ImportCount> = { records: valid + invalid, inserted: n, duplicates: valid - n, invalid };
+          await run.record(tx, delta);
           return n;
         });
     counts.inserted += inserted;
@@ -101,54 +111,50 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
     counts.invalid++;
     if (problems.length < SHOWN_PROBLEMS) problems.push({ file, line, error });
     if (problems.length <= 10) o.logger.warn(`${file}:${line}: ${error}`);
-    batch.errors.userId.push(o.userId);
-    batch.errors.provider.push(o.provider.name);
-    batch.errors.error.push(cleanText(`${path.basename(file)}:${line}: ${error}`).slice(0, 2000));
-    batch.errors.context.push(JSON.stringify({ file: path.resolve(file), line, batch_id: batchId }));
+    batch.errors.push({
+      stage: 'import',
+      rawEventId: null,
+      userId: o.userId,
+      provider: o.provider.name,
+      error: `${path.basename(file)}:${line}: ${error}`,
+      context: { file: path.resolve(file), line, batch_id: batchId },
+    });
   };
 
-  try {
-    for (const file of o.files) {
-      if (stopped) break;
-      for await (const record of readRecords(file)) {
-        counts.records++;
-        if ('error' in record) {
-          problem(file, record.line, record.error);
-        } else {
-          try {
-            const payload = jsonSafe(record.value);
-            const { sourceId, occurredAt } = o.provider.identify(payload);
-            batch.rows.userId.push(o.userId);
-            batch.rows.provider.push(o.provider.name);
-            batch.rows.sourceId.push(sourceId);
-            batch.rows.payload.push(JSON.stringify(payload));
-            // A payload without a time of its own (a Twilio webhook) happened when it arrived.
-            batch.rows.occurredAt.push(occurredAt ?? o.clock.now());
-            batch.rows.sourceMeta.push(JSON.stringify({ imported_from: path.basename(file), line: record.line }));
-            batch.rows.batchId.push(batchId);
-          } catch (err) {
-            if (!(err instanceof PayloadError)) throw err;
-            problem(file, record.line, errorMessage(err));
-          }
+  for (const file of o.files) {
+    if (stopped) break;
+    for await (const record of readRecords(file)) {
+      counts.records++;
+      if ('error' in record) {
+        problem(file, record.line, record.error);
+      } else {
+        try {
+          const payload = jsonSafe(record.value);
+          const { sourceId, occurredAt } = o.provider.identify(payload);
+          batch.rows.userId.push(o.userId);
+          batch.rows.provider.push(o.provider.name);
+          batch.rows.sourceId.push(sourceId);
+          batch.rows.payload.push(JSON.stringify(payload));
+          // A payload without a time of its own (a Twilio webhook) happened when it arrived.
+          batch.rows.occurredAt.push(occurredAt ?? o.clock.now());
+          batch.rows.sourceMeta.push(JSON.stringify({ imported_from: path.basename(file), line: record.line }));
+          batch.rows.batchId.push(batchId);
+        } catch (err) {
+          if (!(err instanceof PayloadError)) throw err;
+          problem(file, record.line, errorMessage(err));
         }
-        if (batch.rows.userId.length + batch.errors.userId.length >= o.batchSize) {
-          await flush();
-          if (o.signal?.aborted) {
-            stopped = true;
-            break;
-          }
+      }
+      if (batch.rows.userId.length + batch.errors.length >= o.batchSize) {
+        await flush();
+        if (o.signal?.aborted) {
+          stopped = true;
+          break;
         }
       }
     }
-    await flush();
-  } catch (err) {
-    if (runId) await finishRun(o.db, runId, 'failed', { error: errorMessage(err) }).catch(() => {});
-    throw err;
   }
+  await flush();
   if (counts.invalid > problems.length) o.logger.warn(`${counts.invalid - problems.length} more problems, all kept in raw_event_errors with stage 'import'`);
-  if (!o.dryRun) {
-    await sql.insertSyncAudit(o.db, o.userId, o.provider.name, { batch_id: batchId, run_id: runId, files: args.files, counts, stopped });
-    if (runId) await finishRun(o.db, runId, stopped ? 'stopped' : 'succeeded', { stopReason: stopped ? 'signal' : undefined });
-  }
-  return { runId, batchId, status: stopped ? 'stopped' : 'succeeded', counts, problems, elapsedMs: o.clock.now().getTime() - started };
+  if (!o.dryRun) await sql.insertSyncAudit(o.db, o.userId, o.provider.name, { batch_id: batchId, run_id: runId, files, counts, stopped });
+  return { runId, batchId, status: stopped ? 'stopped' : 'succeeded', stopReason: stopped ? 'signal' : undefined, counts, problems, elapsedMs: o.clock.now().getTime() - started };
 }

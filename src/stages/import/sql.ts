@@ -26,22 +26,6 @@ SELECT count(*)::int AS inserted FROM inserted`, [c.userId, c.provider, c.source
   return rows[0]?.inserted ?? 0;
 }
 
-export interface ImportErrorColumns {
-  userId: string[];
-  provider: string[];
-  error: string[];
-  context: string[];
-}
-
-/** Records that could not be imported are kept as dead letters (stage 'import', no raw event). */
-export async function insertImportErrors(tx: Queryable, c: ImportErrorColumns): Promise<void> {
-  if (c.userId.length === 0) return;
-  await tx.query(`
-INSERT INTO public.raw_event_errors (raw_event_id, user_id, provider, stage, error, context)
-SELECT NULL, e.user_id, e.provider, 'import', e.error, e.context
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[]) AS e(user_id, provider, error, context)`, [c.userId, c.provider, c.error, c.context]);
-}
-
 export async function insertSyncAudit(db: Queryable, userId: string, provider: string, payload: unknown): Promise<void> {
   await db.query(`
 INSERT INTO public.sync_audit (user_id, provider, action, payload)

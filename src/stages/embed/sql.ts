@@ -2,7 +2,8 @@
 // of a batch); values travel as arrays or as one JSON document, so the parameter count stays
 // constant whatever the batch size.
 import os from 'node:os';
-import type { Queryable } from '../db/connect.js';
+import type { Queryable } from '../../db/connect.js';
+import type { VectorColumn } from '../../db/vector-column.js';
 
 /** The interaction's text as the stage read it, fingerprinted the same way in both transactions. */
 const TEXT_DIGEST = `md5(coalesce(i.subject, '') || chr(1) || coalesce(i.body_text, ''))`;
@@ -23,33 +24,6 @@ SELECT i.id, i.user_id, i.subject, i.body_text, i.source, i.raw_event_id, ${TEXT
 FROM public.interactions i
 WHERE i.id = ANY($1::uuid[])`, [ids]);
   return rows;
-}
-
-/** Where vectors go: the column's name and the OID of pgvector's type (for binary parameters). */
-export interface VectorColumn {
-  name: 'embedding_v' | 'embedding';
-  typeOid: number;
-}
-
-/**
- * The vector column: `embedding_v` until `embeddings swap` (SPEC §10) renames it `embedding`.
- * Read from the catalog so the stage works on both sides of the swap, wherever the extension's
- * schema is (Supabase keeps it in `extensions`).
- */
-export async function vectorColumn(db: Queryable): Promise<VectorColumn> {
-  const { rows } = await db.query<{ name: string; type_oid: number }>(`
-SELECT a.attname AS name, a.atttypid::int AS type_oid
-FROM pg_attribute a
-JOIN pg_type t ON t.oid = a.atttypid
-WHERE a.attrelid = 'public.embeddings'::regclass
-  AND a.attname IN ('embedding_v', 'embedding')
-  AND t.typname = 'vector'
-  AND NOT a.attisdropped
-ORDER BY a.attname = 'embedding_v' DESC
-LIMIT 1`);
-  const row = rows[0];
-  if (!row) throw new Error('public.embeddings has no vector column (embedding_v or embedding): run `omni-ingest migrate`');
-  return { name: row.name === 'embedding' ? 'embedding' : 'embedding_v', typeOid: row.type_oid };
 }
 
 /**
@@ -143,7 +117,7 @@ export async function insertChunks(tx: Queryable, column: VectorColumn, c: Chunk
 INSERT INTO public.embeddings AS e (user_id, owner_type, owner_id, content_hash, chunk_index, ${column.name}, meta)
 SELECT x.user_id, 'interaction', x.owner_id, x.content_hash, x.chunk_index, x.embedding,
        jsonb_build_object('provider', $7::text, 'model', $8::text, 'dimensions', $9::int, 'tokens', x.tokens)
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::integer[], $6::vector[])
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::integer[], $6::${column.type}[])
   AS x(user_id, owner_id, content_hash, chunk_index, tokens, embedding)
 ON CONFLICT (user_id, owner_type, owner_id, content_hash, chunk_index) DO UPDATE
 SET ${column.name} = excluded.${column.name}, meta = excluded.meta, created_at = now()
@@ -169,30 +143,4 @@ WHERE e.owner_type = 'interaction'
     FROM unnest($2::uuid[], $3::text[], $4::integer[]) AS k(owner_id, content_hash, chunk_index)
     WHERE k.owner_id = e.owner_id AND k.content_hash = e.content_hash AND k.chunk_index = e.chunk_index)`, [ownerIds, keep.ownerId, keep.hash, keep.index]);
   return rowCount ?? 0;
-}
-
-export interface DeadLetterRow {
-  raw_event_id: string | null;
-  user_id: string;
-  /** The interaction's source (gmail, twilio, …). */
-  provider: string | null;
-  error: string;
-  context: Record<string, unknown>;
-}
-
-/** The chunks a provider rejected (`rowsJson`: a JSON array of DeadLetterRow), stage 'embed'. */
-export async function insertDeadLetters(tx: Queryable, rowsJson: string): Promise<void> {
-  await tx.query(`
-INSERT INTO public.raw_event_errors (raw_event_id, user_id, provider, stage, error, context)
-SELECT x.raw_event_id, x.user_id, x.provider, 'embed', x.error, x.context
-FROM json_to_recordset($1::json) AS x(raw_event_id uuid, user_id uuid, provider text, error text, context jsonb)`, [rowsJson]);
-}
-
-/**
- * A write need not wait for its WAL to reach disk: if the server crashes first, the write is lost
- * whole — its queue completions with it — and the interactions are embedded again once their
- * leases expire (costing tokens, never correctness). Each commit saves a flush (this transaction only).
- */
-export async function relaxCommitDurability(tx: Queryable): Promise<void> {
-  await tx.query(`SET LOCAL synchronous_commit = off`);
 }

@@ -1,0 +1,183 @@
+// Every command-line value goes through a zod schema declared here, so `--concurrency 0x10`
+// means the same thing (an error) in every command. A schema's message completes the sentence
+// `--flag "value" …`; parseFlags adds the flag's name and the value, and throws a UsageError
+// (exit 2).
+import { isSupportedCountry } from 'libphonenumber-js/min';
+import { z } from 'zod';
+import type { Clock } from '../clock.js';
+import { EMBEDDERS } from '../embed/select.js';
+import { INSIGHT_PROVIDERS } from '../insights/select.js';
+import { UsageError } from '../errors.js';
+import { DEFAULT_BATCH_SIZE, type RangeOptions } from '../stages/engine/range.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A whole number written in decimal digits (no 0x10, 1e3, 1.0 or -1), within bounds. */
+export const wholeNumber = (min: number, max: number) =>
+  z.string().transform((text, ctx) => {
+    const t = text.trim();
+    const n = Number(t);
+    if (!/^\d+$/.test(t) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `must be a whole number between ${min} and ${max}` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+export const uuidFlag = z
+  .string()
+  .trim()
+  .regex(UUID, 'must be a UUID')
+  .transform((s) => s.toLowerCase());
+
+export const oneOf = <const T extends string>(values: readonly [T, ...T[]]) => z.enum(values, { message: `is not one of ${values.join(', ')}` });
+
+export const nonEmpty = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty');
+
+/** ISO 3166-1 alpha-2 with a phone numbering plan: `gb` → `GB`. */
+export const regionFlag = z.string().transform((text, ctx) => {
+  const region = text.trim().toUpperCase();
+  if (!/^[A-Z]{2}$/.test(region) || !isSupportedCountry(region)) {
+    ctx.addIssue({ code: 'custom', message: 'is not a country code with a phone numbering plan (ISO 3166-1 alpha-2, e.g. US, GB, IT)' });
+    return z.NEVER;
+  }
+  return region;
+});
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** `90d`, `24h`, `30m`, `45s`, `1500ms`, `2w`; undefined if it is not a duration. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/.exec(text.trim());
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
+}
+
+export const durationFlag = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as 5m, 90s or 1h' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const ISO = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * An ISO 8601 date or date-time, or a duration back from now (`90d`); a string saying what is
+ * wrong otherwise.
+ */
+export function parseInstant(text: string, clock: Clock): Date | string {
+  const back = parseDuration(text);
+  if (back !== undefined) return new Date(clock.now().getTime() - back);
+  // Only ISO 8601: Date.parse also accepts "March 7" and friends, which cron files should not rely on.
+  const t = text.trim();
+  if (!ISO.test(t)) return 'is not an ISO 8601 date (2025-06-01, 2025-06-01T12:00:00Z) or a duration (90d, 24h)';
+  // A date or a date-time without an offset is read as UTC, like every timestamp we store.
+  const iso = /[T ]\d{2}:\d{2}/.test(t) && !/(Z|[+-]\d{2}:?\d{2})$/.test(t) ? `${t}Z` : t;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? 'is not a valid date' : new Date(ms);
+}
+
+export const instantFlag = (clock: Clock) =>
+  z.string().transform((text, ctx) => {
+    const at = parseInstant(text, clock);
+    if (typeof at === 'string') {
+      ctx.addIssue({ code: 'custom', message: at });
+      return z.NEVER;
+    }
+    return at;
+  });
+
+const kebab = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+type Shape = Record<string, z.ZodType>;
+type Parsed<S extends Shape> = { [K in keyof S]: z.output<S[K]> | undefined };
+
+/**
+ * Parses the flags named in `shape` (absent ones stay undefined). The first bad value is a
+ * UsageError that names the flag and quotes the value: `--batch-size "0x10" must be …`.
+ */
+export function parseFlags<S extends Shape>(shape: S, flags: object): Parsed<S> {
+  const values = flags as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(shape)) {
+    const raw = values[key];
+    if (raw === undefined) continue;
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) {
+      const shown = typeof raw === 'string' ? ` "${raw}"` : '';
+      throw new UsageError(`${kebab(key)}${shown} ${parsed.error.issues[0]?.message ?? 'is invalid'}`);
+    }
+    out[key] = parsed.data;
+  }
+  return out as Parsed<S>;
+}
+
+/** The range flags as commander hands them over (strings). */
+export interface RangeFlags {
+  since?: string;
+  until?: string;
+  user?: string;
+  provider?: string;
+  batchSize?: string;
+  limit?: string;
+  timeBudget?: string;
+  dryRun?: boolean;
+}
+
+export type RangeFlag = keyof RangeFlags;
+
+/** Each range flag's commander definition; a command declares the ones it honours. */
+export const RANGE_FLAG_OPTIONS: Record<RangeFlag, [flags: string, description: string]> = {
+  since: ['--since <date|duration>', 'only events at or after this time (ISO 8601, or 90d, 24h back from now)'],
+  until: ['--until <date|duration>', 'only events before this time'],
+  user: ['--user <uuid>', "only this user's events"],
+  provider: ['--provider <name>', 'only this provider (gmail, twilio, instagram, webform)'],
+  batchSize: ['--batch-size <n>', `events per batch, one short transaction each (default: ${DEFAULT_BATCH_SIZE})`],
+  limit: ['--limit <n>', 'at most this many events in this run'],
+  timeBudget: ['--time-budget <duration>', 'stop cleanly between batches after this long (e.g. 5m)'],
+  dryRun: ['--dry-run', 'report what would happen, write nothing'],
+};
+
+export const ALL_RANGE_FLAGS = Object.keys(RANGE_FLAG_OPTIONS) as RangeFlag[];
+
+export function parseRange(flags: RangeFlags, clock: Clock, knownProviders?: readonly string[]): RangeOptions {
+  const f = parseFlags(
+    {
+      since: instantFlag(clock),
+      until: instantFlag(clock),
+      user: uuidFlag,
+      provider: knownProviders ? oneOf(knownProviders as [string, ...string[]]) : nonEmpty,
+      batchSize: wholeNumber(1, 50_000),
+      limit: wholeNumber(1, Number.MAX_SAFE_INTEGER),
+      timeBudget: durationFlag,
+    },
+    flags,
+  );
+  if (f.since && f.until && f.since >= f.until) throw new UsageError(`--since (${f.since.toISOString()}) must be before --until (${f.until.toISOString()})`);
+  return {
+    since: f.since,
+    until: f.until,
+    userId: f.user,
+    provider: f.provider,
+    batchSize: f.batchSize ?? DEFAULT_BATCH_SIZE,
+    limit: f.limit,
+    timeBudgetMs: f.timeBudget,
+    dryRun: flags.dryRun === true,
+  };
+}
+
+/** --workers: batch loops at once in this process. */
+export const workersFlag = wholeNumber(1, 32);
+
+/** --concurrency: provider requests in flight at once. */
+export const concurrencyFlag = wholeNumber(1, 64);
+
+/** --embedder and --insights-provider: the providers of embed and insights. */
+export const embedderFlag = oneOf(EMBEDDERS);
+export const insightsProviderFlag = oneOf(INSIGHT_PROVIDERS);

@@ -1,0 +1,66 @@
+// What a dead letter is, per stage (SPEC §12): the row's columns and the shape of its `context`,
+// as one zod discriminated union, so every writer stores the same shapes and the `errors` and
+// `trace` commands can read them back typed. `provider` is always the data source (gmail,
+// twilio, …); the model vendor of embed and insights is in the context.
+import { z } from 'zod';
+
+const issue = z.object({ path: z.string(), message: z.string() });
+
+export const contextSchemas = {
+  import: z.object({
+    file: z.string(),
+    line: z.number().int(),
+    batch_id: z.string().nullable(),
+  }),
+  normalize: z.object({
+    raw_event_id: z.string(),
+    source_id: z.string().nullable(),
+    issues: z.array(issue),
+    /** The error's class when it was not a validation problem (a bug, an unknown provider). */
+    kind: z.string().optional(),
+  }),
+  embed: z.object({
+    interaction_id: z.string(),
+    chunk_index: z.number().int(),
+    content_hash: z.string(),
+    tokens: z.number().int(),
+    embedder: z.string(),
+    model: z.string(),
+    provider_error: z.object({
+      message: z.string(),
+      status: z.number().optional(),
+      code: z.string().nullable().optional(),
+      param: z.string().nullable().optional(),
+    }),
+  }),
+  insights: z.object({
+    contact_id: z.string(),
+    reason: z.string(),
+    issues: z.array(issue),
+    raw_response_excerpt: z.string().nullable(),
+    insights_provider: z.string(),
+    model: z.string(),
+  }),
+} as const;
+
+export type DeadLetterStage = keyof typeof contextSchemas;
+export const DEAD_LETTER_STAGES = Object.keys(contextSchemas) as DeadLetterStage[];
+
+const common = {
+  /** The raw event it is about; null when there is none (an import record, a contact). */
+  rawEventId: z.string().nullable(),
+  userId: z.string(),
+  /** The data source (gmail, twilio, …); null when the item has none (a contact). */
+  provider: z.string().nullable(),
+  error: z.string(),
+};
+
+export const deadLetterSchema = z.discriminatedUnion('stage', [
+  z.object({ stage: z.literal('import'), ...common, context: contextSchemas.import }),
+  z.object({ stage: z.literal('normalize'), ...common, context: contextSchemas.normalize }),
+  z.object({ stage: z.literal('embed'), ...common, context: contextSchemas.embed }),
+  z.object({ stage: z.literal('insights'), ...common, context: contextSchemas.insights }),
+]);
+
+export type DeadLetter = z.infer<typeof deadLetterSchema>;
+export type DeadLetterOf<S extends DeadLetterStage> = Extract<DeadLetter, { stage: S }>;

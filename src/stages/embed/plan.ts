@@ -1,0 +1,75 @@
+// Planning an embed batch: read the interactions, chunk their text, and find which chunks this
+// provider and model already embedded (content-hash reuse: a re-run sends nothing, an edit
+// re-sends only the chunks that changed). Each distinct chunk text still missing is sent once,
+// whichever interactions wait on it. Used by real and dry runs alike; writes nothing.
+import type { Queryable } from '../../db/connect.js';
+import type { VectorColumn } from '../../db/vector-column.js';
+import { chunkText, interactionText, type Chunk, type ChunkOptions } from '../../embed/chunk.js';
+import type { EmbedInputRejected, Embedder } from '../../embed/embedder.js';
+import * as sql from './sql.js';
+
+/** A distinct chunk text still to embed, and the interactions waiting on it. */
+export interface Pending {
+  hash: string;
+  text: string;
+  tokens: number;
+  waiting: Item[];
+  vector?: number[] | undefined;
+  rejected?: EmbedInputRejected | undefined;
+}
+
+/** One interaction of the batch and what it needs. */
+export interface Item {
+  id: string;
+  /** Undefined when the interaction is gone. */
+  row: sql.InteractionText | undefined;
+  chunks: Chunk[];
+  /** The chunks to store (not reusable), by index, with the text they wait on. */
+  missing: Map<number, Pending>;
+  /** Distinct hashes not yet answered; empty means the item can be written. */
+  unresolved: Set<string>;
+}
+
+export interface Plan {
+  items: Item[];
+  pending: Map<string, Pending>;
+}
+
+export async function planBatch(db: Queryable, column: VectorColumn, embedder: Embedder, ids: string[], chunkOptions?: ChunkOptions): Promise<Plan> {
+  const rows = await sql.readInteractions(db, ids);
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const items: Item[] = ids.map((id) => {
+    const row = byId.get(id);
+    const chunks = row ? chunkText(interactionText(row.subject, row.body_text), chunkOptions) : [];
+    return { id, row, chunks, missing: new Map<number, Pending>(), unresolved: new Set<string>() };
+  });
+  const withChunks = items.filter((i) => i.chunks.length > 0);
+  const existing =
+    withChunks.length === 0
+      ? []
+      : await sql.existingChunks(
+          db,
+          column,
+          withChunks.map((i) => i.id),
+          embedder.name,
+          embedder.model,
+        );
+  const have = new Set(existing.map((e) => `${e.owner_id}|${e.content_hash}|${e.chunk_index}`));
+  const pending = new Map<string, Pending>();
+  for (const item of withChunks) {
+    for (const c of item.chunks) {
+      if (have.has(`${item.id}|${c.hash}|${c.index}`)) continue;
+      let p = pending.get(c.hash);
+      if (!p) pending.set(c.hash, (p = { hash: c.hash, text: c.text, tokens: c.tokens, waiting: [] }));
+      item.missing.set(c.index, p);
+      if (!item.unresolved.has(c.hash)) {
+        item.unresolved.add(c.hash);
+        p.waiting.push(item);
+      }
+    }
+  }
+  return { items, pending };
+}
+
+/** Whole micro-dollars for the ledger (counts are integers); the command shows dollars. */
+export const costMicros = (embedder: Embedder, tokens: number): number => Math.round(tokens * (embedder.usdPerMillionTokens ?? 0));

@@ -1,0 +1,74 @@
+// The lease protocol of the stages that wait on a provider (embed, insights), in one place:
+// lease the next items in one short statement, keep the lease alive while the work is in flight,
+// let the work complete items inside its own write transactions, and give back whatever it did
+// not complete — on success, on failure, on a stop. No transaction is open while the work waits.
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import type { Db, Queryable } from '../../db/connect.js';
+import { errorMessage } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { completeLeased, leaseQueued, releaseLeased, renewLeased, type QueuedItem, type QueueStage } from './queue.js';
+import type { RangeOptions } from './range.js';
+
+/** A lease owner names its host and process, so a lease left by a dead process can be told apart. */
+export function leaseOwner(stage: QueueStage): string {
+  return `${os.hostname()}:${process.pid}:${stage}:${randomUUID().slice(0, 8)}`;
+}
+
+export interface Lease {
+  readonly items: QueuedItem[];
+  readonly ids: string[];
+  readonly owner: string;
+  /** Deletes these items from the queue inside the caller's write transaction (if still ours). */
+  complete(tx: Queryable, ids: string[]): Promise<number>;
+  /** Gives items back now, e.g. inside a write transaction for items that changed meanwhile. */
+  release(db: Queryable, ids: string[]): Promise<void>;
+}
+
+export interface LeaseOptions {
+  stage: QueueStage;
+  range: RangeOptions;
+  size: number;
+  /** Who holds the lease (leaseOwner), one per batch so parallel batches never complete each other's items. */
+  owner: string;
+  /** How long a lease lasts without renewal; renewed every third of it while the work runs. */
+  seconds: number;
+  logger: Logger;
+}
+
+/**
+ * Leases up to `size` queued items and runs `work` with them; undefined when nothing was queued.
+ * Whatever happens in `work`, the items it did not complete are released when it ends.
+ */
+export async function withLease<T>(db: Db, o: LeaseOptions, work: (lease: Lease) => Promise<T>): Promise<T | undefined> {
+  const items = await leaseQueued(db, o.stage, o.range, o.size, o.owner, o.seconds);
+  if (items.length === 0) return undefined;
+  const ids = items.map((i) => i.item_id);
+  let renewing: Promise<unknown> | undefined;
+  const timer = setInterval(
+    () => {
+      renewing ??= renewLeased(db, o.stage, ids, o.owner, o.seconds)
+        .catch((err: unknown) => o.logger.warn(`${o.stage}: could not renew a lease (it expires in ${o.seconds} s): ${errorMessage(err)}`))
+        .finally(() => (renewing = undefined));
+    },
+    Math.max(1_000, (o.seconds * 1000) / 3),
+  );
+  timer.unref();
+  const lease: Lease = {
+    items,
+    ids,
+    owner: o.owner,
+    complete: (tx, done) => completeLeased(tx, o.stage, done, o.owner),
+    release: (q, back) => releaseLeased(q, o.stage, back, o.owner),
+  };
+  try {
+    return await work(lease);
+  } finally {
+    clearInterval(timer);
+    await renewing;
+    // Completed items are gone; those that are not go back to the queue at once.
+    await releaseLeased(db, o.stage, ids, o.owner).catch((err: unknown) =>
+      o.logger.warn(`${o.stage}: could not release ${ids.length} leases (they expire within ${o.seconds} s): ${errorMessage(err)}`),
+    );
+  }
+}
