@@ -31,7 +31,7 @@ export const embedBenchOptions = {
   batch: { type: 'string', default: '64' },
 } as const;
 
-export interface EmbedBenchOptions {
+interface EmbedBenchOptions {
   serverUrl: string;
   chunks: number;
   latencyMs: number;
@@ -43,7 +43,7 @@ export interface EmbedBenchOptions {
   workers: number;
 }
 
-export interface EmbedBenchResult extends Omit<EmbedBenchOptions, 'serverUrl'> {
+interface EmbedBenchResult extends Omit<EmbedBenchOptions, 'serverUrl'> {
   embedded: number;
   /** The same requests through the SDK and the limiter, no database: what the harness allows. */
   baselinePerSecond: number;
@@ -69,17 +69,20 @@ if (!isMainThread && fakeOptions && parentPort) {
   port.postMessage({ url: fake.url });
 }
 
-async function startFakeInThread(options: FakeOpenAIOptions): Promise<{ url: string; stats(): Promise<FakeOpenAIStats>; close(): Promise<void> }> {
+async function startFakeInThread(
+  options: FakeOpenAIOptions,
+): Promise<{ url: string; stats(): Promise<FakeOpenAIStats>; close(): Promise<void> }> {
   const worker = new Worker(new URL(import.meta.url), { workerData: { fakeOpenAI: options } });
-  const next = <T>(key: string) => new Promise<T>((resolve, reject) => {
-    const onMessage = (m: Record<string, T>) => {
-      if (!(key in m)) return;
-      worker.off('message', onMessage);
-      resolve(m[key]!);
-    };
-    worker.on('message', onMessage);
-    worker.once('error', reject);
-  });
+  const next = <T>(key: string) =>
+    new Promise<T>((resolve, reject) => {
+      const onMessage = (m: Record<string, T>) => {
+        if (!(key in m)) return;
+        worker.off('message', onMessage);
+        resolve(m[key]!);
+      };
+      worker.on('message', onMessage);
+      worker.once('error', reject);
+    });
   const url = await next<string>('url');
   return {
     url,
@@ -100,7 +103,10 @@ async function baseline(embedder: Embedder, o: EmbedBenchOptions): Promise<numbe
   await Promise.all(
     Array.from({ length: requests }, (_, r) => {
       const n = Math.min(o.batch, o.chunks - r * o.batch);
-      const texts = Array.from({ length: n }, (_, i) => `baseline ${r} ${i}: Hello, this is a message about the pricing of the annual contract renewal.`);
+      const texts = Array.from(
+        { length: n },
+        (_, i) => `baseline ${r} ${i}: Hello, this is a message about the pricing of the annual contract renewal.`,
+      );
       return limit(() => embedder.embed(texts).then(() => undefined)); // vectors dropped, as the stage drops them once written
     }),
   );
@@ -124,16 +130,19 @@ async function withDatabase<T>(serverUrl: string, fn: (db: Db) => Promise<T>): P
   }
 }
 
-export async function benchEmbed(o: EmbedBenchOptions): Promise<EmbedBenchResult> {
+async function benchEmbed(o: EmbedBenchOptions): Promise<EmbedBenchResult> {
   return withDatabase(o.serverUrl, async (db) => {
     await migrate(db, { files: loadMigrationFiles(migrationsDir) });
     // One chunk each (~60 tokens), every text distinct: each is one input to the provider.
-    await db.query(`
+    await db.query(
+      `
 INSERT INTO public.interactions (user_id, source, source_id, type, subject, body_text, occurred_at)
 SELECT $1, 'webform', 'bench-' || g, 'form_submitted', 'Enquiry ' || g,
        'Hello, this is message ' || g || ' about the pricing of the annual contract renewal. Could we set up a call next Tuesday to discuss budget approval, onboarding and next steps? Best regards',
        timestamptz '2025-01-01' + make_interval(secs => g)
-FROM generate_series(1, $2::int) g`, [USER, o.chunks]);
+FROM generate_series(1, $2::int) g`,
+      [USER, o.chunks],
+    );
     await db.query('VACUUM (ANALYZE) public.interactions');
     await db.query('VACUUM (ANALYZE) omni_ingest.work_queue');
     const fake = await startFakeInThread({ latencyMs: o.latencyMs });
@@ -149,7 +158,13 @@ FROM generate_series(1, $2::int) g`, [USER, o.chunks]);
       // The tokenizer's one-time load (~0.3 s) is start-up, not throughput: paid before the clock.
       countTokens('warm up');
       const started = process.hrtime.bigint();
-      const summary = await runStage(stage, { db, clock: systemClock, logger, workers: o.workers, range: parseRange({ batchSize: String(o.batchSize) }, systemClock) });
+      const summary = await runStage(stage, {
+        db,
+        clock: systemClock,
+        logger,
+        workers: o.workers,
+        range: parseRange({ batchSize: String(o.batchSize) }, systemClock),
+      });
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const embedded = summary.counts.embedded ?? 0;
       if (embedded !== o.chunks) throw new Error(`embedded ${embedded} of ${o.chunks} chunks`);
@@ -179,8 +194,18 @@ FROM generate_series(1, $2::int) g`, [USER, o.chunks]);
 /** Runs the benchmark for bench/run.ts's parsed values; returns what to print. */
 export async function runEmbedBench(values: Record<string, string | boolean | undefined>, serverUrl: string): Promise<string> {
   const num = (k: string) => Number(values[k]);
-  const o: EmbedBenchOptions = { serverUrl, chunks: num('chunks'), latencyMs: num('latency'), concurrency: num('concurrency'), batch: num('batch'), batchSize: num('batch-size'), workers: num('workers') };
-  process.stderr.write(`embed bench: ${o.chunks} chunks, ${o.latencyMs} ms latency, concurrency ${o.concurrency}, ${o.batch} inputs/request, leases of ${o.batchSize}, ${o.workers} worker(s)…\n`);
+  const o: EmbedBenchOptions = {
+    serverUrl,
+    chunks: num('chunks'),
+    latencyMs: num('latency'),
+    concurrency: num('concurrency'),
+    batch: num('batch'),
+    batchSize: num('batch-size'),
+    workers: num('workers'),
+  };
+  process.stderr.write(
+    `embed bench: ${o.chunks} chunks, ${o.latencyMs} ms latency, concurrency ${o.concurrency}, ${o.batch} inputs/request, leases of ${o.batchSize}, ${o.workers} worker(s)…\n`,
+  );
   const r = await benchEmbed(o);
   if (values.json === true) return `${JSON.stringify(r, null, 2)}\n`;
   return [

@@ -16,7 +16,13 @@ const db = await openDb({ databaseUrl: url, dataDir: '' }, { poolSize: Number(wo
 try {
   const range = parseRange({ batchSize: batchSize ?? '2000' }, systemClock);
   const started = process.hrtime.bigint();
-  const summary = await runStage(normalizeStage, { db, clock: systemClock, logger: createMemoryLogger(), range, workers: Number(workers ?? 1) });
+  const summary = await runStage(normalizeStage, {
+    db,
+    clock: systemClock,
+    logger: createMemoryLogger(),
+    range,
+    workers: Number(workers ?? 1),
+  });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   clearInterval(sampler);
   peakRss = Math.max(peakRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);

@@ -114,11 +114,15 @@ export interface NormalizeBenchRow {
   interactions: number;
 }
 
-export async function benchNormalizeOnce(o: NormalizeBenchOptions): Promise<NormalizeBenchRow> {
+async function benchNormalizeOnce(o: NormalizeBenchOptions): Promise<NormalizeBenchRow> {
   return withDatabase(o.serverUrl, async (url, db) => {
     await migrate(db, { files: loadMigrationFiles(migrationsDir) });
     await load(db, o.events);
-    const sqlMappingSeconds = await timed(() => db.query(`INSERT INTO public.interactions ${INSERT_COLUMNS} ${BASELINE_SELECT} FROM public.raw_events r WHERE r.provider = 'webform' ON CONFLICT (user_id, source, source_id) DO NOTHING`));
+    const sqlMappingSeconds = await timed(() =>
+      db.query(
+        `INSERT INTO public.interactions ${INSERT_COLUMNS} ${BASELINE_SELECT} FROM public.raw_events r WHERE r.provider = 'webform' ON CONFLICT (user_id, source, source_id) DO NOTHING`,
+      ),
+    );
     await reset(db);
     // The same work normalize does: the mapping plus taking the events off the queue.
     const sqlWithMarkersSeconds = await timed(() =>
@@ -151,7 +155,10 @@ export async function benchNormalize(o: NormalizeBenchOptions): Promise<Normaliz
 }
 
 export function printNormalize(rows: NormalizeBenchRow[]): string {
-  const rate = (n: number, s: number) => Math.round(n / s).toLocaleString('en-US').padStart(9);
+  const rate = (n: number, s: number) =>
+    Math.round(n / s)
+      .toLocaleString('en-US')
+      .padStart(9);
   const lines = [
     'events   | INSERT…SELECT ev/s | +queue ev/s   | normalize ev/s | normalize ÷ INSERT…SELECT time | peak RSS',
     '---------|--------------------|---------------|----------------|--------------------------------|---------',

@@ -18,7 +18,12 @@ const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_UR
 const name = positionals[0] ?? 'normalize';
 
 if (name === 'normalize') {
-  const rows = await benchNormalize({ serverUrl, events: Number(values.events), workers: Number(values.workers), batchSize: Number(values['batch-size']) });
+  const rows = await benchNormalize({
+    serverUrl,
+    events: Number(values.events),
+    workers: Number(values.workers),
+    batchSize: Number(values['batch-size']),
+  });
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printNormalize(rows)}\n`);
 } else if (name === 'embed') {
   process.stdout.write(await runEmbedBench(values, serverUrl));

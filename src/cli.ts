@@ -60,7 +60,8 @@ function scrub(text: string, secrets: string[]): string {
   return secrets.reduce((acc, secret) => acc.split(secret).join('****'), text);
 }
 
-function report(err: unknown, state: RunState): number {
+/** Prints an error the way the run's flags ask (one JSON document with --json) and returns its exit code. */
+export function report(err: unknown, state: RunState): number {
   const omni = err instanceof OmniError ? err : undefined;
   const exitCode = omni?.exitCode ?? ExitCode.failed;
   const message = scrub(err instanceof Error ? err.message : String(err), state.secrets);

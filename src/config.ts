@@ -38,7 +38,8 @@ const httpUrl = z.string().superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'is not a URL (expected https://host/v1)' });
     return;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: `is a ${url.protocol} URL; expected http:// or https://` });
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    ctx.addIssue({ code: 'custom', message: `is a ${url.protocol} URL; expected http:// or https://` });
 });
 
 /** Keys are trimmed (a pasted key often carries a newline); blank means unset. */

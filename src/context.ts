@@ -22,11 +22,7 @@ export interface Context {
   db(): Promise<Db>;
 }
 
-export function createOutput(
-  json: boolean,
-  color: boolean,
-  stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout,
-): Output {
+export function createOutput(json: boolean, color: boolean, stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Output {
   return {
     style: new Chalk({ level: color && !json && stream.isTTY ? 1 : 0 }),
     result(value, text) {

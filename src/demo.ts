@@ -22,7 +22,7 @@ import { buildStage, describeSettings, type StageSettings } from './stages/regis
 import { readStats, searchInteractions, type SearchHit, type Stats } from './stats/sql.js';
 
 /** The user the bundled fixtures belong to, and two more with generated events. */
-export const DEMO_USERS = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333'];
+const DEMO_USERS = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333'];
 
 export interface DemoOptions {
   /** Generated events per provider for each extra user. */
@@ -45,7 +45,8 @@ function generatedFiles(dir: string, count: number): { file: string; provider: G
     for (const provider of providerNames as GeneratedProvider[]) {
       const file = path.join(dir, `${provider}-${u + 2}.ndjson`);
       const lines: string[] = [];
-      for (const payload of generateEvents(provider, count, { seed: 1000 + u, userId: user, start: '2025-09-01T08:00:00Z' })) lines.push(JSON.stringify(payload));
+      for (const payload of generateEvents(provider, count, { seed: 1000 + u, userId: user, start: '2025-09-01T08:00:00Z' }))
+        lines.push(JSON.stringify(payload));
       fs.writeFileSync(file, `${lines.join('\n')}\n`);
       out.push({ file, provider, user });
     }
@@ -54,13 +55,33 @@ function generatedFiles(dir: string, count: number): { file: string; provider: G
 }
 
 async function importAll(ctx: Context, db: Db, count: number): Promise<DemoResult['imported']> {
-  const bundled = providerNames.map((provider) => ({ file: path.join(packageRoot, 'fixtures', 'demo', `${provider}.ndjson`), provider, user: DEMO_USERS[0]! }));
+  const bundled = providerNames.map((provider) => ({
+    file: path.join(packageRoot, 'fixtures', 'demo', `${provider}.ndjson`),
+    provider,
+    user: DEMO_USERS[0]!,
+  }));
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'omni-ingest-demo-'));
   try {
     const imported: DemoResult['imported'] = [];
     for (const { file, provider, user } of [...bundled, ...generatedFiles(tmp, count)]) {
-      const s = await importFiles({ db, clock: ctx.clock, logger: ctx.logger, files: [file], provider: getProvider(provider), userId: user, batchSize: 1000, dryRun: false });
-      imported.push({ file: path.basename(file), provider, user, inserted: s.counts.inserted, duplicates: s.counts.duplicates, invalid: s.counts.invalid });
+      const s = await importFiles({
+        db,
+        clock: ctx.clock,
+        logger: ctx.logger,
+        files: [file],
+        provider: getProvider(provider),
+        userId: user,
+        batchSize: 1000,
+        dryRun: false,
+      });
+      imported.push({
+        file: path.basename(file),
+        provider,
+        user,
+        inserted: s.counts.inserted,
+        duplicates: s.counts.duplicates,
+        invalid: s.counts.invalid,
+      });
     }
     return imported;
   } finally {
@@ -73,7 +94,9 @@ export async function runDemo(ctx: Context, options: DemoOptions): Promise<DemoR
   const migrated = await migrate(db, { files: loadMigrationFiles(migrationsDir), logger: ctx.logger });
   if (migrated.applied.length > 0) ctx.logger.info(`migrated: ${migrated.applied.map((a) => a.name).join(', ')}`);
   const imported = await importAll(ctx, db, options.generated);
-  ctx.logger.info(`imported ${imported.reduce((n, i) => n + i.inserted, 0)} new events (${imported.reduce((n, i) => n + i.duplicates, 0)} already there)`);
+  ctx.logger.info(
+    `imported ${imported.reduce((n, i) => n + i.inserted, 0)} new events (${imported.reduce((n, i) => n + i.duplicates, 0)} already there)`,
+  );
 
   // The offline providers: the demo needs no key and no network.
   const embedder = createLocalEmbedder();
@@ -99,5 +122,11 @@ export async function runDemo(ctx: Context, options: DemoOptions): Promise<DemoR
   const [vector] = (await embedder.embed([options.query])).vectors;
   // The bundled fixtures are the hand-written, varied ones: search those.
   const hits = vector ? await searchInteractions(db, vector, 5, DEMO_USERS[0]) : [];
-  return { database: db.target, imported, backfill, stats, search: { query: options.query, embedder: `${embedder.name} (${embedder.model}, lexical)`, hits } };
+  return {
+    database: db.target,
+    imported,
+    backfill,
+    stats,
+    search: { query: options.query, embedder: `${embedder.name} (${embedder.model}, lexical)`, hits },
+  };
 }

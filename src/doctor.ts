@@ -25,11 +25,14 @@ SELECT current_setting('server_version') AS version, current_setting('server_ver
 }
 
 async function rlsTables(db: Db): Promise<{ table: string; rls: boolean }[]> {
-  const { rows } = await db.query<{ table: string; rls: boolean }>(`
+  const { rows } = await db.query<{ table: string; rls: boolean }>(
+    `
 SELECT c.relname AS table, c.relrowsecurity AS rls
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relname = ANY($1::text[]) AND c.relkind = 'r'`, [INGESTION_TABLES]);
+WHERE n.nspname = 'public' AND c.relname = ANY($1::text[]) AND c.relkind = 'r'`,
+    [INGESTION_TABLES],
+  );
   return rows;
 }
 
@@ -49,7 +52,11 @@ export async function diagnose(db: Db, openai: OpenAISettings): Promise<Finding[
   const vector = await vectorAvailable(db);
   findings.push(
     vector.installed
-      ? { name: 'pgvector', ok: true, detail: `${vector.installed} installed${vector.default && vector.default !== vector.installed ? ` (${vector.default} available: ALTER EXTENSION vector UPDATE)` : ''}` }
+      ? {
+          name: 'pgvector',
+          ok: true,
+          detail: `${vector.installed} installed${vector.default && vector.default !== vector.installed ? ` (${vector.default} available: ALTER EXTENSION vector UPDATE)` : ''}`,
+        }
       : vector.available
         ? { name: 'pgvector', ok: true, detail: `${vector.default} available, not yet created (migrate creates it)` }
         : { name: 'pgvector', ok: false, detail: 'not installed on the server', hint: pgvectorInstallHint },
@@ -86,7 +93,12 @@ FROM pg_attribute a
 WHERE a.attrelid = to_regclass('public.embeddings') AND a.attname IN ('embedding_v', 'embedding')
   AND a.attnum > 0 AND NOT a.attisdropped`);
   const vector = rows.find((r) => r.type.startsWith('vector'));
-  if (!vector) return { name: 'embedding dimensions', ok: rows.length > 0 ? false : true, detail: rows.length > 0 ? 'no vector column on embeddings' : 'no embeddings table yet (migrate creates it)' };
+  if (!vector)
+    return {
+      name: 'embedding dimensions',
+      ok: !(rows.length > 0),
+      detail: rows.length > 0 ? 'no vector column on embeddings' : 'no embeddings table yet (migrate creates it)',
+    };
   const ok = vector.type === `vector(${EXPECTED_DIMENSIONS})`;
   return {
     name: 'embedding dimensions',

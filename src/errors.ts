@@ -54,10 +54,7 @@ export class DatabaseError extends OmniError {
   /** The SQLSTATE, when the server sent one. */
   readonly sqlState: string | undefined;
 
-  constructor(
-    message: string,
-    options: { cause?: unknown; hint?: string; sqlState?: string; code?: string } = {},
-  ) {
+  constructor(message: string, options: { cause?: unknown; hint?: string; sqlState?: string; code?: string } = {}) {
     super(message, options);
     this.sqlState = options.sqlState;
     this.code = options.code ?? 'database';

@@ -3,14 +3,20 @@
 // emails lower-cased and trimmed without display names, phones E.164, Instagram scoped ids.
 // These run several times per event: no regex backtracking on long input, phone results cached.
 import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/min';
-import type { Identity } from './providers/types.js';
+
+/** A canonical identity (SPEC §6): emails lower-cased without display names, phones E.164. */
+export interface Identity {
+  kind: 'email' | 'phone' | 'instagram_id';
+  value: string;
+}
 
 export type IdentityKind = Identity['kind'];
 
 // Deliberately not RFC 5321 in full (quoted local parts, IP literals): a CRM wants addresses
 // people type. Local part: no spaces, quotes, brackets or separators, no dot at either end
 // or twice in a row; domain: at least two dot-separated labels.
-const EMAIL_RE = /^[^\s@"(),:;<>[\]\\.]+(?:\.[^\s@"(),:;<>[\]\\.]+)*@[^\s@"(),:;<>[\]\\.!#$%&'*+/=?^`{|}~]+(?:\.[^\s@"(),:;<>[\]\\.!#$%&'*+/=?^`{|}~]+)+$/;
+const EMAIL_RE =
+  /^[^\s@"(),:;<>[\]\\.]+(?:\.[^\s@"(),:;<>[\]\\.]+)*@[^\s@"(),:;<>[\]\\.!#$%&'*+/=?^`{|}~]+(?:\.[^\s@"(),:;<>[\]\\.!#$%&'*+/=?^`{|}~]+)+$/;
 
 /**
  * `"Sofía Rossi" <Sofia.Rossi@Example.COM>` → `sofia.rossi@example.com`. Accepts a bare
@@ -158,7 +164,7 @@ function parsePhone(input: string, region: string): string | null {
   if (!/\d/.test(s) || /[a-z@]/i.test(s.replace(/(?:ext|x)\.?\s*\d+$/i, ''))) return null;
   const country = region !== '' && isSupportedCountry(region) ? (region as CountryCode) : undefined;
   const parsed = parsePhoneNumberFromString(s, country);
-  return parsed !== undefined && parsed.isValid() ? parsed.number : null;
+  return parsed?.isValid() ? parsed.number : null;
 }
 
 /** An Instagram-scoped id (numeric, given as a string or a safe integer), or null. */
@@ -176,8 +182,7 @@ export interface IdentityOptions {
 
 /** The canonical identity of `raw` taken as `kind`, or null if it is not a valid one. */
 export function identityOf(kind: IdentityKind, raw: unknown, opts: IdentityOptions = {}): Identity | null {
-  const value =
-    kind === 'email' ? canonicalEmail(raw) : kind === 'phone' ? canonicalPhone(raw, opts.defaultRegion) : instagramId(raw);
+  const value = kind === 'email' ? canonicalEmail(raw) : kind === 'phone' ? canonicalPhone(raw, opts.defaultRegion) : instagramId(raw);
   return value === null ? null : { kind, value };
 }
 

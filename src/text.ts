@@ -30,7 +30,7 @@ export function cleanTextOrNull(s: string | null | undefined): string | null {
 }
 
 /** A string jsonb accepts, otherwise untouched (no trimming: body_raw is kept losslessly). */
-export function cleanJsonString(s: string): string {
+function cleanJsonString(s: string): string {
   const out = wellFormed(s);
   return out.includes('\0') ? out.replaceAll('\0', '') : out;
 }

@@ -26,7 +26,15 @@ interface BackfillJson {
 async function prepare(): Promise<TestTarget> {
   const target = await migratedTarget();
   for (const p of PROVIDERS) {
-    const r = await runCli([...target.args, 'import', path.join(packageRoot, 'fixtures', 'demo', `${p}.ndjson`), '--provider', p, '--user', USER]);
+    const r = await runCli([
+      ...target.args,
+      'import',
+      path.join(packageRoot, 'fixtures', 'demo', `${p}.ndjson`),
+      '--provider',
+      p,
+      '--user',
+      USER,
+    ]);
     assert.equal(r.code, 0, r.stderr);
   }
   return target;
@@ -45,10 +53,18 @@ async function snapshot(target: TestTarget): Promise<Record<string, string[]>> {
     const key = (col: string) => contactKey.replace('%s', col);
     return {
       contacts: await q(`SELECT ${key('c.id')} || '|' || coalesce(c.display_name, '') AS k FROM public.contacts c ORDER BY 1`),
-      interactions: await q(`SELECT concat_ws('|', i.source, i.source_id, i.type, coalesce(${key('i.contact_id')}, '-'), (i.contact_id IS NULL OR r.contact_id IS NOT NULL)) AS k FROM public.interactions i LEFT JOIN public.raw_events r ON r.id = i.raw_event_id ORDER BY 1`),
-      embeddings: await q(`SELECT concat_ws('|', i.source_id, e.chunk_index, e.content_hash, vector_dims(e.embedding_v)) AS k FROM public.embeddings e JOIN public.interactions i ON i.id = e.owner_id ORDER BY 1`),
-      insights: await q(`SELECT concat_ws('|', ${key('a.subject_id')}, a.kind, CASE WHEN a.kind IN ('score', 'next_step') THEN '' ELSE a.content ->> 'title' END, a.expires_at > a.created_at + interval '364 days') AS k FROM public.ai_insights a ORDER BY 1`),
-      timeline: await q(`SELECT concat_ws('|', t.source_type, coalesce(i.source_id, a.kind), ${key('t.contact_id')}, CASE WHEN t.event_type IN ('insight_score', 'insight_next_step') THEN '' ELSE t.title END) AS k FROM public.contact_timeline t LEFT JOIN public.interactions i ON t.source_type = 'interaction' AND i.id = t.source_id LEFT JOIN public.ai_insights a ON t.source_type = 'insight' AND a.id = t.source_id ORDER BY 1`),
+      interactions: await q(
+        `SELECT concat_ws('|', i.source, i.source_id, i.type, coalesce(${key('i.contact_id')}, '-'), (i.contact_id IS NULL OR r.contact_id IS NOT NULL)) AS k FROM public.interactions i LEFT JOIN public.raw_events r ON r.id = i.raw_event_id ORDER BY 1`,
+      ),
+      embeddings: await q(
+        `SELECT concat_ws('|', i.source_id, e.chunk_index, e.content_hash, vector_dims(e.embedding_v)) AS k FROM public.embeddings e JOIN public.interactions i ON i.id = e.owner_id ORDER BY 1`,
+      ),
+      insights: await q(
+        `SELECT concat_ws('|', ${key('a.subject_id')}, a.kind, CASE WHEN a.kind IN ('score', 'next_step') THEN '' ELSE a.content ->> 'title' END, a.expires_at > a.created_at + interval '364 days') AS k FROM public.ai_insights a ORDER BY 1`,
+      ),
+      timeline: await q(
+        `SELECT concat_ws('|', t.source_type, coalesce(i.source_id, a.kind), ${key('t.contact_id')}, CASE WHEN t.event_type IN ('insight_score', 'insight_next_step') THEN '' ELSE t.title END) AS k FROM public.contact_timeline t LEFT JOIN public.interactions i ON t.source_type = 'interaction' AND i.id = t.source_id LEFT JOIN public.ai_insights a ON t.source_type = 'insight' AND a.id = t.source_id ORDER BY 1`,
+      ),
       errors: await q(`SELECT concat_ws('|', stage, provider, error) AS k FROM public.raw_event_errors ORDER BY 1`),
       queues: await q(`SELECT 'normalize' AS k FROM omni_ingest.normalize_queue UNION ALL SELECT stage FROM omni_ingest.work_queue`),
     };
@@ -77,7 +93,10 @@ describe('backfill over the bundled fixtures', { timeout: 300_000 }, () => {
 
   it('runs every stage in order and reports counts per stage', () => {
     assert.equal(first.status, 'succeeded');
-    assert.deepEqual(first.stages.map((s) => s.stage), ['normalize', 'resolve', 'embed', 'insights', 'timeline']);
+    assert.deepEqual(
+      first.stages.map((s) => s.stage),
+      ['normalize', 'resolve', 'embed', 'insights', 'timeline'],
+    );
     for (const s of first.stages) assert.ok((s.counts.events ?? 0) > 0, `${s.stage} did nothing`);
   });
 
@@ -87,15 +106,29 @@ describe('backfill over the bundled fixtures', { timeout: 300_000 }, () => {
     assert.equal(state.errors!.length, 0, state.errors!.join('\n'));
     assert.deepEqual(state.queues, [], 'no work left in any queue');
     const linked = state.interactions!.filter((k) => !k.includes('|-|'));
-    assert.ok(linked.length >= state.interactions!.length - 2, `only ${linked.length} of ${state.interactions!.length} interactions linked`);
-    assert.deepEqual(state.interactions!.filter((k) => !k.endsWith('|t')), [], 'a linked interaction links its raw event');
+    assert.ok(
+      linked.length >= state.interactions!.length - 2,
+      `only ${linked.length} of ${state.interactions!.length} interactions linked`,
+    );
+    assert.deepEqual(
+      state.interactions!.filter((k) => !k.endsWith('|t')),
+      [],
+      'a linked interaction links its raw event',
+    );
     assert.ok(state.contacts!.length > 0 && state.contacts!.every((k) => !k.startsWith('|')), 'every contact has identities');
     const embeddedOwners = new Set(state.embeddings!.map((k) => k.split('|')[0]));
     assert.ok(embeddedOwners.size >= state.interactions!.length - 5, `${embeddedOwners.size} interactions embedded`);
     assert.ok(state.embeddings!.every((k) => k.endsWith('|1536')));
     assert.equal(state.insights!.length, state.contacts!.length * 3, 'summary, next_step and score per contact');
-    assert.ok(state.insights!.every((k) => k.endsWith('|t')), 'insights expire a year out');
-    assert.equal(state.timeline!.length, linked.length + state.insights!.length, 'one timeline entry per linked interaction and per insight');
+    assert.ok(
+      state.insights!.every((k) => k.endsWith('|t')),
+      'insights expire a year out',
+    );
+    assert.equal(
+      state.timeline!.length,
+      linked.length + state.insights!.length,
+      'one timeline entry per linked interaction and per insight',
+    );
   });
 
   it('a second backfill changes nothing', async () => {
@@ -146,10 +179,14 @@ describe('backfill arguments', () => {
 /** Starts a backfill with tiny batches and SIGKILLs it after `batches` batches of any stage. */
 function killAfter(target: TestTarget, batches: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...NODE_FLAGS, binary, ...target.args, '--verbose', 'backfill', '--since', '2000-01-01', '--batch-size', '3', ...OFFLINE], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', OPENAI_API_KEY: '' },
-    });
+    const child = spawn(
+      process.execPath,
+      [...NODE_FLAGS, binary, ...target.args, '--verbose', 'backfill', '--since', '2000-01-01', '--batch-size', '3', ...OFFLINE],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, NO_COLOR: '1', OPENAI_API_KEY: '' },
+      },
+    );
     let seen = 0;
     let sent = false;
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {

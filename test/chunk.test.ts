@@ -10,7 +10,38 @@ import { packageRoot } from '../src/paths.js';
 
 /** Deterministic prose of about `words` words (a small LCG, no Math.random). */
 export function prose(words: number, seed = 1): string {
-  const vocab = ['pricing', 'meeting', 'the', 'contract', 'renewal', 'we', 'discussed', 'Sofia', 'quarterly', 'numbers', 'and', 'a', 'follow-up', 'call', 'on', 'Tuesday,', 'invoice', 'attached.', 'Thanks!', 'regards', 'budget', 'approval', 'next', 'steps:', 'onboarding', 'team', 'in', 'Milan', '2025-06-01', '€1,200'];
+  const vocab = [
+    'pricing',
+    'meeting',
+    'the',
+    'contract',
+    'renewal',
+    'we',
+    'discussed',
+    'Sofia',
+    'quarterly',
+    'numbers',
+    'and',
+    'a',
+    'follow-up',
+    'call',
+    'on',
+    'Tuesday,',
+    'invoice',
+    'attached.',
+    'Thanks!',
+    'regards',
+    'budget',
+    'approval',
+    'next',
+    'steps:',
+    'onboarding',
+    'team',
+    'in',
+    'Milan',
+    '2025-06-01',
+    '€1,200',
+  ];
   let x = seed;
   const out: string[] = [];
   for (let i = 0; i < words; i++) {
@@ -36,9 +67,21 @@ describe('encode', () => {
     const reference = new Tiktoken(createRequire(import.meta.url)('js-tiktoken/ranks/cl100k_base') as TiktokenBPE);
     const fixtures = path.join(packageRoot, 'fixtures');
     const texts = [
-      '  hello   world  \n\n\n  x', "it's they're I'LL we've", '123456789 1,234.56 2025-06-01T10:00:00Z', '🇮🇹🚀 价格会议 Grüße 東京で',
-      '\t\t\r\n\r\n  ', 'a'.repeat(300), '<|endoftext|> <|fim_prefix|>', ' \u00a0 \u2003 x', 'x\u0301\u0301', prose(2000, 3),
-      ...fs.readdirSync(fixtures, { recursive: true }).map(String).filter((f) => /\.(json|ndjson)$/.test(f)).map((f) => fs.readFileSync(path.join(fixtures, f), 'utf8')),
+      '  hello   world  \n\n\n  x',
+      "it's they're I'LL we've",
+      '123456789 1,234.56 2025-06-01T10:00:00Z',
+      '🇮🇹🚀 价格会议 Grüße 東京で',
+      '\t\t\r\n\r\n  ',
+      'a'.repeat(300),
+      '<|endoftext|> <|fim_prefix|>',
+      ' \u00a0 \u2003 x',
+      'x\u0301\u0301',
+      prose(2000, 3),
+      ...fs
+        .readdirSync(fixtures, { recursive: true })
+        .map(String)
+        .filter((f) => /\.(json|ndjson)$/.test(f))
+        .map((f) => fs.readFileSync(path.join(fixtures, f), 'utf8')),
     ];
     let tokens = 0;
     for (const text of texts) {
@@ -55,7 +98,12 @@ describe('chunkText', () => {
   it('a short text is one chunk: itself, its SHA-256, index 0', () => {
     const chunks = chunkText('Hello Sofia, see you on Tuesday.');
     assert.equal(chunks.length, 1);
-    assert.deepEqual(chunks[0], { index: 0, text: 'Hello Sofia, see you on Tuesday.', hash: sha256Hex('Hello Sofia, see you on Tuesday.'), tokens: countTokens('Hello Sofia, see you on Tuesday.') });
+    assert.deepEqual(chunks[0], {
+      index: 0,
+      text: 'Hello Sofia, see you on Tuesday.',
+      hash: sha256Hex('Hello Sofia, see you on Tuesday.'),
+      tokens: countTokens('Hello Sofia, see you on Tuesday.'),
+    });
     assert.match(chunks[0]!.hash, /^[0-9a-f]{64}$/);
   });
 
@@ -111,7 +159,10 @@ describe('chunkText', () => {
     const b = chunkText(edited);
     const same = a.filter((c, i) => b[i]?.hash === c.hash).length;
     assert.ok(same >= a.length - 2, `${same} of ${a.length} chunks unchanged`);
-    assert.notDeepEqual(b.map((c) => c.hash), a.map((c) => c.hash));
+    assert.notDeepEqual(
+      b.map((c) => c.hash),
+      a.map((c) => c.hash),
+    );
   });
 
   it('refuses sizes above the model input limit', () => {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { requestedCommand } from '../src/cli.js';
+import { report, requestedCommand } from '../src/cli.js';
 import { CATALOG } from '../src/commands/catalog.js';
-import { runCli } from './support/cli.js';
+import { binary, NODE_FLAGS, runCli } from './support/cli.js';
 import { freshTarget, onServer, serverUrl, type TestTarget } from './support/db.js';
 
 describe('the binary', () => {
@@ -59,6 +60,82 @@ describe('the binary', () => {
     assert.match(r.stderr, /unknown command 'normalise'/);
   });
 
+  it('a usage error commander finds still prints exactly one JSON document with --json', async () => {
+    for (const args of [
+      ['--json', 'verify', '--jsno'],
+      ['--json', 'normalise'],
+      ['--json', 'import', 'x.ndjson'],
+    ]) {
+      const r = await runCli(args);
+      assert.equal(r.code, 2, args.join(' '));
+      const doc = r.json<{ ok: boolean; error: { code: string; message: string } }>();
+      assert.equal(doc.ok, false);
+      assert.equal(doc.error.code, 'usage');
+      assert.ok(doc.error.message.length > 0);
+    }
+  });
+
+  it('reads every number flag the same way: 0x10 is refused by every command that takes a number', async () => {
+    const user = ['--user', '11111111-1111-4111-8111-111111111111'];
+    const cases: [string[], string][] = [
+      [['embed', '--concurrency'], '--concurrency'],
+      [['insights', '--concurrency'], '--concurrency'],
+      [['backfill', '--concurrency'], '--concurrency'],
+      [['normalize', '--workers'], '--workers'],
+      [['normalize', '--batch-size'], '--batch-size'],
+      [['import', 'x.ndjson', '--provider', 'gmail', ...user, '--batch-size'], '--batch-size'],
+      [['runs', 'list', '--limit'], '--limit'],
+      [['demo', '--events'], '--events'],
+    ];
+    for (const [args, flag] of cases) {
+      const r = await runCli([...args, '0x10'], { env: { OPENAI_API_KEY: '' } });
+      assert.equal(r.code, 2, `${args.join(' ')} 0x10: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`${flag} "0x10" must be a whole number between`), args.join(' '));
+    }
+    for (const value of ['1e3', '-1', '1.5', ' ', '']) {
+      const r = await runCli(['embed', '--concurrency', value], { env: { OPENAI_API_KEY: '' } });
+      assert.equal(r.code, 2, `--concurrency "${value}": ${r.stderr}`);
+    }
+  });
+
+  it('shows the stack of an unexpected error with --verbose, never a secret, and only the message without', () => {
+    const capture = (verbose: boolean) => {
+      const written: string[] = [];
+      const original = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string) => written.push(chunk) > 0) as typeof process.stderr.write;
+      try {
+        const bug = new TypeError('cannot read properties of undefined (key sk-secret-123)');
+        const code = report(bug, { exitCode: 0, json: false, verbose, secrets: ['sk-secret-123'] });
+        return { code, text: written.join('') };
+      } finally {
+        process.stderr.write = original;
+      }
+    };
+    const quiet = capture(false);
+    assert.equal(quiet.code, 1);
+    assert.match(quiet.text, /^error: cannot read properties of undefined \(key \*\*\*\*\)\n$/);
+    const loud = capture(true);
+    assert.match(loud.text, /TypeError: .*\n\s+at /);
+    assert.doesNotMatch(loud.text, /sk-secret-123/);
+  });
+
+  it('help <command> explains the command and exits 0', async () => {
+    const r = await runCli(['help', 'normalize']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Usage: omni-ingest normalize/);
+  });
+
+  it('a reader that closes the pipe early (| head -1) is not an error', async () => {
+    const child = spawn(process.execPath, [...NODE_FLAGS, binary, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before the binary has started: every write it makes meets a closed pipe.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|Error/);
+  });
+
   it('a non-Postgres URL exits 2 naming the flag and the variable', async () => {
     const r = await runCli(['verify'], { env: { DATABASE_URL: 'mysql://root:hunter2@localhost/db' } });
     assert.equal(r.code, 2);
@@ -103,7 +180,10 @@ describe('the binary', () => {
     assert.equal(r.code, 3);
     const body = r.json<{ ok: boolean; findings: { name: string; ok: boolean }[] }>();
     assert.equal(body.ok, false);
-    assert.deepEqual(body.findings.map((f) => [f.name, f.ok]), [['connect', false]]);
+    assert.deepEqual(
+      body.findings.map((f) => [f.name, f.ok]),
+      [['connect', false]],
+    );
   });
 });
 
@@ -127,7 +207,9 @@ describe('the binary on a database', () => {
     assert.deepEqual(second.json<{ applied: unknown[] }>().applied, []);
     const db = await target.open();
     try {
-      const { rows } = await db.query<{ name: string; n: number }>('SELECT name, count(*)::int AS n FROM omni_ingest.schema_migrations GROUP BY name');
+      const { rows } = await db.query<{ name: string; n: number }>(
+        'SELECT name, count(*)::int AS n FROM omni_ingest.schema_migrations GROUP BY name',
+      );
       assert.equal(rows.length, one.applied.length);
       assert.ok(rows.every((r) => r.n === 1));
     } finally {
@@ -148,7 +230,10 @@ describe('the binary on a database', () => {
     const r = await runCli([...target.args, 'doctor', '--json']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const body = r.json<{ findings: { name: string; ok: boolean; detail: string }[] }>();
-    assert.deepEqual(body.findings.map((f) => f.name), ['connect', 'server', 'pgvector', 'migrations', 'row level security', 'embedding dimensions', 'providers']);
+    assert.deepEqual(
+      body.findings.map((f) => f.name),
+      ['connect', 'server', 'pgvector', 'migrations', 'row level security', 'embedding dimensions', 'providers'],
+    );
     assert.ok(body.findings.every((f) => f.ok));
     assert.match(body.findings[1]!.detail, /^PostgreSQL \d+/);
   });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { DEFAULT_DATA_DIR, maskUrl, resolveConfig, secretsOf, type Config } from '../src/config.js';
 import { mapPgError } from '../src/db/pg-errors.js';
-import { BusyError, ConfigError, DatabaseError, OmniError, UsageError } from '../src/errors.js';
+import { BusyError, ConfigError, DatabaseError, type OmniError, UsageError } from '../src/errors.js';
 
 const CWD = path.resolve('/srv/crm');
 
@@ -224,8 +224,10 @@ describe('mapPgError', () => {
     assert.match(err.message, /permission denied at .*: permission denied for table raw_events/);
   });
 
-  it('an unknown SQLSTATE keeps the state, the detail and the server\'s hint', () => {
-    const err = asDatabaseError(mapPgError(pgError('P0001', 'refusing to add the unique keys', { detail: '3 groups', hint: 'resolve the duplicates' }), target));
+  it("an unknown SQLSTATE keeps the state, the detail and the server's hint", () => {
+    const err = asDatabaseError(
+      mapPgError(pgError('P0001', 'refusing to add the unique keys', { detail: '3 groups', hint: 'resolve the duplicates' }), target),
+    );
     assert.equal(err.code, 'database');
     assert.equal(err.exitCode, 1);
     assert.equal(err.sqlState, 'P0001');

@@ -22,16 +22,26 @@ describe('omni-ingest demo', { timeout: 300_000 }, () => {
       assert.equal(d.backfill.status, 'succeeded');
       assert.ok(d.imported.every((i) => i.invalid === 0));
       const rows = Object.fromEntries(d.stats.tables.map((t) => [t.table, t.rows]));
-      for (const table of ['raw_events', 'interactions', 'contacts', 'embeddings', 'ai_insights', 'contact_timeline']) assert.ok((rows[table] ?? 0) > 0, `${table} is empty`);
-      assert.ok(d.stats.queue.every((q) => q.pending === 0), 'nothing left pending');
+      for (const table of ['raw_events', 'interactions', 'contacts', 'embeddings', 'ai_insights', 'contact_timeline'])
+        assert.ok((rows[table] ?? 0) > 0, `${table} is empty`);
+      assert.ok(
+        d.stats.queue.every((q) => q.pending === 0),
+        'nothing left pending',
+      );
       assert.equal(d.search.query, 'invoice overdue');
       assert.ok(d.search.hits.length > 0);
-      assert.ok(d.search.hits.every((h, i, all) => h.distance >= 0 && h.distance <= 2 && (i === 0 || all[i - 1]!.distance <= h.distance)), 'hits are nearest first');
+      assert.ok(
+        d.search.hits.every((h, i, all) => h.distance >= 0 && h.distance <= 2 && (i === 0 || all[i - 1]!.distance <= h.distance)),
+        'hits are nearest first',
+      );
 
       const again = await runCli([...target.args, 'demo', '--events', '40', '--json'], { env });
       assert.equal(again.code, 0, again.stderr);
       const d2 = again.json<DemoJson>();
-      assert.equal(d2.imported.reduce((n, i) => n + i.inserted, 0), 0);
+      assert.equal(
+        d2.imported.reduce((n, i) => n + i.inserted, 0),
+        0,
+      );
       assert.ok(d2.backfill.stages.every((s) => (s.counts.events ?? 0) === 0));
       assert.deepEqual(d2.stats.tables, d.stats.tables);
     } finally {

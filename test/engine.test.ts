@@ -59,7 +59,11 @@ describe('range options', () => {
       [{ provider: 'myspace' }, /--provider "myspace" is not one of gmail, twilio/],
     ];
     for (const [flags, message] of bad) {
-      assert.throws(() => parseRange(flags, clock, ['gmail', 'twilio']), (err: unknown) => err instanceof UsageError && message.test(err.message), JSON.stringify(flags));
+      assert.throws(
+        () => parseRange(flags, clock, ['gmail', 'twilio']),
+        (err: unknown) => err instanceof UsageError && message.test(err.message),
+        JSON.stringify(flags),
+      );
     }
   });
 });
@@ -76,7 +80,12 @@ describe('runStage', () => {
 
   it('runs batches until the stage is done and records counts and checkpoint in the ledger', async () => {
     const stage = counterStage(2_500);
-    const s = await runStage(stage, { db, clock: fixedClock('2026-01-01T00:00:00Z'), logger: createMemoryLogger(), range: range({ batchSize: 1_000 }) });
+    const s = await runStage(stage, {
+      db,
+      clock: fixedClock('2026-01-01T00:00:00Z'),
+      logger: createMemoryLogger(),
+      range: range({ batchSize: 1_000 }),
+    });
     assert.equal(s.status, 'succeeded');
     assert.equal(s.stopReason, 'done');
     assert.equal(s.batches, 3);
@@ -90,7 +99,12 @@ describe('runStage', () => {
 
   it('stops at --limit, taking partial batches', async () => {
     const stage = counterStage(10_000);
-    const s = await runStage(stage, { db, clock: fixedClock('2026-01-01T00:00:00Z'), logger: createMemoryLogger(), range: range({ batchSize: 400, limit: 1_000 }) });
+    const s = await runStage(stage, {
+      db,
+      clock: fixedClock('2026-01-01T00:00:00Z'),
+      logger: createMemoryLogger(),
+      range: range({ batchSize: 400, limit: 1_000 }),
+    });
     assert.equal(stage.done, 1_000);
     assert.equal(s.stopReason, 'limit');
     assert.equal(s.status, 'succeeded');
@@ -109,7 +123,13 @@ describe('runStage', () => {
   it('stops after the current batch on a signal', async () => {
     const controller = new AbortController();
     const stage = counterStage(10_000, { onBatch: (done) => done >= 300 && controller.abort() });
-    const s = await runStage(stage, { db, clock: fixedClock('2026-01-01T00:00:00Z'), logger: createMemoryLogger(), range: range({ batchSize: 100 }), signal: controller.signal });
+    const s = await runStage(stage, {
+      db,
+      clock: fixedClock('2026-01-01T00:00:00Z'),
+      logger: createMemoryLogger(),
+      range: range({ batchSize: 100 }),
+      signal: controller.signal,
+    });
     assert.equal(stage.done, 300);
     assert.equal(s.stopReason, 'signal');
     assert.equal((await getRun(db, s.runId!))?.status, 'stopped');
@@ -117,7 +137,10 @@ describe('runStage', () => {
 
   it('marks the run failed with the error, keeping the counts of the committed batches', async () => {
     const stage = counterStage(10_000, { failAt: 250 });
-    await assert.rejects(runStage(stage, { db, clock: fixedClock('2026-01-01T00:00:00Z'), logger: createMemoryLogger(), range: range({ batchSize: 100 }) }), /boom at batch/);
+    await assert.rejects(
+      runStage(stage, { db, clock: fixedClock('2026-01-01T00:00:00Z'), logger: createMemoryLogger(), range: range({ batchSize: 100 }) }),
+      /boom at batch/,
+    );
     const [run] = await listRuns(db, { command: 'test_stage', limit: 1 });
     assert.equal(run?.status, 'failed');
     assert.equal(run?.error, 'boom at batch');
@@ -127,7 +150,12 @@ describe('runStage', () => {
   it('a dry run records no run', async () => {
     const before_ = (await listRuns(db, { command: 'test_stage', limit: 1000 })).length;
     const stage = counterStage(50);
-    const s = await runStage(stage, { db, clock: fixedClock('2026-01-01T00:00:00Z'), logger: createMemoryLogger(), range: range({ dryRun: true }) });
+    const s = await runStage(stage, {
+      db,
+      clock: fixedClock('2026-01-01T00:00:00Z'),
+      logger: createMemoryLogger(),
+      range: range({ dryRun: true }),
+    });
     assert.equal(s.runId, null);
     assert.equal((await listRuns(db, { command: 'test_stage', limit: 1000 })).length, before_);
   });
@@ -138,8 +166,13 @@ INSERT INTO omni_ingest.runs (command, status, heartbeat_at, started_at)
 VALUES ('test_stage', 'running', now() - interval '2 hours', now() - interval '2 hours')`);
     const logger = createMemoryLogger();
     await runStage(counterStage(10), { db, clock: fixedClock('2026-01-01T00:00:00Z'), logger, range: range() });
-    assert.ok(logger.lines.some((l) => /1 earlier test_stage run\(s\) stopped without a word/.test(l)), logger.lines.join('\n'));
-    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM omni_ingest.runs WHERE command = 'test_stage' AND status = 'running'`);
+    assert.ok(
+      logger.lines.some((l) => /1 earlier test_stage run\(s\) stopped without a word/.test(l)),
+      logger.lines.join('\n'),
+    );
+    const { rows } = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM omni_ingest.runs WHERE command = 'test_stage' AND status = 'running'`,
+    );
     assert.equal(rows[0]?.n, 0);
   });
 });

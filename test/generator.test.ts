@@ -25,7 +25,10 @@ describe('generateEvents', () => {
       assert.deepEqual(a, b);
       assert.notDeepEqual(a, c);
       assert.equal(a.length, 300);
-      assert.deepEqual(a.map((l) => JSON.parse(l) as unknown), [...generateEvents(name, 300, { seed: 7, userId: USER })]);
+      assert.deepEqual(
+        a.map((l) => JSON.parse(l) as unknown),
+        [...generateEvents(name, 300, { seed: 7, userId: USER })],
+      );
     });
 
     it(`${name}: unique ids over 20,000 events, valid payloads, realistic sizes, repeating contacts`, () => {
@@ -40,7 +43,14 @@ describe('generateEvents', () => {
         const { sourceId, occurredAt } = provider.identify(payload);
         ids.add(sourceId);
         bytes += Buffer.byteLength(JSON.stringify(payload));
-        const result = provider.normalize({ id: 'r', userId: USER, provider: name, sourceId, occurredAt: occurredAt ?? new Date(), payload });
+        const result = provider.normalize({
+          id: 'r',
+          userId: USER,
+          provider: name,
+          sourceId,
+          occurredAt: occurredAt ?? new Date(),
+          payload,
+        });
         if (result.kind !== 'interactions') continue;
         for (const i of result.interactions) {
           interactions++;
@@ -72,9 +82,16 @@ describe('generateEvents', () => {
 
   it('starts at the given time and belongs to the given user', () => {
     const [first] = take(generateEvents('webform', 1, { seed: 1, userId: USER, start: '2030-01-01T00:00:00Z' }), 1);
-    const i = getProvider('webform').normalize({ id: 'r', userId: USER, provider: 'webform', sourceId: null, occurredAt: null, payload: first });
+    const i = getProvider('webform').normalize({
+      id: 'r',
+      userId: USER,
+      provider: 'webform',
+      sourceId: null,
+      occurredAt: null,
+      payload: first,
+    });
     assert.equal(i.kind, 'interactions');
-    const at = i.kind === 'interactions' ? i.interactions[0]?.occurredAt.getTime() ?? 0 : 0;
+    const at = i.kind === 'interactions' ? (i.interactions[0]?.occurredAt.getTime() ?? 0) : 0;
     assert.ok(at > Date.parse('2030-01-01T00:00:00Z') && at < Date.parse('2030-01-01T01:00:00Z'));
     const mail = (userId: string) => JSON.stringify(take(generateEvents('gmail', 1, { seed: 1, userId }), 1));
     assert.notEqual(mail(USER), mail('22222222-2222-4222-8222-222222222222'), 'the mailbox owner depends on the user');
@@ -83,7 +100,8 @@ describe('generateEvents', () => {
   it('uses only phone numbers libphonenumber accepts', () => {
     for (const payload of generateEvents('twilio', 500, { seed: 3, userId: USER })) {
       const p = payload as Record<string, unknown>;
-      for (const key of ['From', 'To', 'from', 'to']) if (typeof p[key] === 'string') assert.ok(canonicalPhone(p[key]), `${key}: ${String(p[key])}`);
+      for (const key of ['From', 'To', 'from', 'to'])
+        if (typeof p[key] === 'string') assert.ok(canonicalPhone(p[key]), `${key}: ${String(p[key])}`);
     }
   });
 

@@ -111,7 +111,10 @@ SELECT DISTINCT format_type(a.atttypid, a.atttypmod) AS type
 FROM pg_attribute a
 WHERE a.attrelid = ANY (ARRAY['public.raw_events', 'public.interactions', 'public.ai_insights', 'public.contact_timeline', 'public.embeddings']::regclass[])
   AND a.attnum > 0 AND NOT a.attisdropped AND format_type(a.atttypid, a.atttypmod) LIKE 'timestamp%'`);
-    assert.deepEqual(types.rows.map((r) => r.type), ['timestamp with time zone']);
+    assert.deepEqual(
+      types.rows.map((r) => r.type),
+      ['timestamp with time zone'],
+    );
   });
 
   it('resolves duplicate insight fingerprints keeping the oldest, and moves the others aside', async () => {
@@ -122,7 +125,8 @@ WHERE a.attrelid = ANY (ARRAY['public.raw_events', 'public.interactions', 'publi
     assert.equal(kept.size + moved.size, was.size, 'an insight was lost');
     for (const [id, row] of was) assert.deepEqual(kept.get(id) ?? moved.get(id), row, `insight ${id} changed`);
 
-    const key = (r: Record<string, string | null>) => [r.user_id, r.kind, r.subject_type, r.subject_id, r.model, JSON.parse(r.content ?? '{}').title].join('|');
+    const key = (r: Record<string, string | null>) =>
+      [r.user_id, r.kind, r.subject_type, r.subject_id, r.model, JSON.parse(r.content ?? '{}').title].join('|');
     for (const [id, dup] of moved) {
       const survivor = [...kept.values()].find((k) => key(k) === key(dup));
       assert.ok(survivor, `duplicate ${id} has no kept original`);
@@ -131,12 +135,21 @@ WHERE a.attrelid = ANY (ARRAY['public.raw_events', 'public.interactions', 'publi
         `kept ${survivor.id} (${survivor.created_at}) is not older than ${id} (${dup.created_at})`,
       );
     }
-    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.ai_insights_duplicates d LEFT JOIN public.ai_insights i ON i.id = d.duplicate_of WHERE i.id IS NULL`);
+    const { rows } = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM public.ai_insights_duplicates d LEFT JOIN public.ai_insights i ON i.id = d.duplicate_of WHERE i.id IS NULL`,
+    );
     assert.equal(rows[0]!.n, 0, 'duplicate_of must point at the kept insight');
   });
 
   it('fingerprints are SHA-256 of kind|subject_type|subject_id|model|title', async () => {
-    const { rows } = await db.query<{ kind: string; subject_type: string; subject_id: string; model: string | null; title: string | null; fingerprint: string }>(`
+    const { rows } = await db.query<{
+      kind: string;
+      subject_type: string;
+      subject_id: string;
+      model: string | null;
+      title: string | null;
+      fingerprint: string;
+    }>(`
 SELECT kind, subject_type, subject_id::text, model, content->>'title' AS title, fingerprint
 FROM public.ai_insights`);
     assert.ok(rows.length > 0);
@@ -171,11 +184,20 @@ SELECT '00000000-0000-0000-0000-000000000001'::uuid, 'gmail', 'msg-1', '{}'::jso
 FROM generate_series(1, 2)`);
       await assert.rejects(
         migrate(db, { files }),
-        (err: unknown) => err instanceof MigrationError && /20250831_ingest_hardening/.test(err.message) && /raw_events/.test(err.message) && /duplicate/i.test(err.message),
+        (err: unknown) =>
+          err instanceof MigrationError &&
+          /20250831_ingest_hardening/.test(err.message) &&
+          /raw_events/.test(err.message) &&
+          /duplicate/i.test(err.message),
       );
       const { rows } = await db.query<{ name: string }>('SELECT name FROM omni_ingest.schema_migrations');
-      assert.deepEqual(rows.map((r) => r.name), [BASELINE]);
-      const type = await db.query<{ t: string }>(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'public.raw_events'::regclass AND attname = 'occurred_at'`);
+      assert.deepEqual(
+        rows.map((r) => r.name),
+        [BASELINE],
+      );
+      const type = await db.query<{ t: string }>(
+        `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'public.raw_events'::regclass AND attname = 'occurred_at'`,
+      );
       assert.equal(type.rows[0]?.t, 'timestamp without time zone', 'the failed hardening must roll back entirely');
       const n = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM public.raw_events');
       assert.equal(n.rows[0]?.n, 2, 'no row may be deleted');

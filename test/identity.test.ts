@@ -1,7 +1,16 @@
 // Canonical identities (SPEC §6): the same person must always come out the same.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { addIdentity, canonicalEmail, canonicalPhone, identityKey, identityOf, instagramId, parseAddressList, parseIdentity } from '../src/identity.js';
+import {
+  addIdentity,
+  canonicalEmail,
+  canonicalPhone,
+  identityKey,
+  identityOf,
+  instagramId,
+  parseAddressList,
+  parseIdentity,
+} from '../src/identity.js';
 import type { Identity } from '../src/providers/types.js';
 
 describe('canonicalEmail', () => {
@@ -24,7 +33,23 @@ describe('canonicalEmail', () => {
   });
 
   it('returns null for anything that is not one address', () => {
-    for (const bad of ['', '   ', 'sofia', 'sofia@', '@example.com', 'sofia@example', 'sofia@@example.com', 'so fia@example.com', 'a@b.com, c@d.com', '.sofia@example.com', 'sofia.@example.com', 'so..fia@example.com', 'sofia@exa mple.com', 'Sofia Rossi', '<>']) {
+    for (const bad of [
+      '',
+      '   ',
+      'sofia',
+      'sofia@',
+      '@example.com',
+      'sofia@example',
+      'sofia@@example.com',
+      'so fia@example.com',
+      'a@b.com, c@d.com',
+      '.sofia@example.com',
+      'sofia.@example.com',
+      'so..fia@example.com',
+      'sofia@exa mple.com',
+      'Sofia Rossi',
+      '<>',
+    ]) {
       assert.equal(canonicalEmail(bad), null, bad);
     }
     assert.equal(canonicalEmail(null), null);
@@ -43,10 +68,13 @@ describe('parseAddressList', () => {
   });
 
   it('reads groups, comments, escapes and the empty group', () => {
-    assert.deepEqual(parseAddressList('Sales: "Ana \\"AC\\" Costa" <ana@example.org>, ravi@example.net (Ravi S.);, undisclosed-recipients:;'), [
-      { name: 'Ana "AC" Costa', email: 'ana@example.org' },
-      { name: 'Ravi S.', email: 'ravi@example.net' },
-    ]);
+    assert.deepEqual(
+      parseAddressList('Sales: "Ana \\"AC\\" Costa" <ana@example.org>, ravi@example.net (Ravi S.);, undisclosed-recipients:;'),
+      [
+        { name: 'Ana "AC" Costa', email: 'ana@example.org' },
+        { name: 'Ravi S.', email: 'ravi@example.net' },
+      ],
+    );
     assert.deepEqual(parseAddressList('"Ana (Billing)" <ana@example.org>'), [{ name: 'Ana (Billing)', email: 'ana@example.org' }]);
   });
 
@@ -89,7 +117,16 @@ describe('canonicalPhone', () => {
     assert.equal(canonicalPhone('020 7946 0958'), null, 'national format without a region');
     assert.equal(canonicalPhone('020 7946 0958', 'ZZ'), null, 'unknown region');
     assert.equal(canonicalPhone('020 7946 0958', 'not a region'), null);
-    for (const bad of ['', '12345', '+999123', '+1 555', 'call me', 'sofia@example.com', 'messenger:12345678', '+1 415 555 1234 and more text']) {
+    for (const bad of [
+      '',
+      '12345',
+      '+999123',
+      '+1 555',
+      'call me',
+      'sofia@example.com',
+      'messenger:12345678',
+      '+1 415 555 1234 and more text',
+    ]) {
       assert.equal(canonicalPhone(bad), null, bad);
     }
     assert.equal(canonicalPhone(14155551234), null, 'numbers must be strings');
@@ -113,7 +150,8 @@ describe('instagramId', () => {
     assert.equal(instagramId(1234567), '1234567');
   });
   it('refuses anything else', () => {
-    for (const bad of ['', 'sofia.rossi', '12 34', '-5', null, undefined, 2 ** 60, 1.5, 0]) assert.equal(instagramId(bad), null, String(bad));
+    for (const bad of ['', 'sofia.rossi', '12 34', '-5', null, undefined, 2 ** 60, 1.5, 0])
+      assert.equal(instagramId(bad), null, String(bad));
   });
 });
 

@@ -37,15 +37,27 @@ describe('reading import files', () => {
   it('reads NDJSON with line numbers, skipping blank lines, reporting non-JSON lines', async () => {
     const file = write('a.ndjson', '\uFEFF{"id":"1"}\n\n{"id":"2"}\r\n{oops\n{"id":"3"}\n');
     const records = await collect(file);
-    assert.deepEqual(records.map((r) => r.line), [1, 3, 4, 5]);
+    assert.deepEqual(
+      records.map((r) => r.line),
+      [1, 3, 4, 5],
+    );
     assert.ok('error' in records[2]! && /not JSON/.test(records[2].error));
-    assert.deepEqual(records.filter((r) => 'value' in r).map((r) => (r as { value: { id: string } }).value.id), ['1', '2', '3']);
+    assert.deepEqual(
+      records.filter((r) => 'value' in r).map((r) => (r as { value: { id: string } }).value.id),
+      ['1', '2', '3'],
+    );
   });
 
   it('reads a JSON array element by element with the line each starts on', async () => {
-    const file = write('b.json', '[\n  {"id": "1", "text": "a, [b] {c}"},\n  {"id": "2",\n   "nested": [1, {"x": "\\"]"}]},\n  oops,\n  {"id": "3"}\n]\n');
+    const file = write(
+      'b.json',
+      '[\n  {"id": "1", "text": "a, [b] {c}"},\n  {"id": "2",\n   "nested": [1, {"x": "\\"]"}]},\n  oops,\n  {"id": "3"}\n]\n',
+    );
     const records = await collect(file);
-    assert.deepEqual(records.map((r) => r.line), [2, 3, 5, 6]);
+    assert.deepEqual(
+      records.map((r) => r.line),
+      [2, 3, 5, 6],
+    );
     assert.ok('error' in records[2]!);
     assert.deepEqual((records[1] as { value: unknown }).value, { id: '2', nested: [1, { x: '"]' }] });
   });
@@ -71,8 +83,27 @@ describe('omni-ingest import', () => {
   it('imports once; the same files again add nothing', async () => {
     const lines = [...generateEvents('gmail', 120, { seed: 21, userId: USER_A })].map((p) => JSON.stringify(p));
     const ndjson = write('gmail.ndjson', `${lines.slice(0, 60).join('\n')}\n`);
-    const array = write('gmail.json', JSON.stringify(lines.slice(60).map((l) => JSON.parse(l) as unknown), null, 2));
-    const first = await runCli([...target.args, 'import', ndjson, array, '--provider', 'gmail', '--user', USER_A, '--json', '--batch-size', '25']);
+    const array = write(
+      'gmail.json',
+      JSON.stringify(
+        lines.slice(60).map((l) => JSON.parse(l) as unknown),
+        null,
+        2,
+      ),
+    );
+    const first = await runCli([
+      ...target.args,
+      'import',
+      ndjson,
+      array,
+      '--provider',
+      'gmail',
+      '--user',
+      USER_A,
+      '--json',
+      '--batch-size',
+      '25',
+    ]);
     assert.equal(first.code, 0, first.stderr);
     const one = first.json<ImportJson>();
     assert.deepEqual(one.counts, { records: 120, inserted: 120, duplicates: 0, invalid: 0 });
@@ -89,7 +120,9 @@ SELECT count(*)::int AS n, count(DISTINCT batch_id)::int AS batches, count(DISTI
 SELECT count(*)::int AS ok FROM public.raw_events
 WHERE provider = 'gmail' AND occurred_at = to_timestamp((payload ->> 'internalDate')::bigint / 1000.0) AND source_id = payload ->> 'id'`);
       assert.equal(t[0]?.ok, 120, 'occurred_at and source_id come from the payload');
-      const audit = await db.query<{ action: string; payload: { batch_id: string; counts: { inserted: number } } }>(`SELECT action, payload FROM public.sync_audit WHERE provider = 'gmail' ORDER BY created_at`);
+      const audit = await db.query<{ action: string; payload: { batch_id: string; counts: { inserted: number } } }>(
+        `SELECT action, payload FROM public.sync_audit WHERE provider = 'gmail' ORDER BY created_at`,
+      );
       assert.equal(audit.rows.length, 2);
       assert.equal(audit.rows[0]?.action, 'import');
       assert.equal(audit.rows[0]?.payload.batch_id, one.batchId);
@@ -101,19 +134,41 @@ WHERE provider = 'gmail' AND occurred_at = to_timestamp((payload ->> 'internalDa
 
   it('reports bad lines and payloads without an id by file and line, keeps them, and goes on', async () => {
     const [good1, good2] = [...generateEvents('webform', 2, { seed: 22, userId: USER_A })];
-    const file = write('forms.ndjson', [JSON.stringify(good1), 'this is not json', JSON.stringify({ form_id: 'no-id', submitted_at: '2025-01-01T00:00:00Z', fields: {} }), JSON.stringify(good2)].join('\n'));
+    const file = write(
+      'forms.ndjson',
+      [
+        JSON.stringify(good1),
+        'this is not json',
+        JSON.stringify({ form_id: 'no-id', submitted_at: '2025-01-01T00:00:00Z', fields: {} }),
+        JSON.stringify(good2),
+      ].join('\n'),
+    );
     const r = await runCli([...target.args, 'import', file, '--provider', 'webform', '--user', USER_A, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const body = r.json<ImportJson>();
     assert.deepEqual(body.counts, { records: 4, inserted: 2, duplicates: 0, invalid: 2 });
-    assert.deepEqual(body.problems.map((p) => [path.basename(p.file), p.line]), [['forms.ndjson', 2], ['forms.ndjson', 3]]);
+    assert.deepEqual(
+      body.problems.map((p) => [path.basename(p.file), p.line]),
+      [
+        ['forms.ndjson', 2],
+        ['forms.ndjson', 3],
+      ],
+    );
     assert.match(body.problems[0]!.error, /not JSON/);
     assert.match(body.problems[1]!.error, /\bid\b/);
     assert.match(r.stderr, /forms\.ndjson:2: not JSON/);
     const db = await target.open();
     try {
-      const { rows } = await db.query<{ stage: string; error: string; line: number }>(`SELECT stage, error, (context ->> 'line')::int AS line FROM public.raw_event_errors WHERE stage = 'import' ORDER BY 3`);
-      assert.deepEqual(rows.map((x) => [x.stage, x.line]), [['import', 2], ['import', 3]]);
+      const { rows } = await db.query<{ stage: string; error: string; line: number }>(
+        `SELECT stage, error, (context ->> 'line')::int AS line FROM public.raw_event_errors WHERE stage = 'import' ORDER BY 3`,
+      );
+      assert.deepEqual(
+        rows.map((x) => [x.stage, x.line]),
+        [
+          ['import', 2],
+          ['import', 3],
+        ],
+      );
     } finally {
       await db.close();
     }
@@ -142,7 +197,10 @@ WHERE provider = 'gmail' AND occurred_at = to_timestamp((payload ->> 'internalDa
   });
 
   it('--dry-run validates and writes nothing', async () => {
-    const file = write('ig.ndjson', [...generateEvents('instagram', 5, { seed: 24, userId: USER_A })].map((p) => JSON.stringify(p)).join('\n'));
+    const file = write(
+      'ig.ndjson',
+      [...generateEvents('instagram', 5, { seed: 24, userId: USER_A })].map((p) => JSON.stringify(p)).join('\n'),
+    );
     const r = await runCli([...target.args, 'import', file, '--provider', 'instagram', '--user', USER_A, '--dry-run', '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.json<ImportJson>().counts.records, 5);

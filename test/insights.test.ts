@@ -30,17 +30,30 @@ interface Item {
 }
 
 async function addContact(db: Queryable, name: string, userId = USER_A): Promise<string> {
-  const { rows } = await db.query<{ id: string }>(`INSERT INTO public.contacts (user_id, display_name) VALUES ($1, $2) RETURNING id`, [userId, name]);
+  const { rows } = await db.query<{ id: string }>(`INSERT INTO public.contacts (user_id, display_name) VALUES ($1, $2) RETURNING id`, [
+    userId,
+    name,
+  ]);
   return rows[0]!.id;
 }
 
 /** Linked interactions: the insert trigger queues the contact for insights. */
 async function addInteractions(db: Queryable, contactId: string, items: Item[], userId = USER_A): Promise<void> {
-  await db.query(`
+  await db.query(
+    `
 INSERT INTO public.interactions (user_id, contact_id, type, subject, body_text, occurred_at, source, source_id)
 SELECT $1, $2, x.type, x.subject, x.body, x.at, 'gmail', x.source_id
 FROM unnest($3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[]) AS x(type, subject, body, at, source_id)`,
-    [userId, contactId, items.map((i) => i.type), items.map((i) => i.subject ?? null), items.map((i) => i.body ?? null), items.map((i) => i.at), items.map(() => randomUUID())]);
+    [
+      userId,
+      contactId,
+      items.map((i) => i.type),
+      items.map((i) => i.subject ?? null),
+      items.map((i) => i.body ?? null),
+      items.map((i) => i.at),
+      items.map(() => randomUUID()),
+    ],
+  );
 }
 
 async function count(db: Queryable, sql: string, params: unknown[] = []): Promise<number> {
@@ -86,12 +99,17 @@ describe('insights', () => {
     assert.equal(s.counts.events, 1);
     assert.equal(s.counts.inserted, 3);
     const { rows } = await db.query<{ kind: string; content: { title: string; body: string; score?: number }; model: string }>(
-      `SELECT kind, content, model FROM public.ai_insights WHERE subject_id = $1 ORDER BY kind`, [sofia]);
+      `SELECT kind, content, model FROM public.ai_insights WHERE subject_id = $1 ORDER BY kind`,
+      [sofia],
+    );
     assert.deepEqual(rows, [
       {
         kind: 'next_step',
         model: 'heuristic-v1',
-        content: { title: 'Reply to "Pricing question"', body: 'Sofia Rossi wrote by email on 2025-06-03 and has had no reply since. They wrote: "Could you send the contract?"' },
+        content: {
+          title: 'Reply to "Pricing question"',
+          body: 'Sofia Rossi wrote by email on 2025-06-03 and has had no reply since. They wrote: "Could you send the contract?"',
+        },
       },
       {
         kind: 'score',
@@ -125,8 +143,14 @@ describe('insights', () => {
     assert.equal(second.counts.generated, 3);
     assert.equal(second.counts.inserted, 0);
     assert.equal(second.counts.duplicates, 3);
-    const { rows } = await db.query<{ kind: string; subject_type: string; subject_id: string; model: string; title: string; fingerprint: string }>(
-      `SELECT kind, subject_type, subject_id, model, content ->> 'title' AS title, fingerprint FROM public.ai_insights`);
+    const { rows } = await db.query<{
+      kind: string;
+      subject_type: string;
+      subject_id: string;
+      model: string;
+      title: string;
+      fingerprint: string;
+    }>(`SELECT kind, subject_type, subject_id, model, content ->> 'title' AS title, fingerprint FROM public.ai_insights`);
     assert.equal(rows.length, 3);
     for (const r of rows) {
       const expected = createHash('sha256').update(`${r.kind}|contact|${c}|gpt-4o-mini|${r.title}`).digest('hex');
@@ -134,7 +158,14 @@ describe('insights', () => {
       assert.equal(insightFingerprint(r.kind, r.subject_type, r.subject_id, r.model, r.title), expected);
     }
     // Within one statement too.
-    const row = { user_id: USER_A, subject_id: c, kind: 'risk', content: { title: 'Churn risk', body: 'Quiet for weeks.' }, model: 'm', source_digest: 'd' };
+    const row = {
+      user_id: USER_A,
+      subject_id: c,
+      kind: 'risk',
+      content: { title: 'Churn risk', body: 'Quiet for weeks.' },
+      model: 'm',
+      source_digest: 'd',
+    };
     assert.equal(await insertInsights(db, JSON.stringify([row, row])), 1);
     assert.equal(await insertInsights(db, JSON.stringify([row])), 0);
   });
@@ -171,18 +202,32 @@ describe('insights', () => {
     const good = await addContact(db, 'Good Contact');
     const bad = await addContact(db, 'Bad Schema');
     const notJson = await addContact(db, 'Not Json', USER_B);
-    for (const [c, user] of [[good, USER_A], [bad, USER_A], [notJson, USER_B]] as const) await addInteractions(db, c, history.slice(0, 2), user);
+    for (const [c, user] of [
+      [good, USER_A],
+      [bad, USER_A],
+      [notJson, USER_B],
+    ] as const)
+      await addInteractions(db, c, history.slice(0, 2), user);
     const s = await run(db, openai(fake));
     assert.equal(s.counts.events, 3);
     assert.equal(s.counts.dead_lettered, 2);
     assert.equal(s.counts.inserted, 1);
     assert.equal(await count(db, `SELECT count(*)::int AS n FROM public.ai_insights WHERE subject_id = $1`, [good]), 1);
-    const { rows } = await db.query<{ raw_event_id: string | null; user_id: string; provider: string | null; stage: string; error: string; context: { contact_id: string; issues: { path: string; message: string }[]; raw_response_excerpt: string } }>(
-      `SELECT raw_event_id, user_id, provider, stage, error, context FROM public.raw_event_errors ORDER BY user_id`);
+    const { rows } = await db.query<{
+      raw_event_id: string | null;
+      user_id: string;
+      provider: string | null;
+      stage: string;
+      error: string;
+      context: { contact_id: string; issues: { path: string; message: string }[]; raw_response_excerpt: string };
+    }>(`SELECT raw_event_id, user_id, provider, stage, error, context FROM public.raw_event_errors ORDER BY user_id`);
     assert.equal(rows.length, 2);
     const [schemaError, jsonError] = rows;
     // provider is the data source (a contact has none); the model vendor is in the context.
-    assert.deepEqual([schemaError!.raw_event_id, schemaError!.user_id, schemaError!.provider, schemaError!.stage], [null, USER_A, null, 'insights']);
+    assert.deepEqual(
+      [schemaError!.raw_event_id, schemaError!.user_id, schemaError!.provider, schemaError!.stage],
+      [null, USER_A, null, 'insights'],
+    );
     assert.equal((schemaError!.context as unknown as { insights_provider: string }).insights_provider, 'openai');
     assert.equal(schemaError!.context.contact_id, bad);
     assert.deepEqual(schemaError!.context.issues.map((i) => i.path).sort(), ['insights[0].body', 'insights[0].title']);
@@ -191,7 +236,11 @@ describe('insights', () => {
     assert.equal(jsonError!.context.contact_id, notJson);
     assert.match(jsonError!.error, /not JSON/);
     assert.equal(jsonError!.context.raw_response_excerpt, 'Sure! Here are the insights: …');
-    assert.equal(await count(db, `SELECT count(*)::int AS n FROM omni_ingest.work_queue WHERE stage = 'insights'`), 0, 'dead letters leave the queue');
+    assert.equal(
+      await count(db, `SELECT count(*)::int AS n FROM omni_ingest.work_queue WHERE stage = 'insights'`),
+      0,
+      'dead letters leave the queue',
+    );
   });
 
   it('insights expire one year after creation', async () => {
@@ -199,7 +248,8 @@ describe('insights', () => {
     await addInteractions(db, c, history.slice(0, 1));
     await run(db, openai(fake));
     const { rows } = await db.query<{ off_ms: number }>(
-      `SELECT abs(extract(epoch FROM expires_at - (created_at + interval '1 year')) * 1000)::float8 AS off_ms FROM public.ai_insights`);
+      `SELECT abs(extract(epoch FROM expires_at - (created_at + interval '1 year')) * 1000)::float8 AS off_ms FROM public.ai_insights`,
+    );
     assert.equal(rows.length, 3);
     for (const r of rows) assert.ok(r.off_ms < 60_000, `expires_at is ${r.off_ms} ms off created_at + 1 year`);
   });
@@ -220,16 +270,27 @@ describe('insights', () => {
     const server = http.createServer((_req, res) => {
       requests++;
       res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '0' });
-      res.end(JSON.stringify({ error: { message: 'You exceeded your current quota.', type: 'insufficient_quota', code: 'insufficient_quota' } }));
+      res.end(
+        JSON.stringify({ error: { message: 'You exceeded your current quota.', type: 'insufficient_quota', code: 'insufficient_quota' } }),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const c = await addContact(db, 'No Quota');
       await addInteractions(db, c, history.slice(0, 1));
-      const provider = createOpenAIInsightProvider({ apiKey: 'k', baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1` });
-      await assert.rejects(run(db, provider), (err: unknown) => err instanceof InsightProviderError && !err.transient && /quota/.test(err.message));
+      const provider = createOpenAIInsightProvider({
+        apiKey: 'k',
+        baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+      });
+      await assert.rejects(
+        run(db, provider),
+        (err: unknown) => err instanceof InsightProviderError && !err.transient && /quota/.test(err.message),
+      );
       assert.equal(requests, 1);
-      assert.equal(await count(db, `SELECT count(*)::int AS n FROM omni_ingest.work_queue WHERE stage = 'insights' AND claimed_by IS NULL`), 1);
+      assert.equal(
+        await count(db, `SELECT count(*)::int AS n FROM omni_ingest.work_queue WHERE stage = 'insights' AND claimed_by IS NULL`),
+        1,
+      );
       assert.equal(await count(db, 'SELECT count(*)::int AS n FROM public.raw_event_errors'), 0);
     } finally {
       server.closeAllConnections();
@@ -262,13 +323,21 @@ describe('insights', () => {
     await addInteractions(db, a, history);
     const logger = createMemoryLogger();
     const listed: string[] = [];
-    const stage = createInsightsStage({ provider: openai(fake), concurrency: 2, logger, onWouldSend: (cs) => listed.push(...cs.map((x) => x.contactId)) });
+    const stage = createInsightsStage({
+      provider: openai(fake),
+      concurrency: 2,
+      logger,
+      onWouldSend: (cs) => listed.push(...cs.map((x) => x.contactId)),
+    });
     const s = await runStage(stage, { db, clock: systemClock, logger, range: parseRange({ dryRun: true }, systemClock) });
     assert.deepEqual(listed, [a]);
     assert.equal(s.counts.would_send, 1);
     assert.equal(fake.stats.chatRequests, 0);
     assert.equal(await count(db, 'SELECT count(*)::int AS n FROM public.ai_insights'), 0);
-    assert.equal(await count(db, `SELECT count(*)::int AS n FROM omni_ingest.work_queue WHERE stage = 'insights' AND claimed_by IS NULL`), 1);
+    assert.equal(
+      await count(db, `SELECT count(*)::int AS n FROM omni_ingest.work_queue WHERE stage = 'insights' AND claimed_by IS NULL`),
+      1,
+    );
   });
 
   it('the binary: insights --json through OPENAI_BASE_URL, exit 2 without a key, purge deletes only expired insights', async () => {
@@ -277,7 +346,9 @@ describe('insights', () => {
     await db.close(); // PGlite: one process at a time
     const env = { OPENAI_API_KEY: 'test-key', OPENAI_BASE_URL: fake.url };
 
-    const noKey = await runCli([...target.args, 'insights', '--insights-provider', 'openai', '--json'], { env: { OPENAI_API_KEY: undefined } });
+    const noKey = await runCli([...target.args, 'insights', '--insights-provider', 'openai', '--json'], {
+      env: { OPENAI_API_KEY: undefined },
+    });
     assert.equal(noKey.code, 2, noKey.stderr);
     assert.match(noKey.stderr, /OPENAI_API_KEY/);
     assert.equal(noKey.json<{ ok: boolean }>().ok, false);
@@ -294,7 +365,10 @@ describe('insights', () => {
 
     db = await target.open();
     try {
-      assert.equal(await count(db, `SELECT count(*)::int AS n FROM public.ai_insights WHERE subject_id = $1 AND model = 'gpt-4o-mini'`, [c]), 3);
+      assert.equal(
+        await count(db, `SELECT count(*)::int AS n FROM public.ai_insights WHERE subject_id = $1 AND model = 'gpt-4o-mini'`, [c]),
+        3,
+      );
       await db.query(`UPDATE public.ai_insights SET expires_at = now() - interval '1 day' WHERE kind <> 'summary'`);
     } finally {
       await db.close();
@@ -312,9 +386,18 @@ describe('insights', () => {
     db = await target.open();
     try {
       const { rows } = await db.query<{ kind: string }>('SELECT kind FROM public.ai_insights');
-      assert.deepEqual(rows.map((x) => x.kind), ['summary']);
-      const entries = await db.query<{ event_type: string }>(`SELECT event_type FROM public.contact_timeline WHERE source_type = 'insight'`);
-      assert.deepEqual(entries.rows.map((x) => x.event_type), ['insight_summary'], 'purged insights leave the timeline too');
+      assert.deepEqual(
+        rows.map((x) => x.kind),
+        ['summary'],
+      );
+      const entries = await db.query<{ event_type: string }>(
+        `SELECT event_type FROM public.contact_timeline WHERE source_type = 'insight'`,
+      );
+      assert.deepEqual(
+        entries.rows.map((x) => x.event_type),
+        ['insight_summary'],
+        'purged insights leave the timeline too',
+      );
     } finally {
       await db.close();
     }

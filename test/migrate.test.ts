@@ -190,10 +190,16 @@ describe('the migration history', () => {
     try {
       const files = loadMigrationFiles(dir);
       assert.ok(files.every((f) => f.sql.includes('\r\n')));
-      assert.deepEqual(files.map((f) => f.checksum), original.map((f) => f.checksum));
+      assert.deepEqual(
+        files.map((f) => f.checksum),
+        original.map((f) => f.checksum),
+      );
       assert.equal(checksumOf('a;\r\nb;\r\n'), checksumOf('a;\nb;\n'));
       assert.notEqual(checksumOf('a;\nb;\n'), checksumOf('a;\nb;\n-- x\n'));
-      assert.deepEqual((await migrationStatus(db, files)).map((s) => s.state), files.map(() => 'applied'));
+      assert.deepEqual(
+        (await migrationStatus(db, files)).map((s) => s.state),
+        files.map(() => 'applied'),
+      );
       assert.deepEqual(await migrate(db, { files }), { applied: [], adopted: [], skipped: [], pendingAfter: [] });
     } finally {
       for (const file of original) fs.writeFileSync(file.file, file.sql);
@@ -221,11 +227,14 @@ describe('the migration history', () => {
   it('a badly named file is refused when the folder is read', () => {
     write(dir, 'add_stuff.sql', 'SELECT 1;\n');
     try {
-      assert.throws(() => loadMigrationFiles(dir), (err: unknown) => {
-        assert.ok(err instanceof MigrationError, String(err));
-        assert.match(err.message, /migration file add_stuff\.sql is not named YYYYMMDD\[HHMM\]_name\.sql/);
-        return true;
-      });
+      assert.throws(
+        () => loadMigrationFiles(dir),
+        (err: unknown) => {
+          assert.ok(err instanceof MigrationError, String(err));
+          assert.match(err.message, /migration file add_stuff\.sql is not named YYYYMMDD\[HHMM\]_name\.sql/);
+          return true;
+        },
+      );
     } finally {
       fs.rmSync(path.join(dir, 'add_stuff.sql'));
     }
@@ -341,7 +350,11 @@ describe('a failing migration', () => {
       assert.deepEqual(names(await ledger(db)), ['20250101_first']);
       assert.deepEqual(
         (await migrationStatus(db, files)).map((s) => [s.name, s.state]),
-        [['20250101_first', 'applied'], ['20250102_boom', 'pending'], ['20250103_never', 'pending']],
+        [
+          ['20250101_first', 'applied'],
+          ['20250102_boom', 'pending'],
+          ['20250103_never', 'pending'],
+        ],
       );
     });
   });
@@ -388,7 +401,10 @@ describe('a database migrated by other means', () => {
         files.map((f) => [f.name, f.checksum, f.name <= ADOPTABLE_THROUGH]),
       );
       const statuses = await migrationStatus(db, files);
-      assert.deepEqual(statuses.map((s) => [s.name, s.state, s.adopted]), files.map((f) => [f.name, 'applied', f.name <= ADOPTABLE_THROUGH]));
+      assert.deepEqual(
+        statuses.map((s) => [s.name, s.state, s.adopted]),
+        files.map((f) => [f.name, 'applied', f.name <= ADOPTABLE_THROUGH]),
+      );
 
       // Adopting again records nothing new.
       const again = await migrate(db, { files, adopt: true, verifyAdoption });

@@ -20,7 +20,14 @@ function* events(provider: (typeof PROVIDERS)[number]): Generator<unknown> {
   for (const payload of generateEvents(provider, EVENTS / PROVIDERS.length, { seed: 1234, userId: USER_A })) {
     i++;
     if (i % 200 === 0 && typeof payload === 'object' && payload !== null) {
-      yield { ...(payload as Record<string, unknown>), internalDate: 'soon', timestamp: 'later', submitted_at: 'never', sid: 42, date_sent: 'Thu, 99 Nop 2023' };
+      yield {
+        ...(payload as Record<string, unknown>),
+        internalDate: 'soon',
+        timestamp: 'later',
+        submitted_at: 'never',
+        sid: 42,
+        date_sent: 'Thu, 99 Nop 2023',
+      };
     } else {
       yield payload;
     }
@@ -52,7 +59,12 @@ FROM public.raw_event_errors e JOIN public.raw_events r ON r.id = e.raw_event_id
 ORDER BY 1`);
     const pending = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM omni_ingest.normalize_queue');
     const running = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM omni_ingest.runs WHERE status = 'running'`);
-    return { interactions: interactions.rows.map((r) => r.k), errors: errors.rows.map((r) => r.k), pending: pending.rows[0]!.n, runsRunning: running.rows[0]!.n };
+    return {
+      interactions: interactions.rows.map((r) => r.k),
+      errors: errors.rows.map((r) => r.k),
+      pending: pending.rows[0]!.n,
+      runsRunning: running.rows[0]!.n,
+    };
   } finally {
     await db.close();
   }
@@ -61,7 +73,10 @@ ORDER BY 1`);
 /** Starts normalize and SIGKILLs it a moment after its `batches`-th batch committed. */
 function killAfterBatches(target: TestTarget, batches: number, delayMs: number): Promise<{ killed: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...NODE_FLAGS, binary, ...target.args, '--verbose', 'normalize', '--batch-size', '100'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [...NODE_FLAGS, binary, ...target.args, '--verbose', 'normalize', '--batch-size', '100'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     let seen = 0;
     let killed = false;
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
@@ -122,8 +137,15 @@ describe('normalize in parallel', { skip: onServer ? false : 'needs a real serve
       const runs = await Promise.all([1, 2, 3, 4].map(() => runCli([...target.args, 'normalize', '--batch-size', '100', '--json'])));
       for (const r of runs) assert.equal(r.code, 0, r.stderr);
       const taken = runs.map((r) => r.json<{ counts: { events?: number } }>().counts.events ?? 0);
-      assert.equal(taken.reduce((a, b) => a + b, 0), EVENTS, `events taken: ${taken.join(' + ')}`);
-      assert.ok(taken.every((n) => n > 0), `a process did no work: ${taken.join(', ')}`);
+      assert.equal(
+        taken.reduce((a, b) => a + b, 0),
+        EVENTS,
+        `events taken: ${taken.join(' + ')}`,
+      );
+      assert.ok(
+        taken.every((n) => n > 0),
+        `a process did no work: ${taken.join(', ')}`,
+      );
       const got = await outcome(target);
       assert.equal(got.pending, 0);
       const keys = got.interactions.map((k) => k.split('|').slice(0, 3).join('|'));

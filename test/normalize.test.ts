@@ -40,7 +40,13 @@ describe('normalize', () => {
     assert.equal(interactions, first.counts.inserted);
     assert.equal(interactions + (first.counts.skipped ?? 0), loaded);
     assert.equal(await count(db, 'SELECT count(*)::int AS n FROM omni_ingest.normalize_queue'), 0);
-    assert.equal(await count(db, 'SELECT count(*)::int AS n FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id AND r.batch_id = i.batch_id'), interactions);
+    assert.equal(
+      await count(
+        db,
+        'SELECT count(*)::int AS n FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id AND r.batch_id = i.batch_id',
+      ),
+      interactions,
+    );
 
     const second = await normalize(db);
     assert.equal(second.counts.events ?? 0, 0);
@@ -49,13 +55,22 @@ describe('normalize', () => {
 
   it('dead-letters invalid payloads with message, issues and raw event id, and goes on', async () => {
     const good = [...generateEvents('webform', 20, { seed: 4, userId: USER_A })];
-    const bad = [{ id: 'broken-1', form_id: 'f', submitted_at: 'not a date', fields: {} }, { id: 'broken-2', submitted_at: '2025-01-01T00:00:00Z' }];
+    const bad = [
+      { id: 'broken-1', form_id: 'f', submitted_at: 'not a date', fields: {} },
+      { id: 'broken-2', submitted_at: '2025-01-01T00:00:00Z' },
+    ];
     await loadEvents(db, 'webform', [...good, ...bad]);
     const s = await normalize(db);
     assert.equal(s.counts.events, 22);
     assert.equal(s.counts.dead_lettered, 2);
     assert.equal(s.counts.inserted, 20);
-    const { rows } = await db.query<{ stage: string; error: string; context: { raw_event_id: string; issues: { path: string; message: string }[] }; raw_event_id: string; source_id: string }>(`
+    const { rows } = await db.query<{
+      stage: string;
+      error: string;
+      context: { raw_event_id: string; issues: { path: string; message: string }[] };
+      raw_event_id: string;
+      source_id: string;
+    }>(`
 SELECT e.stage, e.error, e.context, e.raw_event_id, r.source_id
 FROM public.raw_event_errors e JOIN public.raw_events r ON r.id = e.raw_event_id
 ORDER BY r.source_id`);
@@ -72,9 +87,12 @@ ORDER BY r.source_id`);
   });
 
   it('an event of an unknown provider is dead-lettered, not fatal', async () => {
-    await db.query(`
+    await db.query(
+      `
 INSERT INTO public.raw_events (user_id, provider, source_id, payload, occurred_at)
-VALUES ($1, 'myspace', 'x1', '{"id": "x1"}', now())`, [USER_A]);
+VALUES ($1, 'myspace', 'x1', '{"id": "x1"}', now())`,
+      [USER_A],
+    );
     const s = await normalize(db);
     assert.equal(s.counts.dead_lettered, 1);
     const { rows } = await db.query<{ error: string }>('SELECT error FROM public.raw_event_errors');
@@ -91,7 +109,9 @@ VALUES ($1, 'myspace', 'x1', '{"id": "x1"}', now())`, [USER_A]);
     const limited = await normalize(db, { provider: 'webform', limit: '7' });
     assert.equal(limited.counts.events, 7);
     assert.equal(limited.stopReason, 'limit');
-    const { rows } = await db.query<{ t: Date }>(`SELECT occurred_at AS t FROM omni_ingest.normalize_queue ORDER BY occurred_at, raw_event_id`);
+    const { rows } = await db.query<{ t: Date }>(
+      `SELECT occurred_at AS t FROM omni_ingest.normalize_queue ORDER BY occurred_at, raw_event_id`,
+    );
     const mid = rows[Math.floor(rows.length / 2)]!.t.toISOString();
     const ranged = await normalize(db, { since: mid });
     const expected = rows.filter((r) => r.t.toISOString() >= mid).length;
@@ -130,7 +150,10 @@ VALUES ($1, 'myspace', 'x1', '{"id": "x1"}', now())`, [USER_A]);
   it('records the run in the ledger with its counts', async () => {
     await loadEvents(db, 'instagram', generateEvents('instagram', 25, { seed: 10, userId: USER_A }));
     const s = await normalize(db, { batchSize: '10' });
-    const { rows } = await db.query<{ status: string; counts: Record<string, number>; command: string }>('SELECT status, counts, command FROM omni_ingest.runs WHERE id = $1', [s.runId]);
+    const { rows } = await db.query<{ status: string; counts: Record<string, number>; command: string }>(
+      'SELECT status, counts, command FROM omni_ingest.runs WHERE id = $1',
+      [s.runId],
+    );
     assert.equal(rows[0]?.command, 'normalize');
     assert.equal(rows[0]?.status, 'succeeded');
     assert.equal(rows[0]?.counts.events, 25);
@@ -138,9 +161,19 @@ VALUES ($1, 'myspace', 'x1', '{"id": "x1"}', now())`, [USER_A]);
   });
 
   it('keeps Unicode and removes NUL characters', async () => {
-    await loadEvents(db, 'webform', [{ id: 'u1', form_id: 'contact', form_name: 'Kontakt 📬', submitted_at: '2025-03-01T10:00:00+01:00', fields: { name: 'Zoë 李', message: 'Grüße\u0000 aus Köln 🚀' } }]);
+    await loadEvents(db, 'webform', [
+      {
+        id: 'u1',
+        form_id: 'contact',
+        form_name: 'Kontakt 📬',
+        submitted_at: '2025-03-01T10:00:00+01:00',
+        fields: { name: 'Zoë 李', message: 'Grüße\u0000 aus Köln 🚀' },
+      },
+    ]);
     await normalize(db);
-    const { rows } = await db.query<{ subject: string; body_text: string; occurred_at: Date }>('SELECT subject, body_text, occurred_at FROM public.interactions');
+    const { rows } = await db.query<{ subject: string; body_text: string; occurred_at: Date }>(
+      'SELECT subject, body_text, occurred_at FROM public.interactions',
+    );
     assert.equal(rows[0]?.subject, 'Kontakt 📬');
     assert.equal(rows[0]?.body_text, 'Grüße aus Köln 🚀');
     assert.equal(rows[0]?.occurred_at.toISOString(), '2025-03-01T09:00:00.000Z');

@@ -8,8 +8,10 @@ import { PayloadError, type Identity, type NormalizedInteraction, type Normalize
 import { webform } from '../src/providers/webform/index.js';
 
 const dir = path.join(packageRoot, 'fixtures', 'webform');
-const load = (name: string): Record<string, unknown> => JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as Record<string, unknown>;
-const run = (payload: unknown): NormalizeResult => webform.normalize({ id: 'r1', userId: 'u1', provider: 'webform', sourceId: null, occurredAt: null, payload });
+const load = (name: string): Record<string, unknown> =>
+  JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as Record<string, unknown>;
+const run = (payload: unknown): NormalizeResult =>
+  webform.normalize({ id: 'r1', userId: 'u1', provider: 'webform', sourceId: null, occurredAt: null, payload });
 const email = (value: string): Identity => ({ kind: 'email', value });
 const phone = (value: string): Identity => ({ kind: 'phone', value });
 
@@ -19,32 +21,74 @@ function one(result: NormalizeResult): NormalizedInteraction {
   assert.equal(list.length, 1);
   return list[0] as NormalizedInteraction;
 }
-const view = (i: NormalizedInteraction) => ({ type: i.type, sourceId: i.sourceId, occurredAt: i.occurredAt.toISOString(), subject: i.subject, bodyText: i.bodyText, sourceMeta: i.sourceMeta });
+const view = (i: NormalizedInteraction) => ({
+  type: i.type,
+  sourceId: i.sourceId,
+  occurredAt: i.occurredAt.toISOString(),
+  subject: i.subject,
+  bodyText: i.bodyText,
+  sourceMeta: i.sourceMeta,
+});
 
 const expected: Record<string, ReturnType<typeof view>> = {
   'contact-with-message.json': {
-    type: 'form_submitted', sourceId: 'sub_01J9ZK4M7Q3V8X2N6B5C1D0E9F', occurredAt: '2024-10-02T12:35:12.000Z', subject: 'Contact us',
+    type: 'form_submitted',
+    sourceId: 'sub_01J9ZK4M7Q3V8X2N6B5C1D0E9F',
+    occurredAt: '2024-10-02T12:35:12.000Z',
+    subject: 'Contact us',
     bodyText: "Buongiorno! We'd like a demo of the inbox for our team of 12.\nAre Thursdays possible?",
     sourceMeta: {
-      direction: 'inbound', from: [email('sofia.rossi@example.com'), phone('+393471234567')], to: [], formId: 'contact-us', formName: 'Contact us',
+      direction: 'inbound',
+      from: [email('sofia.rossi@example.com'), phone('+393471234567')],
+      to: [],
+      formId: 'contact-us',
+      formName: 'Contact us',
       names: { 'sofia.rossi@example.com': 'Sofía Rossi', '+393471234567': 'Sofía Rossi' },
     },
   },
   'quote-without-message.json': {
-    type: 'form_submitted', sourceId: '48213', occurredAt: '2024-10-03T08:00:00.000Z', subject: 'Request a quote',
+    type: 'form_submitted',
+    sourceId: '48213',
+    occurredAt: '2024-10-03T08:00:00.000Z',
+    subject: 'Request a quote',
     // Sorted by key, case-insensitively; empty and null fields left out; arrays and objects rendered.
-    bodyText: 'address: {"city":"Tokyo","country":"JP"}\nbudget: 20k+\nFull Name: Kenji Tanaka\nnewsletter: false\nproducts: CRM, Inbox, Reports\nseats: 40\nworkEmail: kenji@sakura-labs.example',
-    sourceMeta: { direction: 'inbound', from: [email('kenji@sakura-labs.example')], to: [], formId: '7', formName: 'Request a quote', names: { 'kenji@sakura-labs.example': 'Kenji Tanaka' } },
+    bodyText:
+      'address: {"city":"Tokyo","country":"JP"}\nbudget: 20k+\nFull Name: Kenji Tanaka\nnewsletter: false\nproducts: CRM, Inbox, Reports\nseats: 40\nworkEmail: kenji@sakura-labs.example',
+    sourceMeta: {
+      direction: 'inbound',
+      from: [email('kenji@sakura-labs.example')],
+      to: [],
+      formId: '7',
+      formName: 'Request a quote',
+      names: { 'kenji@sakura-labs.example': 'Kenji Tanaka' },
+    },
   },
   'unicode-and-nul.json': {
-    type: 'form_submitted', sourceId: 'f-2024-10-04-0001', occurredAt: '2024-10-05T06:59:59.250Z', subject: 'Support 🛟 Kundenservice',
+    type: 'form_submitted',
+    sourceId: 'f-2024-10-04-0001',
+    occurredAt: '2024-10-05T06:59:59.250Z',
+    subject: 'Support 🛟 Kundenservice',
     bodyText: 'Grüße aus Köln!\nDas Formular schickt ein NUL-Zeichen: hier.\nשלום 👋 مرحبا — 你好',
-    sourceMeta: { direction: 'inbound', from: [email('zoe@muller.example')], to: [], formId: 'support', formName: 'Support 🛟 Kundenservice', names: { 'zoe@muller.example': 'Zoë Müller' } },
+    sourceMeta: {
+      direction: 'inbound',
+      from: [email('zoe@muller.example')],
+      to: [],
+      formId: 'support',
+      formName: 'Support 🛟 Kundenservice',
+      names: { 'zoe@muller.example': 'Zoë Müller' },
+    },
   },
   'national-phone-comments.json': {
-    type: 'form_submitted', sourceId: 'wf_9c1d2e3f', occurredAt: '2024-10-05T08:15:00.000Z', subject: null, bodyText: 'Please call me back after 5pm.',
+    type: 'form_submitted',
+    sourceId: 'wf_9c1d2e3f',
+    occurredAt: '2024-10-05T08:15:00.000Z',
+    subject: null,
+    bodyText: 'Please call me back after 5pm.',
     sourceMeta: {
-      direction: 'inbound', from: [phone('+442079460958'), phone('+447400123456')], to: [], formId: 'callback',
+      direction: 'inbound',
+      from: [phone('+442079460958'), phone('+447400123456')],
+      to: [],
+      formId: 'callback',
       names: { '+442079460958': 'Olu O’Brien', '+447400123456': 'Olu O’Brien' },
     },
   },
@@ -52,7 +96,13 @@ const expected: Record<string, ReturnType<typeof view>> = {
 
 describe('webform fixtures', () => {
   it('every fixture has an expectation', () => {
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort(), Object.keys(expected).sort());
+    assert.deepEqual(
+      fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort(),
+      Object.keys(expected).sort(),
+    );
   });
 
   for (const [file, want] of Object.entries(expected)) {
@@ -84,10 +134,23 @@ describe('webform shapes', () => {
   });
 
   it('finds identities under many field names, skipping what is not valid', () => {
-    const i = one(run({ id: 'x', form_id: 'f', submitted_at: '2024-10-05T09:15:00Z', fields: {
-      workEmail: 'A@Example.com', 'e-mail': 'b@example.com', emails: ['c@example.com', 'A@example.com'], mailing_address: 'd@example.com',
-      mobile: '+1 415 555 1234', tel: '415-555-0000', cell_phone: 'call me', hotel: '+14155559999',
-    } }));
+    const i = one(
+      run({
+        id: 'x',
+        form_id: 'f',
+        submitted_at: '2024-10-05T09:15:00Z',
+        fields: {
+          workEmail: 'A@Example.com',
+          'e-mail': 'b@example.com',
+          emails: ['c@example.com', 'A@example.com'],
+          mailing_address: 'd@example.com',
+          mobile: '+1 415 555 1234',
+          tel: '415-555-0000',
+          cell_phone: 'call me',
+          hotel: '+14155559999',
+        },
+      }),
+    );
     // In key order (sorted, case-insensitively): e-mail, emails, workEmail; then phones.
     assert.deepEqual(i.sourceMeta.from, [email('b@example.com'), email('c@example.com'), email('a@example.com'), phone('+14155551234')]);
     assert.equal(i.sourceMeta.names, undefined);
@@ -114,17 +177,24 @@ describe('webform invalid payloads', () => {
   });
   for (const [file, issuePath, message] of cases) {
     it(file, () => {
-      assert.throws(() => run(load(`invalid/${file}`)), (err: unknown) => {
-        assert.ok(err instanceof PayloadError, String(err));
-        assert.match(err.message, message);
-        assert.equal(err.issues[0]?.path, issuePath);
-        return true;
-      });
+      assert.throws(
+        () => run(load(`invalid/${file}`)),
+        (err: unknown) => {
+          assert.ok(err instanceof PayloadError, String(err));
+          assert.match(err.message, message);
+          assert.equal(err.issues[0]?.path, issuePath);
+          return true;
+        },
+      );
     });
   }
   it('refuses dates without a time, and nonsense', () => {
     for (const bad of ['2024-10-05', 'yesterday', '2024-13-01T00:00:00Z', '2024-10-05T25:00:00Z', '2024-10-05T09:15:00+25:00', '']) {
-      assert.throws(() => run({ id: 'x', form_id: 'f', submitted_at: bad, fields: {} }), (e: unknown) => e instanceof PayloadError && e.issues[0]?.path === 'payload.submitted_at', bad);
+      assert.throws(
+        () => run({ id: 'x', form_id: 'f', submitted_at: bad, fields: {} }),
+        (e: unknown) => e instanceof PayloadError && e.issues[0]?.path === 'payload.submitted_at',
+        bad,
+      );
     }
   });
   it('identify() refuses only a payload without an id', () => {

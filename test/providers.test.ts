@@ -21,7 +21,13 @@ describe('provider registry', () => {
   });
 
   it('refuses an unknown name with a usage error listing the known ones', () => {
-    assert.throws(() => getProvider('myspace'), (e: unknown) => e instanceof UsageError && e.exitCode === 2 && /unknown provider "myspace"; known providers: gmail, instagram, twilio, webform/.test(e.message));
+    assert.throws(
+      () => getProvider('myspace'),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.exitCode === 2 &&
+        /unknown provider "myspace"; known providers: gmail, instagram, twilio, webform/.test(e.message),
+    );
     assert.throws(() => getProvider('toString'), UsageError, 'no prototype keys');
   });
 });
@@ -36,7 +42,11 @@ describe('text', () => {
   });
 
   it('cleanJson: a deep copy with NUL and lone surrogates gone from keys and values', () => {
-    const input = { 'k\u0000ey': ['a\u0000', { n: 1, bad: '\udfff', ok: true, none: null, skip: undefined }], d: new Date('2024-01-01T00:00:00Z'), inf: Infinity };
+    const input = {
+      'k\u0000ey': ['a\u0000', { n: 1, bad: '\udfff', ok: true, none: null, skip: undefined }],
+      d: new Date('2024-01-01T00:00:00Z'),
+      inf: Infinity,
+    };
     const out = cleanJson(input);
     assert.deepEqual(out, { key: ['a', { n: 1, bad: '\ufffd', ok: true, none: null }], d: '2024-01-01T00:00:00.000Z', inf: null });
     assert.equal(input['k\u0000ey'][0], 'a\u0000', 'the input is untouched');
@@ -53,13 +63,18 @@ describe('text', () => {
   it('htmlToText: readable text, no link targets, no wrapping, no scripts', () => {
     const long = 'word '.repeat(40).trim();
     assert.equal(
-      htmlToText(`<html><head><style>p{}</style></head><body><h2>Hello</h2><p>${long}</p><p>See <a href="https://t.example/x?utm=1">the offer</a>.</p><script>x()</script></body></html>`),
+      htmlToText(
+        `<html><head><style>p{}</style></head><body><h2>Hello</h2><p>${long}</p><p>See <a href="https://t.example/x?utm=1">the offer</a>.</p><script>x()</script></body></html>`,
+      ),
       `Hello\n\n${long}\n\nSee the offer.`,
     );
   });
 
   it('decodeEntities: the entities Gmail snippets use', () => {
-    assert.equal(decodeEntities('a &amp; b &lt;c&gt; &quot;d&quot; &#39;e&#39; &#x1F600; &unknown; &#0;'), 'a & b <c> "d" \'e\' 😀 &unknown; \ufffd');
+    assert.equal(
+      decodeEntities('a &amp; b &lt;c&gt; &quot;d&quot; &#39;e&#39; &#x1F600; &unknown; &#0;'),
+      'a & b <c> "d" \'e\' 😀 &unknown; \ufffd',
+    );
   });
 });
 
@@ -72,18 +87,33 @@ describe('error messages', () => {
 
   it('name the first problem and count the others', () => {
     const schema = z.object({ a: z.string(), b: z.number(), c: z.boolean() });
-    assert.throws(() => parsePayload(schema, { b: 'x', c: 1 }, 'test thing'), (e: unknown) => {
-      assert.ok(e instanceof PayloadError);
-      assert.equal(e.message, 'invalid test thing: payload.a is missing (expected a string) (and 2 more problems)');
-      assert.deepEqual(e.issues.map((i) => i.path), ['payload.a', 'payload.b', 'payload.c']);
-      return true;
-    });
-    assert.equal(payloadErrorFrom('x', [{ path: 'payload.a', message: 'bad' }, { path: 'payload.b', message: 'bad' }]).message, 'invalid x: payload.a bad (and 1 more problem)');
+    assert.throws(
+      () => parsePayload(schema, { b: 'x', c: 1 }, 'test thing'),
+      (e: unknown) => {
+        assert.ok(e instanceof PayloadError);
+        assert.equal(e.message, 'invalid test thing: payload.a is missing (expected a string) (and 2 more problems)');
+        assert.deepEqual(
+          e.issues.map((i) => i.path),
+          ['payload.a', 'payload.b', 'payload.c'],
+        );
+        return true;
+      },
+    );
+    assert.equal(
+      payloadErrorFrom('x', [
+        { path: 'payload.a', message: 'bad' },
+        { path: 'payload.b', message: 'bad' },
+      ]).message,
+      'invalid x: payload.a bad (and 1 more problem)',
+    );
   });
 
   it('never quote a whole body', () => {
     const schema = z.object({ a: z.number() });
-    assert.throws(() => parsePayload(schema, { a: 'x'.repeat(10_000) }, 't'), (e: unknown) => e instanceof Error && e.message.length < 200 && /\(10000 characters\)/.test(e.message));
+    assert.throws(
+      () => parsePayload(schema, { a: 'x'.repeat(10_000) }, 't'),
+      (e: unknown) => e instanceof Error && e.message.length < 200 && /\(10000 characters\)/.test(e.message),
+    );
   });
 });
 
@@ -121,7 +151,10 @@ describe('demo fixtures', () => {
   const demo = path.join(packageRoot, 'fixtures', 'demo');
   for (const name of providerNames) {
     it(`${name}.ndjson: 10–30 events that import and normalize without a dead letter`, () => {
-      const lines = fs.readFileSync(path.join(demo, `${name}.ndjson`), 'utf8').split('\n').filter((l) => l.trim() !== '');
+      const lines = fs
+        .readFileSync(path.join(demo, `${name}.ndjson`), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '');
       assert.ok(lines.length >= 10 && lines.length <= 30, `${lines.length} lines`);
       const provider = getProvider(name);
       const ids = new Set<string>();
@@ -130,7 +163,14 @@ describe('demo fixtures', () => {
         const payload = JSON.parse(line) as unknown;
         const { sourceId, occurredAt } = provider.identify(payload);
         ids.add(sourceId);
-        const result = provider.normalize({ id: 'r', userId: '11111111-1111-4111-8111-111111111111', provider: name, sourceId, occurredAt: occurredAt ?? new Date(), payload });
+        const result = provider.normalize({
+          id: 'r',
+          userId: '11111111-1111-4111-8111-111111111111',
+          provider: name,
+          sourceId,
+          occurredAt: occurredAt ?? new Date(),
+          payload,
+        });
         if (result.kind === 'interactions') interactions += result.interactions.length;
       }
       assert.equal(ids.size, lines.length, 'unique ids');

@@ -104,7 +104,15 @@ const userA: string = randomUUID();
 const userB: string = randomUUID();
 
 /** Rows seeded per table: A and B never have the same count, and counts vary by table. */
-const seeded = new Map(TABLES.map((t, i) => [t.table, new Map([[userA, 3 + (i % 3)], [userB, 1 + (i % 2)]])]));
+const seeded = new Map(
+  TABLES.map((t, i) => [
+    t.table,
+    new Map([
+      [userA, 3 + (i % 3)],
+      [userB, 1 + (i % 2)],
+    ]),
+  ]),
+);
 
 function count(table: string, user: string): number {
   const n = seeded.get(table)?.get(user);
@@ -178,7 +186,10 @@ ORDER BY t.id`);
     const url = migrated.target.url;
     assert.ok(url);
     for (const { table, seed } of TABLES) {
-      for (const [user, tag] of [[userA, 'a'], [userB, 'b']] as const) {
+      for (const [user, tag] of [
+        [userA, 'a'],
+        [userB, 'b'],
+      ] as const) {
         const { rowCount } = await owner.query(seed, [user, count(table, user), tag]);
         assert.equal(rowCount, count(table, user), `seeding ${table}`);
       }
@@ -212,22 +223,30 @@ ORDER BY t.id`);
       [asAnon, 'anon', userA],
       [asService, 'service_role', null],
     ] as const) {
-      const { rows } = await client.query<{ role: string; uid: string | null }>(`SELECT current_user::text AS role, auth.uid()::text AS uid`);
+      const { rows } = await client.query<{ role: string; uid: string | null }>(
+        `SELECT current_user::text AS role, auth.uid()::text AS uid`,
+      );
       assert.deepEqual(rows, [{ role, uid }]);
     }
   });
 
-  for (const [name, user] of [['A', userA], ['B', userB]] as const) {
+  for (const [name, user] of [
+    ['A', userA],
+    ['B', userB],
+  ] as const) {
     it(`authenticated as ${name} reads exactly ${name}'s rows in every table`, async () => {
       const client = name === 'A' ? asA : asB;
       for (const { table } of TABLES) {
         const { rows } = await client.query<UserCount>(COUNT_BY_USER(table));
         assert.deepEqual(rows, byUser(user)(table), table);
         const other = name === 'A' ? userB : userA;
-        const { rows: leaked } = await client.query<{ n: number }>(`
+        const { rows: leaked } = await client.query<{ n: number }>(
+          `
 SELECT count(*)::int AS n
 FROM ${table}
-WHERE user_id = $1`, [other]);
+WHERE user_id = $1`,
+          [other],
+        );
         assert.deepEqual(leaked, [{ n: 0 }], `${table}: rows of the other user by their id`);
       }
     });
@@ -257,15 +276,21 @@ WHERE source = 'app'`);
       await refused(asB.query(insert, [userA, 'note_added', 'B writes as A', 'note-4']), RLS_VIOLATION);
       await refused(asA.query(insert, [null, 'note_added', 'no user', 'note-5']), RLS_VIOLATION);
       await refused(
-        asA.query(`
+        asA.query(
+          `
 INSERT INTO contacts (user_id, display_name, source)
-VALUES ($1, $2, 'app')`, [userA, 'Mine']),
+VALUES ($1, $2, 'app')`,
+          [userA, 'Mine'],
+        ),
         permissionDenied('contacts'),
       );
       await refused(
-        asA.query(`
+        asA.query(
+          `
 INSERT INTO raw_events (user_id, provider, source_id, payload)
-VALUES ($1, $2, $3, $4)`, [userA, 'app', 'own-1', '{}']),
+VALUES ($1, $2, $3, $4)`,
+          [userA, 'app', 'own-1', '{}'],
+        ),
         permissionDenied('raw_events'),
       );
       assert.deepEqual(await snapshot(), before);
@@ -286,24 +311,33 @@ WHERE provider = 'app'`);
   it('authenticated can neither UPDATE nor DELETE anything, its own rows included', async () => {
     const before = await snapshot();
     await refused(
-      asA.query(`
+      asA.query(
+        `
 UPDATE interactions
 SET subject = $1
-WHERE user_id = $2`, ['changed', userA]),
+WHERE user_id = $2`,
+        ['changed', userA],
+      ),
       permissionDenied('interactions'),
     );
     await refused(
-      asA.query(`
+      asA.query(
+        `
 DELETE FROM interactions
-WHERE user_id = $1`, [userA]),
+WHERE user_id = $1`,
+        [userA],
+      ),
       permissionDenied('interactions'),
     );
     for (const { table } of TABLES) {
       for (const client of [asA, asB]) {
         await refused(
-          client.query(`
+          client.query(
+            `
 UPDATE ${table}
-SET user_id = $1`, [userA]),
+SET user_id = $1`,
+            [userA],
+          ),
           permissionDenied(table),
         );
         await refused(client.query(`DELETE FROM ${table}`), permissionDenied(table));
@@ -318,9 +352,12 @@ SET user_id = $1`, [userA]),
     }
     const before = await snapshot();
     await refused(
-      asAnon.query(`
+      asAnon.query(
+        `
 INSERT INTO interactions (user_id, type, source, source_id)
-VALUES ($1, $2, 'app', $3)`, [userA, 'note_added', 'anon-1']),
+VALUES ($1, $2, 'app', $3)`,
+        [userA, 'note_added', 'anon-1'],
+      ),
       permissionDenied('interactions'),
     );
     assert.deepEqual(await snapshot(), before);
@@ -332,9 +369,12 @@ VALUES ($1, $2, 'app', $3)`, [userA, 'note_added', 'anon-1']),
       assert.deepEqual(rows, [], table);
     }
     await refused(
-      asNoSub.query(`
+      asNoSub.query(
+        `
 INSERT INTO interactions (user_id, type, source, source_id)
-VALUES ($1, $2, 'app', $3)`, [userA, 'note_added', 'nosub-1']),
+VALUES ($1, $2, 'app', $3)`,
+        [userA, 'note_added', 'nosub-1'],
+      ),
       RLS_VIOLATION,
     );
   });
@@ -354,23 +394,32 @@ VALUES ($1, $2, 'app', $3)`, [userA, 'note_added', 'nosub-1']),
       assert.ok(id);
       const ownerView = async () =>
         (
-          await owner.query<{ user_id: string }>(`
+          await owner.query<{ user_id: string }>(
+            `
 SELECT user_id::text AS user_id
 FROM ${table}
-WHERE id = $1`, [id])
+WHERE id = $1`,
+            [id],
+          )
         ).rows;
       assert.deepEqual(await ownerView(), [{ user_id: userA }], `${table}: inserted`);
 
-      const updated = await asService.query(`
+      const updated = await asService.query(
+        `
 UPDATE ${table}
 SET user_id = $1
-WHERE id = $2`, [userB, id]);
+WHERE id = $2`,
+        [userB, id],
+      );
       assert.equal(updated.rowCount, 1, `${table}: update`);
       assert.deepEqual(await ownerView(), [{ user_id: userB }], `${table}: updated`);
 
-      const deleted = await asService.query(`
+      const deleted = await asService.query(
+        `
 DELETE FROM ${table}
-WHERE id = $1`, [id]);
+WHERE id = $1`,
+        [id],
+      );
       assert.equal(deleted.rowCount, 1, `${table}: delete`);
       assert.deepEqual(await ownerView(), [], `${table}: deleted`);
     }

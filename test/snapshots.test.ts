@@ -18,7 +18,11 @@ const USER = '11111111-1111-4111-8111-111111111111';
 
 /** The help of the binary (no name), or of one command and its subcommands, at a fixed width. */
 async function helpOf(name: string | undefined): Promise<Map<string, string>> {
-  const program = await buildProgram({ exitCode: 0, json: false, verbose: false, secrets: [] }, ['node', 'omni-ingest', ...(name ? [name] : [])]);
+  const program = await buildProgram({ exitCode: 0, json: false, verbose: false, secrets: [] }, [
+    'node',
+    'omni-ingest',
+    ...(name ? [name] : []),
+  ]);
   const out = new Map<string, string>();
   const walk = (cmd: Command, prefix: string) => {
     cmd.configureHelp({ helpWidth: 100 });
@@ -54,15 +58,36 @@ describe('human summaries', () => {
     const target = await migratedTarget();
     try {
       for (const p of ['gmail', 'twilio', 'instagram', 'webform']) {
-        const r = await runCli([...target.args, 'import', path.join(packageRoot, 'fixtures', 'demo', `${p}.ndjson`), '--provider', p, '--user', USER]);
+        const r = await runCli([
+          ...target.args,
+          'import',
+          path.join(packageRoot, 'fixtures', 'demo', `${p}.ndjson`),
+          '--provider',
+          p,
+          '--user',
+          USER,
+        ]);
         assert.equal(r.code, 0, r.stderr);
       }
       const normalize = await runCli([...target.args, 'normalize']);
       assert.equal(normalize.code, 0, normalize.stderr);
       matchSnapshot('summary/normalize', stable(normalize.stdout));
-      const backfill = await runCli([...target.args, 'backfill', '--since', '2000-01-01', '--create-contacts', '--embedder', 'local', '--insights-provider', 'heuristic'], {
-        env: { OPENAI_API_KEY: '' },
-      });
+      const backfill = await runCli(
+        [
+          ...target.args,
+          'backfill',
+          '--since',
+          '2000-01-01',
+          '--create-contacts',
+          '--embedder',
+          'local',
+          '--insights-provider',
+          'heuristic',
+        ],
+        {
+          env: { OPENAI_API_KEY: '' },
+        },
+      );
       assert.equal(backfill.code, 0, backfill.stderr);
       matchSnapshot('summary/backfill', stable(backfill.stdout));
     } finally {
@@ -77,7 +102,11 @@ describe('the schema the migrations produce', () => {
     try {
       const actual = await dumpSchema(db);
       if (process.env.UPDATE_SNAPSHOTS === '1') fs.writeFileSync(SCHEMA_FILE, actual);
-      assert.equal(actual, fs.readFileSync(SCHEMA_FILE, 'utf8'), 'the migrations changed the schema: run `npm run schema:dump` and commit docs/schema.sql with the migration');
+      assert.equal(
+        actual,
+        fs.readFileSync(SCHEMA_FILE, 'utf8'),
+        'the migrations changed the schema: run `npm run schema:dump` and commit docs/schema.sql with the migration',
+      );
     } finally {
       await close();
     }

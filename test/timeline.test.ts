@@ -16,7 +16,12 @@ import { runCli } from './support/cli.js';
 import { migratedDb } from './support/db.js';
 import { loadEvents, USER_A } from './support/events.js';
 
-const opts = (db: Db, flags: RangeFlags = {}) => ({ db, clock: systemClock, logger: createMemoryLogger(), range: parseRange(flags, systemClock) });
+const opts = (db: Db, flags: RangeFlags = {}) => ({
+  db,
+  clock: systemClock,
+  logger: createMemoryLogger(),
+  range: parseRange(flags, systemClock),
+});
 const normalize = (db: Db) => runStage(normalizeStage, opts(db));
 const resolve = (db: Db) => runStage(createResolveStage({ createContacts: false }), opts(db));
 const timeline = (db: Db, flags: RangeFlags = {}) => runStage(createTimelineStage(), opts(db, flags));
@@ -35,13 +40,41 @@ const MY_IG = '17841405822304914';
 
 function gmail(from: string, to: string, subject: string, body: string, sent = false): Record<string, unknown> {
   const id = `19a${(++seq).toString(16).padStart(13, '0')}`;
-  const headers = [{ name: 'From', value: from }, { name: 'To', value: to }, { name: 'Subject', value: subject }];
-  return { id, labelIds: sent ? ['SENT'] : ['INBOX'], internalDate: String(1_725_000_000_000 + seq * 60_000), payload: { mimeType: 'text/plain', headers, body: { data: Buffer.from(body).toString('base64url') } } };
+  const headers = [
+    { name: 'From', value: from },
+    { name: 'To', value: to },
+    { name: 'Subject', value: subject },
+  ];
+  return {
+    id,
+    labelIds: sent ? ['SENT'] : ['INBOX'],
+    internalDate: String(1_725_000_000_000 + seq * 60_000),
+    payload: { mimeType: 'text/plain', headers, body: { data: Buffer.from(body).toString('base64url') } },
+  };
 }
 
-const sms = (from: string, to: string, body: string) => ({ MessageSid: `SM${(++seq).toString(16).padStart(32, '0')}`, From: from, To: to, Body: body, SmsStatus: 'received' });
-const sent = (from: string, to: string, body: string) => ({ sid: `SM${(++seq).toString(16).padStart(32, '0')}`, from, to, body, direction: 'outbound-api', status: 'delivered', date_sent: `Fri, 25 Aug 2023 16:${String(seq % 60).padStart(2, '0')}:02 +0000` });
-const dm = (sender: string, recipient: string, text: string, echo = false) => ({ sender: { id: sender }, recipient: { id: recipient }, timestamp: 1_724_486_400_000 + ++seq, message: { mid: `mid.${seq}`, text, ...(echo ? { is_echo: true } : {}) } });
+const sms = (from: string, to: string, body: string) => ({
+  MessageSid: `SM${(++seq).toString(16).padStart(32, '0')}`,
+  From: from,
+  To: to,
+  Body: body,
+  SmsStatus: 'received',
+});
+const sent = (from: string, to: string, body: string) => ({
+  sid: `SM${(++seq).toString(16).padStart(32, '0')}`,
+  from,
+  to,
+  body,
+  direction: 'outbound-api',
+  status: 'delivered',
+  date_sent: `Fri, 25 Aug 2023 16:${String(seq % 60).padStart(2, '0')}:02 +0000`,
+});
+const dm = (sender: string, recipient: string, text: string, echo = false) => ({
+  sender: { id: sender },
+  recipient: { id: recipient },
+  timestamp: 1_724_486_400_000 + ++seq,
+  message: { mid: `mid.${seq}`, text, ...(echo ? { is_echo: true } : {}) },
+});
 
 interface Entry {
   event_type: string;
@@ -55,22 +88,43 @@ interface Entry {
 }
 
 const entries = (db: Db) =>
-  db.query<Entry>(`SELECT event_type, title, description, occurred_at, event_data, contact_id, source_type, source_id FROM public.contact_timeline ORDER BY event_type, title`).then((r) => r.rows);
+  db
+    .query<Entry>(
+      `SELECT event_type, title, description, occurred_at, event_data, contact_id, source_type, source_id FROM public.contact_timeline ORDER BY event_type, title`,
+    )
+    .then((r) => r.rows);
 
 /** Sofia, known by email, phone and Instagram id, and one of each interaction type with her. */
 async function sofiaEverywhere(db: Db, displayName: string | null = 'Sofia Rossi'): Promise<string> {
   const sofia = await createContactWithIdentities(db, {
     userId: USER_A,
     displayName,
-    identities: [{ kind: 'email', value: 'sofia.rossi@example.com' }, { kind: 'phone', value: SOFIA_PHONE }, { kind: 'instagram_id', value: SOFIA_IG }],
+    identities: [
+      { kind: 'email', value: 'sofia.rossi@example.com' },
+      { kind: 'phone', value: SOFIA_PHONE },
+      { kind: 'instagram_id', value: SOFIA_IG },
+    ],
   });
   await loadEvents(db, 'gmail', [
     gmail('"Sofía Rossi" <Sofia.Rossi@Example.COM>', ME, 'Re: pricing', 'Could you send over pricing for 25 seats?'),
     gmail(ME, 'Sofia Rossi <sofia.rossi@example.com>', 'Proposal', 'Attached.', true),
   ]);
-  await loadEvents(db, 'twilio', [sms(SOFIA_PHONE, MY_NUMBER, 'Running late'), sent(MY_NUMBER, SOFIA_PHONE, 'No problem'), sms(`whatsapp:${SOFIA_PHONE}`, `whatsapp:${MY_NUMBER}`, 'Ciao'), sent(`whatsapp:${MY_NUMBER}`, `whatsapp:${SOFIA_PHONE}`, 'Ciao!')]);
+  await loadEvents(db, 'twilio', [
+    sms(SOFIA_PHONE, MY_NUMBER, 'Running late'),
+    sent(MY_NUMBER, SOFIA_PHONE, 'No problem'),
+    sms(`whatsapp:${SOFIA_PHONE}`, `whatsapp:${MY_NUMBER}`, 'Ciao'),
+    sent(`whatsapp:${MY_NUMBER}`, `whatsapp:${SOFIA_PHONE}`, 'Ciao!'),
+  ]);
   await loadEvents(db, 'instagram', [dm(SOFIA_IG, MY_IG, 'Hola'), dm(MY_IG, SOFIA_IG, '¡Hola!', true)]);
-  await loadEvents(db, 'webform', [{ id: `wf-${++seq}`, form_id: 'quote', form_name: 'Request a quote', submitted_at: '2024-10-02T14:35:12+02:00', fields: { email: 'sofia.rossi@example.com', message: 'Quote for 12 seats' } }]);
+  await loadEvents(db, 'webform', [
+    {
+      id: `wf-${++seq}`,
+      form_id: 'quote',
+      form_name: 'Request a quote',
+      submitted_at: '2024-10-02T14:35:12+02:00',
+      fields: { email: 'sofia.rossi@example.com', message: 'Quote for 12 seats' },
+    },
+  ]);
   await normalize(db);
   const r = await resolve(db);
   assert.equal(r.counts.linked, 9);
@@ -106,17 +160,20 @@ describe('timeline', () => {
     const s = await timeline(db);
     assert.deepEqual(s.counts, { events: 9, written: 9, updated: 0, unchanged: 0, skipped: 0, removed: 0 });
     const rows = await entries(db);
-    assert.deepEqual(rows.map((r) => [r.event_type, r.title]), [
-      ['dm_received', 'Instagram DM from Sofia Rossi'],
-      ['dm_sent', 'Instagram DM to Sofia Rossi'],
-      ['email_received', 'Email from Sofia Rossi: Re: pricing'],
-      ['email_sent', 'Email to Sofia Rossi: Proposal'],
-      ['form_submitted', 'Form submitted: Request a quote'],
-      ['sms_received', 'SMS from Sofia Rossi'],
-      ['sms_sent', 'SMS to Sofia Rossi'],
-      ['whatsapp_received', 'WhatsApp message from Sofia Rossi'],
-      ['whatsapp_sent', 'WhatsApp message to Sofia Rossi'],
-    ]);
+    assert.deepEqual(
+      rows.map((r) => [r.event_type, r.title]),
+      [
+        ['dm_received', 'Instagram DM from Sofia Rossi'],
+        ['dm_sent', 'Instagram DM to Sofia Rossi'],
+        ['email_received', 'Email from Sofia Rossi: Re: pricing'],
+        ['email_sent', 'Email to Sofia Rossi: Proposal'],
+        ['form_submitted', 'Form submitted: Request a quote'],
+        ['sms_received', 'SMS from Sofia Rossi'],
+        ['sms_sent', 'SMS to Sofia Rossi'],
+        ['whatsapp_received', 'WhatsApp message from Sofia Rossi'],
+        ['whatsapp_sent', 'WhatsApp message to Sofia Rossi'],
+      ],
+    );
     const { rows: joined } = await db.query<{ ok: boolean }>(`
 SELECT bool_and(t.contact_id = i.contact_id AND t.occurred_at = i.occurred_at AND t.user_id = i.user_id
   AND t.event_data = jsonb_build_object('source_type', 'interaction', 'interaction_id', i.id, 'raw_event_id', i.raw_event_id, 'source', i.source, 'source_id', i.source_id)) AS ok
@@ -125,7 +182,10 @@ FROM public.contact_timeline t JOIN public.interactions i ON i.id = t.source_id 
     const mail = rows.find((r) => r.event_type === 'email_received');
     assert.equal(mail?.description, 'Could you send over pricing for 25 seats?');
     assert.equal(mail?.contact_id, sofia);
-    assert.equal(await count(db, `SELECT count(*)::int AS n FROM omni_ingest.work_queue WHERE stage IN ('timeline', 'timeline_insight')`), 0);
+    assert.equal(
+      await count(db, `SELECT count(*)::int AS n FROM omni_ingest.work_queue WHERE stage IN ('timeline', 'timeline_insight')`),
+      0,
+    );
   });
 
   it('names the contact by its identity when it has no display name; clips long bodies', async () => {
@@ -138,14 +198,23 @@ FROM public.contact_timeline t JOIN public.interactions i ON i.id = t.source_id 
     assert.ok(rows.some((r) => r.title === 'Email from sofia.rossi@example.com: Re: pricing'));
     assert.ok(rows.some((r) => r.title === `WhatsApp message to ${SOFIA_PHONE}`));
     const long = rows.find((r) => r.description?.startsWith('Lorem'));
-    assert.ok(long?.description && Array.from(long.description).length <= 200 && long.description.endsWith('…'), long?.description ?? 'missing');
+    assert.ok(
+      long?.description && Array.from(long.description).length <= 200 && long.description.endsWith('…'),
+      long?.description ?? 'missing',
+    );
   });
 
   it('a re-run creates no duplicates; a changed subject updates the entry', async () => {
     await sofiaEverywhere(db);
     await timeline(db);
-    const { rows } = await db.query<{ id: string; user_id: string; source: string; occurred_at: Date }>('SELECT id, user_id, source, occurred_at FROM public.interactions');
-    await enqueue(db, 'timeline', rows.map((r) => ({ itemId: r.id, userId: r.user_id, provider: r.source, occurredAt: r.occurred_at })));
+    const { rows } = await db.query<{ id: string; user_id: string; source: string; occurred_at: Date }>(
+      'SELECT id, user_id, source, occurred_at FROM public.interactions',
+    );
+    await enqueue(
+      db,
+      'timeline',
+      rows.map((r) => ({ itemId: r.id, userId: r.user_id, provider: r.source, occurredAt: r.occurred_at })),
+    );
     const again = await timeline(db);
     assert.deepEqual(again.counts, { events: 9, written: 0, updated: 0, unchanged: 9, skipped: 0, removed: 0 });
     assert.equal(await count(db, 'SELECT count(*)::int AS n FROM public.contact_timeline'), 9);
@@ -154,16 +223,25 @@ FROM public.contact_timeline t JOIN public.interactions i ON i.id = t.source_id 
     await db.query(`UPDATE public.interactions SET subject = 'Re: pricing (revised)' WHERE subject = 'Re: pricing'`);
     const changed = await timeline(db);
     assert.deepEqual(changed.counts, { events: 1, written: 0, updated: 1, unchanged: 0, skipped: 0, removed: 0 });
-    assert.equal(await count(db, `SELECT count(*)::int AS n FROM public.contact_timeline WHERE title = 'Email from Sofia Rossi: Re: pricing (revised)'`), 1);
+    assert.equal(
+      await count(
+        db,
+        `SELECT count(*)::int AS n FROM public.contact_timeline WHERE title = 'Email from Sofia Rossi: Re: pricing (revised)'`,
+      ),
+      1,
+    );
     assert.equal(await count(db, 'SELECT count(*)::int AS n FROM public.contact_timeline'), 9);
   });
 
   it('writes insight entries for contact insights', async () => {
     const sofia = await sofiaEverywhere(db);
-    const { rows } = await db.query<{ id: string; created_at: Date }>(`
+    const { rows } = await db.query<{ id: string; created_at: Date }>(
+      `
 INSERT INTO public.ai_insights (user_id, subject_type, subject_id, kind, content, model)
 VALUES ($1, 'contact', $2, 'next_step', $3, 'heuristic-v1')
-RETURNING id, created_at`, [USER_A, sofia, JSON.stringify({ title: 'Send the 25-seat quote', body: 'She asked for pricing twice this week.' })]);
+RETURNING id, created_at`,
+      [USER_A, sofia, JSON.stringify({ title: 'Send the 25-seat quote', body: 'She asked for pricing twice this week.' })],
+    );
     const insight = rows[0]!;
     const s = await timeline(db);
     assert.equal(s.counts.written, 10);

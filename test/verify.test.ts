@@ -92,7 +92,8 @@ const BREAKAGES: Breakage[] = [
     title: 'an identical twin of an index created under another name',
     sql: [`CREATE INDEX raw_events_provider_twin ON raw_events (user_id, provider, created_at DESC)`],
     failing: {
-      'duplicate index dropped': /raw_events_provider_twin duplicates raw_events_user_provider_created_idx on raw_events\(user_id, provider, created_at DESC\)/,
+      'duplicate index dropped':
+        /raw_events_provider_twin duplicates raw_events_user_provider_created_idx on raw_events\(user_id, provider, created_at DESC\)/,
     },
   },
   {
@@ -122,7 +123,8 @@ const BREAKAGES: Breakage[] = [
 ADD CONSTRAINT interactions_contact_id_again_fkey FOREIGN KEY (contact_id) REFERENCES contacts (id) ON DELETE SET NULL`,
     ],
     failing: {
-      'interactions.contact_id foreign key': /^2 foreign keys on contact_id \((?=.*interactions_contact_id_fkey\b)(?=.*interactions_contact_id_again_fkey).*\), expected exactly one$/,
+      'interactions.contact_id foreign key':
+        /^2 foreign keys on contact_id \((?=.*interactions_contact_id_fkey\b)(?=.*interactions_contact_id_again_fkey).*\), expected exactly one$/,
     },
   },
   {
@@ -161,7 +163,9 @@ WHERE indexrelid = 'public.raw_events_payload_gin'::regclass`,
   {
     title: 'an authenticated UPDATE policy added',
     sql: [`CREATE POLICY interactions_update_own ON interactions FOR UPDATE TO authenticated USING (user_id = auth.uid())`],
-    failing: { 'row level security on interactions': /^policy interactions_update_own lets authenticated UPDATE beyond its own rows\/notes$/ },
+    failing: {
+      'row level security on interactions': /^policy interactions_update_own lets authenticated UPDATE beyond its own rows\/notes$/,
+    },
   },
   {
     title: 'the interactions INSERT policy no longer restricted to note_added',
@@ -169,7 +173,9 @@ WHERE indexrelid = 'public.raw_events_payload_gin'::regclass`,
       `DROP POLICY interactions_insert_own_note ON interactions`,
       `CREATE POLICY interactions_insert_own ON interactions FOR INSERT TO authenticated WITH CHECK (user_id = auth.uid())`,
     ],
-    failing: { 'row level security on interactions': /^policy interactions_insert_own lets authenticated INSERT beyond its own rows\/notes$/ },
+    failing: {
+      'row level security on interactions': /^policy interactions_insert_own lets authenticated INSERT beyond its own rows\/notes$/,
+    },
   },
   {
     title: 'the authenticated SELECT policy of contacts widened to every row',
@@ -178,7 +184,8 @@ WHERE indexrelid = 'public.raw_events_payload_gin'::regclass`,
       `CREATE POLICY contacts_select_all ON contacts FOR SELECT TO authenticated USING (true)`,
     ],
     failing: {
-      'row level security on contacts': /^no SELECT policy for authenticated with user_id = auth\.uid\(\); policy contacts_select_all lets authenticated SELECT beyond/,
+      'row level security on contacts':
+        /^no SELECT policy for authenticated with user_id = auth\.uid\(\); policy contacts_select_all lets authenticated SELECT beyond/,
     },
   },
   {
@@ -396,7 +403,11 @@ describe('the verify command on a broken database', { concurrency: 2 }, () => {
           body.checks.filter((k) => !k.ok).map((k) => k.name),
           [c.check],
         );
-        for (const name of PROMISED_CHECKS) assert.ok(body.checks.some((k) => k.name === name), `no "${name}" in --json`);
+        for (const name of PROMISED_CHECKS)
+          assert.ok(
+            body.checks.some((k) => k.name === name),
+            `no "${name}" in --json`,
+          );
       } finally {
         await target.drop();
       }

@@ -42,7 +42,7 @@ export interface FakeOpenAI {
 }
 
 /** A deterministic unit vector from the text (so equal texts get equal vectors), cheap to make. */
-export function fakeVector(text: string, dimensions: number): number[] {
+function fakeVector(text: string, dimensions: number): number[] {
   let a = createHash('sha256').update(text).digest().readUInt32LE(0);
   const out = new Array<number>(dimensions);
   let norm = 0;
@@ -75,7 +75,17 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
 }
 
 export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
-  const stats: FakeOpenAIStats = { requests: 0, embeddingRequests: 0, embeddingInputs: 0, chatRequests: 0, rateLimited: 0, serverErrors: 0, rejected: 0, batchSizes: [], maxConcurrent: 0 };
+  const stats: FakeOpenAIStats = {
+    requests: 0,
+    embeddingRequests: 0,
+    embeddingInputs: 0,
+    chatRequests: 0,
+    rateLimited: 0,
+    serverErrors: 0,
+    rejected: 0,
+    batchSizes: [],
+    maxConcurrent: 0,
+  };
   let inFlight = 0;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -101,7 +111,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     if (options.rateLimit && options.rateLimit.count > 0) {
       options.rateLimit.count--;
       stats.rateLimited++;
-      send(res, 429, { error: { message: 'Rate limit reached', type: 'requests', code: 'rate_limit_exceeded' } }, { 'retry-after': String(options.rateLimit.retryAfterSeconds) });
+      send(
+        res,
+        429,
+        { error: { message: 'Rate limit reached', type: 'requests', code: 'rate_limit_exceeded' } },
+        { 'retry-after': String(options.rateLimit.retryAfterSeconds) },
+      );
       return;
     }
     if (options.serverErrors && options.serverErrors > 0) {
@@ -117,9 +132,9 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       send(res, 400, { error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error' } });
       return;
     }
-    if (req.url?.endsWith('/embeddings')) return embeddings(res, body);
-    if (req.url?.endsWith('/chat/completions')) return chat(res, body);
-    send(res, 404, { error: { message: `Unknown request URL: ${req.method} ${req.url}`, type: 'invalid_request_error' } });
+    if (req.url?.endsWith('/embeddings')) embeddings(res, body);
+    else if (req.url?.endsWith('/chat/completions')) chat(res, body);
+    else send(res, 404, { error: { message: `Unknown request URL: ${req.method} ${req.url}`, type: 'invalid_request_error' } });
   }
 
   function embeddings(res: http.ServerResponse, body: Record<string, unknown>): void {
@@ -129,7 +144,14 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     const bad = options.rejectMarker ? input.findIndex((s) => s.includes(options.rejectMarker!)) : -1;
     if (bad >= 0) {
       stats.rejected++;
-      send(res, 400, { error: { message: `Invalid 'input[${bad}]': the input was rejected by the content filter.`, type: 'invalid_request_error', param: `input[${bad}]`, code: 'invalid_value' } });
+      send(res, 400, {
+        error: {
+          message: `Invalid 'input[${bad}]': the input was rejected by the content filter.`,
+          type: 'invalid_request_error',
+          param: `input[${bad}]`,
+          code: 'invalid_value',
+        },
+      });
       return;
     }
     if (input.length === 0 || input.some((s) => s.length === 0)) {
@@ -146,7 +168,11 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       model: body.model,
       data: input.map((s, index) => {
         const vector = fakeVector(s, dimensions);
-        return { object: 'embedding', index, embedding: asBase64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector };
+        return {
+          object: 'embedding',
+          index,
+          embedding: asBase64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector,
+        };
       }),
       usage: { prompt_tokens: tokens, total_tokens: tokens },
     });

@@ -8,7 +8,17 @@ import { runBackfill, type BackfillSummary } from '../stages/backfill/backfill.j
 import { STAGE_ORDER, type StageName } from '../stages/names.js';
 import { buildStage, describeSettings, type StageSettings } from '../stages/registry.js';
 import { addRangeOptions, withRunControls } from './batch-options.js';
-import { concurrencyFlag, embedderFlag, insightsProviderFlag, nonEmpty, parseFlags, parseRange, regionFlag, workersFlag, type RangeFlags } from './flags.js';
+import {
+  concurrencyFlag,
+  embedderFlag,
+  insightsProviderFlag,
+  nonEmpty,
+  parseFlags,
+  parseRange,
+  regionFlag,
+  workersFlag,
+  type RangeFlags,
+} from './flags.js';
 import { action, type RunState } from './run.js';
 
 interface BackfillFlags extends RangeFlags {
@@ -32,7 +42,9 @@ export function parseStages(text: string | undefined): StageName[] {
     .filter(Boolean);
   const unknown = wanted.filter((s) => !(STAGE_ORDER as readonly string[]).includes(s));
   if (unknown.length > 0 || wanted.length === 0) {
-    throw new UsageError(`--stages "${text}": ${unknown.length ? `unknown ${unknown.join(', ')}; ` : ''}choose from ${STAGE_ORDER.join(',')}`);
+    throw new UsageError(
+      `--stages "${text}": ${unknown.length ? `unknown ${unknown.join(', ')}; ` : ''}choose from ${STAGE_ORDER.join(',')}`,
+    );
   }
   return STAGE_ORDER.filter((s) => wanted.includes(s));
 }
@@ -53,18 +65,47 @@ function stageSettings(ctx: Context, flags: BackfillFlags): StageSettings {
   return {
     createContacts: flags.createContacts === true,
     defaultRegion: f.defaultRegion,
-    embedder: selectEmbedder({ embedder: f.embedder, model: f.embeddingModel, modelFlag: '--embedding-model' }, ctx.config.openai, ctx.logger),
-    insights: selectInsightProvider({ provider: f.insightsProvider, model: f.insightsModel, modelFlag: '--insights-model' }, ctx.config.openai, { clock: ctx.clock, logger: ctx.logger }),
+    embedder: selectEmbedder(
+      { embedder: f.embedder, model: f.embeddingModel, modelFlag: '--embedding-model' },
+      ctx.config.openai,
+      ctx.logger,
+    ),
+    insights: selectInsightProvider(
+      { provider: f.insightsProvider, model: f.insightsModel, modelFlag: '--insights-model' },
+      ctx.config.openai,
+      { clock: ctx.clock, logger: ctx.logger },
+    ),
     concurrency: f.concurrency ?? 4,
   };
 }
 
-const KEY_COUNTS = ['inserted', 'linked', 'created_contacts', 'embedded', 'reused', 'generated', 'written', 'unchanged', 'skipped', 'dead_lettered'];
+const KEY_COUNTS = [
+  'inserted',
+  'linked',
+  'created_contacts',
+  'embedded',
+  'reused',
+  'generated',
+  'written',
+  'unchanged',
+  'skipped',
+  'dead_lettered',
+];
 
 export function renderBackfill(s: BackfillSummary): string[] {
   const rows = s.stages.map((st) => {
-    const detail = st.skipped ?? KEY_COUNTS.filter((k) => (st.counts[k] ?? 0) > 0).map((k) => `${st.counts[k]} ${k.replace(/_/g, ' ')}`).join(', ');
-    return [st.stage, String(st.counts.events ?? 0), st.stopReason === 'done' ? '' : st.stopReason, `${(st.elapsedMs / 1000).toFixed(1)} s`, detail || '-'];
+    const detail =
+      st.skipped ??
+      KEY_COUNTS.filter((k) => (st.counts[k] ?? 0) > 0)
+        .map((k) => `${st.counts[k]} ${k.replace(/_/g, ' ')}`)
+        .join(', ');
+    return [
+      st.stage,
+      String(st.counts.events ?? 0),
+      st.stopReason === 'done' ? '' : st.stopReason,
+      `${(st.elapsedMs / 1000).toFixed(1)} s`,
+      detail || '-',
+    ];
   });
   const header = ['stage', 'events', 'stopped', 'time', 'counts'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));

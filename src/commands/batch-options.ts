@@ -19,7 +19,7 @@ export function addRangeOptions(cmd: Command, only: readonly RangeFlag[] = ALL_R
  * SIGINT/SIGTERM ask the run to stop after the current batch; a second signal stops at once
  * (the open batch's transaction rolls back, so nothing is lost either way).
  */
-export async function withStopSignal<T>(logger: Logger, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function withStopSignal<T>(logger: Logger, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     if (controller.signal.aborted) {

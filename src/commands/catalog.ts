@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { RunState } from './run.js';
 
-export type Register = (cmd: Command, state: RunState) => void;
+type Register = (cmd: Command, state: RunState) => void;
 
 export interface CatalogEntry {
   name: string;
@@ -71,7 +71,8 @@ export const CATALOG: readonly CatalogEntry[] = [
   },
   {
     name: 'stats',
-    description: "the design document's debug figures: failures by provider/stage (24 h), timeline per day, embedding coverage, jobs, pending work",
+    description:
+      "the design document's debug figures: failures by provider/stage (24 h), timeline per day, embedding coverage, jobs, pending work",
     load: async () => (await import('./stats.js')).registerStats,
   },
   {

@@ -25,7 +25,9 @@ function render(r: DemoResult): string[] {
     '',
     `semantic search for "${r.search.query}" (${r.search.embedder}):`,
     ...(r.search.hits.length
-      ? r.search.hits.map((h) => `  ${h.distance.toFixed(3)}  ${h.type.padEnd(16)} ${(h.subject ?? h.excerpt).replace(/\s+/g, ' ').slice(0, 70)}`)
+      ? r.search.hits.map(
+          (h) => `  ${h.distance.toFixed(3)}  ${h.type.padEnd(16)} ${(h.subject ?? h.excerpt).replace(/\s+/g, ' ').slice(0, 70)}`,
+        )
       : ['  no embeddings yet']),
   ];
 }

@@ -24,7 +24,8 @@ export interface EmbedResultDocument extends RunSummary {
   costUsd: number | null;
 }
 
-const LEXICAL_NOTE = 'note: the local embedder is lexical (hashed words and character trigrams): it finds similar wording, not similar meaning; use --embedder openai for semantic search';
+const LEXICAL_NOTE =
+  'note: the local embedder is lexical (hashed words and character trigrams): it finds similar wording, not similar meaning; use --embedder openai for semantic search';
 
 function dollars(micros: number): string {
   return `$${(micros / 1e6).toFixed(micros >= 1e6 ? 2 : 6)}`;
@@ -35,16 +36,29 @@ export function renderEmbed(d: EmbedResultDocument): string[] {
   const n = (v: number) => v.toLocaleString('en-US');
   const stop = d.stopReason === 'done' ? '' : ` (stopped: ${d.stopReason})`;
   const head = `embed${d.dryRun ? ' (dry run)' : ''}: ${n(c('events'))} interactions in ${(d.elapsedMs / 1000).toFixed(1)} s${stop}`;
-  if (c('events') === 0 && d.stopReason === 'done') return [`embed: nothing queued${d.dryRun ? ' (dry run)' : ''} in the range (${d.embedder.name} ${d.embedder.model})`];
+  if (c('events') === 0 && d.stopReason === 'done')
+    return [`embed: nothing queued${d.dryRun ? ' (dry run)' : ''} in the range (${d.embedder.name} ${d.embedder.model})`];
   const parts = d.dryRun
-    ? [`${n(c('chunks'))} chunks: ${n(c('reused'))} already embedded, ${n(c('to_embed'))} to embed${c('empty') > 0 ? `; ${n(c('empty'))} without text` : ''}`]
+    ? [
+        `${n(c('chunks'))} chunks: ${n(c('reused'))} already embedded, ${n(c('to_embed'))} to embed${c('empty') > 0 ? `; ${n(c('empty'))} without text` : ''}`,
+      ]
     : [
         `${n(c('chunks'))} chunks: ${n(c('reused'))} reused, ${n(c('embedded'))} embedded, ${n(c('deleted'))} stale deleted, ${n(c('dead_lettered'))} dead-lettered`,
-        ...(c('empty') + c('missing') + c('requeued') > 0 ? [`${n(c('empty'))} without text, ${n(c('missing'))} no longer there, ${n(c('requeued'))} changed meanwhile (queued again)`] : []),
+        ...(c('empty') + c('missing') + c('requeued') > 0
+          ? [`${n(c('empty'))} without text, ${n(c('missing'))} no longer there, ${n(c('requeued'))} changed meanwhile (queued again)`]
+          : []),
       ];
-  const cost = d.embedder.lexical ? 'free' : d.costUsd === null ? `cost unknown for ${d.embedder.model}` : `${d.dryRun ? '≈ ' : ''}${dollars(c('cost_usd_micros'))}`;
+  const cost = d.embedder.lexical
+    ? 'free'
+    : d.costUsd === null
+      ? `cost unknown for ${d.embedder.model}`
+      : `${d.dryRun ? '≈ ' : ''}${dollars(c('cost_usd_micros'))}`;
   const sent = `${n(c('tokens'))} tokens in ${d.dryRun ? '~' : ''}${n(c('requests'))} requests, ${cost} (${d.embedder.name} ${d.embedder.model})`;
-  return [`${head}: ${parts.join('; ')}`, d.dryRun ? `would send ${sent}; nothing sent, nothing written` : sent, ...(d.embedder.lexical ? [LEXICAL_NOTE] : [])];
+  return [
+    `${head}: ${parts.join('; ')}`,
+    d.dryRun ? `would send ${sent}; nothing sent, nothing written` : sent,
+    ...(d.embedder.lexical ? [LEXICAL_NOTE] : []),
+  ];
 }
 
 async function runEmbed(ctx: Context, flags: EmbedFlags): Promise<number> {
@@ -61,7 +75,11 @@ async function runEmbed(ctx: Context, flags: EmbedFlags): Promise<number> {
     flags,
   );
   const concurrency = f.concurrency ?? 4;
-  const embedder = selectEmbedder({ embedder: f.embedder, model: f.model, dimensions: f.dimensions, inputsPerRequest: f.inputsPerRequest }, ctx.config.openai, ctx.logger);
+  const embedder = selectEmbedder(
+    { embedder: f.embedder, model: f.model, dimensions: f.dimensions, inputsPerRequest: f.inputsPerRequest },
+    ctx.config.openai,
+    ctx.logger,
+  );
   // Loaded here, not at the top: the tokenizer is only for runs, never for `--help`.
   const { createEmbedStage } = await import('../stages/embed/index.js');
   const stage = createEmbedStage({ embedder, concurrency, logger: ctx.logger });
@@ -87,7 +105,10 @@ export function registerEmbed(cmd: Command, state: RunState): void {
     .option('--dimensions <n>', 'openai: ask text-embedding-3-* for this width (only 1536 fits the column)')
     .option('--concurrency <n>', 'provider requests in flight at once (default: 4)')
     .option('--inputs-per-request <n>', 'at most this many chunks per request (provider limit 2048)')
-    .option('--workers <n>', "batches at once in this process, so one batch's database work overlaps another's requests (real server only; default: 2)");
+    .option(
+      '--workers <n>',
+      "batches at once in this process, so one batch's database work overlaps another's requests (real server only; default: 2)",
+    );
   addRangeOptions(cmd)
     .addHelpText(
       'after',

@@ -30,12 +30,9 @@ export const uuidFlag = z
   .regex(UUID, 'must be a UUID')
   .transform((s) => s.toLowerCase());
 
-export const oneOf = <const T extends string>(values: readonly [T, ...T[]]) => z.enum(values, { message: `is not one of ${values.join(', ')}` });
+const oneOf = <const T extends string>(values: readonly [T, ...T[]]) => z.enum(values, { message: `is not one of ${values.join(', ')}` });
 
-export const nonEmpty = z
-  .string()
-  .trim()
-  .min(1, 'must not be empty');
+export const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
 /** ISO 3166-1 alpha-2 with a phone numbering plan: `gb` → `GB`. */
 export const regionFlag = z.string().transform((text, ctx) => {
@@ -56,7 +53,7 @@ export function parseDuration(text: string): number | undefined {
   return Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
 }
 
-export const durationFlag = z.string().transform((text, ctx) => {
+const durationFlag = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined || ms <= 0) {
     ctx.addIssue({ code: 'custom', message: 'must be a duration such as 5m, 90s or 1h' });
@@ -83,7 +80,7 @@ export function parseInstant(text: string, clock: Clock): Date | string {
   return Number.isNaN(ms) ? 'is not a valid date' : new Date(ms);
 }
 
-export const instantFlag = (clock: Clock) =>
+const instantFlag = (clock: Clock) =>
   z.string().transform((text, ctx) => {
     const at = parseInstant(text, clock);
     if (typeof at === 'string') {
@@ -159,7 +156,8 @@ export function parseRange(flags: RangeFlags, clock: Clock, knownProviders?: rea
     },
     flags,
   );
-  if (f.since && f.until && f.since >= f.until) throw new UsageError(`--since (${f.since.toISOString()}) must be before --until (${f.until.toISOString()})`);
+  if (f.since && f.until && f.since >= f.until)
+    throw new UsageError(`--since (${f.since.toISOString()}) must be before --until (${f.until.toISOString()})`);
   return {
     since: f.since,
     until: f.until,

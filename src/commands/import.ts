@@ -32,7 +32,18 @@ async function runImport(ctx: Context, files: string[], flags: ImportFlags): Pro
   checkFiles(files);
   const db = await ctx.db();
   const summary = await withRunControls(ctx, ({ progress, signal }) =>
-    importFiles({ db, clock: ctx.clock, logger: ctx.logger, files, provider, userId, batchSize, dryRun: flags.dryRun === true, signal, bar: progress.start('import', undefined) }),
+    importFiles({
+      db,
+      clock: ctx.clock,
+      logger: ctx.logger,
+      files,
+      provider,
+      userId,
+      batchSize,
+      dryRun: flags.dryRun === true,
+      signal,
+      bar: progress.start('import', undefined),
+    }),
   );
   ctx.out.result(summary, () => render(summary));
   return ExitCode.ok;

@@ -24,7 +24,10 @@ async function runInsights(ctx: Context, flags: InsightsFlags): Promise<number> 
   const range = parseRange(flags, ctx.clock);
   const f = parseFlags({ insightsProvider: insightsProviderFlag, model: nonEmpty, concurrency: concurrencyFlag }, flags);
   const concurrency = f.concurrency ?? 4;
-  const provider = selectInsightProvider({ provider: f.insightsProvider, model: f.model }, ctx.config.openai, { clock: ctx.clock, logger: ctx.logger });
+  const provider = selectInsightProvider({ provider: f.insightsProvider, model: f.model }, ctx.config.openai, {
+    clock: ctx.clock,
+    logger: ctx.logger,
+  });
   const wouldSend: { contactId: string; userId: string; displayName: string | null; interactions: number }[] = [];
   const stage = createInsightsStage({
     provider,
@@ -33,11 +36,16 @@ async function runInsights(ctx: Context, flags: InsightsFlags): Promise<number> 
     onWouldSend: (contacts) => wouldSend.push(...contacts.slice(0, Math.max(0, LISTED_MAX - wouldSend.length))),
   });
   const db = await ctx.db();
-  const summary = await runStageCommand(ctx, db, stage, { range, args: { insightsProvider: provider.name, model: provider.model, concurrency } });
+  const summary = await runStageCommand(ctx, db, stage, {
+    range,
+    args: { insightsProvider: provider.name, model: provider.model, concurrency },
+  });
   const result = { ...summary, provider: { name: provider.name, model: provider.model }, ...(range.dryRun ? { wouldSend } : {}) };
   ctx.out.result(result, () => [
     ...wouldSend.map((c) => `  would send ${c.contactId} ${c.displayName ?? '(no name)'} (${c.interactions} interactions)`),
-    ...(range.dryRun && (summary.counts.would_send ?? 0) > wouldSend.length ? [`  … and ${(summary.counts.would_send ?? 0) - wouldSend.length} more`] : []),
+    ...(range.dryRun && (summary.counts.would_send ?? 0) > wouldSend.length
+      ? [`  … and ${(summary.counts.would_send ?? 0) - wouldSend.length} more`]
+      : []),
     `${renderSummary(summary)} [${provider.name} ${provider.model}]`,
   ]);
   return ExitCode.ok;

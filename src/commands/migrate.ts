@@ -29,8 +29,12 @@ async function runMigrate(ctx: Context, flags: MigrateFlags): Promise<number> {
   ctx.out.result({ ok: true, database: db.target, ...result }, () => {
     const lines: string[] = [];
     if (result.adopted.length > 0) lines.push(`adopted ${result.adopted.join(', ')} (verified, recorded without running)`);
-    if (result.applied.length === 0) lines.push('nothing to apply: the database is up to date' + (result.pendingAfter.length ? ` up to ${flags.to}` : ''));
-    else lines.push(`applied ${result.applied.length} migration${result.applied.length === 1 ? '' : 's'}: ${result.applied.map((a) => a.name).join(', ')}`);
+    if (result.applied.length === 0)
+      lines.push(`nothing to apply: the database is up to date${result.pendingAfter.length ? ` up to ${flags.to}` : ''}`);
+    else
+      lines.push(
+        `applied ${result.applied.length} migration${result.applied.length === 1 ? '' : 's'}: ${result.applied.map((a) => a.name).join(', ')}`,
+      );
     if (result.pendingAfter.length > 0) lines.push(`still pending: ${result.pendingAfter.join(', ')}`);
     return lines;
   });
@@ -48,7 +52,12 @@ async function runStatus(ctx: Context): Promise<number> {
     statuses.map((s) => {
       const when = s.appliedAt ? `${s.appliedAt}${s.adopted ? ' (adopted)' : ''}` : '';
       const sum = (s.checksum ?? s.appliedChecksum ?? '').slice(0, 12);
-      const note = s.state === 'changed' ? `  file changed since applied (was ${s.appliedChecksum?.slice(0, 12)})` : s.state === 'unknown' ? '  not in this version' : '';
+      const note =
+        s.state === 'changed'
+          ? `  file changed since applied (was ${s.appliedChecksum?.slice(0, 12)})`
+          : s.state === 'unknown'
+            ? '  not in this version'
+            : '';
       return `${marks[s.state]} ${s.state.padEnd(7)} ${s.name.padEnd(34)} ${sum}  ${when}${note}`.trimEnd();
     }),
   );
@@ -58,7 +67,10 @@ async function runStatus(ctx: Context): Promise<number> {
 export function registerMigrate(cmd: Command, state: RunState): void {
   cmd
     .option('--to <name>', 'stop after this migration (e.g. 20250830_legacy_baseline)')
-    .option('--adopt', `adopt a database migrated by other means: verify, then record the migrations through ${ADOPTABLE_THROUGH} as applied`)
+    .option(
+      '--adopt',
+      `adopt a database migrated by other means: verify, then record the migrations through ${ADOPTABLE_THROUGH} as applied`,
+    )
     .addHelpText(
       'after',
       `

@@ -12,7 +12,9 @@ function shownStatus(run: RunRow, now: Date): string {
 }
 
 function countsText(counts: Record<string, number>): string {
-  return Object.entries(counts).map(([k, v]) => `${k}=${v}`).join(' ');
+  return Object.entries(counts)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
 }
 
 async function runList(ctx: Context, flags: { command?: string; limit?: string }): Promise<number> {
@@ -23,7 +25,10 @@ async function runList(ctx: Context, flags: { command?: string; limit?: string }
   ctx.out.result({ runs: runs.map((r) => ({ ...r, status: shownStatus(r, now) })) }, () =>
     runs.length === 0
       ? 'no runs recorded'
-      : runs.map((r) => `${r.id}  ${r.started_at.toISOString()}  ${r.command.padEnd(10)} ${shownStatus(r, now).padEnd(10)} ${countsText(r.counts)}`),
+      : runs.map(
+          (r) =>
+            `${r.id}  ${r.started_at.toISOString()}  ${r.command.padEnd(10)} ${shownStatus(r, now).padEnd(10)} ${countsText(r.counts)}`,
+        ),
   );
   return ExitCode.ok;
 }

@@ -9,11 +9,14 @@ async function runVerify(ctx: Context): Promise<number> {
   const checks = await runChecks(db);
   const failed = checks.filter((c) => !c.ok);
   const { style } = ctx.out;
-  ctx.out.result({ ok: failed.length === 0, database: db.target, passed: checks.length - failed.length, failed: failed.length, checks }, () => [
-    ...checks.map((c) => (c.ok ? `${style.green('✓')} ${c.name}: ${c.detail}` : `${style.red('✗')} ${c.name}: ${c.detail}`)),
-    '',
-    failed.length === 0 ? `all ${checks.length} checks passed` : `${failed.length} of ${checks.length} checks failed`,
-  ]);
+  ctx.out.result(
+    { ok: failed.length === 0, database: db.target, passed: checks.length - failed.length, failed: failed.length, checks },
+    () => [
+      ...checks.map((c) => (c.ok ? `${style.green('✓')} ${c.name}: ${c.detail}` : `${style.red('✗')} ${c.name}: ${c.detail}`)),
+      '',
+      failed.length === 0 ? `all ${checks.length} checks passed` : `${failed.length} of ${checks.length} checks failed`,
+    ],
+  );
   return failed.length === 0 ? ExitCode.ok : ExitCode.checkFailed;
 }
 

@@ -11,7 +11,7 @@ interface PgLikeError {
 
 const INSTALL_PGVECTOR =
   'install pgvector on the server: `sudo bash scripts/install-pgvector.sh` (Debian/Ubuntu), ' +
-  'your distribution\'s postgresql-<major>-pgvector package, or https://github.com/pgvector/pgvector#installation; ' +
+  "your distribution's postgresql-<major>-pgvector package, or https://github.com/pgvector/pgvector#installation; " +
   'on Supabase enable the "vector" extension in the dashboard';
 
 /**
@@ -25,7 +25,7 @@ export const CLASH_STATES: ReadonlySet<string> = new Set(['40P01', '40001']);
  * a failover terminated the backend, the link broke. The transaction rolled back; a new
  * connection may run it again.
  */
-export const CONNECTION_LOST_STATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
+const CONNECTION_LOST_STATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
 
 function isPgLike(err: unknown): err is PgLikeError & Error {
   return err instanceof Error && typeof (err as PgLikeError).code === 'string';
@@ -100,7 +100,8 @@ export function mapPgError(err: unknown, target: string): OmniError {
         hint: 'connect as the table owner or a role with the needed privileges (service_role on Supabase)',
       });
     default:
-      if (CONNECTION_LOST_STATES.has(code)) return new DatabaseError(`connection to ${target} lost: ${message}`, { cause: err, sqlState: code, code: 'connection' });
+      if (CONNECTION_LOST_STATES.has(code))
+        return new DatabaseError(`connection to ${target} lost: ${message}`, { cause: err, sqlState: code, code: 'connection' });
       break;
   }
   return new DatabaseError(`${message}${detail}`, {

@@ -32,4 +32,3 @@ LIMIT 1`);
   if (!row) throw new Error('public.embeddings has no vector column (embedding_v or embedding): run `omni-ingest migrate`');
   return { name: row.name === 'embedding' ? 'embedding' : 'embedding_v', type: row.type, typeOid: row.type_oid };
 }
-

@@ -6,7 +6,7 @@ import { z } from 'zod';
 
 const issue = z.object({ path: z.string(), message: z.string() });
 
-export const contextSchemas = {
+const contextSchemas = {
   import: z.object({
     file: z.string(),
     line: z.number().int(),
@@ -43,9 +43,6 @@ export const contextSchemas = {
   }),
 } as const;
 
-export type DeadLetterStage = keyof typeof contextSchemas;
-export const DEAD_LETTER_STAGES = Object.keys(contextSchemas) as DeadLetterStage[];
-
 const common = {
   /** The raw event it is about; null when there is none (an import record, a contact). */
   rawEventId: z.string().nullable(),
@@ -63,4 +60,4 @@ export const deadLetterSchema = z.discriminatedUnion('stage', [
 ]);
 
 export type DeadLetter = z.infer<typeof deadLetterSchema>;
-export type DeadLetterOf<S extends DeadLetterStage> = Extract<DeadLetter, { stage: S }>;
+export type DeadLetterOf<S extends DeadLetter['stage']> = Extract<DeadLetter, { stage: S }>;

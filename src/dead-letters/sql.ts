@@ -4,7 +4,7 @@ import { cleanJson, cleanText } from '../text.js';
 import { deadLetterSchema, type DeadLetter } from './letters.js';
 
 /** Messages are kept whole up to this many characters (a stack of zod issues fits). */
-export const ERROR_MAX_CHARS = 2000;
+const ERROR_MAX_CHARS = 2000;
 
 /**
  * Stores dead letters in the caller's transaction, so they commit (or roll back) with the batch

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Tiktoken, type TiktokenBPE } from 'js-tiktoken/lite';
 
-export const DEFAULT_CHUNK_TOKENS = 512;
-export const DEFAULT_OVERLAP_TOKENS = 64;
+const DEFAULT_CHUNK_TOKENS = 512;
+const DEFAULT_OVERLAP_TOKENS = 64;
 /** text-embedding-3-* and ada-002 accept at most this many tokens per input. */
 export const MODEL_INPUT_LIMIT = 8191;
 
@@ -110,7 +110,8 @@ function isCharBoundary(enc: Encoder, tokens: number[], i: number): boolean {
 }
 
 const startsLine = (enc: Encoder, t: number | undefined) => t !== undefined && enc.firstByte[t] === 0x0a;
-const startsWord = (enc: Encoder, t: number | undefined) => t !== undefined && (enc.firstByte[t] === 0x20 || enc.firstByte[t] === 0x0a || enc.firstByte[t] === 0x09);
+const startsWord = (enc: Encoder, t: number | undefined) =>
+  t !== undefined && (enc.firstByte[t] === 0x20 || enc.firstByte[t] === 0x0a || enc.firstByte[t] === 0x09);
 
 /** The best cut in (lo, hi]: before a line, else before a word, else the last character boundary. */
 function cutBefore(enc: Encoder, tokens: number[], lo: number, wanted: number): number {
@@ -137,8 +138,10 @@ function startNear(enc: Encoder, tokens: number[], at: number, limit: number): n
 export function chunkText(text: string, options: ChunkOptions = {}): Chunk[] {
   const maxTokens = options.maxTokens ?? DEFAULT_CHUNK_TOKENS;
   const overlap = options.overlapTokens ?? DEFAULT_OVERLAP_TOKENS;
-  if (!Number.isInteger(maxTokens) || maxTokens < 16 || maxTokens > MODEL_INPUT_LIMIT) throw new RangeError(`chunk size ${maxTokens} must be between 16 and ${MODEL_INPUT_LIMIT} tokens`);
-  if (!Number.isInteger(overlap) || overlap < 0 || overlap > maxTokens / 2) throw new RangeError(`chunk overlap ${overlap} must be between 0 and half the chunk size`);
+  if (!Number.isInteger(maxTokens) || maxTokens < 16 || maxTokens > MODEL_INPUT_LIMIT)
+    throw new RangeError(`chunk size ${maxTokens} must be between 16 and ${MODEL_INPUT_LIMIT} tokens`);
+  if (!Number.isInteger(overlap) || overlap < 0 || overlap > maxTokens / 2)
+    throw new RangeError(`chunk overlap ${overlap} must be between 0 and half the chunk size`);
   if (text.trim() === '') return [];
   const enc = getEncoder();
   const tokens = encode(text);

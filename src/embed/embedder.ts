@@ -51,14 +51,18 @@ export class EmbedProviderError extends OmniError {
 }
 
 export function refuseDimensions(model: string, dimensions: number, where: string): EmbeddingDimensionError {
-  return new EmbeddingDimensionError(`model ${model} ${where} ${dimensions}-dimensional vectors; embeddings.embedding_v is vector(${EXPECTED_DIMENSIONS}), so nothing was written`, {
-    hint: `use a ${EXPECTED_DIMENSIONS}-dimensional model (text-embedding-3-small, or text-embedding-3-large with --dimensions ${EXPECTED_DIMENSIONS})`,
-  });
+  return new EmbeddingDimensionError(
+    `model ${model} ${where} ${dimensions}-dimensional vectors; embeddings.embedding_v is vector(${EXPECTED_DIMENSIONS}), so nothing was written`,
+    {
+      hint: `use a ${EXPECTED_DIMENSIONS}-dimensional model (text-embedding-3-small, or text-embedding-3-large with --dimensions ${EXPECTED_DIMENSIONS})`,
+    },
+  );
 }
 
 /** Checks a response before anything of it is kept: count, width and finite values. */
 export function checkVectors(embedder: Pick<Embedder, 'model'>, inputs: number, vectors: number[][]): void {
-  if (vectors.length !== inputs) throw new EmbedProviderError(`model ${embedder.model} answered ${vectors.length} vectors for ${inputs} inputs`);
+  if (vectors.length !== inputs)
+    throw new EmbedProviderError(`model ${embedder.model} answered ${vectors.length} vectors for ${inputs} inputs`);
   for (const v of vectors) {
     if (v.length !== EXPECTED_DIMENSIONS) throw refuseDimensions(embedder.model, v.length, 'returned');
     for (let i = 0; i < v.length; i++) {
@@ -78,7 +82,8 @@ export function createLimiter(n: number): <T>(fn: () => Promise<T>) => Promise<T
       return await fn();
     } finally {
       const next = waiting.shift();
-      if (next) next(); // the slot passes straight to the next caller
+      if (next)
+        next(); // the slot passes straight to the next caller
       else active--;
     }
   };
@@ -134,7 +139,9 @@ export async function embedIsolating(send: (texts: string[]) => Promise<EmbedRes
     try {
       const { vectors, tokens } = await send(part);
       out.tokens += tokens;
-      vectors.forEach((v, i) => (out.vectors[offset + i] = v));
+      vectors.forEach((v, i) => {
+        out.vectors[offset + i] = v;
+      });
       return;
     } catch (err) {
       if (!(err instanceof EmbedInputRejected)) throw err;

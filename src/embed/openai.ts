@@ -10,7 +10,15 @@ import type { APIError, OpenAI } from 'openai';
 import { retryAfterMs, sleep as abortableSleep } from '../openai/retry.js';
 import { errorMessage, OmniError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { checkVectors, EmbedInputRejected, EmbedProviderError, EXPECTED_DIMENSIONS, refuseDimensions, type EmbedResult, type Embedder } from './embedder.js';
+import {
+  checkVectors,
+  EmbedInputRejected,
+  EmbedProviderError,
+  EXPECTED_DIMENSIONS,
+  refuseDimensions,
+  type EmbedResult,
+  type Embedder,
+} from './embedder.js';
 
 export const DEFAULT_OPENAI_MODEL = 'text-embedding-3-small';
 
@@ -65,10 +73,15 @@ function classify(sdk: Sdk, err: unknown): Verdict {
   if (!(err instanceof sdk.APIError)) return { kind: 'fatal', message: errorMessage(err) };
   const status = err.status ?? 0;
   if (status === 429 && (err.code === 'insufficient_quota' || /insufficient_quota|exceeded your current quota/i.test(err.message))) {
-    return { kind: 'fatal', message: `the provider says the quota is used up (429 insufficient_quota): ${err.message}`, hint: 'add credit or raise the quota; retrying cannot help' };
+    return {
+      kind: 'fatal',
+      message: `the provider says the quota is used up (429 insufficient_quota): ${err.message}`,
+      hint: 'add credit or raise the quota; retrying cannot help',
+    };
   }
   if (status === 429 || status === 408 || status === 409 || status >= 500) return { kind: 'retry', waitMs: retryAfterMs(err.headers) };
-  if (status === 401 || status === 403) return { kind: 'fatal', message: `the provider refused the key (${status}): ${err.message}`, hint: 'check OPENAI_API_KEY' };
+  if (status === 401 || status === 403)
+    return { kind: 'fatal', message: `the provider refused the key (${status}): ${err.message}`, hint: 'check OPENAI_API_KEY' };
   // A 400 about the input (its content or size) concerns that input; any other 400 (bad model,
   // bad parameter) concerns every request and must stop the run, not dead-letter everything.
   if (status === 400 && (/input/i.test(err.param ?? '') || /input|token|content/i.test(err.message))) return { kind: 'reject' };
@@ -81,7 +94,8 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
   if (dimensions !== undefined && dimensions !== EXPECTED_DIMENSIONS) throw refuseDimensions(model, dimensions, 'was asked for');
   const native = NATIVE_DIMENSIONS[model];
   if (native !== undefined && native !== EXPECTED_DIMENSIONS && dimensions === undefined) throw refuseDimensions(model, native, 'makes');
-  if (model === 'text-embedding-ada-002' && dimensions !== undefined) throw new EmbedProviderError('text-embedding-ada-002 does not accept --dimensions (only text-embedding-3-* do)');
+  if (model === 'text-embedding-ada-002' && dimensions !== undefined)
+    throw new EmbedProviderError('text-embedding-ada-002 does not accept --dimensions (only text-embedding-3-* do)');
   const maxAttempts = options.maxAttempts ?? 10;
   const base = options.retryBaseMs ?? 500;
   const maxBackoff = options.maxBackoffMs ?? 30_000;
@@ -98,7 +112,10 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
   load().catch(() => (loading = undefined));
 
   const once = async (client: OpenAI, texts: string[], signal: AbortSignal | undefined): Promise<EmbedResult> => {
-    const response = await client.embeddings.create({ model, input: texts, ...(dimensions === undefined ? {} : { dimensions }) }, signal ? { signal } : undefined);
+    const response = await client.embeddings.create(
+      { model, input: texts, ...(dimensions === undefined ? {} : { dimensions }) },
+      signal ? { signal } : undefined,
+    );
     const vectors = new Array<number[]>(texts.length);
     for (const d of response.data) if (Number.isInteger(d.index) && d.index >= 0 && d.index < texts.length) vectors[d.index] = d.embedding;
     for (let i = 0; i < texts.length; i++) {
@@ -131,17 +148,29 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
           const verdict = classify(sdk, err);
           if (verdict.kind === 'reject') {
             const api = err as APIError;
-            throw new EmbedInputRejected(api.message, texts.length === 1 ? 0 : inputIndex(api), { status: api.status, code: api.code, param: api.param });
+            throw new EmbedInputRejected(api.message, texts.length === 1 ? 0 : inputIndex(api), {
+              status: api.status,
+              code: api.code,
+              param: api.param,
+            });
           }
-          if (verdict.kind === 'fatal') throw new EmbedProviderError(`${model}: ${verdict.message}`, { cause: err, ...(verdict.hint ? { hint: verdict.hint } : {}) });
+          if (verdict.kind === 'fatal')
+            throw new EmbedProviderError(`${model}: ${verdict.message}`, { cause: err, ...(verdict.hint ? { hint: verdict.hint } : {}) });
           if (attempt >= maxAttempts) {
-            throw new EmbedProviderError(`${model}: giving up after ${attempt} attempts: ${errorMessage(err)}`, { cause: err, hint: 'the provider is failing or rate limiting; the interactions stay queued for the next run' });
+            throw new EmbedProviderError(`${model}: giving up after ${attempt} attempts: ${errorMessage(err)}`, {
+              cause: err,
+              hint: 'the provider is failing or rate limiting; the interactions stay queued for the next run',
+            });
           }
           // Full jitter spreads concurrent clients apart; a server-given wait is honoured as is
           // (plus a little jitter), however long, up to maxWait.
           const backoff = Math.random() * Math.min(maxBackoff, base * 2 ** (attempt - 1));
           const asked = verdict.waitMs;
-          if (asked !== undefined && asked > maxWait) throw new EmbedProviderError(`${model}: the provider asks to wait ${Math.round(asked / 1000)} s, longer than the ${Math.round(maxWait / 1000)} s allowed`, { cause: err });
+          if (asked !== undefined && asked > maxWait)
+            throw new EmbedProviderError(
+              `${model}: the provider asks to wait ${Math.round(asked / 1000)} s, longer than the ${Math.round(maxWait / 1000)} s allowed`,
+              { cause: err },
+            );
           const wait = asked === undefined ? backoff : asked + Math.random() * Math.min(asked * 0.1, 1000);
           const note = `${model}: ${errorMessage(err)}; retry ${attempt}/${maxAttempts - 1} in ${(wait / 1000).toFixed(1)} s`;
           if (wait >= 5_000) options.logger?.warn(note);

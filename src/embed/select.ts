@@ -22,9 +22,16 @@ export interface EmbedderSettings {
 }
 
 /** The embedder the rule picks, and its model, without building it. */
-export function chooseEmbedder(openai: OpenAISettings, settings: Pick<EmbedderSettings, 'embedder' | 'model'> = {}): { name: EmbedderName; model: string; byDefault: boolean } {
+export function chooseEmbedder(
+  openai: OpenAISettings,
+  settings: Pick<EmbedderSettings, 'embedder' | 'model'> = {},
+): { name: EmbedderName; model: string; byDefault: boolean } {
   const name = settings.embedder ?? (openai.apiKey ? 'openai' : 'local');
-  return { name, model: name === 'local' ? LOCAL_MODEL : (settings.model ?? DEFAULT_OPENAI_MODEL), byDefault: settings.embedder === undefined };
+  return {
+    name,
+    model: name === 'local' ? LOCAL_MODEL : (settings.model ?? DEFAULT_OPENAI_MODEL),
+    byDefault: settings.embedder === undefined,
+  };
 }
 
 /**
@@ -37,7 +44,8 @@ export function selectEmbedder(settings: EmbedderSettings, openai: OpenAISetting
   const { name, byDefault } = chooseEmbedder(openai, settings);
   const model = settings.model;
   if (name === 'local') {
-    if (model !== undefined) throw new UsageError(`${modelFlag} "${model}" does not apply to the local embedder (it has one lexical model)`);
+    if (model !== undefined)
+      throw new UsageError(`${modelFlag} "${model}" does not apply to the local embedder (it has one lexical model)`);
     if (byDefault) logger?.info('no OPENAI_API_KEY: using the local embedder (lexical: hashed words and character trigrams, not meaning)');
     const local = createLocalEmbedder({ maxInputsPerRequest: settings.inputsPerRequest });
     if (settings.dimensions !== undefined && settings.dimensions !== local.dimensions) {

@@ -3,27 +3,45 @@
 // (counts, dates, the score), so the same history gives the same fingerprints (nothing new is
 // stored) and a changed history gives new ones.
 import { systemClock, type Clock } from '../clock.js';
-import { channelOf, directionOf, type ContactContext, type ContactInteraction, type GenerateResult, type Insight, type InsightProvider } from './provider.js';
+import {
+  channelOf,
+  directionOf,
+  type ContactContext,
+  type ContactInteraction,
+  type GenerateResult,
+  type Insight,
+  type InsightProvider,
+} from './provider.js';
 import { TITLE_MAX } from './schema.js';
 
 export const HEURISTIC_MODEL = 'heuristic-v1';
 
 const DAY_MS = 86_400_000;
 /** Recency halves every this many days. */
-export const RECENCY_HALF_LIFE_DAYS = 30;
+const RECENCY_HALF_LIFE_DAYS = 30;
 /** Interactions in the last 90 days that count as full frequency. */
-export const FREQUENCY_FULL_AT = 10;
+const FREQUENCY_FULL_AT = 10;
 
-const CHANNEL_LABEL: Record<string, string> = { email: 'email', sms: 'SMS', whatsapp: 'WhatsApp', instagram: 'Instagram', webform: 'web form', note: 'note' };
+const CHANNEL_LABEL: Record<string, string> = {
+  email: 'email',
+  sms: 'SMS',
+  whatsapp: 'WhatsApp',
+  instagram: 'Instagram',
+  webform: 'web form',
+  note: 'note',
+};
 const label = (channel: string) => CHANNEL_LABEL[channel] ?? channel;
 const day = (d: Date | null) => (d ? d.toISOString().slice(0, 10) : 'an unknown date');
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const clip = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1).trimEnd()}…`);
 
 /** A subject as a topic: without reply/forward prefixes and extra spaces. */
-export function topicOf(subject: string | null): string | null {
+function topicOf(subject: string | null): string | null {
   if (!subject) return null;
-  const t = subject.replace(/^\s*((re|fwd?|aw|tr|sv)\s*:\s*)+/i, '').replace(/\s+/g, ' ').trim();
+  const t = subject
+    .replace(/^\s*((re|fwd?|aw|tr|sv)\s*:\s*)+/i, '')
+    .replace(/\s+/g, ' ')
+    .trim();
   return t === '' ? null : t;
 }
 
@@ -45,7 +63,9 @@ function summary(c: ContactContext): Insight {
       topics.push(t);
     }
   }
-  const lastText = last ? `; the last was ${directionOf(last.type) === 'internal' ? 'a' : `an ${directionOf(last.type)}`} ${label(channelOf(last.type))} on ${day(last.occurredAt)}` : '';
+  const lastText = last
+    ? `; the last was ${directionOf(last.type) === 'internal' ? 'a' : `an ${directionOf(last.type)}`} ${label(channelOf(last.type))} on ${day(last.occurredAt)}`
+    : '';
   return {
     kind: 'summary',
     title: clip(`${plural(c.totals.interactions, 'interaction')} (${channels.join(', ')}), last ${day(c.totals.lastAt)}`, TITLE_MAX),
@@ -70,7 +90,10 @@ function nextStep(c: ContactContext, last: ContactInteraction): Insight {
     const by = day(last.occurredAt ? new Date(last.occurredAt.getTime() + 7 * DAY_MS) : null);
     return {
       kind: 'next_step',
-      title: clip(topic ? `Follow up on "${topic}" if no reply by ${by}` : `Follow up on the ${channel} of ${when} if no reply by ${by}`, TITLE_MAX),
+      title: clip(
+        topic ? `Follow up on "${topic}" if no reply by ${by}` : `Follow up on the ${channel} of ${when} if no reply by ${by}`,
+        TITLE_MAX,
+      ),
       body: `The last message went out by ${channel} on ${when} and nothing has come back since. Follow up on ${by} if it stays unanswered.`,
     };
   }
@@ -87,7 +110,9 @@ function score(c: ContactContext, now: Date): Insight {
   const days = lastAt ? Math.max(0, Math.floor((now.getTime() - lastAt.getTime()) / DAY_MS)) : Number.POSITIVE_INFINITY;
   const recency = Number.isFinite(days) ? 0.5 ** (days / RECENCY_HALF_LIFE_DAYS) : 0;
   const since = now.getTime() - 90 * DAY_MS;
-  const recent = c.interactions.filter((i) => i.occurredAt && i.occurredAt.getTime() >= since && i.occurredAt.getTime() <= now.getTime()).length;
+  const recent = c.interactions.filter(
+    (i) => i.occurredAt && i.occurredAt.getTime() >= since && i.occurredAt.getTime() <= now.getTime(),
+  ).length;
   const frequency = Math.min(1, recent / FREQUENCY_FULL_AT);
   const value = Math.round(100 * recency * frequency);
   return {

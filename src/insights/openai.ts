@@ -8,7 +8,15 @@
 // should not pay for it.
 import type { ResponseFormatJSONSchema } from 'openai/resources/shared';
 import { retryAfterMs, sleep as abortableSleep } from '../openai/retry.js';
-import { channelOf, directionOf, InsightContactError, InsightProviderError, type ContactContext, type GenerateResult, type InsightProvider } from './provider.js';
+import {
+  channelOf,
+  directionOf,
+  InsightContactError,
+  InsightProviderError,
+  type ContactContext,
+  type GenerateResult,
+  type InsightProvider,
+} from './provider.js';
 import { insightsOutput, insightsWire, issuesOf } from './schema.js';
 
 export const DEFAULT_INSIGHTS_MODEL = 'gpt-4o-mini';
@@ -49,10 +57,15 @@ Bodies: one to three plain sentences. "score" is null except for kind "score".
 Use only facts found in the data.`;
 
 /** What the model reads: the context as compact JSON, with directions and channels spelled out. */
-export function userMessage(c: ContactContext): string {
+function userMessage(c: ContactContext): string {
   return JSON.stringify({
     contact: { name: c.displayName, identities: c.identities.map((i) => `${i.kind}:${i.value}`) },
-    totals: { interactions: c.totals.interactions, by_type: c.totals.byType, first_at: c.totals.firstAt?.toISOString() ?? null, last_at: c.totals.lastAt?.toISOString() ?? null },
+    totals: {
+      interactions: c.totals.interactions,
+      by_type: c.totals.byType,
+      first_at: c.totals.firstAt?.toISOString() ?? null,
+      last_at: c.totals.lastAt?.toISOString() ?? null,
+    },
     recent_interactions: c.interactions.map((i) => ({
       at: i.occurredAt?.toISOString() ?? null,
       channel: channelOf(i.type),
@@ -64,7 +77,7 @@ export function userMessage(c: ContactContext): string {
 }
 
 /** The assistant's content → validated insights, or an InsightContactError carrying the zod issues. */
-export function parseInsightsAnswer(content: string | null | undefined, tokens: number) {
+function parseInsightsAnswer(content: string | null | undefined, tokens: number) {
   const excerpt = (content ?? '').slice(0, 1_000);
   let json: unknown;
   try {
@@ -83,22 +96,46 @@ export function parseInsightsAnswer(content: string | null | undefined, tokens: 
 }
 
 /** What to do about a failed request: wait and retry, stop the run, or dead-letter this contact. */
-type Verdict = { kind: 'retry'; reason: string; waitMs: number | undefined } | { kind: 'fatal'; error: InsightProviderError } | { kind: 'contact'; error: InsightContactError };
+type Verdict =
+  | { kind: 'retry'; reason: string; waitMs: number | undefined }
+  | { kind: 'fatal'; error: InsightProviderError }
+  | { kind: 'contact'; error: InsightContactError };
 
 function classify(sdk: Sdk, err: unknown): Verdict {
   const { APIConnectionError, APIError } = sdk;
   if (err instanceof APIConnectionError) return { kind: 'retry', reason: err.message, waitMs: undefined };
-  if (!(err instanceof APIError)) return { kind: 'fatal', error: new InsightProviderError(`openai: ${err instanceof Error ? err.message : String(err)}`, false, { cause: err }) };
+  if (!(err instanceof APIError))
+    return {
+      kind: 'fatal',
+      error: new InsightProviderError(`openai: ${err instanceof Error ? err.message : String(err)}`, false, { cause: err }),
+    };
   const status = err.status ?? 0;
   const quota = err.code === 'insufficient_quota' || err.type === 'insufficient_quota';
   if (quota) {
-    return { kind: 'fatal', error: new InsightProviderError(`openai: insufficient quota (${err.message})`, false, { cause: err, hint: 'add credit to the OpenAI account or use --insights-provider heuristic; the contacts stay queued' }) };
+    return {
+      kind: 'fatal',
+      error: new InsightProviderError(`openai: insufficient quota (${err.message})`, false, {
+        cause: err,
+        hint: 'add credit to the OpenAI account or use --insights-provider heuristic; the contacts stay queued',
+      }),
+    };
   }
-  if (status === 429 || status === 408 || status === 409 || status >= 500) return { kind: 'retry', reason: `${status} ${err.message}`, waitMs: retryAfterMs(err.headers) };
+  if (status === 429 || status === 408 || status === 409 || status >= 500)
+    return { kind: 'retry', reason: `${status} ${err.message}`, waitMs: retryAfterMs(err.headers) };
   if (status === 401 || status === 403) {
-    return { kind: 'fatal', error: new InsightProviderError(`openai: ${status} ${err.message}`, false, { cause: err, hint: 'check OPENAI_API_KEY (and OPENAI_BASE_URL)' }) };
+    return {
+      kind: 'fatal',
+      error: new InsightProviderError(`openai: ${status} ${err.message}`, false, {
+        cause: err,
+        hint: 'check OPENAI_API_KEY (and OPENAI_BASE_URL)',
+      }),
+    };
   }
-  if (status === 404) return { kind: 'fatal', error: new InsightProviderError(`openai: ${err.message}`, false, { cause: err, hint: 'check --model and OPENAI_BASE_URL' }) };
+  if (status === 404)
+    return {
+      kind: 'fatal',
+      error: new InsightProviderError(`openai: ${err.message}`, false, { cause: err, hint: 'check --model and OPENAI_BASE_URL' }),
+    };
   // 400/413/422: this contact's request (too long, filtered); the others may well pass.
   return { kind: 'contact', error: new InsightContactError(`openai rejected the request: ${status} ${err.message}`, 'rejected') };
 }
@@ -130,9 +167,22 @@ export function createOpenAIInsightProvider(options: OpenAIInsightOptions): Insi
         );
         tokens += completion.usage?.total_tokens ?? 0;
         const choice = completion.choices[0];
-        if (choice?.message.refusal) throw new InsightContactError(`the model refused: ${choice.message.refusal}`, 'refused', [], choice.message.refusal.slice(0, 1_000), tokens);
+        if (choice?.message.refusal)
+          throw new InsightContactError(
+            `the model refused: ${choice.message.refusal}`,
+            'refused',
+            [],
+            choice.message.refusal.slice(0, 1_000),
+            tokens,
+          );
         if (choice?.finish_reason === 'length') {
-          throw new InsightContactError('the answer was cut off (finish_reason "length")', 'invalid_output', [], (choice.message.content ?? '').slice(0, 1_000), tokens);
+          throw new InsightContactError(
+            'the answer was cut off (finish_reason "length")',
+            'invalid_output',
+            [],
+            (choice.message.content ?? '').slice(0, 1_000),
+            tokens,
+          );
         }
         return { insights: parseInsightsAnswer(choice?.message.content, tokens), tokens };
       } catch (err) {
@@ -143,7 +193,10 @@ export function createOpenAIInsightProvider(options: OpenAIInsightOptions): Insi
         const waitMs = verdict.waitMs ?? Math.min(8_000, 500 * 2 ** (attempt - 1)) * (0.75 + Math.random() / 2);
         if (attempt >= maxAttempts || waitMs > maxRetryWaitMs) {
           const why = waitMs > maxRetryWaitMs ? `the server asks to wait ${Math.ceil(waitMs / 1000)} s` : `${attempt} attempts`;
-          throw new InsightProviderError(`openai: still failing after ${why}: ${verdict.reason}`, true, { cause: err, hint: 'run again later; the contacts stay queued' });
+          throw new InsightProviderError(`openai: still failing after ${why}: ${verdict.reason}`, true, {
+            cause: err,
+            hint: 'run again later; the contacts stay queued',
+          });
         }
         options.onRetry?.({ attempt, waitMs, reason: verdict.reason });
         await sleep(waitMs, signal);

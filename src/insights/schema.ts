@@ -7,26 +7,29 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
-export const INSIGHT_KINDS = ['summary', 'next_step', 'score', 'risk', 'opportunity'] as const;
-export const insightKind = z.enum(INSIGHT_KINDS);
-export type InsightKind = z.infer<typeof insightKind>;
+const INSIGHT_KINDS = ['summary', 'next_step', 'score', 'risk', 'opportunity'] as const;
+const insightKind = z.enum(INSIGHT_KINDS);
 
 export const TITLE_MAX = 120;
-export const BODY_MAX = 2_000;
-export const INSIGHTS_MAX = 8;
+const BODY_MAX = 2_000;
+const INSIGHTS_MAX = 8;
 
 export const insightsWire = z.object({
   insights: z.array(
     z.object({
       kind: insightKind,
-      title: z.string().describe(`at most ${TITLE_MAX} characters, specific to this contact (insights with the same kind and title count as the same insight)`),
+      title: z
+        .string()
+        .describe(
+          `at most ${TITLE_MAX} characters, specific to this contact (insights with the same kind and title count as the same insight)`,
+        ),
       body: z.string().describe('one to three plain sentences'),
       score: z.number().min(0).max(100).nullable().describe('0-100 for kind "score", otherwise null'),
     }),
   ),
 });
 
-export const insightSchema = z
+const insightSchema = z
   .object({
     kind: insightKind,
     title: z.string().trim().min(1).max(TITLE_MAX),
@@ -51,7 +54,10 @@ export interface InsightIssue {
 
 export function issuesOf(error: z.ZodError): InsightIssue[] {
   return error.issues.map((issue) => ({
-    path: issue.path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), ''),
+    path: issue.path.reduce<string>(
+      (acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)),
+      '',
+    ),
     message: issue.message,
   }));
 }

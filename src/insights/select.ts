@@ -21,19 +21,27 @@ export interface InsightProviderSettings {
 }
 
 /** The provider the rule picks, and its model, without building it. */
-export function chooseInsightProvider(openai: OpenAISettings, settings: Pick<InsightProviderSettings, 'provider' | 'model'> = {}): { name: InsightProviderName; model: string } {
+export function chooseInsightProvider(
+  openai: OpenAISettings,
+  settings: Pick<InsightProviderSettings, 'provider' | 'model'> = {},
+): { name: InsightProviderName; model: string } {
   const name = settings.provider ?? (openai.apiKey ? 'openai' : 'heuristic');
   return { name, model: name === 'heuristic' ? HEURISTIC_MODEL : (settings.model ?? DEFAULT_INSIGHTS_MODEL) };
 }
 
 /** Builds the chosen provider; openai without a key is a configuration error (exit 2). Cheap (the SDK loads on the first request). */
-export function selectInsightProvider(settings: InsightProviderSettings, openai: OpenAISettings, deps: { clock?: Clock | undefined; logger?: Logger | undefined } = {}): InsightProvider {
+export function selectInsightProvider(
+  settings: InsightProviderSettings,
+  openai: OpenAISettings,
+  deps: { clock?: Clock | undefined; logger?: Logger | undefined } = {},
+): InsightProvider {
   const modelFlag = settings.modelFlag ?? '--model';
   const { name } = chooseInsightProvider(openai, settings);
   const model = settings.model;
   if (name === 'heuristic') {
     const heuristic = createHeuristicInsightProvider(deps.clock ? { clock: deps.clock } : {});
-    if (model !== undefined && model !== heuristic.model) throw new UsageError(`${modelFlag} "${model}" does not apply to the heuristic provider (its model is ${heuristic.model})`);
+    if (model !== undefined && model !== heuristic.model)
+      throw new UsageError(`${modelFlag} "${model}" does not apply to the heuristic provider (its model is ${heuristic.model})`);
     return heuristic;
   }
   if (!openai.apiKey) {
@@ -46,6 +54,8 @@ export function selectInsightProvider(settings: InsightProviderSettings, openai:
     apiKey: openai.apiKey,
     baseURL: openai.baseUrl,
     model: model ?? DEFAULT_INSIGHTS_MODEL,
-    ...(logger ? { onRetry: ({ attempt, waitMs, reason }) => logger.warn(`openai: ${reason}; retry ${attempt} in ${(waitMs / 1000).toFixed(1)} s`) } : {}),
+    ...(logger
+      ? { onRetry: ({ attempt, waitMs, reason }) => logger.warn(`openai: ${reason}; retry ${attempt} in ${(waitMs / 1000).toFixed(1)} s`) }
+      : {}),
   });
 }

@@ -12,7 +12,7 @@ import * as sql from './sql.js';
 /** The migrations a production database may already hold, applied by other means (SPEC §3). */
 export const ADOPTABLE_THROUGH = '20250831_ingest_hardening';
 
-export type MigrationState = 'applied' | 'pending' | 'changed' | 'unknown';
+type MigrationState = 'applied' | 'pending' | 'changed' | 'unknown';
 
 export interface MigrationStatus {
   name: string;
@@ -152,7 +152,8 @@ export async function migrate(db: Db, options: MigrateOptions): Promise<MigrateR
       await sql.lockLedger(tx);
       const existing = await sql.findApplied(tx, file.name);
       if (existing) {
-        if (existing.checksum !== file.checksum) throw new MigrationError(`migration ${file.name} was applied by another process with a different checksum`);
+        if (existing.checksum !== file.checksum)
+          throw new MigrationError(`migration ${file.name} was applied by another process with a different checksum`);
         return false; // another process applied it while we waited for the lock
       }
       if ((await sql.countApplied(tx)) === 0 && (await sql.legacySchemaPresent(tx))) {
@@ -170,7 +171,13 @@ export async function migrate(db: Db, options: MigrateOptions): Promise<MigrateR
           ...(err instanceof DatabaseError && err.hint ? { hint: err.hint } : {}),
         });
       }
-      await sql.recordApplied(tx, { name: file.name, checksum: file.checksum, durationMs: Date.now() - started, appliedBy: appliedBy(), adopted: false });
+      await sql.recordApplied(tx, {
+        name: file.name,
+        checksum: file.checksum,
+        durationMs: Date.now() - started,
+        appliedBy: appliedBy(),
+        adopted: false,
+      });
       return true;
     });
     if (applied) {

@@ -48,10 +48,13 @@ export async function lockLedger(tx: Queryable): Promise<void> {
 }
 
 export async function findApplied(tx: Queryable, name: string): Promise<AppliedMigration | undefined> {
-  const { rows } = await tx.query<AppliedMigration>(`
+  const { rows } = await tx.query<AppliedMigration>(
+    `
 SELECT name, checksum, applied_at, duration_ms, applied_by, adopted
 FROM omni_ingest.schema_migrations
-WHERE name = $1`, [name]);
+WHERE name = $1`,
+    [name],
+  );
   return rows[0];
 }
 
@@ -65,9 +68,12 @@ export async function recordApplied(
   tx: Queryable,
   m: { name: string; checksum: string; durationMs: number; appliedBy: string; adopted: boolean },
 ): Promise<void> {
-  await tx.query(`
+  await tx.query(
+    `
 INSERT INTO omni_ingest.schema_migrations (name, checksum, duration_ms, applied_by, adopted)
-VALUES ($1, $2, $3, $4, $5)`, [m.name, m.checksum, m.durationMs, m.appliedBy, m.adopted]);
+VALUES ($1, $2, $3, $4, $5)`,
+    [m.name, m.checksum, m.durationMs, m.appliedBy, m.adopted],
+  );
 }
 
 /** The legacy schema is there (applied by other means) although the ledger is empty. */

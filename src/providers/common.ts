@@ -19,7 +19,7 @@ export function formatPath(path: readonly PropertyKey[], root = 'payload'): stri
 }
 
 /** A short, safe rendering of a value for an error message (never a whole body). */
-export function describeValue(value: unknown): string {
+function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (typeof value === 'string') {
@@ -71,7 +71,7 @@ function issueMessage(issue: ZodIssueLike): string {
 }
 
 /** zod issues → PayloadIssues with payload paths and specific messages. */
-export function toPayloadIssues(issues: readonly unknown[]): PayloadIssue[] {
+function toPayloadIssues(issues: readonly unknown[]): PayloadIssue[] {
   return issues.map((raw) => {
     const issue = raw as ZodIssueLike;
     return { path: formatPath(issue.path), message: issueMessage(issue) };

@@ -13,13 +13,29 @@ export function fromEpochMs(value: number | string): TimeResult {
   if (!Number.isSafeInteger(ms) || ms < 0) return { ok: false, problem: `is not milliseconds since the epoch: ${JSON.stringify(value)}` };
   if (ms > MAX_MS) return { ok: false, problem: `is after the year 9999: ${JSON.stringify(value)}` };
   if (ms < MIN_PLAUSIBLE_MS) {
-    return { ok: false, problem: `${JSON.stringify(value)} is ${new Date(ms).toISOString()}: it looks like seconds, milliseconds since the epoch expected` };
+    return {
+      ok: false,
+      problem: `${JSON.stringify(value)} is ${new Date(ms).toISOString()}: it looks like seconds, milliseconds since the epoch expected`,
+    };
   }
   return { ok: true, date: new Date(ms) };
 }
 
 const MONTHS: Record<string, number> = { jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11 };
-const ZONES: Record<string, number> = { ut: 0, utc: 0, gmt: 0, z: 0, edt: -240, est: -300, cdt: -300, cst: -360, mdt: -360, mst: -420, pdt: -420, pst: -480 };
+const ZONES: Record<string, number> = {
+  ut: 0,
+  utc: 0,
+  gmt: 0,
+  z: 0,
+  edt: -240,
+  est: -300,
+  cdt: -300,
+  cst: -360,
+  mdt: -360,
+  mst: -420,
+  pdt: -420,
+  pst: -480,
+};
 const RFC2822 =
   /^\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2})(?::(\d{2}))?\s+(?:([+-])(\d{2})(\d{2})|([A-Za-z]{1,3}))\s*$/;
 
@@ -60,14 +76,31 @@ export function parseRfc2822OrIso(s: string): TimeResult {
   return parseRfc2822(s);
 }
 
-function build(year: number, month: number, day: number, hour: number, minute: number, second: number, ms: number, offsetMinutes: number, s: string): TimeResult {
+function build(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  ms: number,
+  offsetMinutes: number,
+  s: string,
+): TimeResult {
   // A leap second (…:60) is read as the last millisecond of its minute.
   const leap = second === 60;
   const local = Date.UTC(year, month, day, hour, minute, leap ? 59 : second, leap ? 999 : ms);
   const check = new Date(local);
   const valid =
-    month >= 0 && month <= 11 && check.getUTCFullYear() === year && check.getUTCMonth() === month && check.getUTCDate() === day &&
-    hour <= 23 && minute <= 59 && second <= 60 && Math.abs(offsetMinutes) <= 18 * 60;
+    month >= 0 &&
+    month <= 11 &&
+    check.getUTCFullYear() === year &&
+    check.getUTCMonth() === month &&
+    check.getUTCDate() === day &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 60 &&
+    Math.abs(offsetMinutes) <= 18 * 60;
   if (!valid) return { ok: false, problem: `is not a valid date-time: ${JSON.stringify(s)}` };
   return { ok: true, date: new Date(local - offsetMinutes * 60_000) };
 }

@@ -15,10 +15,6 @@ export const providers: Readonly<Record<string, Provider>> = Object.freeze(Objec
 /** The known provider names, sorted. */
 export const providerNames: readonly string[] = Object.freeze(Object.keys(providers).sort());
 
-export function isProviderName(name: string): boolean {
-  return Object.hasOwn(providers, name);
-}
-
 /** The provider called `name`; a UsageError (exit 2) naming the known ones otherwise. */
 export function getProvider(name: string): Provider {
   const provider = Object.hasOwn(providers, name) ? providers[name] : undefined;
@@ -30,5 +26,4 @@ export function getProvider(name: string): Provider {
   return provider;
 }
 
-export type { Identity, NormalizedInteraction, NormalizeResult, PayloadIssue, Provider, RawEventInput, SourceMeta } from './types.js';
-export { PayloadError } from './types.js';
+export type { Provider } from './types.js';

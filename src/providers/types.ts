@@ -1,11 +1,9 @@
 // The one interface every provider module implements (SPEC §5). Adding a provider means a
 // module that exports a Provider and one line in ./index.ts; nothing else changes.
 
-/** A canonical identity (SPEC §6): emails lower-cased without display names, phones E.164. */
-export interface Identity {
-  kind: 'email' | 'phone' | 'instagram_id';
-  value: string;
-}
+import type { Identity } from '../identity.js';
+
+export type { Identity } from '../identity.js';
 
 /** A raw event as the normalize stage hands it to a provider. */
 export interface RawEventInput {

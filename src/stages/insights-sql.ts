@@ -36,8 +36,15 @@ export interface ContactContextRow {
  * characters of their body, totals over all interactions, the source digest and whether insights
  * of `model` were already made from it. Contacts that no longer exist are simply absent.
  */
-export async function loadContactContexts(db: Queryable, contactIds: string[], model: string, recent: number, bodyChars: number): Promise<ContactContextRow[]> {
-  const { rows } = await db.query<ContactContextRow>(`
+export async function loadContactContexts(
+  db: Queryable,
+  contactIds: string[],
+  model: string,
+  recent: number,
+  bodyChars: number,
+): Promise<ContactContextRow[]> {
+  const { rows } = await db.query<ContactContextRow>(
+    `
 SELECT c.id AS contact_id, c.user_id, c.display_name,
        coalesce(ids.identities, '[]') AS identities,
        coalesce(latest.items, '[]') AS interactions,
@@ -87,13 +94,16 @@ LEFT JOIN LATERAL (
     ORDER BY kind, value, rank
   ) x
 ) ids ON true
-WHERE c.id = ANY($1::uuid[])`, [contactIds, model, recent, bodyChars]);
+WHERE c.id = ANY($1::uuid[])`,
+    [contactIds, model, recent, bodyChars],
+  );
   return rows;
 }
 
 /** The contacts' source digests now, to tell whether they changed while the model was answering. */
 export async function currentDigests(tx: Queryable, contactIds: string[]): Promise<Map<string, string>> {
-  const { rows } = await tx.query<{ contact_id: string; digest: string }>(`
+  const { rows } = await tx.query<{ contact_id: string; digest: string }>(
+    `
 SELECT c.id AS contact_id, agg.digest
 FROM public.contacts c
 CROSS JOIN LATERAL (
@@ -101,7 +111,9 @@ CROSS JOIN LATERAL (
   FROM public.interactions i
   WHERE i.user_id = c.user_id AND i.contact_id = c.id
 ) agg
-WHERE c.id = ANY($1::uuid[])`, [contactIds]);
+WHERE c.id = ANY($1::uuid[])`,
+    [contactIds],
+  );
   return new Map(rows.map((r) => [r.contact_id, r.digest]));
 }
 
@@ -121,7 +133,8 @@ export interface InsightRow {
  * never inserted twice. expires_at takes its default, a year from now.
  */
 export async function insertInsights(tx: Queryable, rowsJson: string): Promise<number> {
-  const { rows } = await tx.query<{ inserted: number }>(`
+  const { rows } = await tx.query<{ inserted: number }>(
+    `
 WITH inserted AS (
   INSERT INTO public.ai_insights (user_id, subject_type, subject_id, kind, content, model, source_digest)
   SELECT x.user_id, 'contact', x.subject_id, x.kind, x.content, x.model, x.source_digest
@@ -129,17 +142,25 @@ WITH inserted AS (
   ON CONFLICT (user_id, fingerprint) DO NOTHING
   RETURNING 1
 )
-SELECT count(*)::int AS inserted FROM inserted`, [rowsJson]);
+SELECT count(*)::int AS inserted FROM inserted`,
+    [rowsJson],
+  );
   return rows[0]?.inserted ?? 0;
 }
 
 /** For `purge insights --dry-run`: how many insights have expired, and the span of their expiry. */
-export async function countExpiredInsights(db: Queryable, userId: string | undefined): Promise<{ n: number; oldest: Date | null; newest: Date | null }> {
-  const { rows } = await db.query<{ n: number; oldest: Date | null; newest: Date | null }>(`
+export async function countExpiredInsights(
+  db: Queryable,
+  userId: string | undefined,
+): Promise<{ n: number; oldest: Date | null; newest: Date | null }> {
+  const { rows } = await db.query<{ n: number; oldest: Date | null; newest: Date | null }>(
+    `
 SELECT count(*)::int AS n, min(expires_at) AS oldest, max(expires_at) AS newest
 FROM public.ai_insights
 WHERE expires_at < now()
-  AND ($1::uuid IS NULL OR user_id = $1)`, [userId ?? null]);
+  AND ($1::uuid IS NULL OR user_id = $1)`,
+    [userId ?? null],
+  );
   return rows[0] ?? { n: 0, oldest: null, newest: null };
 }
 
@@ -149,7 +170,8 @@ WHERE expires_at < now()
  * rows instead of waiting on each other.
  */
 export async function deleteExpiredInsights(tx: Queryable, userId: string | undefined, limit: number): Promise<number> {
-  const { rows } = await tx.query<{ n: number }>(`
+  const { rows } = await tx.query<{ n: number }>(
+    `
 WITH expired AS (
   DELETE FROM public.ai_insights a
   USING (
@@ -168,6 +190,8 @@ WITH expired AS (
   USING expired e
   WHERE t.user_id = e.user_id AND t.source_type = 'insight' AND t.source_id = e.id
 )
-SELECT count(*)::int AS n FROM expired`, [userId ?? null, limit]);
+SELECT count(*)::int AS n FROM expired`,
+    [userId ?? null, limit],
+  );
   return rows[0]?.n ?? 0;
 }

@@ -14,13 +14,22 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { InsightContactError, type ContactContext, type GenerateResult, type InsightProvider } from '../insights/provider.js';
 import { cleanJson } from '../text.js';
-import type { Counts } from './engine/ledger.js';
 import { leaseOwner, withLease, type Lease } from './engine/lease.js';
 import { countQueued, peekCursor, peekQueued } from './engine/queue.js';
 import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from './engine/runner.js';
 import * as sql from './insights-sql.js';
 
-type InsightsCount = 'generated' | 'inserted' | 'duplicates' | 'unchanged' | 'skipped' | 'dead_lettered' | 'requeued' | 'tokens' | 'requests' | 'would_send';
+type InsightsCount =
+  | 'generated'
+  | 'inserted'
+  | 'duplicates'
+  | 'unchanged'
+  | 'skipped'
+  | 'dead_lettered'
+  | 'requeued'
+  | 'tokens'
+  | 'requests'
+  | 'would_send';
 
 export interface InsightsStageOptions {
   provider: InsightProvider;
@@ -55,7 +64,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
   return out;
 }
 
-export function toContext(row: sql.ContactContextRow): ContactContext {
+function toContext(row: sql.ContactContextRow): ContactContext {
   return {
     contactId: row.contact_id,
     userId: row.user_id,
@@ -103,10 +112,22 @@ export function createInsightsStage(options: InsightsStageOptions): Stage<Insigh
   async function leased(input: BatchInput, lease: Lease): Promise<BatchOutput<InsightsCount>> {
     const ids = lease.ids;
     const rows = await load(input.db, ids);
-    const counts: Record<Exclude<InsightsCount, 'would_send'> | 'events', number> = { events: ids.length, generated: 0, inserted: 0, duplicates: 0, unchanged: 0, skipped: 0, dead_lettered: 0, requeued: 0, tokens: 0, requests: 0 };
+    const counts: Record<Exclude<InsightsCount, 'would_send'> | 'events', number> = {
+      events: ids.length,
+      generated: 0,
+      inserted: 0,
+      duplicates: 0,
+      unchanged: 0,
+      skipped: 0,
+      dead_lettered: 0,
+      requeued: 0,
+      tokens: 0,
+      requests: 0,
+    };
     const toSend: { ctx: ContactContext; digest: string }[] = [];
     for (const row of rows) {
-      if (row.total === 0) counts.skipped++; // no linked interactions left (unlinked since): nothing to say
+      if (row.total === 0)
+        counts.skipped++; // no linked interactions left (unlinked since): nothing to say
       else if (row.unchanged) counts.unchanged++;
       else toSend.push({ ctx: toContext(row), digest: row.digest });
     }
@@ -140,8 +161,19 @@ export function createInsightsStage(options: InsightsStageOptions): Stage<Insigh
       if (outcome.ok) {
         counts.tokens += outcome.result.tokens;
         for (const insight of outcome.result.insights) {
-          const content = cleanJson({ title: insight.title, body: insight.body, ...(insight.score === null || insight.score === undefined ? {} : { score: insight.score }) });
-          insights.push({ user_id: ctx.userId, subject_id: ctx.contactId, kind: insight.kind, content, model: provider.model, source_digest: digest });
+          const content = cleanJson({
+            title: insight.title,
+            body: insight.body,
+            ...(insight.score === null || insight.score === undefined ? {} : { score: insight.score }),
+          });
+          insights.push({
+            user_id: ctx.userId,
+            subject_id: ctx.contactId,
+            kind: insight.kind,
+            content,
+            model: provider.model,
+            source_digest: digest,
+          });
         }
         done.add(ctx.contactId);
       } else if (outcome.error instanceof InsightContactError) {
@@ -177,16 +209,28 @@ export function createInsightsStage(options: InsightsStageOptions): Stage<Insigh
 
   async function realBatch(input: BatchInput): Promise<BatchOutput<InsightsCount>> {
     // One lease owner per batch: parallel workers of one process must not complete each other's rows.
-    const lease = { stage: 'insights' as const, range: input.range, size: Math.min(input.size, maxBatch), owner: leaseOwner('insights'), seconds: leaseSeconds, logger };
+    const lease = {
+      stage: 'insights' as const,
+      range: input.range,
+      size: Math.min(input.size, maxBatch),
+      owner: leaseOwner('insights'),
+      seconds: leaseSeconds,
+      logger,
+    };
     return (await withLease(input.db, lease, (l) => leased(input, l))) ?? { taken: 0, counts: {} };
   }
 
   async function dryBatch(input: DryBatchInput<string | undefined>): Promise<DryBatchOutput<InsightsCount, string | undefined>> {
     const items = await peekQueued(input.db, ['insights'], input.range, Math.min(input.size, maxBatch), input.cursor);
     if (items.length === 0) return { taken: 0, counts: {}, cursor: input.cursor };
-    const rows = await load(input.db, items.map((i) => i.item_id));
+    const rows = await load(
+      input.db,
+      items.map((i) => i.item_id),
+    );
     const wouldSend = rows.filter((r) => r.total > 0 && !r.unchanged);
-    options.onWouldSend?.(wouldSend.map((r) => ({ contactId: r.contact_id, userId: r.user_id, displayName: r.display_name, interactions: r.total })));
+    options.onWouldSend?.(
+      wouldSend.map((r) => ({ contactId: r.contact_id, userId: r.user_id, displayName: r.display_name, interactions: r.total })),
+    );
     const unchanged = rows.filter((r) => r.total > 0 && r.unchanged).length;
     return {
       taken: items.length,

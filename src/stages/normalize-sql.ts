@@ -17,10 +17,13 @@ const QUEUE_IN_RANGE = rangeWhere({ at: 'q.occurred_at', user: 'q.user_id', prov
 const RAW_IN_RANGE = rangeWhere({ at: 'r.occurred_at', user: 'r.user_id', provider: 'r.provider' });
 
 export async function countPendingRawEvents(db: Queryable, range: RangeOptions): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(`
+  const { rows } = await db.query<{ n: number }>(
+    `
 SELECT count(*)::int AS n
 FROM omni_ingest.normalize_queue q
-WHERE ${QUEUE_IN_RANGE}`, rangeParams(range));
+WHERE ${QUEUE_IN_RANGE}`,
+    rangeParams(range),
+  );
   return rows[0]?.n ?? 0;
 }
 
@@ -30,7 +33,8 @@ WHERE ${QUEUE_IN_RANGE}`, rangeParams(range));
  * SKIP LOCKED lets parallel workers take disjoint batches without waiting on each other.
  */
 export async function claimRawEvents(tx: Queryable, range: RangeOptions, limit: number): Promise<RawEventRow[]> {
-  const { rows } = await tx.query<RawEventRow>(`
+  const { rows } = await tx.query<RawEventRow>(
+    `
 WITH next AS (
   SELECT q.raw_event_id
   FROM omni_ingest.normalize_queue q
@@ -46,32 +50,45 @@ WITH next AS (
 )
 SELECT r.id, r.user_id, r.provider, r.source_id, r.occurred_at, r.payload, r.batch_id
 FROM claimed
-JOIN public.raw_events r ON r.id = claimed.raw_event_id`, [...rangeParams(range), limit]);
+JOIN public.raw_events r ON r.id = claimed.raw_event_id`,
+    [...rangeParams(range), limit],
+  );
   return rows;
 }
 
 /** For --dry-run: the next queued events after the cursor, read without claiming. */
-export async function peekRawEvents(db: Queryable, range: RangeOptions, limit: number, after: { occurredAt: string; id: string } | undefined): Promise<RawEventRow[]> {
-  const { rows } = await db.query<RawEventRow>(`
+export async function peekRawEvents(
+  db: Queryable,
+  range: RangeOptions,
+  limit: number,
+  after: { occurredAt: string; id: string } | undefined,
+): Promise<RawEventRow[]> {
+  const { rows } = await db.query<RawEventRow>(
+    `
 SELECT r.id, r.user_id, r.provider, r.source_id, r.occurred_at, r.payload, r.batch_id
 FROM omni_ingest.normalize_queue q
 JOIN public.raw_events r ON r.id = q.raw_event_id
 WHERE ${QUEUE_IN_RANGE}
   AND (coalesce(q.occurred_at, '-infinity'), q.raw_event_id) > ($6::timestamptz, $7::uuid)
 ORDER BY coalesce(q.occurred_at, '-infinity'), q.raw_event_id
-LIMIT $5`, [...rangeParams(range), limit, after?.occurredAt ?? '-infinity', after?.id ?? '00000000-0000-0000-0000-000000000000']);
+LIMIT $5`,
+    [...rangeParams(range), limit, after?.occurredAt ?? '-infinity', after?.id ?? '00000000-0000-0000-0000-000000000000'],
+  );
   return rows;
 }
 
 /** Puts raw events of the range back in the queue (re-normalize them: retries, --reprocess). */
 export async function enqueueRawEvents(db: Queryable, range: RangeOptions, ids?: string[]): Promise<number> {
-  const { rowCount } = await db.query(`
+  const { rowCount } = await db.query(
+    `
 INSERT INTO omni_ingest.normalize_queue (raw_event_id, user_id, provider, occurred_at)
 SELECT r.id, r.user_id, r.provider, r.occurred_at
 FROM public.raw_events r
 WHERE ${RAW_IN_RANGE}
   AND ($5::uuid[] IS NULL OR r.id = ANY($5))
-ON CONFLICT (raw_event_id) DO NOTHING`, [...rangeParams(range), ids ?? null]);
+ON CONFLICT (raw_event_id) DO NOTHING`,
+    [...rangeParams(range), ids ?? null],
+  );
   return rowCount ?? 0;
 }
 
@@ -97,7 +114,8 @@ export interface InteractionRow {
  * updates the normalized columns only when they differ; contact_id (set by resolve) is kept.
  */
 export async function upsertInteractions(tx: Queryable, rowsJson: string): Promise<{ inserted: number; updated: number }> {
-  const { rows } = await tx.query<{ inserted: number; updated: number }>(`
+  const { rows } = await tx.query<{ inserted: number; updated: number }>(
+    `
 WITH upserted AS (
   INSERT INTO public.interactions
     (user_id, source, source_id, type, subject, body_text, body_raw, occurred_at, source_meta, batch_id, raw_event_id)
@@ -118,6 +136,8 @@ WITH upserted AS (
   RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated
-FROM upserted`, [rowsJson]);
+FROM upserted`,
+    [rowsJson],
+  );
   return rows[0] ?? { inserted: 0, updated: 0 };
 }

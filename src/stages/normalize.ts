@@ -28,7 +28,7 @@ interface Mapped {
  * from a jsonb payload rarely holds either, so the copy-and-clean pass runs only when the text
  * shows one (JSON.stringify escapes both, which makes them cheap to spot).
  */
-export function jsonText(value: unknown): string {
+function jsonText(value: unknown): string {
   const text = JSON.stringify(value);
   return text.includes('\\u0000') || /\\ud[89a-f]/i.test(text) ? JSON.stringify(cleanJson(value)) : text;
 }
@@ -54,7 +54,7 @@ function deadLetter(out: Mapped, row: sql.RawEventRow, err: unknown): void {
 }
 
 /** Maps a batch in memory. Pure apart from the registry: no I/O, so it is easy to test and fast. */
-export function mapRawEvents(rows: sql.RawEventRow[], registry: Record<string, Provider> = providers): Mapped {
+function mapRawEvents(rows: sql.RawEventRow[], registry: Record<string, Provider> = providers): Mapped {
   const out = emptyMapped();
   // Two events of one batch may yield the same interaction key; the later one wins, as it would
   // across batches (and ON CONFLICT may not touch one row twice in a statement).
@@ -66,12 +66,20 @@ export function mapRawEvents(rows: sql.RawEventRow[], registry: Record<string, P
       continue;
     }
     try {
-      const result = provider.normalize({ id: row.id, userId: row.user_id, provider: row.provider, sourceId: row.source_id, occurredAt: row.occurred_at, payload: row.payload });
+      const result = provider.normalize({
+        id: row.id,
+        userId: row.user_id,
+        provider: row.provider,
+        sourceId: row.source_id,
+        occurredAt: row.occurred_at,
+        payload: row.payload,
+      });
       if (result.kind === 'skip') {
         out.skipped++;
         continue;
       }
-      for (const interaction of result.interactions) byKey.set(`${row.user_id}\u0001${row.provider}\u0001${interaction.sourceId}`, { row, interaction });
+      for (const interaction of result.interactions)
+        byKey.set(`${row.user_id}\u0001${row.provider}\u0001${interaction.sourceId}`, { row, interaction });
     } catch (err) {
       deadLetter(out, row, err);
     }
@@ -122,7 +130,8 @@ async function realBatch(input: BatchInput): Promise<BatchOutput<NormalizeCount>
     const rows = await sql.claimRawEvents(tx, input.range, input.size);
     if (rows.length === 0) return { taken: 0, counts: {} };
     const mapped = mapRawEvents(rows);
-    const written = mapped.interactions.length === 0 ? { inserted: 0, updated: 0 } : await sql.upsertInteractions(tx, jsonText(mapped.interactions));
+    const written =
+      mapped.interactions.length === 0 ? { inserted: 0, updated: 0 } : await sql.upsertInteractions(tx, jsonText(mapped.interactions));
     await writeDeadLetters(tx, mapped.deadLetters);
     const counts = countsOf(rows.length, mapped, written);
     await input.record(tx, counts, lastKey(rows));
@@ -136,7 +145,9 @@ async function dryBatch(input: DryBatchInput<Cursor>): Promise<DryBatchOutput<No
   const mapped = mapRawEvents(rows);
   // Nothing is written: every mapped interaction counts as what would be upserted.
   const counts = countsOf(rows.length, mapped, { inserted: mapped.interactions.length, updated: 0 });
-  const sorted = [...rows].sort((a, b) => (a.occurred_at?.getTime() ?? -Infinity) - (b.occurred_at?.getTime() ?? -Infinity) || (a.id < b.id ? -1 : 1));
+  const sorted = [...rows].sort(
+    (a, b) => (a.occurred_at?.getTime() ?? -Infinity) - (b.occurred_at?.getTime() ?? -Infinity) || (a.id < b.id ? -1 : 1),
+  );
   return { taken: rows.length, counts: { ...counts, inserted: 0, would_upsert: counts.inserted ?? 0 }, cursor: lastKey(sorted) };
 }
 

@@ -20,11 +20,14 @@ export interface ResolveInteractionRow {
 
 /** In time order: a contact created from several interactions takes its source from the first. */
 export async function loadInteractions(db: Queryable, ids: string[]): Promise<ResolveInteractionRow[]> {
-  const { rows } = await db.query<ResolveInteractionRow>(`
+  const { rows } = await db.query<ResolveInteractionRow>(
+    `
 SELECT id, user_id, source, type, source_meta, raw_event_id, contact_id
 FROM public.interactions
 WHERE id = ANY($1::uuid[])
-ORDER BY occurred_at, id`, [ids]);
+ORDER BY occurred_at, id`,
+    [ids],
+  );
   return rows;
 }
 
@@ -40,10 +43,13 @@ export interface IdentityMatch extends IdentityKey {
 
 /** The contacts owning any of `keysJson` (an array of IdentityKey), one row per identity found. */
 export async function lookupIdentities(db: Queryable, keysJson: string): Promise<IdentityMatch[]> {
-  const { rows } = await db.query<IdentityMatch>(`
+  const { rows } = await db.query<IdentityMatch>(
+    `
 SELECT ci.user_id, ci.kind, ci.value, ci.contact_id
 FROM json_to_recordset($1::json) AS x(user_id uuid, kind text, value text)
-JOIN public.contact_identities ci ON ci.user_id = x.user_id AND ci.kind = x.kind AND ci.value = x.value`, [keysJson]);
+JOIN public.contact_identities ci ON ci.user_id = x.user_id AND ci.kind = x.kind AND ci.value = x.value`,
+    [keysJson],
+  );
   return rows;
 }
 
@@ -57,11 +63,14 @@ export interface NewContactRow {
 }
 
 /** Inserts contacts with ids chosen by the caller (provisional until they own an identity). */
-export async function insertContacts(tx: Queryable, rowsJson: string): Promise<number> {
-  const { rowCount } = await tx.query(`
+export async function insertContacts(tx: Queryable, rows: NewContactRow[]): Promise<number> {
+  const { rowCount } = await tx.query(
+    `
 INSERT INTO public.contacts (id, user_id, display_name, primary_email, primary_phone, source)
 SELECT x.id, x.user_id, x.display_name, x.primary_email, x.primary_phone, x.source
-FROM json_to_recordset($1::json) AS x(id uuid, user_id uuid, display_name text, primary_email text, primary_phone text, source text)`, [rowsJson]);
+FROM json_to_recordset($1::json) AS x(id uuid, user_id uuid, display_name text, primary_email text, primary_phone text, source text)`,
+    [JSON.stringify(rows)],
+  );
   return rowCount ?? 0;
 }
 
@@ -76,22 +85,28 @@ export interface NewIdentityRow extends IdentityKey {
  * instead of deadlocking; a worker that waited sees the winner's row when it reads again.
  */
 export async function insertIdentities(tx: Queryable, rowsJson: string): Promise<number> {
-  const { rowCount } = await tx.query(`
+  const { rowCount } = await tx.query(
+    `
 INSERT INTO public.contact_identities (user_id, contact_id, kind, value, provider)
 SELECT x.user_id, x.contact_id, x.kind, x.value, x.provider
 FROM json_to_recordset($1::json) AS x(user_id uuid, contact_id uuid, kind text, value text, provider text)
 ORDER BY x.user_id, x.kind, x.value
-ON CONFLICT (user_id, kind, value) DO NOTHING`, [rowsJson]);
+ON CONFLICT (user_id, kind, value) DO NOTHING`,
+    [rowsJson],
+  );
   return rowCount ?? 0;
 }
 
 /** Deletes the provisional contacts that won no identity (someone else created that person). */
 export async function deleteContactsWithoutIdentities(tx: Queryable, ids: string[]): Promise<number> {
   if (ids.length === 0) return 0;
-  const { rowCount } = await tx.query(`
+  const { rowCount } = await tx.query(
+    `
 DELETE FROM public.contacts c
 WHERE c.id = ANY($1::uuid[])
-  AND NOT EXISTS (SELECT 1 FROM public.contact_identities ci WHERE ci.contact_id = c.id)`, [ids]);
+  AND NOT EXISTS (SELECT 1 FROM public.contact_identities ci WHERE ci.contact_id = c.id)`,
+    [ids],
+  );
   return rowCount ?? 0;
 }
 
@@ -103,7 +118,8 @@ WHERE c.id = ANY($1::uuid[])
  * queues them for the timeline and their contacts for insights.
  */
 export async function linkInteractions(tx: Queryable, linksJson: string): Promise<{ linked: number; raw_events: number }> {
-  const { rows } = await tx.query<{ linked: number; raw_events: number }>(`
+  const { rows } = await tx.query<{ linked: number; raw_events: number }>(
+    `
 WITH links AS (
   SELECT x.id, x.contact_id
   FROM json_to_recordset($1::json) AS x(id uuid, contact_id uuid)
@@ -125,7 +141,9 @@ WITH links AS (
   WHERE r.id = x.raw_event_id AND r.contact_id IS NULL
   RETURNING r.id
 )
-SELECT (SELECT count(*) FROM linked)::int AS linked, (SELECT count(*) FROM raw)::int AS raw_events`, [linksJson]);
+SELECT (SELECT count(*) FROM linked)::int AS linked, (SELECT count(*) FROM raw)::int AS raw_events`,
+    [linksJson],
+  );
   return rows[0] ?? { linked: 0, raw_events: 0 };
 }
 
@@ -135,13 +153,16 @@ SELECT (SELECT count(*) FROM linked)::int AS linked, (SELECT count(*) FROM raw):
  * explicit request, not the incremental path.
  */
 export async function enqueueUnresolved(db: Queryable, range: RangeOptions): Promise<number> {
-  const { rowCount } = await db.query(`
+  const { rowCount } = await db.query(
+    `
 INSERT INTO omni_ingest.work_queue (stage, item_id, user_id, provider, occurred_at)
 SELECT 'resolve', i.id, i.user_id, i.source, i.occurred_at
 FROM public.interactions i
 WHERE ${INTERACTION_IN_RANGE}
   AND i.contact_id IS NULL
-ON CONFLICT (stage, item_id) DO NOTHING`, rangeParams(range));
+ON CONFLICT (stage, item_id) DO NOTHING`,
+    rangeParams(range),
+  );
   return rowCount ?? 0;
 }
 
@@ -165,7 +186,8 @@ export async function createContactWithIdentities(db: Queryable, seed: ContactSe
   });
   const email = canonical.find((i) => i.kind === 'email')?.value ?? null;
   const phone = canonical.find((i) => i.kind === 'phone')?.value ?? null;
-  const { rows } = await db.query<{ id: string }>(`
+  const { rows } = await db.query<{ id: string }>(
+    `
 WITH c AS (
   INSERT INTO public.contacts (user_id, display_name, primary_email, primary_phone, source)
   VALUES ($1, $2, $3, $4, $5)
@@ -176,7 +198,9 @@ WITH c AS (
   FROM c, unnest($6::text[], $7::text[]) AS x(kind, value)
   RETURNING 1
 )
-SELECT id FROM c`, [seed.userId, seed.displayName, email, phone, seed.source ?? null, canonical.map((i) => i.kind), canonical.map((i) => i.value)]);
+SELECT id FROM c`,
+    [seed.userId, seed.displayName, email, phone, seed.source ?? null, canonical.map((i) => i.kind), canonical.map((i) => i.value)],
+  );
   const id = rows[0]?.id;
   if (id === undefined) throw new Error('contact insert returned no id');
   return id;

@@ -19,7 +19,7 @@ export interface ResolveOptions {
 }
 
 /** Someone on the other side of an interaction; every identity listed is theirs. */
-export interface Person {
+interface Person {
   identities: Identity[];
   name: string | null;
 }
@@ -29,13 +29,9 @@ export interface Person {
  * identities are one person (a web form's email and phone). Outbound: the `to` recipients, then
  * the `cc` ones, each address a person of its own.
  */
-export type Tiers = Person[][];
+type Tiers = Person[][];
 
-export type Decision =
-  | { kind: 'link'; contactId: string }
-  | { kind: 'ambiguous' }
-  | { kind: 'none'; persons: Person[] }
-  | { kind: 'no_identity' };
+type Decision = { kind: 'link'; contactId: string } | { kind: 'ambiguous' } | { kind: 'none'; persons: Person[] } | { kind: 'no_identity' };
 
 /** `user|kind:value` → contact id. */
 type Lookup = Map<string, string>;
@@ -69,7 +65,7 @@ function identitiesOf(list: unknown, names: Map<string, string>, region: string 
   return out;
 }
 
-export function counterparts(type: string | null, meta: unknown, region?: string): Tiers {
+function counterparts(type: string | null, meta: unknown, region?: string): Tiers {
   const m = isRecord(meta) ? meta : {};
   const names = namesOf(m.names);
   // Rows without a direction (legacy) are told by their type: email_sent, sms_sent, dm_sent…
@@ -105,27 +101,28 @@ export function counterparts(type: string | null, meta: unknown, region?: string
  * The first tier with any known identity decides: one contact links, several are ambiguous
  * (never guessed). So a mail to a known client copying a known colleague goes to the client.
  */
-export function decide(userId: string, tiers: Tiers, lookup: Lookup): Decision {
+function decide(userId: string, tiers: Tiers, lookup: Lookup): Decision {
   if (tiers.length === 0) return { kind: 'no_identity' };
   for (const tier of tiers) {
     const found = new Set<string>();
-    for (const p of tier) for (const i of p.identities) {
-      const c = lookup.get(keyOf(userId, i));
-      if (c !== undefined) found.add(c);
-    }
+    for (const p of tier)
+      for (const i of p.identities) {
+        const c = lookup.get(keyOf(userId, i));
+        if (c !== undefined) found.add(c);
+      }
     if (found.size > 1) return { kind: 'ambiguous' };
     for (const only of found) return { kind: 'link', contactId: only };
   }
   return { kind: 'none', persons: tiers[0] ?? [] };
 }
 
-export interface Work {
+interface Work {
   row: sql.ResolveInteractionRow;
   tiers: Tiers;
   decision: Decision;
 }
 
-export interface ContactPlan {
+interface ContactPlan {
   userId: string;
   /** An existing contact gaining identities, or a new one (a provisional id until it owns one). */
   contactId: string;
@@ -146,7 +143,7 @@ export interface ContactPlan {
  * known email of a web form) gives that contact the unknown ones instead. A group touching two
  * contacts is left alone: merging contacts is for a person to decide.
  */
-export function planContacts(work: Work[], lookup: Lookup, newId: () => string = randomUUID): ContactPlan[] {
+function planContacts(work: Work[], lookup: Lookup, newId: () => string = randomUUID): ContactPlan[] {
   const parent = new Map<string, string>();
   const info = new Map<string, { userId: string; identity: Identity; name: string | null; source: string | null }>();
   const find = (k: string): string => {
@@ -213,7 +210,9 @@ export function planContacts(work: Work[], lookup: Lookup, newId: () => string =
 
 async function lookupAll(db: Queryable, work: Work[]): Promise<Lookup> {
   const keys = new Map<string, sql.IdentityKey>();
-  for (const w of work) for (const p of w.tiers.flat()) for (const i of p.identities) keys.set(keyOf(w.row.user_id, i), { user_id: w.row.user_id, kind: i.kind, value: i.value });
+  for (const w of work)
+    for (const p of w.tiers.flat())
+      for (const i of p.identities) keys.set(keyOf(w.row.user_id, i), { user_id: w.row.user_id, kind: i.kind, value: i.value });
   if (keys.size === 0) return new Map();
   const matches = await sql.lookupIdentities(db, JSON.stringify([...keys.values()]));
   return new Map(matches.map((m) => [keyOf(m.user_id, m), m.contact_id]));
@@ -223,12 +222,27 @@ async function lookupAll(db: Queryable, work: Work[]): Promise<Lookup> {
 async function writePlans(tx: Queryable, plans: ContactPlan[]): Promise<{ contacts: number; identities: number }> {
   const fresh = plans.filter((p) => p.isNew);
   if (fresh.length > 0) {
-    await sql.insertContacts(tx, JSON.stringify(fresh.map((p) => ({ id: p.contactId, user_id: p.userId, display_name: p.displayName, primary_email: p.primaryEmail, primary_phone: p.primaryPhone, source: p.source }))));
+    await sql.insertContacts(
+      tx,
+      fresh.map((p) => ({
+        id: p.contactId,
+        user_id: p.userId,
+        display_name: p.displayName,
+        primary_email: p.primaryEmail,
+        primary_phone: p.primaryPhone,
+        source: p.source,
+      })),
+    );
   }
-  const rows: sql.NewIdentityRow[] = plans.flatMap((p) => p.identities.map((i) => ({ user_id: p.userId, contact_id: p.contactId, kind: i.kind, value: i.value, provider: p.source })));
+  const rows: sql.NewIdentityRow[] = plans.flatMap((p) =>
+    p.identities.map((i) => ({ user_id: p.userId, contact_id: p.contactId, kind: i.kind, value: i.value, provider: p.source })),
+  );
   const identities = await sql.insertIdentities(tx, JSON.stringify(rows));
   // A provisional contact whose identities all went to another worker's contact is not needed.
-  const removed = await sql.deleteContactsWithoutIdentities(tx, fresh.map((p) => p.contactId));
+  const removed = await sql.deleteContactsWithoutIdentities(
+    tx,
+    fresh.map((p) => p.contactId),
+  );
   return { contacts: fresh.length - removed, identities };
 }
 
@@ -239,11 +253,21 @@ async function writePlans(tx: Queryable, plans: ContactPlan[]): Promise<{ contac
  */
 type ResolveCount = 'linked' | 'created_contacts' | 'created_identities' | 'unresolved' | 'ambiguous' | 'no_identity' | 'skipped';
 
-async function resolveRows(db: Queryable, taken: number, rows: sql.ResolveInteractionRow[], options: ResolveOptions, simulated?: Lookup): Promise<Counts<ResolveCount>> {
+async function resolveRows(
+  db: Queryable,
+  taken: number,
+  rows: sql.ResolveInteractionRow[],
+  options: ResolveOptions,
+  simulated?: Lookup,
+): Promise<Counts<ResolveCount>> {
   const write = simulated === undefined;
   // Gone, or linked since it was queued (by hand, by another tool): nothing to resolve.
   const pending = rows.filter((r) => r.contact_id === null);
-  const work: Work[] = pending.map((row) => ({ row, tiers: counterparts(row.type, row.source_meta, options.defaultRegion), decision: { kind: 'no_identity' } }));
+  const work: Work[] = pending.map((row) => ({
+    row,
+    tiers: counterparts(row.type, row.source_meta, options.defaultRegion),
+    decision: { kind: 'no_identity' },
+  }));
   let lookup = await lookupAll(db, work);
   // A dry run remembers the contacts its earlier batches would have created.
   for (const [k, c] of simulated ?? []) if (!lookup.has(k)) lookup.set(k, c);
@@ -255,12 +279,16 @@ async function resolveRows(db: Queryable, taken: number, rows: sql.ResolveIntera
     if (write) {
       Object.assign(created, await writePlans(db, plans));
       // Read again rather than trust the plans: where another worker won an identity, its contact is the one.
-      lookup = await lookupAll(db, work.filter((w) => w.decision.kind === 'none'));
+      lookup = await lookupAll(
+        db,
+        work.filter((w) => w.decision.kind === 'none'),
+      );
     } else {
-      for (const p of plans) for (const i of p.identities) {
-        lookup.set(keyOf(p.userId, i), p.contactId);
-        simulated?.set(keyOf(p.userId, i), p.contactId);
-      }
+      for (const p of plans)
+        for (const i of p.identities) {
+          lookup.set(keyOf(p.userId, i), p.contactId);
+          simulated?.set(keyOf(p.userId, i), p.contactId);
+        }
       created.contacts = plans.filter((p) => p.isNew).length;
       created.identities = plans.reduce((n, p) => n + p.identities.length, 0);
     }
@@ -297,7 +325,10 @@ export function createResolveStage(options: ResolveOptions): Stage<ResolveCount,
       input.db.transaction(async (t) => {
         const items = await claimQueued(t, ['resolve'], input.range, input.size);
         if (items.length === 0) return { taken: 0, counts: {} };
-        const rows = await sql.loadInteractions(t, items.map((i) => i.item_id));
+        const rows = await sql.loadInteractions(
+          t,
+          items.map((i) => i.item_id),
+        );
         const counts = await resolveRows(t, items.length, rows, options);
         await input.record(t, counts);
         return { taken: items.length, counts };
@@ -306,7 +337,10 @@ export function createResolveStage(options: ResolveOptions): Stage<ResolveCount,
       const cursor = input.cursor ?? { after: undefined, simulated: new Map() };
       const items = await peekQueued(input.db, ['resolve'], input.range, input.size, cursor.after);
       if (items.length === 0) return { taken: 0, counts: {}, cursor };
-      const rows = await sql.loadInteractions(input.db, items.map((i) => i.item_id));
+      const rows = await sql.loadInteractions(
+        input.db,
+        items.map((i) => i.item_id),
+      );
       const counts = await resolveRows(input.db, items.length, rows, options, cursor.simulated);
       return { taken: items.length, counts, cursor: { after: peekCursor(items), simulated: cursor.simulated } };
     },

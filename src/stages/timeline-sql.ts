@@ -23,13 +23,16 @@ export interface TimelineInteractionRow {
 
 export async function loadInteractions(db: Queryable, ids: string[]): Promise<TimelineInteractionRow[]> {
   if (ids.length === 0) return [];
-  const { rows } = await db.query<TimelineInteractionRow>(`
+  const { rows } = await db.query<TimelineInteractionRow>(
+    `
 SELECT i.id, i.user_id, c.id AS contact_id, i.type, i.subject, i.body_text, i.occurred_at::text AS occurred_at,
        i.source, i.source_id, i.raw_event_id, i.source_meta,
        c.display_name, c.primary_email, c.primary_phone
 FROM public.interactions i
 LEFT JOIN public.contacts c ON c.id = i.contact_id AND c.user_id = i.user_id
-WHERE i.id = ANY($1::uuid[])`, [ids]);
+WHERE i.id = ANY($1::uuid[])`,
+    [ids],
+  );
   return rows;
 }
 
@@ -48,12 +51,15 @@ export interface TimelineInsightRow {
 
 export async function loadInsights(db: Queryable, ids: string[]): Promise<TimelineInsightRow[]> {
   if (ids.length === 0) return [];
-  const { rows } = await db.query<TimelineInsightRow>(`
+  const { rows } = await db.query<TimelineInsightRow>(
+    `
 SELECT a.id, a.user_id, c.id AS contact_id, a.kind, a.content, a.model, a.fingerprint, a.created_at::text AS created_at
 FROM public.ai_insights a
 LEFT JOIN public.contacts c ON c.id = a.subject_id AND c.user_id = a.user_id
 WHERE a.id = ANY($1::uuid[])
-  AND a.subject_type = 'contact'`, [ids]);
+  AND a.subject_type = 'contact'`,
+    [ids],
+  );
   return rows;
 }
 
@@ -80,7 +86,8 @@ const ENTRIES = `json_to_recordset($1::json) AS x(
  * re-run writes no row at all.
  */
 export async function upsertEntries(tx: Queryable, entriesJson: string): Promise<{ inserted: number; updated: number }> {
-  const { rows } = await tx.query<{ inserted: number; updated: number }>(`
+  const { rows } = await tx.query<{ inserted: number; updated: number }>(
+    `
 WITH upserted AS (
   INSERT INTO public.contact_timeline
     (user_id, contact_id, event_type, title, description, occurred_at, event_data, source_type, source_id)
@@ -98,19 +105,24 @@ WITH upserted AS (
   RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE inserted)::int AS inserted, count(*) FILTER (WHERE NOT inserted)::int AS updated
-FROM upserted`, [entriesJson]);
+FROM upserted`,
+    [entriesJson],
+  );
   return rows[0] ?? { inserted: 0, updated: 0 };
 }
 
 /** For --dry-run: how the upsert would go, read without writing. */
 export async function compareEntries(db: Queryable, entriesJson: string): Promise<{ inserted: number; updated: number }> {
-  const { rows } = await db.query<{ inserted: number; updated: number }>(`
+  const { rows } = await db.query<{ inserted: number; updated: number }>(
+    `
 SELECT count(*) FILTER (WHERE t.id IS NULL)::int AS inserted,
        count(*) FILTER (WHERE t.id IS NOT NULL
          AND (t.contact_id, t.event_type, t.title, t.description, t.occurred_at, t.event_data)
              IS DISTINCT FROM (x.contact_id, x.event_type, x.title, x.description, x.occurred_at, x.event_data))::int AS updated
 FROM ${ENTRIES}
-LEFT JOIN public.contact_timeline t ON t.user_id = x.user_id AND t.source_type = x.source_type AND t.source_id = x.source_id`, [entriesJson]);
+LEFT JOIN public.contact_timeline t ON t.user_id = x.user_id AND t.source_type = x.source_type AND t.source_id = x.source_id`,
+    [entriesJson],
+  );
   return rows[0] ?? { inserted: 0, updated: 0 };
 }
 
@@ -120,19 +132,25 @@ LEFT JOIN public.contact_timeline t ON t.user_id = x.user_id AND t.source_type =
  * {user_id, source_type, source_id}.
  */
 export async function removeEntries(tx: Queryable, keysJson: string): Promise<number> {
-  const { rowCount } = await tx.query(`
+  const { rowCount } = await tx.query(
+    `
 DELETE FROM public.contact_timeline t
 USING json_to_recordset($1::json) AS x(user_id uuid, source_type text, source_id uuid)
-WHERE t.user_id = x.user_id AND t.source_type = x.source_type AND t.source_id = x.source_id`, [keysJson]);
+WHERE t.user_id = x.user_id AND t.source_type = x.source_type AND t.source_id = x.source_id`,
+    [keysJson],
+  );
   return rowCount ?? 0;
 }
 
 /** For --dry-run: how many of those entries exist. */
 export async function countEntries(db: Queryable, keysJson: string): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(`
+  const { rows } = await db.query<{ n: number }>(
+    `
 SELECT count(*)::int AS n
 FROM public.contact_timeline t
 JOIN json_to_recordset($1::json) AS x(user_id uuid, source_type text, source_id uuid)
-  ON t.user_id = x.user_id AND t.source_type = x.source_type AND t.source_id = x.source_id`, [keysJson]);
+  ON t.user_id = x.user_id AND t.source_type = x.source_type AND t.source_id = x.source_id`,
+    [keysJson],
+  );
   return rows[0]?.n ?? 0;
 }

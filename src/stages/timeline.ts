@@ -71,9 +71,13 @@ function formIdOf(meta: unknown): string | null {
   return isRecord(meta) && typeof meta.formId === 'string' ? meta.formId : null;
 }
 
-export function interactionEntry(row: sql.TimelineInteractionRow & { contact_id: string }): sql.TimelineEntryRow {
+function interactionEntry(row: sql.TimelineInteractionRow & { contact_id: string }): sql.TimelineEntryRow {
   const name =
-    clip(row.display_name, 100) ?? counterpartIdentity(row.source_meta, row.type) ?? row.primary_email ?? row.primary_phone ?? 'unknown contact';
+    clip(row.display_name, 100) ??
+    counterpartIdentity(row.source_meta, row.type) ??
+    row.primary_email ??
+    row.primary_phone ??
+    'unknown contact';
   return {
     user_id: row.user_id,
     contact_id: row.contact_id,
@@ -81,13 +85,19 @@ export function interactionEntry(row: sql.TimelineInteractionRow & { contact_id:
     title: interactionTitle(row.type, row.subject, name, formIdOf(row.source_meta)),
     description: clip(row.body_text, DESCRIPTION_MAX),
     occurred_at: row.occurred_at,
-    event_data: { source_type: 'interaction', interaction_id: row.id, raw_event_id: row.raw_event_id, source: row.source, source_id: row.source_id },
+    event_data: {
+      source_type: 'interaction',
+      interaction_id: row.id,
+      raw_event_id: row.raw_event_id,
+      source: row.source,
+      source_id: row.source_id,
+    },
     source_type: 'interaction',
     source_id: row.id,
   };
 }
 
-export function insightEntry(row: sql.TimelineInsightRow & { contact_id: string }): sql.TimelineEntryRow {
+function insightEntry(row: sql.TimelineInsightRow & { contact_id: string }): sql.TimelineEntryRow {
   const content = isRecord(row.content) ? row.content : {};
   const title = typeof content.title === 'string' ? clip(content.title, TITLE_SUBJECT_MAX) : null;
   const kind = row.kind ?? 'insight';
@@ -112,7 +122,10 @@ interface Built {
 
 async function build(db: Queryable, items: QueuedItem[]): Promise<Built> {
   const ids = (stage: QueueStage) => items.filter((i) => i.stage === stage).map((i) => i.item_id);
-  const [interactions, insights] = await Promise.all([sql.loadInteractions(db, ids('timeline')), sql.loadInsights(db, ids('timeline_insight'))]);
+  const [interactions, insights] = await Promise.all([
+    sql.loadInteractions(db, ids('timeline')),
+    sql.loadInsights(db, ids('timeline_insight')),
+  ]);
   const entries: sql.TimelineEntryRow[] = [];
   const done = new Set<string>();
   for (const row of interactions) {
@@ -161,7 +174,8 @@ async function dryBatch(input: DryBatchInput<string>): Promise<DryBatchOutput<Ti
   const items = await peekQueued(input.db, STAGES, input.range, input.size, input.cursor);
   if (items.length === 0) return { taken: 0, counts: {}, cursor: input.cursor };
   const built = await build(input.db, items);
-  const written = built.entries.length === 0 ? { inserted: 0, updated: 0 } : await sql.compareEntries(input.db, JSON.stringify(built.entries));
+  const written =
+    built.entries.length === 0 ? { inserted: 0, updated: 0 } : await sql.compareEntries(input.db, JSON.stringify(built.entries));
   const removed = built.stale.length === 0 ? 0 : await sql.countEntries(input.db, JSON.stringify(built.stale));
   return { taken: items.length, counts: countsOf(items.length, built, written, removed), cursor: peekCursor(items) };
 }

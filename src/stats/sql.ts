@@ -1,4 +1,5 @@
 // The design document's debug queries (SPEC §4 `stats`), plus table sizes and queue depth.
+import pgvector from 'pgvector';
 import type { Queryable } from '../db/connect.js';
 import { vectorColumn } from '../db/vector-column.js';
 
@@ -88,7 +89,8 @@ export interface SearchHit {
  */
 export async function searchInteractions(db: Queryable, vector: number[], limit: number, userId?: string): Promise<SearchHit[]> {
   const c = await vectorColumn(db);
-  const { rows } = await db.query<SearchHit>(`
+  const { rows } = await db.query<SearchHit>(
+    `
 WITH nearest AS (
   SELECT e.owner_id, (e.${c.name} <=> $1::${c.type})::float8 AS distance
   FROM public.embeddings e
@@ -102,6 +104,8 @@ SELECT i.id AS interaction_id, i.type, i.subject, left(coalesce(i.body_text, '')
 FROM best b
 JOIN public.interactions i ON i.id = b.owner_id
 ORDER BY b.distance, i.id
-LIMIT $2`, [`[${vector.join(',')}]`, limit, userId ?? null]);
+LIMIT $2`,
+    [pgvector.toSql(vector), limit, userId ?? null],
+  );
   return rows;
 }

@@ -48,9 +48,9 @@ const policyRow = z.object({
 });
 const tableRow = z.object({ table: z.string(), rls: z.boolean() });
 
-export type Column = z.infer<typeof columnRow>;
-export type Constraint = z.infer<typeof constraintRow>;
-export type Index = z.infer<typeof indexRow>;
+type Column = z.infer<typeof columnRow>;
+type Constraint = z.infer<typeof constraintRow>;
+type Index = z.infer<typeof indexRow>;
 export type Policy = z.infer<typeof policyRow>;
 
 export interface Catalog {
@@ -68,21 +68,28 @@ export interface Catalog {
 
 export async function readCatalog(db: Queryable): Promise<Catalog> {
   const schema = 'public';
-  const tables = await db.query(`
+  const tables = await db.query(
+    `
 SELECT c.relname AS table, c.relrowsecurity AS rls
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')`, [schema]);
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')`,
+    [schema],
+  );
 
-  const columns = await db.query(`
+  const columns = await db.query(
+    `
 SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
-ORDER BY c.relname, a.attnum`, [schema]);
+ORDER BY c.relname, a.attnum`,
+    [schema],
+  );
 
-  const constraints = await db.query(`
+  const constraints = await db.query(
+    `
 SELECT c.relname AS table, con.conname AS name, con.contype::text AS type,
        ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)
              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum ORDER BY k.ord) AS columns,
@@ -95,9 +102,12 @@ FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_class rc ON rc.oid = con.confrelid
-WHERE n.nspname = $1`, [schema]);
+WHERE n.nspname = $1`,
+    [schema],
+  );
 
-  const indexes = await db.query(`
+  const indexes = await db.query(
+    `
 SELECT t.relname AS table, i.relname AS name, am.amname AS method, x.indisunique AS unique,
        x.indpred IS NOT NULL AS partial, x.indisvalid AS valid,
        regexp_replace(pg_get_indexdef(x.indexrelid), '^CREATE (UNIQUE )?INDEX \\S+ ON ', 'CREATE \\1INDEX ON ') AS definition,
@@ -109,9 +119,12 @@ JOIN pg_class i ON i.oid = x.indexrelid
 JOIN pg_class t ON t.oid = x.indrelid
 JOIN pg_am am ON am.oid = i.relam
 JOIN pg_namespace n ON n.oid = t.relnamespace
-WHERE n.nspname = $1`, [schema]);
+WHERE n.nspname = $1`,
+    [schema],
+  );
 
-  const policies = await db.query(`
+  const policies = await db.query(
+    `
 SELECT c.relname AS table, p.polname AS name, p.polcmd::text AS command, p.polpermissive AS permissive,
        ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r)::text END FROM unnest(p.polroles) r) AS roles,
        pg_get_expr(p.polqual, p.polrelid) AS using,
@@ -119,7 +132,9 @@ SELECT c.relname AS table, p.polname AS name, p.polcmd::text AS command, p.polpe
 FROM pg_policy p
 JOIN pg_class c ON c.oid = p.polrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1`, [schema]);
+WHERE n.nspname = $1`,
+    [schema],
+  );
 
   const misc = await db.query<{ vector: string | null; has_auth_uid: boolean; roles: string[] }>(`
 SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS vector,
@@ -134,7 +149,12 @@ SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS vector,
   }
   const miscRow = misc.rows[0];
   return {
-    tables: new Map(z.array(tableRow).parse(tables.rows).map((t) => [t.table, { rls: t.rls }])),
+    tables: new Map(
+      z
+        .array(tableRow)
+        .parse(tables.rows)
+        .map((t) => [t.table, { rls: t.rls }]),
+    ),
     columns: parsedColumns,
     constraints: z.array(constraintRow).parse(constraints.rows),
     indexes: z.array(indexRow).parse(indexes.rows),

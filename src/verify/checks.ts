@@ -26,12 +26,16 @@ function columnType(c: Catalog, table: string, column: string): string | undefin
 const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x));
 
 const extension: Check = (c) =>
-  c.vectorVersion ? pass('extension vector', `pgvector ${c.vectorVersion} installed`) : fail('extension vector', 'pgvector is not installed in this database');
+  c.vectorVersion
+    ? pass('extension vector', `pgvector ${c.vectorVersion} installed`)
+    : fail('extension vector', 'pgvector is not installed in this database');
 
 const authCompat: Check = (c) => {
   const missing = ['anon', 'authenticated', 'service_role'].filter((r) => !c.roles.includes(r));
   if (!c.hasAuthUid) missing.unshift('auth.uid()');
-  return missing.length === 0 ? pass('auth.uid() and roles', 'auth.uid(), anon, authenticated, service_role present') : fail('auth.uid() and roles', `missing: ${missing.join(', ')}`);
+  return missing.length === 0
+    ? pass('auth.uid() and roles', 'auth.uid(), anon, authenticated, service_role present')
+    : fail('auth.uid() and roles', `missing: ${missing.join(', ')}`);
 };
 
 const timestamps: Check = (c) =>
@@ -50,7 +54,8 @@ const embeddingVector: Check = (c) => {
   const v = columnType(c, 'embeddings', 'embedding_v');
   if (v === 'vector(1536)') return pass(name, 'vector(1536)');
   // After `embeddings swap` (SPEC §10) the vector column is `embedding` and the text is kept aside.
-  const swapped = columnType(c, 'embeddings', 'embedding') === 'vector(1536)' && columnType(c, 'embeddings', 'embedding_legacy') !== undefined;
+  const swapped =
+    columnType(c, 'embeddings', 'embedding') === 'vector(1536)' && columnType(c, 'embeddings', 'embedding_legacy') !== undefined;
   if (v === undefined && swapped) return pass(name, 'swapped: embedding is vector(1536), legacy text in embedding_legacy');
   return fail(name, v === undefined ? 'column embedding_v is missing' : `embedding_v is ${v}, expected vector(1536)`);
 };
@@ -59,16 +64,19 @@ const legacyEmbeddingKept: Check = (c) => {
   const name = 'embeddings.embedding kept';
   const legacy = columnType(c, 'embeddings', 'embedding');
   if (legacy === 'text') return pass(name, 'legacy text column kept for the backfill');
-  if (legacy === 'vector(1536)' && columnType(c, 'embeddings', 'embedding_legacy') === 'text') return pass(name, 'kept as embedding_legacy after the swap');
+  if (legacy === 'vector(1536)' && columnType(c, 'embeddings', 'embedding_legacy') === 'text')
+    return pass(name, 'kept as embedding_legacy after the swap');
   return fail(name, legacy === undefined ? 'column embedding is missing' : `embedding is ${legacy}`);
 };
 
 const contactForeignKey: Check = (c) => {
   const name = 'interactions.contact_id foreign key';
   const fks = c.constraints.filter((k) => k.table === 'interactions' && k.type === 'f' && sameSet(k.columns, ['contact_id']));
-  if (fks.length !== 1) return fail(name, `${fks.length} foreign keys on contact_id (${fks.map((k) => k.name).join(', ') || 'none'}), expected exactly one`);
+  if (fks.length !== 1)
+    return fail(name, `${fks.length} foreign keys on contact_id (${fks.map((k) => k.name).join(', ') || 'none'}), expected exactly one`);
   const fk = fks[0]!;
-  if (fk.ref_table !== 'contacts' || !sameSet(fk.ref_columns ?? [], ['id'])) return fail(name, `${fk.name} references ${fk.ref_table}, expected contacts(id)`);
+  if (fk.ref_table !== 'contacts' || !sameSet(fk.ref_columns ?? [], ['id']))
+    return fail(name, `${fk.name} references ${fk.ref_table}, expected contacts(id)`);
   if (fk.on_delete !== 'n') return fail(name, `${fk.name} is ON DELETE ${deleteAction(fk.on_delete)}, expected SET NULL`);
   return pass(name, `one foreign key (${fk.name}) → contacts(id) ON DELETE SET NULL`);
 };
@@ -107,10 +115,18 @@ function helperTable(table: string, wanted: Record<string, string>, extra?: (c: 
 
 const contactIdentities = helperTable(
   'contact_identities',
-  { id: 'uuid', user_id: 'uuid', contact_id: 'uuid', kind: 'text', value: 'text', provider: 'text', created_at: 'timestamp with time zone' },
+  {
+    id: 'uuid',
+    user_id: 'uuid',
+    contact_id: 'uuid',
+    kind: 'text',
+    value: 'text',
+    provider: 'text',
+    created_at: 'timestamp with time zone',
+  },
   (c) => {
     const fk = c.constraints.find((k) => k.table === 'contact_identities' && k.type === 'f' && sameSet(k.columns, ['contact_id']));
-    if (!fk || fk.ref_table !== 'contacts') return 'no foreign key contact_id → contacts';
+    if (fk?.ref_table !== 'contacts') return 'no foreign key contact_id → contacts';
     return fk.on_delete === 'c' ? undefined : `contact_id foreign key is ON DELETE ${deleteAction(fk.on_delete)}, expected CASCADE`;
   },
 );
@@ -180,7 +196,8 @@ function judgePolicies(table: string, policies: Policy[]): string[] {
     problems.push(`policy ${p.name} grants ${p.roles.join(', ')}`);
   }
   const auth = forRole('authenticated');
-  if (!auth.some((p) => p.command === 'r' && isOwnOnly(p.using))) problems.push('no SELECT policy for authenticated with user_id = auth.uid()');
+  if (!auth.some((p) => p.command === 'r' && isOwnOnly(p.using)))
+    problems.push('no SELECT policy for authenticated with user_id = auth.uid()');
   for (const p of auth) {
     const note = table === 'interactions' && p.command === 'a' && isOwnNote(p.check);
     const readOwn = p.command === 'r' && isOwnOnly(p.using);
@@ -204,30 +221,63 @@ const rls: Check = (c) =>
     const t = c.tables.get(table);
     if (!t) return fail(name, 'table is missing');
     if (!t.rls) return fail(name, 'RLS is not enabled');
-    const problems = judgePolicies(table, c.policies.filter((p) => p.table === table));
+    const problems = judgePolicies(
+      table,
+      c.policies.filter((p) => p.table === table),
+    );
     return problems.length === 0
-      ? pass(name, `enabled; authenticated reads own rows${table === 'interactions' ? ', inserts own notes' : ''}; service_role all; anon none`)
+      ? pass(
+          name,
+          `enabled; authenticated reads own rows${table === 'interactions' ? ', inserts own notes' : ''}; service_role all; anon none`,
+        )
       : fail(name, problems.join('; '));
   });
 
 const INDEXES: { name: string; table: string; method: string; keys: string[] }[] = [
   { name: 'GIN raw_events(payload)', table: 'raw_events', method: 'gin', keys: ['payload'] },
   { name: 'GIN interactions(body_raw)', table: 'interactions', method: 'gin', keys: ['body_raw'] },
-  { name: 'timeline index contact_timeline(user_id, occurred_at desc)', table: 'contact_timeline', method: 'btree', keys: ['user_id', 'occurred_at DESC'] },
-  { name: 'timeline index interactions(user_id, occurred_at desc)', table: 'interactions', method: 'btree', keys: ['user_id', 'occurred_at DESC'] },
-  { name: 'contact index interactions(user_id, contact_id, occurred_at desc)', table: 'interactions', method: 'btree', keys: ['user_id', 'contact_id', 'occurred_at DESC'] },
-  { name: 'contact index contact_timeline(user_id, contact_id, occurred_at desc)', table: 'contact_timeline', method: 'btree', keys: ['user_id', 'contact_id', 'occurred_at DESC'] },
-  { name: 'provider index raw_events(user_id, provider, created_at desc)', table: 'raw_events', method: 'btree', keys: ['user_id', 'provider', 'created_at DESC'] },
+  {
+    name: 'timeline index contact_timeline(user_id, occurred_at desc)',
+    table: 'contact_timeline',
+    method: 'btree',
+    keys: ['user_id', 'occurred_at DESC'],
+  },
+  {
+    name: 'timeline index interactions(user_id, occurred_at desc)',
+    table: 'interactions',
+    method: 'btree',
+    keys: ['user_id', 'occurred_at DESC'],
+  },
+  {
+    name: 'contact index interactions(user_id, contact_id, occurred_at desc)',
+    table: 'interactions',
+    method: 'btree',
+    keys: ['user_id', 'contact_id', 'occurred_at DESC'],
+  },
+  {
+    name: 'contact index contact_timeline(user_id, contact_id, occurred_at desc)',
+    table: 'contact_timeline',
+    method: 'btree',
+    keys: ['user_id', 'contact_id', 'occurred_at DESC'],
+  },
+  {
+    name: 'provider index raw_events(user_id, provider, created_at desc)',
+    table: 'raw_events',
+    method: 'btree',
+    keys: ['user_id', 'provider', 'created_at DESC'],
+  },
 ];
 
 const indexes: Check = (c) =>
   INDEXES.map((want) => {
-    const found = c.indexes.find((i) => i.table === want.table && i.method === want.method && !i.partial && i.keys.join(',') === want.keys.join(','));
+    const found = c.indexes.find(
+      (i) => i.table === want.table && i.method === want.method && !i.partial && i.keys.join(',') === want.keys.join(','),
+    );
     if (!found) return fail(want.name, 'missing');
     return found.valid ? pass(want.name, found.name) : fail(want.name, `${found.name} is INVALID (a failed concurrent build); rebuild it`);
   });
 
-export const CHECKS: Check[] = [
+const CHECKS: Check[] = [
   extension,
   authCompat,
   timestamps,

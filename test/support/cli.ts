@@ -21,11 +21,24 @@ export interface CliResult {
   json<T = Record<string, unknown>>(): T;
 }
 
-export function runCli(args: string[], options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', DATABASE_URL: undefined, OMNI_INGEST_DATA_DIR: undefined, ...options.env };
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    NO_COLOR: '1',
+    DATABASE_URL: undefined,
+    OMNI_INGEST_DATA_DIR: undefined,
+    ...options.env,
+  };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...NODE_FLAGS, binary, ...args], { env: env as NodeJS.ProcessEnv, cwd: options.cwd ?? packageRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, binary, ...args], {
+      env: env as NodeJS.ProcessEnv,
+      cwd: options.cwd ?? packageRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

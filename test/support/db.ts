@@ -128,7 +128,10 @@ function migratedServerTemplate(): Promise<string> {
       } catch {
         await c.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`); // another process won the race
       }
-      const stale = await c.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'omni\\_tpl\\_%' AND datname <> $1 AND datname NOT LIKE 'omni\\_tpl\\_building\\_%'`, [name]);
+      const stale = await c.query<{ datname: string }>(
+        `SELECT datname FROM pg_database WHERE datname LIKE 'omni\\_tpl\\_%' AND datname <> $1 AND datname NOT LIKE 'omni\\_tpl\\_building\\_%'`,
+        [name],
+      );
       for (const r of stale.rows) await c.query(`DROP DATABASE IF EXISTS ${r.datname} WITH (FORCE)`).catch(() => {});
     });
     return name;

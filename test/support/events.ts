@@ -8,7 +8,13 @@ import { cleanJson } from '../../src/text.js';
 export const USER_A = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
 export const USER_B = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
 
-export async function loadEvents(db: Queryable, provider: string, payloads: Iterable<unknown>, userId = USER_A, chunk = 2_000): Promise<number> {
+export async function loadEvents(
+  db: Queryable,
+  provider: string,
+  payloads: Iterable<unknown>,
+  userId = USER_A,
+  chunk = 2_000,
+): Promise<number> {
   const p = getProvider(provider);
   const batchId = randomUUID();
   let total = 0;

@@ -9,7 +9,7 @@ import type { MessagePart } from './schema.js';
 type Attachment = NonNullable<SourceMeta['attachments']>[number];
 
 /** The value of header `name` (case-insensitive) of a part, or null. */
-export function partHeader(part: MessagePart, name: string): string | null {
+function partHeader(part: MessagePart, name: string): string | null {
   const headers = part.headers;
   if (!headers) return null;
   for (const h of headers) if (h.name.length === name.length && h.name.toLowerCase() === name) return h.value;
@@ -19,7 +19,7 @@ export function partHeader(part: MessagePart, name: string): string | null {
 const paramRes = new Map<string, RegExp>();
 
 /** A parameter of a structured header (`charset` of `text/plain; charset="ISO-8859-1"`). */
-export function headerParam(value: string | null, param: string): string | null {
+function headerParam(value: string | null, param: string): string | null {
   if (value === null) return null;
   let re = paramRes.get(param);
   if (re === undefined) {

@@ -8,9 +8,9 @@ const base64url = z.string().regex(/^[A-Za-z0-9_\-+/]*={0,2}$/, 'is not base64ur
 
 const MS_MESSAGE = 'expected milliseconds since the epoch as a string of digits';
 
-export const headerSchema = z.object({ name: z.string(), value: z.string() });
+const headerSchema = z.object({ name: z.string(), value: z.string() });
 
-export const partBodySchema = z.object({
+const partBodySchema = z.object({
   size: z.number().int().nonnegative().optional(),
   data: base64url.optional(),
   attachmentId: z.string().optional(),
@@ -34,7 +34,7 @@ const partFields = {
 };
 
 /** Any depth, through zod's recursive schemas. */
-export const partSchema: z.ZodType<MessagePart> = z.object({
+const partSchema: z.ZodType<MessagePart> = z.object({
   ...partFields,
   get parts() {
     return z.array(partSchema).optional();
@@ -74,4 +74,3 @@ export const messageSchema = z.object({
 });
 
 export type GmailMessage = z.output<typeof messageSchema>;
-

@@ -13,7 +13,8 @@ const WHAT_BODY = 'Instagram webhook body';
 type Attachment = NonNullable<SourceMeta['attachments']>[number];
 type Entry = { id: string; time: number };
 
-const isBody = (payload: unknown): payload is Record<string, unknown> => isRecord(payload) && (payload.entry !== undefined || payload.object !== undefined);
+const isBody = (payload: unknown): payload is Record<string, unknown> =>
+  isRecord(payload) && (payload.entry !== undefined || payload.object !== undefined);
 
 function attachmentsOf(item: MessagingItem): Attachment[] {
   const out: Attachment[] = [];
@@ -35,7 +36,8 @@ function fromItem(item: MessagingItem, path: string, entry: Entry | null): Norma
   if (message) {
     if (message.is_deleted) return 'deleted message (message.is_deleted)';
     text = cleanTextOrNull(message.text);
-    if (text === null && attachments.length === 0) return message.is_unsupported ? 'unsupported message (message.is_unsupported)' : 'empty message: no text, no attachments';
+    if (text === null && attachments.length === 0)
+      return message.is_unsupported ? 'unsupported message (message.is_unsupported)' : 'empty message: no text, no attachments';
     sourceId = message.mid;
   } else if (item.postback) {
     // A tapped button with a label is something the person said; without one it is noise.
@@ -96,7 +98,11 @@ function fromBody(payload: unknown): NormalizeResult {
 /** JSON with sorted keys: the same body hashes the same after a jsonb round trip. */
 function stableJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (isRecord(value)) return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${stableJson(value[k])}`).join(',')}}`;
+  if (isRecord(value))
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson(value[k])}`)
+      .join(',')}}`;
   return JSON.stringify(value) ?? 'null';
 }
 
@@ -133,7 +139,10 @@ export const instagram: Provider = {
       const only = withId.length === 1 ? withId[0] : undefined;
       if (only) return { sourceId: itemId(only) as string, occurredAt: timeOf(only.timestamp) };
       const hash = createHash('sha256').update(stableJson(payload)).digest('hex').slice(0, 16);
-      return { sourceId: `ig:${String(first.id)}:${String(first.time)}:${hash}`, occurredAt: timeOf(items[0]?.timestamp) ?? timeOf(first.time) };
+      return {
+        sourceId: `ig:${String(first.id)}:${String(first.time)}:${hash}`,
+        occurredAt: timeOf(items[0]?.timestamp) ?? timeOf(first.time),
+      };
     }
     if (!isRecord(payload)) throw payloadError(WHAT_ITEM, 'payload', 'expected an object');
     const occurredAt = timeOf(payload.timestamp);
@@ -143,7 +152,11 @@ export const instagram: Provider = {
     const recipient = isRecord(payload.recipient) ? payload.recipient.id : undefined;
     const kind = ['reaction', 'read', 'postback', 'referral'].find((k) => payload[k] !== undefined);
     if (kind === undefined || typeof sender !== 'string' || typeof recipient !== 'string' || typeof payload.timestamp !== 'number') {
-      throw payloadError(WHAT_ITEM, 'payload.message.mid', 'is missing: the item has no message id, and is not a reaction or read receipt with sender, recipient and timestamp');
+      throw payloadError(
+        WHAT_ITEM,
+        'payload.message.mid',
+        'is missing: the item has no message id, and is not a reaction or read receipt with sender, recipient and timestamp',
+      );
     }
     return { sourceId: `ig:${kind}:${sender}:${recipient}:${payload.timestamp}`, occurredAt };
   },

@@ -13,14 +13,16 @@ const attachment = z.object({
   payload: z.looseObject({ url: z.string().optional(), title: z.string().optional() }).nullish(),
 });
 
-export const messageSchema = z.object({
+const messageSchema = z.object({
   mid: z.string().min(1),
   text: z.string().optional(),
   is_echo: z.boolean().optional(),
   is_deleted: z.boolean().optional(),
   is_unsupported: z.boolean().optional(),
   attachments: z.array(attachment).optional(),
-  reply_to: z.looseObject({ mid: z.string().optional(), story: z.looseObject({ url: z.string().optional(), id: z.string().optional() }).optional() }).optional(),
+  reply_to: z
+    .looseObject({ mid: z.string().optional(), story: z.looseObject({ url: z.string().optional(), id: z.string().optional() }).optional() })
+    .optional(),
   quick_reply: z.object({ payload: z.string() }).optional(),
   referral: z.looseObject({}).optional(),
 });
@@ -30,7 +32,14 @@ export const itemSchema = z.object({
   recipient: party,
   timestamp: ms,
   message: messageSchema.optional(),
-  reaction: z.looseObject({ mid: z.string().optional(), action: z.string().optional(), emoji: z.string().optional(), reaction: z.string().optional() }).optional(),
+  reaction: z
+    .looseObject({
+      mid: z.string().optional(),
+      action: z.string().optional(),
+      emoji: z.string().optional(),
+      reaction: z.string().optional(),
+    })
+    .optional(),
   read: z.looseObject({ mid: z.string().optional() }).optional(),
   postback: z.looseObject({ mid: z.string().optional(), title: z.string().optional(), payload: z.string().optional() }).optional(),
   referral: z.looseObject({}).optional(),
@@ -48,4 +57,3 @@ export const bodySchema = z.object({
     }),
   ),
 });
-export type WebhookBody = z.output<typeof bodySchema>;

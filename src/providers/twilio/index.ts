@@ -104,7 +104,12 @@ function fromRest(message: RestMessage, payload: Record<string, unknown>, event:
   if (message.status === 'scheduled' || message.status === 'canceled') return skip(`message not sent (status=${message.status})`);
   const outbound = message.direction !== 'inbound';
   const channel = channelOf(message.from, message.to);
-  const sourceMeta: SourceMeta = { direction: outbound ? 'outbound' : 'inbound', from: phones(message.from), to: phones(message.to), channel };
+  const sourceMeta: SourceMeta = {
+    direction: outbound ? 'outbound' : 'inbound',
+    from: phones(message.from),
+    to: phones(message.to),
+    channel,
+  };
   setIfDefined(sourceMeta, 'status', message.status);
   setIfDefined(sourceMeta, 'accountSid', message.account_sid);
   setIfDefined(sourceMeta, 'messagingServiceSid', message.messaging_service_sid);

@@ -26,7 +26,7 @@ export const webhookSchema = z.looseObject({
 });
 export type Webhook = z.output<typeof webhookSchema>;
 
-export const directions = ['inbound', 'outbound-api', 'outbound-call', 'outbound-reply'] as const;
+const directions = ['inbound', 'outbound-api', 'outbound-call', 'outbound-reply'] as const;
 
 export const restSchema = z.object({
   sid: z.string().min(1),

@@ -25,10 +25,19 @@ type Role = 'email' | 'phone' | 'name' | 'first' | 'last' | 'region' | 'message'
 const MESSAGE_KEYS = ['message', 'comments', 'comment', 'body', 'enquiry', 'inquiry'];
 const PHONE_TOKENS = new Set(['phone', 'telephone', 'tel', 'mobile', 'cell', 'cellphone', 'whatsapp', 'sms']);
 const ROLE_BY_KEY: Record<string, Role> = {
-  name: 'name', fullname: 'name', yourname: 'name', contactname: 'name',
-  firstname: 'first', givenname: 'first', first: 'first',
-  lastname: 'last', surname: 'last', familyname: 'last', last: 'last',
-  country: 'region', countrycode: 'region',
+  name: 'name',
+  fullname: 'name',
+  yourname: 'name',
+  contactname: 'name',
+  firstname: 'first',
+  givenname: 'first',
+  first: 'first',
+  lastname: 'last',
+  surname: 'last',
+  familyname: 'last',
+  last: 'last',
+  country: 'region',
+  countrycode: 'region',
 };
 
 // Forms reuse their keys for every submission: classify each key once.
@@ -38,7 +47,11 @@ const roles = new Map<string, Role>();
 function roleOf(key: string): Role {
   let role = roles.get(key);
   if (role !== undefined) return role;
-  const tokens = key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+  const tokens = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
   const joined = tokens.join('');
   if (MESSAGE_KEYS.includes(joined)) role = 'message';
   else if (tokens.includes('mail') || joined.includes('email')) role = 'email';
@@ -59,11 +72,18 @@ function render(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string') return cleanText(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) return value.map(render).filter((v) => v !== '').join(', ');
+  if (Array.isArray(value))
+    return value
+      .map(render)
+      .filter((v) => v !== '')
+      .join(', ');
   return JSON.stringify(jsonSafe(value));
 }
 
-function people(fields: Record<string, unknown>, keys: string[]): { from: Identity[]; names: Record<string, string>; message: string | null } {
+function people(
+  fields: Record<string, unknown>,
+  keys: string[],
+): { from: Identity[]; names: Record<string, string>; message: string | null } {
   let region: string | null = null;
   let name: string | null = null;
   let first = '';

@@ -28,7 +28,7 @@ export interface BackfillOptions {
   settings: Record<string, unknown>;
 }
 
-export interface BackfillStageSummary extends RunSummary {
+interface BackfillStageSummary extends RunSummary {
   requeued: number;
   skipped?: 'done in the resumed run';
 }
@@ -49,49 +49,74 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillSummary> 
   const args = { ...describeRange(o.range), timeBudgetMs: undefined, stages: order, reprocess: o.reprocess || undefined, ...o.settings };
   const resumable = o.range.dryRun ? undefined : await findResumable(o.db, args);
   const checkpoint: BackfillCheckpoint = resumable?.checkpoint ?? { requeued: [], completed: [] };
-  if (resumable) o.logger.info(`resuming backfill ${resumable.id}: ${checkpoint.completed.length ? `${checkpoint.completed.join(', ')} done` : 'no stage finished yet'}`);
+  if (resumable)
+    o.logger.info(
+      `resuming backfill ${resumable.id}: ${checkpoint.completed.length ? `${checkpoint.completed.join(', ')} done` : 'no stage finished yet'}`,
+    );
 
-  return withRun(o.db, { command: 'backfill', args: { ...args, resumedFrom: resumable?.id }, dryRun: o.range.dryRun, logger: o.logger }, async (run) => {
-    const summary: BackfillSummary = { runId: run.id, status: 'succeeded', stopReason: 'done', resumedFrom: resumable?.id ?? null, stages: [], elapsedMs: 0 };
-    const bars = new Map(order.map((name) => [name, o.progress.start(name, 0)]));
-    for (const name of order) {
-      if (checkpoint.completed.includes(name)) {
-        summary.stages.push({ ...emptySummary(name, o.range.dryRun), requeued: 0, skipped: 'done in the resumed run' });
-        continue;
-      }
-      let requeued = 0;
-      if (o.reprocess && !o.range.dryRun && !checkpoint.requeued.includes(name)) {
-        requeued = await requeueRange(o.db, name, o.range);
-        checkpoint.requeued.push(name);
+  return withRun(
+    o.db,
+    { command: 'backfill', args: { ...args, resumedFrom: resumable?.id }, dryRun: o.range.dryRun, logger: o.logger },
+    async (run) => {
+      const summary: BackfillSummary = {
+        runId: run.id,
+        status: 'succeeded',
+        stopReason: 'done',
+        resumedFrom: resumable?.id ?? null,
+        stages: [],
+        elapsedMs: 0,
+      };
+      const bars = new Map(order.map((name) => [name, o.progress.start(name, 0)]));
+      for (const name of order) {
+        if (checkpoint.completed.includes(name)) {
+          summary.stages.push({ ...emptySummary(name, o.range.dryRun), requeued: 0, skipped: 'done in the resumed run' });
+          continue;
+        }
+        let requeued = 0;
+        if (o.reprocess && !o.range.dryRun && !checkpoint.requeued.includes(name)) {
+          requeued = await requeueRange(o.db, name, o.range);
+          checkpoint.requeued.push(name);
+          await run.checkpoint(checkpoint);
+        }
+        const remaining = deadline === undefined ? undefined : Math.max(1, deadline - o.clock.now().getTime());
+        // Contacts have no provider: insights of a --provider backfill are those of every queued contact.
+        const provider = name === 'insights' ? undefined : o.range.provider;
+        const stage = await runStage(o.build(name), {
+          db: o.db,
+          clock: o.clock,
+          logger: o.logger,
+          range: { ...o.range, provider, timeBudgetMs: remaining },
+          workers: o.workers,
+          bar: bars.get(name),
+          signal: o.signal,
+          args: { backfill: run.id },
+        });
+        summary.stages.push({ ...stage, requeued });
+        if (stage.status === 'stopped') {
+          summary.status = 'stopped';
+          summary.stopReason = stage.stopReason;
+          break;
+        }
+        checkpoint.completed.push(name);
         await run.checkpoint(checkpoint);
       }
-      const remaining = deadline === undefined ? undefined : Math.max(1, deadline - o.clock.now().getTime());
-      // Contacts have no provider: insights of a --provider backfill are those of every queued contact.
-      const provider = name === 'insights' ? undefined : o.range.provider;
-      const stage = await runStage(o.build(name), {
-        db: o.db,
-        clock: o.clock,
-        logger: o.logger,
-        range: { ...o.range, provider, timeBudgetMs: remaining },
-        workers: o.workers,
-        bar: bars.get(name),
-        signal: o.signal,
-        args: { backfill: run.id },
-      });
-      summary.stages.push({ ...stage, requeued });
-      if (stage.status === 'stopped') {
-        summary.status = 'stopped';
-        summary.stopReason = stage.stopReason;
-        break;
-      }
-      checkpoint.completed.push(name);
-      await run.checkpoint(checkpoint);
-    }
-    summary.elapsedMs = o.clock.now().getTime() - started;
-    return summary;
-  });
+      summary.elapsedMs = o.clock.now().getTime() - started;
+      return summary;
+    },
+  );
 }
 
 function emptySummary(stage: string, dryRun: boolean): RunSummary {
-  return { runId: null, stage, status: 'succeeded', stopReason: 'done', dryRun, pendingAtStart: 0, counts: {}, batches: 0, elapsedMs: 0, eventsPerSecond: 0 };
+  return {
+    runId: null,
+    stage,
+    status: 'succeeded',
+    stopReason: 'done',
+    dryRun,
+    pendingAtStart: 0,
+    counts: {},
+    batches: 0,
+    elapsedMs: 0,
+    eventsPerSecond: 0,
+  };
 }

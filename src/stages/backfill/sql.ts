@@ -9,26 +9,32 @@ const INTERACTION_IN_RANGE = rangeWhere({ at: 'i.occurred_at', user: 'i.user_id'
 
 /** Interactions of the range, into the queue of `stage` (resolve: unlinked; timeline: linked). */
 async function requeueInteractions(db: Queryable, stage: 'resolve' | 'embed' | 'timeline', range: RangeOptions): Promise<number> {
-  const { rowCount } = await db.query(`
+  const { rowCount } = await db.query(
+    `
 INSERT INTO omni_ingest.work_queue (stage, item_id, user_id, provider, occurred_at)
 SELECT $5, i.id, i.user_id, i.source, i.occurred_at
 FROM public.interactions i
 WHERE ${INTERACTION_IN_RANGE}
   AND CASE $5 WHEN 'resolve' THEN i.contact_id IS NULL WHEN 'timeline' THEN i.contact_id IS NOT NULL ELSE true END
-ON CONFLICT (stage, item_id) DO NOTHING`, [...rangeParams(range), stage]);
+ON CONFLICT (stage, item_id) DO NOTHING`,
+    [...rangeParams(range), stage],
+  );
   return rowCount ?? 0;
 }
 
 /** The contacts with interactions in the range, into the insights queue. */
 async function requeueContacts(db: Queryable, range: RangeOptions): Promise<number> {
-  const { rowCount } = await db.query(`
+  const { rowCount } = await db.query(
+    `
 INSERT INTO omni_ingest.work_queue (stage, item_id, user_id, occurred_at)
 SELECT 'insights', i.contact_id, i.user_id, max(i.occurred_at)
 FROM public.interactions i
 WHERE ${INTERACTION_IN_RANGE}
   AND i.contact_id IS NOT NULL
 GROUP BY i.contact_id, i.user_id
-ON CONFLICT (stage, item_id) DO NOTHING`, rangeParams(range));
+ON CONFLICT (stage, item_id) DO NOTHING`,
+    rangeParams(range),
+  );
   return rowCount ?? 0;
 }
 

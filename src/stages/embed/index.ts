@@ -36,13 +36,17 @@ function addCounts(into: Counts, from: Counts): void {
 export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, string | undefined> {
   const { embedder, logger } = options;
   if (embedder.dimensions !== EXPECTED_DIMENSIONS) throw refuseDimensions(embedder.model, embedder.dimensions, 'makes');
-  if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new RangeError('concurrency must be a positive whole number');
+  if (!Number.isInteger(options.concurrency) || options.concurrency < 1)
+    throw new RangeError('concurrency must be a positive whole number');
   const limit = createLimiter(options.concurrency);
   const leaseSeconds = options.leaseSeconds ?? 120;
   const columns = new WeakMap<Db, Promise<VectorColumn>>();
   const columnOf = (db: Db) => {
     let c = columns.get(db);
-    if (!c) columns.set(db, (c = vectorColumn(db)));
+    if (!c) {
+      c = vectorColumn(db);
+      columns.set(db, c);
+    }
     return c;
   };
   // Until the provider has answered once, batches lease only what fills the request slots: the

@@ -35,7 +35,13 @@ export interface Plan {
   pending: Map<string, Pending>;
 }
 
-export async function planBatch(db: Queryable, column: VectorColumn, embedder: Embedder, ids: string[], chunkOptions?: ChunkOptions): Promise<Plan> {
+export async function planBatch(
+  db: Queryable,
+  column: VectorColumn,
+  embedder: Embedder,
+  ids: string[],
+  chunkOptions?: ChunkOptions,
+): Promise<Plan> {
   const rows = await sql.readInteractions(db, ids);
   const byId = new Map(rows.map((r) => [r.id, r]));
   const items: Item[] = ids.map((id) => {
@@ -60,7 +66,10 @@ export async function planBatch(db: Queryable, column: VectorColumn, embedder: E
     for (const c of item.chunks) {
       if (have.has(`${item.id}|${c.hash}|${c.index}`)) continue;
       let p = pending.get(c.hash);
-      if (!p) pending.set(c.hash, (p = { hash: c.hash, text: c.text, tokens: c.tokens, waiting: [] }));
+      if (!p) {
+        p = { hash: c.hash, text: c.text, tokens: c.tokens, waiting: [] };
+        pending.set(c.hash, p);
+      }
       item.missing.set(c.index, p);
       if (!item.unresolved.has(c.hash)) {
         item.unresolved.add(c.hash);

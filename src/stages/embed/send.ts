@@ -2,7 +2,7 @@
 // the run's bounded concurrency while NO transaction is open, each rejected input isolated by
 // splitting its request. As each request is answered, the items it completes are handed on
 // (onReady), so writing overlaps the requests still in flight.
-import { createLimiter, EmbedProviderError, embedIsolating, packRequests, type Embedder } from '../../embed/embedder.js';
+import { type createLimiter, EmbedProviderError, embedIsolating, packRequests, type Embedder } from '../../embed/embedder.js';
 import type { Item, Pending } from './plan.js';
 
 export interface SendTally {
@@ -32,7 +32,11 @@ export async function sendPending(pending: Pending[], o: SendOptions): Promise<n
       if (o.signal.aborted) throw o.signal.reason;
       return embedder.embed(texts, o.signal);
     });
-  const requests = packRequests(pending, { maxInputs: embedder.maxInputsPerRequest, maxTokens: embedder.maxTokensPerRequest }, o.concurrency);
+  const requests = packRequests(
+    pending,
+    { maxInputs: embedder.maxInputsPerRequest, maxTokens: embedder.maxTokensPerRequest },
+    o.concurrency,
+  );
   await Promise.all(
     requests.map(async (request) => {
       const result = await embedIsolating(

@@ -19,10 +19,13 @@ export interface InteractionText {
 }
 
 export async function readInteractions(db: Queryable, ids: string[]): Promise<InteractionText[]> {
-  const { rows } = await db.query<InteractionText>(`
+  const { rows } = await db.query<InteractionText>(
+    `
 SELECT i.id, i.user_id, i.subject, i.body_text, i.source, i.raw_event_id, ${TEXT_DIGEST} AS text_digest
 FROM public.interactions i
-WHERE i.id = ANY($1::uuid[])`, [ids]);
+WHERE i.id = ANY($1::uuid[])`,
+    [ids],
+  );
   return rows;
 }
 
@@ -32,7 +35,7 @@ WHERE i.id = ANY($1::uuid[])`, [ids]);
  * parameter in binary. Text would be ~20 bytes per float to build, ship and parse; this is 4,
  * and the values stay exactly the float4s the provider sent.
  */
-export function vectorArrayParam(vectors: number[][], typeOid: number): Buffer {
+function vectorArrayParam(vectors: number[][], typeOid: number): Buffer {
   const dims = vectors[0]?.length ?? 0;
   const element = 4 + dims * 4;
   const buf = Buffer.allocUnsafe(20 + vectors.length * (4 + element));
@@ -65,8 +68,15 @@ export interface ExistingChunk {
  * The chunks already embedded by this provider and model for these interactions, by key. A chunk
  * of another model (or with no vector) is not reusable: it is embedded again and replaced.
  */
-export async function existingChunks(db: Queryable, column: VectorColumn, ownerIds: string[], provider: string, model: string): Promise<ExistingChunk[]> {
-  const { rows } = await db.query<ExistingChunk>(`
+export async function existingChunks(
+  db: Queryable,
+  column: VectorColumn,
+  ownerIds: string[],
+  provider: string,
+  model: string,
+): Promise<ExistingChunk[]> {
+  const { rows } = await db.query<ExistingChunk>(
+    `
 SELECT e.owner_id, e.content_hash, e.chunk_index
 FROM public.embeddings e
 JOIN public.interactions i ON i.id = e.owner_id AND i.user_id = e.user_id
@@ -75,7 +85,9 @@ WHERE e.owner_type = 'interaction'
   AND e.content_hash IS NOT NULL
   AND e.${column.name} IS NOT NULL
   AND e.meta ->> 'provider' = $2
-  AND e.meta ->> 'model' = $3`, [ownerIds, provider, model]);
+  AND e.meta ->> 'model' = $3`,
+    [ownerIds, provider, model],
+  );
   return rows;
 }
 
@@ -86,12 +98,15 @@ WHERE e.owner_type = 'interaction'
  * update's trigger found that row still queued and added nothing).
  */
 export async function lockTextDigests(tx: Queryable, ids: string[]): Promise<Map<string, string>> {
-  const { rows } = await tx.query<{ id: string; text_digest: string }>(`
+  const { rows } = await tx.query<{ id: string; text_digest: string }>(
+    `
 SELECT i.id, ${TEXT_DIGEST} AS text_digest
 FROM public.interactions i
 WHERE i.id = ANY($1::uuid[])
 ORDER BY i.id
-FOR SHARE`, [ids]);
+FOR SHARE`,
+    [ids],
+  );
   return new Map(rows.map((r) => [r.id, r.text_digest]));
 }
 
@@ -111,9 +126,15 @@ export interface ChunkColumns {
  * first) and replaced when another model made it or it has no vector (re-embedding with a new
  * model after a --reprocess).
  */
-export async function insertChunks(tx: Queryable, column: VectorColumn, c: ChunkColumns, meta: { provider: string; model: string; dimensions: number }): Promise<number> {
+export async function insertChunks(
+  tx: Queryable,
+  column: VectorColumn,
+  c: ChunkColumns,
+  meta: { provider: string; model: string; dimensions: number },
+): Promise<number> {
   if (c.ownerId.length === 0) return 0;
-  const { rowCount } = await tx.query(`
+  const { rowCount } = await tx.query(
+    `
 INSERT INTO public.embeddings AS e (user_id, owner_type, owner_id, content_hash, chunk_index, ${column.name}, meta)
 SELECT x.user_id, 'interaction', x.owner_id, x.content_hash, x.chunk_index, x.embedding,
        jsonb_build_object('provider', $7::text, 'model', $8::text, 'dimensions', $9::int, 'tokens', x.tokens)
@@ -123,7 +144,18 @@ ON CONFLICT (user_id, owner_type, owner_id, content_hash, chunk_index) DO UPDATE
 SET ${column.name} = excluded.${column.name}, meta = excluded.meta, created_at = now()
 WHERE e.${column.name} IS NULL
    OR (e.meta ->> 'provider', e.meta ->> 'model') IS DISTINCT FROM ($7::text, $8::text)`,
-    [c.userId, c.ownerId, c.hash, c.index, c.tokens, vectorArrayParam(c.vectors, column.typeOid), meta.provider, meta.model, meta.dimensions]);
+    [
+      c.userId,
+      c.ownerId,
+      c.hash,
+      c.index,
+      c.tokens,
+      vectorArrayParam(c.vectors, column.typeOid),
+      meta.provider,
+      meta.model,
+      meta.dimensions,
+    ],
+  );
   return rowCount ?? 0;
 }
 
@@ -132,8 +164,13 @@ WHERE e.${column.name} IS NULL
  * as parallel arrays): what is left of an older text. Legacy rows (no content hash) are not ours
  * to delete; the column swap (SPEC §10) deals with them.
  */
-export async function deleteStaleChunks(tx: Queryable, ownerIds: string[], keep: { ownerId: string[]; hash: string[]; index: number[] }): Promise<number> {
-  const { rowCount } = await tx.query(`
+export async function deleteStaleChunks(
+  tx: Queryable,
+  ownerIds: string[],
+  keep: { ownerId: string[]; hash: string[]; index: number[] },
+): Promise<number> {
+  const { rowCount } = await tx.query(
+    `
 DELETE FROM public.embeddings e
 WHERE e.owner_type = 'interaction'
   AND e.owner_id = ANY($1::uuid[])
@@ -141,6 +178,8 @@ WHERE e.owner_type = 'interaction'
   AND NOT EXISTS (
     SELECT 1
     FROM unnest($2::uuid[], $3::text[], $4::integer[]) AS k(owner_id, content_hash, chunk_index)
-    WHERE k.owner_id = e.owner_id AND k.content_hash = e.content_hash AND k.chunk_index = e.chunk_index)`, [ownerIds, keep.ownerId, keep.hash, keep.index]);
+    WHERE k.owner_id = e.owner_id AND k.content_hash = e.content_hash AND k.chunk_index = e.chunk_index)`,
+    [ownerIds, keep.ownerId, keep.hash, keep.index],
+  );
   return rowCount ?? 0;
 }

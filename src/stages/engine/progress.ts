@@ -15,7 +15,7 @@ export interface ProgressBar {
 
 const silentBar: ProgressBar = { increment: () => {}, setTotal: () => {} };
 
-export const noProgress: Progress = { start: () => silentBar, stop: () => {} };
+const noProgress: Progress = { start: () => silentBar, stop: () => {} };
 
 export function createProgress(options: { enabled: boolean; stream?: NodeJS.WriteStream }): Progress {
   const stream = options.stream ?? process.stderr;

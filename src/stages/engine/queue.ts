@@ -54,7 +54,13 @@ RETURNING q.item_id, q.user_id, q.stage`,
 }
 
 /** For --dry-run: the next queued items after the cursor (`stage:item_id`), read without taking them. */
-export async function peekQueued(db: Queryable, stages: QueueStage[], range: RangeOptions, limit: number, after: string | undefined): Promise<QueuedItem[]> {
+export async function peekQueued(
+  db: Queryable,
+  stages: QueueStage[],
+  range: RangeOptions,
+  limit: number,
+  after: string | undefined,
+): Promise<QueuedItem[]> {
   const { rows } = await db.query<QueuedItem>(
     `
 SELECT item_id, user_id, stage
@@ -76,7 +82,14 @@ export const peekCursor = (items: QueuedItem[]): string | undefined => {
 };
 
 /** Leases the next queued items of a stage to `worker` for `seconds`, in its own short statement. */
-export async function leaseQueued(db: Queryable, stage: QueueStage, range: RangeOptions, limit: number, worker: string, seconds: number): Promise<QueuedItem[]> {
+export async function leaseQueued(
+  db: Queryable,
+  stage: QueueStage,
+  range: RangeOptions,
+  limit: number,
+  worker: string,
+  seconds: number,
+): Promise<QueuedItem[]> {
   const { rows } = await db.query<QueuedItem>(
     `
 WITH next AS (
@@ -142,7 +155,11 @@ WHERE stage = $1 AND item_id = ANY($2::uuid[]) AND claimed_by = $3`,
 }
 
 /** Queues items for a stage (retries, --reprocess, tests). */
-export async function enqueue(db: Queryable, stage: QueueStage, items: { itemId: string; userId: string; provider?: string | null; occurredAt?: Date | null }[]): Promise<number> {
+export async function enqueue(
+  db: Queryable,
+  stage: QueueStage,
+  items: { itemId: string; userId: string; provider?: string | null; occurredAt?: Date | null }[],
+): Promise<number> {
   if (items.length === 0) return 0;
   const { rowCount } = await db.query(
     `
@@ -150,7 +167,13 @@ INSERT INTO omni_ingest.work_queue (stage, item_id, user_id, provider, occurred_
 SELECT $1, x.item_id, x.user_id, x.provider, x.occurred_at
 FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[]) AS x(item_id, user_id, provider, occurred_at)
 ON CONFLICT (stage, item_id) DO NOTHING`,
-    [stage, items.map((i) => i.itemId), items.map((i) => i.userId), items.map((i) => i.provider ?? null), items.map((i) => i.occurredAt ?? null)],
+    [
+      stage,
+      items.map((i) => i.itemId),
+      items.map((i) => i.userId),
+      items.map((i) => i.provider ?? null),
+      items.map((i) => i.occurredAt ?? null),
+    ],
   );
   return rowCount ?? 0;
 }

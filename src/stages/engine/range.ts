@@ -66,6 +66,8 @@ export function rangeWhere(c: RangeColumns): string {
 }
 
 /** $1..$4 of rangeWhere. */
-export function rangeParams(range: Pick<RangeOptions, 'since' | 'until' | 'userId' | 'provider'>): [Date | null, Date | null, string | null, string | null] {
+export function rangeParams(
+  range: Pick<RangeOptions, 'since' | 'until' | 'userId' | 'provider'>,
+): [Date | null, Date | null, string | null, string | null] {
   return [range.since ?? null, range.until ?? null, range.userId ?? null, range.provider ?? null];
 }

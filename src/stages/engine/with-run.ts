@@ -36,7 +36,9 @@ export async function withRun<T extends RunOutcome>(db: Db, o: WithRunOptions, f
   }
   const abandoned = await markAbandoned(db, o.command);
   if (abandoned > 0) {
-    o.logger.warn(`${abandoned} earlier ${o.command} run(s) stopped without a word (killed?); their unfinished batches were rolled back and are pending again`);
+    o.logger.warn(
+      `${abandoned} earlier ${o.command} run(s) stopped without a word (killed?); their unfinished batches were rolled back and are pending again`,
+    );
   }
   const id = await startRun(db, o.command, o.args);
   const timer = setInterval(() => {

@@ -31,7 +31,7 @@ export interface ImportOptions {
   bar?: ProgressBar;
 }
 
-export interface ImportProblem {
+interface ImportProblem {
   file: string;
   line: number;
   error: string;
@@ -75,7 +75,13 @@ function emptyBatch(): { rows: sql.RawEventColumns; errors: DeadLetterOf<'import
 export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
   checkFiles(o.files);
   const batchId = randomUUID();
-  const args = { files: o.files.map((f) => path.resolve(f)), provider: o.provider.name, user: o.userId, batchId, dryRun: o.dryRun || undefined };
+  const args = {
+    files: o.files.map((f) => path.resolve(f)),
+    provider: o.provider.name,
+    user: o.userId,
+    batchId,
+    dryRun: o.dryRun || undefined,
+  };
   return withRun(o.db, { command: 'import', args, dryRun: o.dryRun, logger: o.logger }, (run) => importInRun(o, run, batchId, args.files));
 }
 
@@ -154,7 +160,16 @@ async function importInRun(o: ImportOptions, run: RunHandle, batchId: string, fi
     }
   }
   await flush();
-  if (counts.invalid > problems.length) o.logger.warn(`${counts.invalid - problems.length} more problems, all kept in raw_event_errors with stage 'import'`);
+  if (counts.invalid > problems.length)
+    o.logger.warn(`${counts.invalid - problems.length} more problems, all kept in raw_event_errors with stage 'import'`);
   if (!o.dryRun) await sql.insertSyncAudit(o.db, o.userId, o.provider.name, { batch_id: batchId, run_id: runId, files, counts, stopped });
-  return { runId, batchId, status: stopped ? 'stopped' : 'succeeded', stopReason: stopped ? 'signal' : undefined, counts, problems, elapsedMs: o.clock.now().getTime() - started };
+  return {
+    runId,
+    batchId,
+    status: stopped ? 'stopped' : 'succeeded',
+    stopReason: stopped ? 'signal' : undefined,
+    counts,
+    problems,
+    elapsedMs: o.clock.now().getTime() - started,
+  };
 }

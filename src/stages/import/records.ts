@@ -78,7 +78,15 @@ async function* jsonArray(file: string): AsyncGenerator<RecordResult> {
         }
         continue;
       }
-      if (!sawContent && ch !== ' ' && ch !== '\n' && ch !== '\r' && ch !== '\t' && !(ch === ',' && depth === 1) && !(ch === ']' && depth === 1)) {
+      if (
+        !sawContent &&
+        ch !== ' ' &&
+        ch !== '\n' &&
+        ch !== '\r' &&
+        ch !== '\t' &&
+        !(ch === ',' && depth === 1) &&
+        !(ch === ']' && depth === 1)
+      ) {
         sawContent = true;
         elementLine = line;
       }

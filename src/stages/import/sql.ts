@@ -14,7 +14,8 @@ export interface RawEventColumns {
 /** Inserts the new events; ones already there are left alone. Returns how many were new. */
 export async function insertRawEvents(tx: Queryable, c: RawEventColumns): Promise<number> {
   if (c.userId.length === 0) return 0;
-  const { rows } = await tx.query<{ inserted: number }>(`
+  const { rows } = await tx.query<{ inserted: number }>(
+    `
 WITH inserted AS (
   INSERT INTO public.raw_events (user_id, provider, source_id, payload, occurred_at, source_meta, batch_id)
   SELECT *
@@ -22,12 +23,17 @@ WITH inserted AS (
   ON CONFLICT (user_id, provider, source_id) DO NOTHING
   RETURNING 1
 )
-SELECT count(*)::int AS inserted FROM inserted`, [c.userId, c.provider, c.sourceId, c.payload, c.occurredAt, c.sourceMeta, c.batchId]);
+SELECT count(*)::int AS inserted FROM inserted`,
+    [c.userId, c.provider, c.sourceId, c.payload, c.occurredAt, c.sourceMeta, c.batchId],
+  );
   return rows[0]?.inserted ?? 0;
 }
 
 export async function insertSyncAudit(db: Queryable, userId: string, provider: string, payload: unknown): Promise<void> {
-  await db.query(`
+  await db.query(
+    `
 INSERT INTO public.sync_audit (user_id, provider, action, payload)
-VALUES ($1, $2, 'import', $3)`, [userId, provider, JSON.stringify(payload)]);
+VALUES ($1, $2, 'import', $3)`,
+    [userId, provider, JSON.stringify(payload)],
+  );
 }
