@@ -93,7 +93,8 @@ export async function main(argv: string[]): Promise<number> {
   const state: RunState = {
     exitCode: ExitCode.ok,
     json: argv.includes('--json'),
-    verbose: argv.includes('--verbose') || /^(1|true|yes|on)$/i.test(process.env.OMNI_INGEST_DEBUG ?? ''),
+    // OMNI_INGEST_DEBUG joins it once the configuration is read (run.ts).
+    verbose: argv.includes('--verbose'),
     secrets: [],
   };
   try {

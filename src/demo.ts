@@ -15,7 +15,7 @@ import { migrationsDir, packageRoot } from './paths.js';
 import { getProvider, providerNames } from './providers/index.js';
 import { runBackfill, type BackfillSummary } from './stages/backfill/backfill.js';
 import type { Progress } from './stages/engine/progress.js';
-import { makeRange } from './stages/engine/range.js';
+import { DEFAULT_BATCH_SIZE, makeRange } from './stages/engine/range.js';
 import { importFiles } from './stages/import/import.js';
 import { STAGE_ORDER } from './stages/names.js';
 import { buildStage, describeSettings, type StageSettings } from './stages/registry.js';
@@ -71,7 +71,7 @@ async function importAll(ctx: Context, db: Db, count: number): Promise<DemoResul
         files: [file],
         provider: getProvider(provider),
         userId: user,
-        batchSize: 1000,
+        batchSize: DEFAULT_BATCH_SIZE,
         dryRun: false,
       });
       imported.push({
