@@ -41,6 +41,9 @@ const KEY = migrationsKey();
 
 const templateRoot = path.join(os.tmpdir(), 'omni-ingest-test-templates');
 
+/** A template of another migration set unused for this long is removed. */
+const STALE_MS = 24 * 3_600_000;
+
 /**
  * A PGlite folder built once and shared by every test process: built in a private folder and
  * renamed into place, so a process that loses the race simply uses the winner's.
@@ -64,9 +67,13 @@ async function pgliteTemplate(kind: 'bare' | 'migrated'): Promise<string> {
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
-  // Templates of other migration sets are stale.
+  // Templates of other migration sets are stale once unused for a day (another checkout on
+  // this machine may still be using its own).
   for (const name of fs.readdirSync(templateRoot)) {
-    if (/^(bare|migrated)-/.test(name) && !name.endsWith(KEY)) fs.rmSync(path.join(templateRoot, name), { recursive: true, force: true });
+    const other = path.join(templateRoot, name);
+    if (/^(bare|migrated)-/.test(name) && !name.endsWith(KEY) && Date.now() - fs.statSync(other).mtimeMs > STALE_MS) {
+      fs.rmSync(other, { recursive: true, force: true });
+    }
   }
   return final;
 }
@@ -125,11 +132,18 @@ function migratedServerTemplate(): Promise<string> {
     await admin(async (c) => {
       try {
         await c.query(`ALTER DATABASE ${building} RENAME TO ${name}`);
+        await c.query(`COMMENT ON DATABASE ${name} IS '${new Date().toISOString()}'`);
       } catch {
         await c.query(`DROP DATABASE IF EXISTS ${building} WITH (FORCE)`); // another process won the race
       }
+      // Templates of other migration sets, made over a day ago (another checkout may use a newer one).
       const stale = await c.query<{ datname: string }>(
-        `SELECT datname FROM pg_database WHERE datname LIKE 'omni\\_tpl\\_%' AND datname <> $1 AND datname NOT LIKE 'omni\\_tpl\\_building\\_%'`,
+        `
+SELECT d.datname
+FROM pg_database d
+LEFT JOIN pg_shdescription s ON s.objoid = d.oid AND s.classoid = 'pg_database'::regclass
+WHERE d.datname LIKE 'omni\\_tpl\\_%' AND d.datname NOT LIKE 'omni\\_tpl\\_building\\_%' AND d.datname <> $1
+  AND coalesce(s.description, '1970-01-01')::timestamptz < now() - interval '1 day'`,
         [name],
       );
       for (const r of stale.rows) await c.query(`DROP DATABASE IF EXISTS ${r.datname} WITH (FORCE)`).catch(() => {});
