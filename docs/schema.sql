@@ -28,6 +28,7 @@ omni_ingest.runs
   heartbeat_at timestamp with time zone not null default now()
   finished_at timestamp with time zone
   error text
+  resumed_by uuid
 
 omni_ingest.schema_migrations
   name text not null
@@ -184,7 +185,7 @@ omni_ingest.normalize_queue normalize_queue_pkey PRIMARY KEY (raw_event_id)
 
 omni_ingest.runs runs_pkey PRIMARY KEY (id)
 
-omni_ingest.runs runs_status_check CHECK ((status = ANY (ARRAY['running'::text, 'succeeded'::text, 'failed'::text, 'stopped'::text, 'abandoned'::text])))
+omni_ingest.runs runs_status_check CHECK ((status = ANY (ARRAY['running'::text, 'succeeded'::text, 'incomplete'::text, 'failed'::text, 'stopped'::text, 'abandoned'::text])))
 
 omni_ingest.schema_migrations schema_migrations_pkey PRIMARY KEY (name)
 
@@ -241,6 +242,8 @@ CREATE UNIQUE INDEX normalize_queue_pkey ON omni_ingest.normalize_queue USING bt
 CREATE INDEX runs_command_started_idx ON omni_ingest.runs USING btree (command, started_at DESC)
 
 CREATE UNIQUE INDEX runs_pkey ON omni_ingest.runs USING btree (id)
+
+CREATE INDEX runs_running_command_idx ON omni_ingest.runs USING btree (command, host) WHERE (status = 'running'::text)
 
 CREATE INDEX runs_running_idx ON omni_ingest.runs USING btree (heartbeat_at) WHERE (status = 'running'::text)
 

@@ -1,7 +1,7 @@
 // Wires commander: global options, the commands of the catalog (only the one being run is
 // loaded), and the single catch that turns errors into exit codes (SPEC §4).
 import { Command, CommanderError } from 'commander';
-import { DEFAULT_DATA_DIR } from './config.js';
+import { DEFAULT_DATA_DIR, DEFAULT_RECONNECT_FOR } from './config.js';
 import { CATALOG } from './commands/catalog.js';
 import type { RunState } from './commands/run.js';
 import { ExitCode, OmniError, UsageError } from './errors.js';
@@ -9,7 +9,7 @@ import { packageVersion } from './version.js';
 
 /** The command named on the command line (skipping global options and their values). */
 export function requestedCommand(argv: string[]): string | undefined {
-  const withValue = new Set(['--database-url', '--data-dir']);
+  const withValue = new Set(['--database-url', '--data-dir', '--reconnect-for']);
   const args = argv.slice(2);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -33,6 +33,10 @@ export async function buildProgram(state: RunState, argv: string[]): Promise<Com
     .option('--quiet', 'print only warnings and errors on stderr')
     .option('--no-progress', 'no progress bars')
     .option('--verbose', 'print debug detail (and the stack of an unexpected error) on stderr')
+    .option(
+      '--reconnect-for <duration>',
+      `a run that loses its database connection reconnects and retries its batch for this long (env OMNI_INGEST_RECONNECT_FOR, default ${DEFAULT_RECONNECT_FOR})`,
+    )
     .showSuggestionAfterError(true)
     .addHelpText(
       'after',

@@ -4,9 +4,13 @@
 // command sees one typed Config and nothing else reads process.env.
 import path from 'node:path';
 import { z } from 'zod';
+import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
 
 export const DEFAULT_DATA_DIR = '.omni-ingest/pglite';
+
+/** A run that loses its connection keeps reconnecting this long before it fails. */
+export const DEFAULT_RECONNECT_FOR = '2m';
 
 interface Setting<T> {
   flag: string | undefined;
@@ -54,12 +58,22 @@ const flagLike = z
   .pipe(z.enum(['1', 'true', 'yes', 'on', '0', 'false', 'no', 'off'], { message: 'must be 1/true/yes/on or 0/false/no/off' }))
   .transform((s) => ['1', 'true', 'yes', 'on'].includes(s));
 
+const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < 0) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 90s, 5m or 1h` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
 const settings = {
   databaseUrl: { flag: '--database-url', env: 'DATABASE_URL', schema: postgresUrl.optional() },
   dataDir: { flag: '--data-dir', env: 'OMNI_INGEST_DATA_DIR', schema: z.string().min(1, 'must not be empty') },
   openaiApiKey: { flag: undefined, env: 'OPENAI_API_KEY', schema: secret.optional() },
   openaiBaseUrl: { flag: undefined, env: 'OPENAI_BASE_URL', schema: httpUrl.optional() },
   debug: { flag: undefined, env: 'OMNI_INGEST_DEBUG', schema: flagLike.optional() },
+  reconnectFor: { flag: '--reconnect-for', env: 'OMNI_INGEST_RECONNECT_FOR', schema: duration },
 } satisfies Record<string, Setting<unknown>>;
 
 /** What the OpenAI-backed providers need; both undefined means "use the offline ones". */
@@ -81,6 +95,8 @@ export interface Config {
   openai: OpenAISettings;
   /** OMNI_INGEST_DEBUG: stacks of unexpected errors, like --verbose. */
   debug: boolean;
+  /** How long a run keeps reconnecting after losing its database connection (ms). */
+  reconnectForMs: number;
 }
 
 export interface GlobalFlags {
@@ -90,6 +106,7 @@ export interface GlobalFlags {
   quiet?: boolean | undefined;
   verbose?: boolean | undefined;
   progress?: boolean | undefined;
+  reconnectFor?: string | undefined;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -127,6 +144,7 @@ export function resolveConfig(flags: GlobalFlags, env: Env = process.env, cwd = 
       baseUrl: pick(settings.openaiBaseUrl, undefined, env, undefined)?.trim(),
     },
     debug: pick(settings.debug, undefined, env, undefined) ?? false,
+    reconnectForMs: pick(settings.reconnectFor, flags.reconnectFor, env, DEFAULT_RECONNECT_FOR),
   };
 }
 

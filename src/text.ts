@@ -89,7 +89,11 @@ function copy(value: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(value)) {
     const v = copy((value as Record<string, unknown>)[key]);
-    if (v !== undefined && typeof v !== 'function') out[cleanJsonString(key)] = v;
+    if (v === undefined || typeof v === 'function') continue;
+    const k = cleanJsonString(key);
+    // A plain assignment to "__proto__" would set the copy's prototype and lose the key.
+    if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[k] = v;
   }
   return out;
 }

@@ -34,6 +34,7 @@ describe('resolveConfig', () => {
       color: true,
       openai: { apiKey: undefined, baseUrl: undefined },
       debug: false,
+      reconnectForMs: 120_000,
     } satisfies Config);
   });
 

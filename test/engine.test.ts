@@ -6,7 +6,8 @@ import type { Db } from '../src/db/connect.js';
 import { UsageError } from '../src/errors.js';
 import { createMemoryLogger } from '../src/logger.js';
 import { getRun, listRuns } from '../src/stages/engine/ledger.js';
-import { parseDuration, parseInstant, parseRange } from '../src/commands/flags.js';
+import { parseInstant, parseRange } from '../src/commands/flags.js';
+import { parseDuration } from '../src/duration.js';
 import { runStage, type BatchInput, type BatchOutput, type Stage } from '../src/stages/engine/runner.js';
 import { migratedDb } from './support/db.js';
 
@@ -167,7 +168,7 @@ VALUES ('test_stage', 'running', now() - interval '2 hours', now() - interval '2
     const logger = createMemoryLogger();
     await runStage(counterStage(10), { db, clock: fixedClock('2026-01-01T00:00:00Z'), logger, range: range() });
     assert.ok(
-      logger.lines.some((l) => /1 earlier test_stage run\(s\) stopped without a word/.test(l)),
+      logger.lines.some((l) => /1 earlier test_stage run\(s\) died without a word/.test(l)),
       logger.lines.join('\n'),
     );
     const { rows } = await db.query<{ n: number }>(

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateEvents } from '../src/generate/generator.js';
 import { readRecords } from '../src/stages/import/records.js';
+import { openSource } from '../src/stages/import/source.js';
 import { runCli } from './support/cli.js';
 import { migratedTarget, type TestTarget } from './support/db.js';
 import { USER_A } from './support/events.js';
@@ -29,7 +30,7 @@ function write(name: string, text: string): string {
 
 async function collect(file: string) {
   const out = [];
-  for await (const r of readRecords(file)) out.push(r);
+  for await (const r of readRecords((await openSource(file)).chunks)) out.push(r);
   return out;
 }
 
@@ -106,10 +107,17 @@ describe('omni-ingest import', () => {
     ]);
     assert.equal(first.code, 0, first.stderr);
     const one = first.json<ImportJson>();
-    assert.deepEqual(one.counts, { records: 120, inserted: 120, duplicates: 0, invalid: 0 });
+    assert.deepEqual(one.counts, { records: 120, inserted: 120, updated: 0, duplicates: 0, invalid: 0, conflicts: 0 });
     const second = await runCli([...target.args, 'import', ndjson, array, '--provider', 'gmail', '--user', USER_A, '--json']);
     assert.equal(second.code, 0, second.stderr);
-    assert.deepEqual(second.json<ImportJson>().counts, { records: 120, inserted: 0, duplicates: 120, invalid: 0 });
+    assert.deepEqual(second.json<ImportJson>().counts, {
+      records: 120,
+      inserted: 0,
+      updated: 0,
+      duplicates: 120,
+      invalid: 0,
+      conflicts: 0,
+    });
 
     const db = await target.open();
     try {
@@ -146,7 +154,7 @@ WHERE provider = 'gmail' AND occurred_at = to_timestamp((payload ->> 'internalDa
     const r = await runCli([...target.args, 'import', file, '--provider', 'webform', '--user', USER_A, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const body = r.json<ImportJson>();
-    assert.deepEqual(body.counts, { records: 4, inserted: 2, duplicates: 0, invalid: 2 });
+    assert.deepEqual(body.counts, { records: 4, inserted: 2, updated: 0, duplicates: 0, invalid: 2, conflicts: 0 });
     assert.deepEqual(
       body.problems.map((p) => [path.basename(p.file), p.line]),
       [

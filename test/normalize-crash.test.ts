@@ -46,7 +46,9 @@ async function prepare(): Promise<TestTarget> {
 }
 
 /** The outcome, independent of generated ids: what a user would compare. */
-async function outcome(target: TestTarget): Promise<{ interactions: string[]; errors: string[]; pending: number; runsRunning: number }> {
+async function outcome(
+  target: TestTarget,
+): Promise<{ interactions: string[]; errors: string[]; pending: number; runsRunning: number; abandoned: { resumed_by: string | null }[] }> {
   const db: Db = await target.open();
   try {
     const interactions = await db.query<{ k: string }>(`
@@ -59,11 +61,13 @@ FROM public.raw_event_errors e JOIN public.raw_events r ON r.id = e.raw_event_id
 ORDER BY 1`);
     const pending = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM omni_ingest.normalize_queue');
     const running = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM omni_ingest.runs WHERE status = 'running'`);
+    const abandoned = await db.query<{ resumed_by: string | null }>(`SELECT resumed_by FROM omni_ingest.runs WHERE status = 'abandoned'`);
     return {
       interactions: interactions.rows.map((r) => r.k),
       errors: errors.rows.map((r) => r.k),
       pending: pending.rows[0]!.n,
       runsRunning: running.rows[0]!.n,
+      abandoned: abandoned.rows,
     };
   } finally {
     await db.close();
@@ -126,7 +130,14 @@ describe('normalize is exactly-once under kill -9', { timeout: 600_000 }, () => 
     assert.equal(got.interactions.length, expected.interactions.length, 'interactions lost or duplicated');
     assert.deepEqual(got.interactions, expected.interactions);
     assert.deepEqual(got.errors, expected.errors, 'dead letters lost or duplicated');
-    assert.equal(got.runsRunning, kills, 'each killed run stays in the ledger as running until it is found stale');
+    // Each killed run's process is gone from this host: the next run marks it abandoned at once
+    // and names itself as the run that resumed its work.
+    assert.equal(got.runsRunning, 0, 'no killed run is left running');
+    assert.equal(got.abandoned.length, kills);
+    assert.ok(
+      got.abandoned.every((a) => a.resumed_by !== null),
+      'each abandoned run names the run that resumed it',
+    );
   });
 });
 

@@ -151,7 +151,9 @@ describe('twilio fixtures', () => {
       const result = run(payload);
       const webhook = payload.sid === undefined;
       const ids = twilio.identify(payload);
-      assert.equal(ids.sourceId, webhook ? payload.MessageSid : payload.sid);
+      // A status callback is keyed apart from the message it reports on.
+      const status = webhook && payload.Body === undefined ? (payload.MessageStatus as string | undefined) : undefined;
+      assert.equal(ids.sourceId, webhook ? `${payload.MessageSid}${status ? `:status:${status}` : ''}` : payload.sid);
       assert.equal(ids.occurredAt === null, webhook, 'webhooks carry no time; REST resources do');
       if ('skip' in want) {
         assert.equal(result.kind, 'skip');

@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { selectEmbedder } from '../embed/select.js';
-import { ExitCode, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { selectInsightProvider } from '../insights/select.js';
 import { providerNames } from '../providers/index.js';
 import { runBackfill, type BackfillSummary } from '../stages/backfill/backfill.js';
 import { STAGE_ORDER, type StageName } from '../stages/names.js';
 import { buildStage, describeSettings, type StageSettings } from '../stages/registry.js';
-import { addRangeOptions, withRunControls } from './batch-options.js';
+import { addRangeOptions, exitCodeOf, withRunControls } from './batch-options.js';
 import {
   concurrencyFlag,
   embedderFlag,
@@ -16,6 +16,8 @@ import {
   parseFlags,
   parseRange,
   regionFlag,
+  PROVIDER_TIME_OPTIONS,
+  providerTimeFlags,
   workersFlag,
   type RangeFlags,
 } from './flags.js';
@@ -59,19 +61,21 @@ function stageSettings(ctx: Context, flags: BackfillFlags): StageSettings {
       insightsProvider: insightsProviderFlag,
       insightsModel: nonEmpty,
       concurrency: concurrencyFlag,
+      ...providerTimeFlags,
     },
     flags,
   );
+  const times = { requestTimeoutMs: f.requestTimeout, retryForMs: f.retryFor };
   return {
     createContacts: flags.createContacts === true,
     defaultRegion: f.defaultRegion,
     embedder: selectEmbedder(
-      { embedder: f.embedder, model: f.embeddingModel, modelFlag: '--embedding-model' },
+      { embedder: f.embedder, model: f.embeddingModel, modelFlag: '--embedding-model', ...times },
       ctx.config.openai,
       ctx.logger,
     ),
     insights: selectInsightProvider(
-      { provider: f.insightsProvider, model: f.insightsModel, modelFlag: '--insights-model' },
+      { provider: f.insightsProvider, model: f.insightsModel, modelFlag: '--insights-model', ...times },
       ctx.config.openai,
       { clock: ctx.clock, logger: ctx.logger },
     ),
@@ -79,42 +83,31 @@ function stageSettings(ctx: Context, flags: BackfillFlags): StageSettings {
   };
 }
 
-const KEY_COUNTS = [
-  'inserted',
-  'linked',
-  'created_contacts',
-  'embedded',
-  'reused',
-  'generated',
-  'written',
-  'unchanged',
-  'skipped',
-  'dead_lettered',
-];
-
 export function renderBackfill(s: BackfillSummary): string[] {
   const rows = s.stages.map((st) => {
+    // Every count the stage recorded that is not zero, so nothing it did is hidden.
     const detail =
       st.skipped ??
-      KEY_COUNTS.filter((k) => (st.counts[k] ?? 0) > 0)
-        .map((k) => `${st.counts[k]} ${k.replace(/_/g, ' ')}`)
+      Object.entries(st.counts)
+        .filter(([k, v]) => k !== 'events' && (v ?? 0) > 0)
+        .map(([k, v]) => `${v} ${k.replace(/_/g, ' ')}`)
         .join(', ');
     return [
       st.stage,
       String(st.counts.events ?? 0),
-      st.stopReason === 'done' ? '' : st.stopReason,
+      st.status === 'incomplete' ? `incomplete (${st.left} left)` : st.stopReason === 'done' ? '' : st.stopReason,
       `${(st.elapsedMs / 1000).toFixed(1)} s`,
       detail || '-',
     ];
   });
-  const header = ['stage', 'events', 'stopped', 'time', 'counts'];
+  const header = ['stage', 'events', 'ended', 'time', 'counts'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),
-    `backfill ${s.status}${s.status === 'stopped' ? ` (${s.stopReason}; run the same command again to continue)` : ''} in ${(s.elapsedMs / 1000).toFixed(1)} s${s.resumedFrom ? `, resumed from ${s.resumedFrom}` : ''}`,
+    `backfill ${s.status}${s.status === 'stopped' ? ` (${s.stopReason === 'signal' ? (s.stopSignal ?? 'signal') : s.stopReason}; run the same command again to continue)` : ''} in ${(s.elapsedMs / 1000).toFixed(1)} s${s.resumedFrom ? `, resumed from ${s.resumedFrom}` : ''}`,
   ];
 }
 
@@ -137,10 +130,11 @@ async function runBackfillCommand(ctx: Context, flags: BackfillFlags): Promise<n
       signal,
       workers,
       settings: describeSettings(settings),
+      reconnectMs: ctx.config.reconnectForMs,
     }),
   );
   ctx.out.result(summary, () => renderBackfill(summary));
-  return ExitCode.ok;
+  return exitCodeOf(summary);
 }
 
 export function registerBackfill(cmd: Command, state: RunState): void {
@@ -157,6 +151,8 @@ export function registerBackfill(cmd: Command, state: RunState): void {
     .option('--insights-provider <name>', 'insights: openai or heuristic (default: openai when OPENAI_API_KEY is set, else heuristic)')
     .option('--insights-model <model>', 'insights: the chat model (default gpt-4o-mini)')
     .option('--concurrency <n>', 'embed/insights: provider requests in flight (default: 4)')
+    .option(...PROVIDER_TIME_OPTIONS[0]!)
+    .option(...PROVIDER_TIME_OPTIONS[1]!)
     .addHelpText(
       'after',
       `

@@ -3,11 +3,21 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { DEFAULT_OPENAI_MODEL } from '../embed/openai.js';
 import { selectEmbedder } from '../embed/select.js';
-import { ExitCode } from '../errors.js';
 import { providerNames } from '../providers/index.js';
 import type { RunSummary } from '../stages/engine/runner.js';
-import { addRangeOptions, runStageCommand } from './batch-options.js';
-import { concurrencyFlag, embedderFlag, nonEmpty, parseFlags, parseRange, wholeNumber, workersFlag, type RangeFlags } from './flags.js';
+import { addRangeOptions, exitCodeOf, leftNote, runStageCommand } from './batch-options.js';
+import {
+  concurrencyFlag,
+  embedderFlag,
+  nonEmpty,
+  PROVIDER_TIME_OPTIONS,
+  parseFlags,
+  providerTimeFlags,
+  parseRange,
+  wholeNumber,
+  workersFlag,
+  type RangeFlags,
+} from './flags.js';
 import { action, type RunState } from './run.js';
 
 interface EmbedFlags extends RangeFlags {
@@ -34,8 +44,13 @@ function dollars(micros: number): string {
 export function renderEmbed(d: EmbedResultDocument): string[] {
   const c = (k: string) => d.counts[k] ?? 0;
   const n = (v: number) => v.toLocaleString('en-US');
-  const stop = d.stopReason === 'done' ? '' : ` (stopped: ${d.stopReason})`;
-  const head = `embed${d.dryRun ? ' (dry run)' : ''}: ${n(c('events'))} interactions in ${(d.elapsedMs / 1000).toFixed(1)} s${stop}`;
+  const stop =
+    d.stopReason === 'done'
+      ? d.status === 'incomplete'
+        ? ' (incomplete)'
+        : ''
+      : ` (stopped: ${d.stopReason === 'signal' ? (d.stopSignal ?? 'signal') : d.stopReason})`;
+  const head = `embed${d.dryRun ? ' (dry run)' : ''}: ${n(c('events'))} interactions in ${(d.elapsedMs / 1000).toFixed(1)} s${stop}${leftNote(d)}`;
   if (c('events') === 0 && d.stopReason === 'done')
     return [`embed: nothing queued${d.dryRun ? ' (dry run)' : ''} in the range (${d.embedder.name} ${d.embedder.model})`];
   const parts = d.dryRun
@@ -71,12 +86,20 @@ async function runEmbed(ctx: Context, flags: EmbedFlags): Promise<number> {
       inputsPerRequest: wholeNumber(1, 2048),
       concurrency: concurrencyFlag,
       workers: workersFlag,
+      ...providerTimeFlags,
     },
     flags,
   );
   const concurrency = f.concurrency ?? 4;
   const embedder = selectEmbedder(
-    { embedder: f.embedder, model: f.model, dimensions: f.dimensions, inputsPerRequest: f.inputsPerRequest },
+    {
+      embedder: f.embedder,
+      model: f.model,
+      dimensions: f.dimensions,
+      inputsPerRequest: f.inputsPerRequest,
+      requestTimeoutMs: f.requestTimeout,
+      retryForMs: f.retryFor,
+    },
     ctx.config.openai,
     ctx.logger,
   );
@@ -95,7 +118,7 @@ async function runEmbed(ctx: Context, flags: EmbedFlags): Promise<number> {
     costUsd: embedder.usdPerMillionTokens === undefined ? null : (summary.counts.cost_usd_micros ?? 0) / 1e6,
   };
   ctx.out.result(doc, () => renderEmbed(doc));
-  return ExitCode.ok;
+  return exitCodeOf(summary);
 }
 
 export function registerEmbed(cmd: Command, state: RunState): void {
@@ -105,6 +128,8 @@ export function registerEmbed(cmd: Command, state: RunState): void {
     .option('--dimensions <n>', 'openai: ask text-embedding-3-* for this width (only 1536 fits the column)')
     .option('--concurrency <n>', 'provider requests in flight at once (default: 4)')
     .option('--inputs-per-request <n>', 'at most this many chunks per request (provider limit 2048)')
+    .option(...PROVIDER_TIME_OPTIONS[0]!)
+    .option(...PROVIDER_TIME_OPTIONS[1]!)
     .option(
       '--workers <n>',
       "batches at once in this process, so one batch's database work overlaps another's requests (real server only; default: 2)",

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import { EMBEDDERS } from '../embed/select.js';
 import { INSIGHT_PROVIDERS } from '../insights/select.js';
+import { parseDuration } from '../duration.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_BATCH_SIZE, type RangeOptions } from '../stages/engine/range.js';
 
@@ -43,15 +44,6 @@ export const regionFlag = z.string().transform((text, ctx) => {
   }
   return region;
 });
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-
-/** `90d`, `24h`, `30m`, `45s`, `1500ms`, `2w`; undefined if it is not a duration. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/.exec(text.trim());
-  if (!m) return undefined;
-  return Math.round(Number(m[1]) * UNIT_MS[m[2]!]!);
-}
 
 const durationFlag = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
@@ -179,3 +171,12 @@ export const concurrencyFlag = wholeNumber(1, 64);
 /** --embedder and --insights-provider: the providers of embed and insights. */
 export const embedderFlag = oneOf(EMBEDDERS);
 export const insightsProviderFlag = oneOf(INSIGHT_PROVIDERS);
+
+/** --request-timeout and --retry-for: how long one provider request may take, and how long to keep retrying it. */
+export const providerTimeFlags = { requestTimeout: durationFlag, retryFor: durationFlag };
+
+/** The help lines of those two flags. */
+export const PROVIDER_TIME_OPTIONS: [flags: string, description: string][] = [
+  ['--request-timeout <duration>', 'openai: one request may take this long before it is retried (default: 60s)'],
+  ['--retry-for <duration>', 'openai: keep retrying a failing request this long, then stop the run (default: 5m)'],
+];

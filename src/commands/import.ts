@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import { ExitCode } from '../errors.js';
 import { getProvider } from '../providers/index.js';
 import { DEFAULT_BATCH_SIZE } from '../stages/engine/range.js';
 import { checkFiles, importFiles, type ImportSummary } from '../stages/import/import.js';
-import { addRangeOptions, withRunControls } from './batch-options.js';
+import { addRangeOptions, exitCodeOf, withRunControls } from './batch-options.js';
 import { parseFlags, uuidFlag, wholeNumber } from './flags.js';
 import { action, type RunState } from './run.js';
 
@@ -13,15 +12,22 @@ interface ImportFlags {
   user: string;
   batchSize?: string;
   dryRun?: boolean;
+  update?: boolean;
 }
 
-function render(s: ImportSummary): string[] {
+/** The summary; the problems themselves were printed on stderr as they were found (the first ten). */
+function render(s: ImportSummary): string {
   const c = s.counts;
-  return [
-    ...s.problems.map((p) => `  ${p.file}:${p.line}: ${p.error}`),
-    `import${s.runId ? '' : ' (dry run)'}: ${c.records} records, ${c.inserted} new, ${c.duplicates} already there, ${c.invalid} invalid` +
-      ` (batch ${s.batchId}, ${(s.elapsedMs / 1000).toFixed(1)} s)${s.status === 'stopped' ? ' (stopped by signal; re-run to finish)' : ''}`,
-  ];
+  const dry = s.runId === null;
+  const parts = [`${c.records} records`, `${c.inserted} new`];
+  if (c.updated > 0) parts.push(`${c.updated} replaced`);
+  parts.push(`${c.duplicates} already there`);
+  if (c.invalid > 0) {
+    const conflicts = c.conflicts > 0 ? ` (${c.conflicts} with a different payload for a known id)` : '';
+    parts.push(`${c.invalid} not imported${conflicts}${dry ? '' : ', kept in raw_event_errors (stage import)'}`);
+  }
+  const stop = s.status === 'stopped' ? ` (stopped by ${s.stopSignal ?? 'a signal'}; the same command again goes on)` : '';
+  return `import${dry ? ' (dry run: nothing written)' : ''}: ${parts.join(', ')} (batch ${s.batchId}, ${(s.elapsedMs / 1000).toFixed(1)} s)${stop}`;
 }
 
 async function runImport(ctx: Context, files: string[], flags: ImportFlags): Promise<number> {
@@ -41,31 +47,45 @@ async function runImport(ctx: Context, files: string[], flags: ImportFlags): Pro
       userId,
       batchSize,
       dryRun: flags.dryRun === true,
+      update: flags.update === true,
       signal,
-      bar: progress.start('import', undefined),
+      bar: progress.start('import bytes', 0),
+      reconnectMs: ctx.config.reconnectForMs,
     }),
   );
   ctx.out.result(summary, () => render(summary));
-  return ExitCode.ok;
+  return exitCodeOf(summary);
 }
 
 export function registerImport(cmd: Command, state: RunState): void {
   cmd
-    .argument('<files...>', 'NDJSON files (one payload per line) or JSON files holding an array of payloads')
+    .argument('<files...>', 'files of provider payloads: NDJSON, a JSON array, concatenated JSON values or one JSON object; gzip or not')
     .requiredOption('--provider <name>', 'gmail, twilio, instagram or webform')
-    .requiredOption('--user <uuid>', 'the CRM user the events belong to');
+    .requiredOption('--user <uuid>', 'the CRM user the events belong to')
+    .option('--update', 'a known id whose payload changed replaces the stored one and is normalized again (default: kept as a conflict)');
   addRangeOptions(cmd, ['batchSize', 'dryRun'])
     .addHelpText(
       'after',
       `
-Each payload's id becomes raw_events.source_id and its own time occurred_at; importing the same
-files again adds nothing. A line that is not JSON, or a payload without an id, is reported with
-its file and line, kept in raw_event_errors (stage 'import'), and the import goes on. Files are
-streamed: their size does not matter. Every import gets a batch_id and a sync_audit row.
+The format is detected, not guessed from the name: gzip by its magic bytes; NDJSON (each line
+on its own, a line holding an array gives its elements), a JSON array, concatenated JSON
+values, or one JSON object however it is laid out. A binary or non-JSON file is refused whole,
+and so is a file none of whose records is a valid payload of --provider (exit 2, nothing of it
+written). Files are streamed: their size does not matter.
+
+Each payload's id becomes raw_events.source_id and its own time occurred_at. Every record ends
+as exactly one of: imported; already there (the same id with the same payload: importing the
+same files again adds nothing); or not imported and kept, with the record itself, in
+raw_event_errors (stage import), the import going on: not JSON, nested over 1000 levels, over
+64 MB, invalid for the provider, an id the database cannot key as it is (NUL, bytes that are
+not UTF-8, over 2000 bytes: ids are never rewritten), a time outside 0001-9999, a different
+payload for a known id (a re-delivery that changed; --update takes it instead), or refused by
+the database. Every import gets a batch_id and a sync_audit row.
 
 Examples:
   omni-ingest import fixtures/demo/gmail.ndjson --provider gmail --user 11111111-1111-4111-8111-111111111111
-  omni-ingest import export-*.json --provider twilio --user "$USER_ID" --json`,
+  omni-ingest import export-*.json.gz --provider twilio --user "$USER_ID" --json
+  omni-ingest import corrected.ndjson --provider webform --user "$USER_ID" --update`,
     )
     .action(action<ImportFlags>(state, (ctx, flags, args) => runImport(ctx, args, flags)));
 }

@@ -3,12 +3,20 @@
 // `--insights-provider` (the same flag `backfill` uses).
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import { ExitCode } from '../errors.js';
 import { DEFAULT_INSIGHTS_MODEL } from '../insights/openai.js';
 import { INSIGHT_PROVIDERS, selectInsightProvider } from '../insights/select.js';
 import { createInsightsStage } from '../stages/insights.js';
-import { addRangeOptions, renderSummary, runStageCommand } from './batch-options.js';
-import { concurrencyFlag, insightsProviderFlag, nonEmpty, parseFlags, parseRange, type RangeFlags } from './flags.js';
+import { addRangeOptions, exitCodeOf, renderSummary, runStageCommand } from './batch-options.js';
+import {
+  concurrencyFlag,
+  insightsProviderFlag,
+  nonEmpty,
+  PROVIDER_TIME_OPTIONS,
+  parseFlags,
+  parseRange,
+  providerTimeFlags,
+  type RangeFlags,
+} from './flags.js';
 import { action, type RunState } from './run.js';
 
 interface InsightsFlags extends RangeFlags {
@@ -22,12 +30,19 @@ const LISTED_MAX = 1_000;
 
 async function runInsights(ctx: Context, flags: InsightsFlags): Promise<number> {
   const range = parseRange(flags, ctx.clock);
-  const f = parseFlags({ insightsProvider: insightsProviderFlag, model: nonEmpty, concurrency: concurrencyFlag }, flags);
+  const f = parseFlags(
+    { insightsProvider: insightsProviderFlag, model: nonEmpty, concurrency: concurrencyFlag, ...providerTimeFlags },
+    flags,
+  );
   const concurrency = f.concurrency ?? 4;
-  const provider = selectInsightProvider({ provider: f.insightsProvider, model: f.model }, ctx.config.openai, {
-    clock: ctx.clock,
-    logger: ctx.logger,
-  });
+  const provider = selectInsightProvider(
+    { provider: f.insightsProvider, model: f.model, requestTimeoutMs: f.requestTimeout, retryForMs: f.retryFor },
+    ctx.config.openai,
+    {
+      clock: ctx.clock,
+      logger: ctx.logger,
+    },
+  );
   const wouldSend: { contactId: string; userId: string; displayName: string | null; interactions: number }[] = [];
   const stage = createInsightsStage({
     provider,
@@ -48,14 +63,16 @@ async function runInsights(ctx: Context, flags: InsightsFlags): Promise<number> 
       : []),
     `${renderSummary(summary)} [${provider.name} ${provider.model}]`,
   ]);
-  return ExitCode.ok;
+  return exitCodeOf(summary);
 }
 
 export function registerInsights(cmd: Command, state: RunState): void {
   cmd
     .option('--insights-provider <name>', `${INSIGHT_PROVIDERS.join(' or ')} (default: openai when OPENAI_API_KEY is set, else heuristic)`)
     .option('--model <model>', `the chat model for openai (default ${DEFAULT_INSIGHTS_MODEL})`)
-    .option('--concurrency <n>', 'provider requests in flight (default: 4)');
+    .option('--concurrency <n>', 'provider requests in flight (default: 4)')
+    .option(...PROVIDER_TIME_OPTIONS[0]!)
+    .option(...PROVIDER_TIME_OPTIONS[1]!);
   // No --provider: a contact's interactions span providers.
   addRangeOptions(cmd, ['since', 'until', 'user', 'batchSize', 'limit', 'timeBudget', 'dryRun'])
     .addHelpText(

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import { ExitCode } from '../errors.js';
 import { providerNames } from '../providers/index.js';
 import { normalizeStage } from '../stages/normalize.js';
-import { addRangeOptions, renderSummary, runStageCommand } from './batch-options.js';
+import { addRangeOptions, exitCodeOf, renderSummary, runStageCommand } from './batch-options.js';
 import { parseFlags, parseRange, workersFlag, type RangeFlags } from './flags.js';
 import { action, type RunState } from './run.js';
 
@@ -16,7 +15,7 @@ async function runNormalize(ctx: Context, flags: NormalizeFlags): Promise<number
   const { workers } = parseFlags({ workers: workersFlag }, flags);
   const summary = await runStageCommand(ctx, await ctx.db(), normalizeStage, { range, workers });
   ctx.out.result(summary, () => renderSummary(summary));
-  return ExitCode.ok;
+  return exitCodeOf(summary);
 }
 
 export function registerNormalize(cmd: Command, state: RunState): void {

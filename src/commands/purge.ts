@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { countExpiredInsights } from '../stages/insights-sql.js';
 import { purgeInsightsStage } from '../stages/purge-insights.js';
-import { addRangeOptions, runStageCommand } from './batch-options.js';
+import { addRangeOptions, exitCodeOf, leftNote, runStageCommand } from './batch-options.js';
 import { parseRange, type RangeFlags } from './flags.js';
 import { action, type RunState } from './run.js';
 
@@ -26,9 +26,9 @@ async function runPurgeInsights(ctx: Context, flags: RangeFlags): Promise<number
   ctx.out.result(
     { ...summary, deleted },
     () =>
-      `purge insights: ${deleted} expired insight(s) deleted in ${(summary.elapsedMs / 1000).toFixed(1)} s${summary.stopReason === 'done' ? '' : ` (stopped: ${summary.stopReason}; run again to finish)`}`,
+      `purge insights: ${deleted} expired insight(s) deleted in ${(summary.elapsedMs / 1000).toFixed(1)} s${summary.stopReason === 'done' ? '' : ` (stopped: ${summary.stopReason})`}${leftNote(summary)}`,
   );
-  return ExitCode.ok;
+  return exitCodeOf(summary);
 }
 
 export function registerPurge(purge: Command, state: RunState): void {

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import { ExitCode } from '../errors.js';
 import { providerNames } from '../providers/index.js';
 import { createResolveStage } from '../stages/resolve.js';
 import { enqueueUnresolved } from '../stages/resolve-sql.js';
-import { addRangeOptions, renderSummary, runStageCommand } from './batch-options.js';
+import { addRangeOptions, exitCodeOf, renderSummary, runStageCommand } from './batch-options.js';
 import { parseFlags, parseRange, regionFlag, workersFlag, type RangeFlags } from './flags.js';
 import { action, type RunState } from './run.js';
 
@@ -36,7 +35,7 @@ async function runResolve(ctx: Context, flags: ResolveFlags): Promise<number> {
   });
   const result = requeued === undefined ? summary : { ...summary, requeued };
   ctx.out.result(result, () => renderSummary(summary));
-  return ExitCode.ok;
+  return exitCodeOf(summary);
 }
 
 export function registerResolve(cmd: Command, state: RunState): void {

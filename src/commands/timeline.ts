@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import { ExitCode } from '../errors.js';
 import { providerNames } from '../providers/index.js';
 import { createTimelineStage } from '../stages/timeline.js';
-import { addRangeOptions, renderSummary, runStageCommand } from './batch-options.js';
+import { addRangeOptions, exitCodeOf, renderSummary, runStageCommand } from './batch-options.js';
 import { parseFlags, parseRange, workersFlag, type RangeFlags } from './flags.js';
 import { action, type RunState } from './run.js';
 
@@ -16,7 +15,7 @@ async function runTimeline(ctx: Context, flags: TimelineFlags): Promise<number> 
   const { workers } = parseFlags({ workers: workersFlag }, flags);
   const summary = await runStageCommand(ctx, await ctx.db(), createTimelineStage(), { range, workers });
   ctx.out.result(summary, () => renderSummary(summary));
-  return ExitCode.ok;
+  return exitCodeOf(summary);
 }
 
 export function registerTimeline(cmd: Command, state: RunState): void {

@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { Config } from '../config.js';
 import { maskUrl } from '../config.js';
 import { BusyError, DatabaseError } from '../errors.js';
+import { isAlive } from '../liveness.js';
 import type { Logger } from '../logger.js';
 import { mapPgError } from './pg-errors.js';
 
@@ -68,6 +69,12 @@ function createDb(pool: pg.Pool, kind: Db['kind'], target: string, maxConnection
       }
       const tx = wrapQueryable(client, target);
       let broken: unknown;
+      // A connection that dies while checked out (backend terminated, server gone) also emits
+      // 'error' on the client; unheard, Node would crash. The query in flight rejects anyway.
+      const onClientError = (err: Error) => {
+        broken = err;
+      };
+      client.on('error', onClientError);
       try {
         await tx.query('BEGIN');
         const result = await fn(tx);
@@ -81,6 +88,7 @@ function createDb(pool: pg.Pool, kind: Db['kind'], target: string, maxConnection
         }
         throw mapPgError(err, target);
       } finally {
+        client.off('error', onClientError);
         client.release(broken instanceof Error ? broken : undefined);
       }
     },
@@ -133,15 +141,6 @@ function lockDataDir(dataDir: string): () => void {
     }
   }
   throw new BusyError(`could not lock the embedded database at ${dataDir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function openEmbedded(dataDir: string, options: OpenOptions): Promise<Db> {

@@ -11,13 +11,31 @@ const contextSchemas = {
     file: z.string(),
     line: z.number().int(),
     batch_id: z.string().nullable(),
+    /** What was wrong: not JSON, nested too deep, too large, not closed, invalid, its id, its time, a conflict, refused by the database. */
+    kind: z.enum(['not_json', 'too_deep', 'too_large', 'unclosed', 'validation', 'id', 'time', 'conflict', 'database']).optional(),
+    source_id: z.string().optional(),
+    issues: z.array(issue).optional(),
+    sqlstate: z.string().optional(),
+    /** The record itself (its text capped at 64 KiB), so it can be shown, exported and retried. */
+    record: z
+      .object({
+        text: z.string(),
+        bytes: z.number().int(),
+        sha256: z.string(),
+        truncated: z.boolean(),
+      })
+      .optional(),
   }),
   normalize: z.object({
     raw_event_id: z.string(),
     source_id: z.string().nullable(),
     issues: z.array(issue),
-    /** The error's class when it was not a validation problem (a bug, an unknown provider). */
+    /** The error's class when it was not a validation problem (`database`, a bug's class). */
     kind: z.string().optional(),
+    /** The item of a payload holding several (a message of a webhook body) this letter is about. */
+    item: z.string().optional(),
+    /** The SQLSTATE of a row the database refused. */
+    sqlstate: z.string().optional(),
   }),
   embed: z.object({
     interaction_id: z.string(),

@@ -1,15 +1,14 @@
 // The OpenAI embedder (and any OpenAI-compatible server, via baseURL), through the official SDK.
-// The SDK's own retries are off (maxRetries: 0) because they are wrong for a backfill: they
-// retry a 429 `insufficient_quota` that can never succeed, cap Retry-After at 60 s and give up
-// after 2 attempts. Here: 429/5xx/connection errors are retried with exponential backoff and
-// full jitter, honouring Retry-After / retry-after-ms whatever their size (within maxWaitMs),
-// for at most `maxAttempts`; insufficient_quota, bad keys and unknown models stop the run; a 400
-// about an input becomes EmbedInputRejected, which the stage isolates and dead-letters.
-// The SDK is loaded on the first request, not at import: `--help` and the local embedder never pay for it.
+// Retries are the shared policy of src/openai/retry.ts: connection errors, timeouts, 429/5xx and
+// malformed answers are tried again within the limits the operator set (attempts, total time,
+// the longest Retry-After), each retry a warning; insufficient_quota, bad keys and unknown models
+// stop the run; a 400 about an input becomes EmbedInputRejected, which the stage isolates and
+// dead-letters. The SDK is loaded on the first request, not at import: `--help` and the local
+// embedder never pay for it.
 import type { APIError, OpenAI } from 'openai';
-import { retryAfterMs, sleep as abortableSleep } from '../openai/retry.js';
 import { errorMessage, OmniError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { isQuota, RetriesExhausted, transientFailure, withRetries } from '../openai/retry.js';
 import {
   checkVectors,
   EmbedInputRejected,
@@ -47,15 +46,20 @@ export interface OpenAIEmbedderOptions {
   maxTokensPerRequest?: number | undefined;
   /** Attempts per request, the first included (default 10). */
   maxAttempts?: number | undefined;
+  /** Retrying one request gives up this long after its first failure (default 5 min). */
+  retryForMs?: number | undefined;
   /** First backoff step (default 500 ms), doubling up to maxBackoffMs (default 30 s). */
   retryBaseMs?: number | undefined;
   maxBackoffMs?: number | undefined;
-  /** A Retry-After longer than this is an error rather than a wait (default 15 min). */
+  /** A Retry-After longer than this is an error rather than a wait (default: retryForMs). */
   maxWaitMs?: number | undefined;
-  /** Per HTTP request (default 120 s). */
+  /** Per HTTP request (default 60 s). */
   timeoutMs?: number | undefined;
   logger?: Logger | undefined;
 }
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+export const DEFAULT_RETRY_FOR_MS = 5 * 60_000;
 
 /** `input[3]` (in param or message) → 3. */
 function inputIndex(err: APIError): number | undefined {
@@ -63,29 +67,34 @@ function inputIndex(err: APIError): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-type Verdict = { kind: 'retry'; waitMs: number | undefined } | { kind: 'reject' } | { kind: 'fatal'; message: string; hint?: string };
-
 type Sdk = typeof import('openai');
 
-function classify(sdk: Sdk, err: unknown): Verdict {
-  if (err instanceof sdk.APIUserAbortError) return { kind: 'fatal', message: 'embedding request aborted' };
-  if (err instanceof sdk.APIConnectionError) return { kind: 'retry', waitMs: undefined };
-  if (!(err instanceof sdk.APIError)) return { kind: 'fatal', message: errorMessage(err) };
-  const status = err.status ?? 0;
-  if (status === 429 && (err.code === 'insufficient_quota' || /insufficient_quota|exceeded your current quota/i.test(err.message))) {
-    return {
-      kind: 'fatal',
-      message: `the provider says the quota is used up (429 insufficient_quota): ${err.message}`,
+/** What ends the attempts at once: the quota, the key, the model, a parameter. */
+function fatal(model: string, err: unknown): EmbedProviderError {
+  const api = err as Partial<APIError>;
+  const status = api.status ?? 0;
+  if (status === 429 && isQuota(err as APIError)) {
+    return new EmbedProviderError(`${model}: the provider says the quota is used up (429 insufficient_quota): ${api.message}`, {
+      cause: err,
       hint: 'add credit or raise the quota; retrying cannot help',
-    };
+    });
   }
-  if (status === 429 || status === 408 || status === 409 || status >= 500) return { kind: 'retry', waitMs: retryAfterMs(err.headers) };
   if (status === 401 || status === 403)
-    return { kind: 'fatal', message: `the provider refused the key (${status}): ${err.message}`, hint: 'check OPENAI_API_KEY' };
-  // A 400 about the input (its content or size) concerns that input; any other 400 (bad model,
-  // bad parameter) concerns every request and must stop the run, not dead-letter everything.
-  if (status === 400 && (/input/i.test(err.param ?? '') || /input|token|content/i.test(err.message))) return { kind: 'reject' };
-  return { kind: 'fatal', message: `the provider answered ${status}: ${err.message}` };
+    return new EmbedProviderError(`${model}: the provider refused the key (${status}): ${api.message}`, {
+      cause: err,
+      hint: 'check OPENAI_API_KEY',
+    });
+  return new EmbedProviderError(`${model}: ${status ? `the provider answered ${status}: ` : ''}${errorMessage(err)}`, { cause: err });
+}
+
+/**
+ * A 400 about the input (its content or size) concerns that input; any other 400 (bad model,
+ * bad parameter) concerns every request and must stop the run, not dead-letter everything.
+ */
+function rejectedInput(sdk: Sdk, err: unknown, inputs: number): EmbedInputRejected | undefined {
+  if (!(err instanceof sdk.APIError) || err.status !== 400) return undefined;
+  if (!(/input/i.test(err.param ?? '') || /input|token|content/i.test(err.message))) return undefined;
+  return new EmbedInputRejected(err.message, inputs === 1 ? 0 : inputIndex(err), { status: err.status, code: err.code, param: err.param });
 }
 
 export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
@@ -96,15 +105,26 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
   if (native !== undefined && native !== EXPECTED_DIMENSIONS && dimensions === undefined) throw refuseDimensions(model, native, 'makes');
   if (model === 'text-embedding-ada-002' && dimensions !== undefined)
     throw new EmbedProviderError('text-embedding-ada-002 does not accept --dimensions (only text-embedding-3-* do)');
-  const maxAttempts = options.maxAttempts ?? 10;
-  const base = options.retryBaseMs ?? 500;
-  const maxBackoff = options.maxBackoffMs ?? 30_000;
-  const maxWait = options.maxWaitMs ?? 15 * 60_000;
+  const retryForMs = options.retryForMs ?? DEFAULT_RETRY_FOR_MS;
+  const policy = {
+    maxAttempts: options.maxAttempts ?? 10,
+    retryForMs,
+    maxWaitMs: options.maxWaitMs ?? retryForMs,
+    baseMs: options.retryBaseMs ?? 500,
+    maxBackoffMs: options.maxBackoffMs ?? 30_000,
+    onRetry: ({ attempt, maxAttempts, waitMs, reason }: { attempt: number; maxAttempts: number; waitMs: number; reason: string }) =>
+      options.logger?.warn(`${model}: ${reason}; retry ${attempt} of ${maxAttempts - 1} in ${(waitMs / 1000).toFixed(1)} s`),
+  };
   let loading: Promise<{ sdk: Sdk; client: OpenAI }> | undefined;
   const load = () =>
     (loading ??= import('openai').then((sdk) => ({
       sdk,
-      client: new sdk.OpenAI({ apiKey: options.apiKey, baseURL: options.baseURL, maxRetries: 0, timeout: options.timeoutMs ?? 120_000 }),
+      client: new sdk.OpenAI({
+        apiKey: options.apiKey,
+        baseURL: options.baseURL,
+        maxRetries: 0,
+        timeout: options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      }),
     })));
 
   // Start loading now, while the first batch is leased, read and chunked, so the first requests
@@ -138,45 +158,24 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
       if (texts.length === 0) return { vectors: [], tokens: 0 };
       if (texts.some((t) => t.length === 0)) throw new EmbedProviderError('an empty string cannot be embedded (the provider refuses it)');
       const { sdk, client } = await load();
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await once(client, texts, signal);
-        } catch (err) {
-          if (signal?.aborted) throw signal.reason ?? err;
-          // Ours (dimensions, provider) are final; only the SDK's errors are classified.
-          if (err instanceof OmniError || err instanceof EmbedInputRejected || !(err instanceof Error)) throw err;
-          const verdict = classify(sdk, err);
-          if (verdict.kind === 'reject') {
-            const api = err as APIError;
-            throw new EmbedInputRejected(api.message, texts.length === 1 ? 0 : inputIndex(api), {
-              status: api.status,
-              code: api.code,
-              param: api.param,
-            });
-          }
-          if (verdict.kind === 'fatal')
-            throw new EmbedProviderError(`${model}: ${verdict.message}`, { cause: err, ...(verdict.hint ? { hint: verdict.hint } : {}) });
-          if (attempt >= maxAttempts) {
-            throw new EmbedProviderError(`${model}: giving up after ${attempt} attempts: ${errorMessage(err)}`, {
-              cause: err,
-              hint: 'the provider is failing or rate limiting; the interactions stay queued for the next run',
-            });
-          }
-          // Full jitter spreads concurrent clients apart; a server-given wait is honoured as is
-          // (plus a little jitter), however long, up to maxWait.
-          const backoff = Math.random() * Math.min(maxBackoff, base * 2 ** (attempt - 1));
-          const asked = verdict.waitMs;
-          if (asked !== undefined && asked > maxWait)
-            throw new EmbedProviderError(
-              `${model}: the provider asks to wait ${Math.round(asked / 1000)} s, longer than the ${Math.round(maxWait / 1000)} s allowed`,
-              { cause: err },
-            );
-          const wait = asked === undefined ? backoff : asked + Math.random() * Math.min(asked * 0.1, 1000);
-          const note = `${model}: ${errorMessage(err)}; retry ${attempt}/${maxAttempts - 1} in ${(wait / 1000).toFixed(1)} s`;
-          if (wait >= 5_000) options.logger?.warn(note);
-          else options.logger?.debug(note);
-          await abortableSleep(wait, signal);
+      try {
+        return await withRetries(
+          () => once(client, texts, signal),
+          (err) => transientFailure(sdk, err),
+          policy,
+          signal,
+        );
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason ?? err;
+        if (err instanceof RetriesExhausted) {
+          throw new EmbedProviderError(`${model}: ${err.message}`, {
+            cause: err.cause,
+            hint: 'the provider is failing or rate limiting; the interactions stay queued for the next run (see --retry-for, --request-timeout)',
+          });
         }
+        // Ours (dimensions, answer shape) are final; of the SDK's, an input the provider refuses is isolated.
+        if (err instanceof OmniError || err instanceof EmbedInputRejected) throw err;
+        throw rejectedInput(sdk, err, texts.length) ?? fatal(model, err);
       }
     },
   };

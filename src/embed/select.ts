@@ -19,6 +19,10 @@ export interface EmbedderSettings {
   inputsPerRequest?: number | undefined;
   /** The model flag's name in messages (`--model`, or backfill's `--embedding-model`). */
   modelFlag?: string | undefined;
+  /** Per provider request (openai). */
+  requestTimeoutMs?: number | undefined;
+  /** Retrying one request gives up this long after its first failure (openai). */
+  retryForMs?: number | undefined;
 }
 
 /** The embedder the rule picks, and its model, without building it. */
@@ -64,6 +68,8 @@ export function selectEmbedder(settings: EmbedderSettings, openai: OpenAISetting
     model: model ?? DEFAULT_OPENAI_MODEL,
     dimensions: settings.dimensions,
     maxInputsPerRequest: settings.inputsPerRequest,
+    timeoutMs: settings.requestTimeoutMs,
+    retryForMs: settings.retryForMs,
     logger,
   });
 }

@@ -1,13 +1,12 @@
 // The OpenAI insight provider (SPEC §8): chat completions through the official SDK with a
 // json_schema structured output, the answer validated with zod before anything is written.
-// Retries are ours, not the SDK's (maxRetries 0): the SDK also retries 429 insufficient_quota,
-// which never succeeds, and caps Retry-After silently. Here 429/5xx/connection errors wait
-// Retry-After (up to a bound, else exponential backoff) for a bounded number of attempts, and
-// quota or key problems stop the run at once.
-// The SDK is loaded on the first request, not at import: `--help` and the heuristic provider
-// should not pay for it.
+// Retries are the shared policy of src/openai/retry.ts (connection errors, timeouts, 429/5xx and
+// malformed answers, within the operator's limits, each retry a warning); quota or key problems
+// stop the run at once. The SDK is loaded on the first request, not at import: `--help` and the
+// heuristic provider should not pay for it.
 import type { ResponseFormatJSONSchema } from 'openai/resources/shared';
-import { retryAfterMs, sleep as abortableSleep } from '../openai/retry.js';
+import { errorMessage } from '../errors.js';
+import { isQuota, RetriesExhausted, sleep as abortableSleep, transientFailure, withRetries } from '../openai/retry.js';
 import {
   channelOf,
   directionOf,
@@ -26,14 +25,16 @@ export interface OpenAIInsightOptions {
   baseURL?: string | undefined;
   model?: string | undefined;
   /** Tries per contact, the first included (default 5). */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
   /** The longest Retry-After we wait for; a longer one ends the attempts (default 60 s). */
-  maxRetryWaitMs?: number;
+  maxRetryWaitMs?: number | undefined;
+  /** Retrying one contact gives up this long after its first failure (default 5 min). */
+  retryForMs?: number | undefined;
   /** Per request (default 60 s). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Injected by tests. */
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  onRetry?: (info: { attempt: number; waitMs: number; reason: string }) => void;
+  sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
+  onRetry?: ((info: { attempt: number; maxAttempts: number; waitMs: number; reason: string }) => void) | undefined;
 }
 
 type Sdk = typeof import('openai');
@@ -95,112 +96,103 @@ function parseInsightsAnswer(content: string | null | undefined, tokens: number)
   return parsed.data.insights;
 }
 
-/** What to do about a failed request: wait and retry, stop the run, or dead-letter this contact. */
-type Verdict =
-  | { kind: 'retry'; reason: string; waitMs: number | undefined }
-  | { kind: 'fatal'; error: InsightProviderError }
-  | { kind: 'contact'; error: InsightContactError };
-
-function classify(sdk: Sdk, err: unknown): Verdict {
-  const { APIConnectionError, APIError } = sdk;
-  if (err instanceof APIConnectionError) return { kind: 'retry', reason: err.message, waitMs: undefined };
-  if (!(err instanceof APIError))
-    return {
-      kind: 'fatal',
-      error: new InsightProviderError(`openai: ${err instanceof Error ? err.message : String(err)}`, false, { cause: err }),
-    };
+/**
+ * A failure that is not worth another try, as what it means for the run: one contact's request
+ * the API refuses (too long, filtered: dead-letter it, go on), or the provider unusable for
+ * everyone (quota, key, model: stop the run; the contacts stay queued).
+ */
+function finalFailure(sdk: Sdk, err: unknown): InsightContactError | InsightProviderError {
+  if (!(err instanceof sdk.APIError)) return new InsightProviderError(`openai: ${errorMessage(err)}`, false, { cause: err });
   const status = err.status ?? 0;
-  const quota = err.code === 'insufficient_quota' || err.type === 'insufficient_quota';
-  if (quota) {
-    return {
-      kind: 'fatal',
-      error: new InsightProviderError(`openai: insufficient quota (${err.message})`, false, {
-        cause: err,
-        hint: 'add credit to the OpenAI account or use --insights-provider heuristic; the contacts stay queued',
-      }),
-    };
+  if (status === 429 && isQuota(err)) {
+    return new InsightProviderError(`openai: insufficient quota (${err.message})`, false, {
+      cause: err,
+      hint: 'add credit to the OpenAI account or use --insights-provider heuristic; the contacts stay queued',
+    });
   }
-  if (status === 429 || status === 408 || status === 409 || status >= 500)
-    return { kind: 'retry', reason: `${status} ${err.message}`, waitMs: retryAfterMs(err.headers) };
   if (status === 401 || status === 403) {
-    return {
-      kind: 'fatal',
-      error: new InsightProviderError(`openai: ${status} ${err.message}`, false, {
-        cause: err,
-        hint: 'check OPENAI_API_KEY (and OPENAI_BASE_URL)',
-      }),
-    };
+    return new InsightProviderError(`openai: ${status} ${err.message}`, false, {
+      cause: err,
+      hint: 'check OPENAI_API_KEY (and OPENAI_BASE_URL)',
+    });
   }
   if (status === 404)
-    return {
-      kind: 'fatal',
-      error: new InsightProviderError(`openai: ${err.message}`, false, { cause: err, hint: 'check --model and OPENAI_BASE_URL' }),
-    };
+    return new InsightProviderError(`openai: ${err.message}`, false, { cause: err, hint: 'check --model and OPENAI_BASE_URL' });
   // 400/413/422: this contact's request (too long, filtered); the others may well pass.
-  return { kind: 'contact', error: new InsightContactError(`openai rejected the request: ${status} ${err.message}`, 'rejected') };
+  return new InsightContactError(`openai rejected the request: ${status} ${err.message}`, 'rejected');
 }
 
 export function createOpenAIInsightProvider(options: OpenAIInsightOptions): InsightProvider {
   const model = options.model ?? DEFAULT_INSIGHTS_MODEL;
-  const maxAttempts = options.maxAttempts ?? 5;
-  const maxRetryWaitMs = options.maxRetryWaitMs ?? 60_000;
-  const sleep = options.sleep ?? abortableSleep;
+  const retryForMs = options.retryForMs ?? 5 * 60_000;
+  const policy = {
+    maxAttempts: options.maxAttempts ?? 5,
+    retryForMs,
+    maxWaitMs: options.maxRetryWaitMs ?? 60_000,
+    baseMs: 500,
+    maxBackoffMs: 8_000,
+    onRetry: options.onRetry,
+    sleep: options.sleep ?? abortableSleep,
+  };
   let client: InstanceType<Sdk['OpenAI']> | undefined;
 
+  async function ask(c: ContactContext, signal: AbortSignal | undefined, spent: { tokens: number }): Promise<GenerateResult> {
+    const completion = await client!.chat.completions.create(
+      {
+        model,
+        temperature: 0.2,
+        response_format: (await loadSdk()).responseFormat,
+        messages: [
+          { role: 'system', content: SYSTEM_PROMPT },
+          { role: 'user', content: userMessage(c) },
+        ],
+      },
+      { signal },
+    );
+    spent.tokens += completion.usage?.total_tokens ?? 0;
+    const tokens = spent.tokens;
+    const choice = completion.choices[0];
+    if (choice?.message.refusal) {
+      throw new InsightContactError(
+        `the model refused: ${choice.message.refusal}`,
+        'refused',
+        [],
+        choice.message.refusal.slice(0, 1_000),
+        tokens,
+      );
+    }
+    if (choice?.finish_reason === 'length') {
+      throw new InsightContactError(
+        'the answer was cut off (finish_reason "length")',
+        'invalid_output',
+        [],
+        (choice.message.content ?? '').slice(0, 1_000),
+        tokens,
+      );
+    }
+    return { insights: parseInsightsAnswer(choice?.message.content, tokens), tokens };
+  }
+
   async function generate(c: ContactContext, signal?: AbortSignal): Promise<GenerateResult> {
-    const { sdk, responseFormat } = await loadSdk();
+    const { sdk } = await loadSdk();
     client ??= new sdk.OpenAI({ apiKey: options.apiKey, baseURL: options.baseURL, maxRetries: 0, timeout: options.timeoutMs ?? 60_000 });
-    let tokens = 0;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const completion = await client.chat.completions.create(
-          {
-            model,
-            temperature: 0.2,
-            response_format: responseFormat,
-            messages: [
-              { role: 'system', content: SYSTEM_PROMPT },
-              { role: 'user', content: userMessage(c) },
-            ],
-          },
-          { signal },
-        );
-        tokens += completion.usage?.total_tokens ?? 0;
-        const choice = completion.choices[0];
-        if (choice?.message.refusal)
-          throw new InsightContactError(
-            `the model refused: ${choice.message.refusal}`,
-            'refused',
-            [],
-            choice.message.refusal.slice(0, 1_000),
-            tokens,
-          );
-        if (choice?.finish_reason === 'length') {
-          throw new InsightContactError(
-            'the answer was cut off (finish_reason "length")',
-            'invalid_output',
-            [],
-            (choice.message.content ?? '').slice(0, 1_000),
-            tokens,
-          );
-        }
-        return { insights: parseInsightsAnswer(choice?.message.content, tokens), tokens };
-      } catch (err) {
-        if (err instanceof InsightContactError || err instanceof sdk.APIUserAbortError || signal?.aborted) throw err;
-        const verdict = classify(sdk, err);
-        if (verdict.kind !== 'retry') throw verdict.error;
-        // Exponential backoff with jitter when the server gives no Retry-After: 0.5 s doubling to 8 s.
-        const waitMs = verdict.waitMs ?? Math.min(8_000, 500 * 2 ** (attempt - 1)) * (0.75 + Math.random() / 2);
-        if (attempt >= maxAttempts || waitMs > maxRetryWaitMs) {
-          const why = waitMs > maxRetryWaitMs ? `the server asks to wait ${Math.ceil(waitMs / 1000)} s` : `${attempt} attempts`;
-          throw new InsightProviderError(`openai: still failing after ${why}: ${verdict.reason}`, true, {
-            cause: err,
-            hint: 'run again later; the contacts stay queued',
-          });
-        }
-        options.onRetry?.({ attempt, waitMs, reason: verdict.reason });
-        await sleep(waitMs, signal);
+    const spent = { tokens: 0 };
+    try {
+      return await withRetries(
+        () => ask(c, signal, spent),
+        (err) => transientFailure(sdk, err),
+        policy,
+        signal,
+      );
+    } catch (err) {
+      if (err instanceof InsightContactError || err instanceof sdk.APIUserAbortError || signal?.aborted) throw err;
+      if (err instanceof RetriesExhausted) {
+        throw new InsightProviderError(`openai: ${err.message}`, true, {
+          cause: err.cause,
+          hint: 'run again later; the contacts stay queued (see --retry-for, --request-timeout)',
+        });
       }
+      throw finalFailure(sdk, err);
     }
   }
 

@@ -18,6 +18,10 @@ export interface InsightProviderSettings {
   model?: string | undefined;
   /** The model flag's name in messages (`--model`, or backfill's `--insights-model`). */
   modelFlag?: string | undefined;
+  /** Per provider request (openai). */
+  requestTimeoutMs?: number | undefined;
+  /** Retrying one contact gives up this long after its first failure (openai). */
+  retryForMs?: number | undefined;
 }
 
 /** The provider the rule picks, and its model, without building it. */
@@ -49,13 +53,14 @@ export function selectInsightProvider(
       hint: 'export OPENAI_API_KEY=… (and OPENAI_BASE_URL for a compatible server), or use --insights-provider heuristic',
     });
   }
-  const logger = deps.logger;
+  const chosen = model ?? DEFAULT_INSIGHTS_MODEL;
   return createOpenAIInsightProvider({
     apiKey: openai.apiKey,
     baseURL: openai.baseUrl,
-    model: model ?? DEFAULT_INSIGHTS_MODEL,
-    ...(logger
-      ? { onRetry: ({ attempt, waitMs, reason }) => logger.warn(`openai: ${reason}; retry ${attempt} in ${(waitMs / 1000).toFixed(1)} s`) }
-      : {}),
+    model: chosen,
+    timeoutMs: settings.requestTimeoutMs,
+    retryForMs: settings.retryForMs,
+    onRetry: ({ attempt, maxAttempts, waitMs, reason }) =>
+      deps.logger?.warn(`openai ${chosen}: ${reason}; retry ${attempt} of ${maxAttempts - 1} in ${(waitMs / 1000).toFixed(1)} s`),
   });
 }

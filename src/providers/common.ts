@@ -1,7 +1,7 @@
 // What every provider shares: zod issues → PayloadError (the dead letter an operator reads),
 // paths written the way the payload is (`payload.payload.parts[1].body.data`), skips.
 import type { z } from 'zod';
-import { PayloadError, type NormalizeResult, type NormalizedInteraction, type PayloadIssue } from './types.js';
+import { PayloadError, type NormalizeResult, type NormalizedInteraction, type PayloadIssue, type RejectedItem } from './types.js';
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
@@ -92,6 +92,20 @@ export function payloadError(what: string, path: string, message: string): Paylo
 }
 
 /**
+ * Validates one part of a payload (an item of a webhook body) found at `at`: its issues' paths
+ * are written from the payload's root (`payload.entry[0].messaging[2].timestamp`).
+ */
+export function parsePart<S extends z.ZodType>(schema: S, value: unknown, what: string, at: readonly PropertyKey[]): z.output<S> {
+  const result = schema.safeParse(value, { reportInput: true });
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((raw) => {
+    const issue = raw as unknown as ZodIssueLike;
+    return { path: formatPath([...at, ...issue.path]), message: issueMessage(issue) };
+  });
+  throw payloadErrorFrom(what, issues);
+}
+
+/**
  * Validates with a schema compiled once at module load. `what` names the expected object in
  * the message: "invalid Gmail message (users.messages, format=full): payload.id is missing …".
  */
@@ -130,8 +144,16 @@ export function skip(reason: string): NormalizeResult {
   return { kind: 'skip', reason };
 }
 
-export function interactions(list: NormalizedInteraction[]): NormalizeResult {
-  return { kind: 'interactions', interactions: list };
+export function interactions(
+  list: NormalizedInteraction[],
+  extra: { rejected?: RejectedItem[]; retracted?: string[] } = {},
+): NormalizeResult {
+  return {
+    kind: 'interactions',
+    interactions: list,
+    ...(extra.rejected?.length ? { rejected: extra.rejected } : {}),
+    ...(extra.retracted?.length ? { retracted: extra.retracted } : {}),
+  };
 }
 
 /** `target[key] = value` unless value is null, undefined or []: optional keys stay out of the JSON. */

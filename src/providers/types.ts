@@ -46,8 +46,22 @@ export interface SourceMeta {
   [key: string]: unknown;
 }
 
+/** One item of a payload holding several (a whole webhook body) that could not be normalized. */
+export interface RejectedItem {
+  /** Which item: its id when it has one, else its path in the payload. */
+  item: string;
+  error: PayloadError;
+}
+
 export type NormalizeResult =
-  | { kind: 'interactions'; interactions: NormalizedInteraction[] }
+  | {
+      kind: 'interactions';
+      interactions: NormalizedInteraction[];
+      /** Items that failed on their own: each is a dead letter, the others are stored (SPEC §5). */
+      rejected?: RejectedItem[];
+      /** Source ids of messages their sender withdrew: their text is removed wherever it is stored. */
+      retracted?: string[];
+    }
   /** Valid but not an interaction (a read receipt, a reaction): counted, not dead-lettered. */
   | { kind: 'skip'; reason: string };
 
@@ -77,4 +91,10 @@ export interface Provider {
   identify(payload: unknown): { sourceId: string; occurredAt: Date | null };
   /** Raw event → interactions, or a skip. Throws PayloadError for invalid payloads. Pure: no I/O. */
   normalize(event: RawEventInput): NormalizeResult;
+  /**
+   * For providers whose messages can be withdrawn: the raw event source_id under which the
+   * withdrawal of message `sourceId` is imported. A message normalized after its withdrawal
+   * arrived is stored withdrawn.
+   */
+  retractionKey?(sourceId: string): string;
 }

@@ -152,14 +152,15 @@ SELECT count(*)::int AS inserted FROM inserted`,
 export async function countExpiredInsights(
   db: Queryable,
   userId: string | undefined,
+  expiredBefore?: Date,
 ): Promise<{ n: number; oldest: Date | null; newest: Date | null }> {
   const { rows } = await db.query<{ n: number; oldest: Date | null; newest: Date | null }>(
     `
 SELECT count(*)::int AS n, min(expires_at) AS oldest, max(expires_at) AS newest
 FROM public.ai_insights
-WHERE expires_at < now()
+WHERE expires_at < coalesce($2::timestamptz, now())
   AND ($1::uuid IS NULL OR user_id = $1)`,
-    [userId ?? null],
+    [userId ?? null, expiredBefore ?? null],
   );
   return rows[0] ?? { n: 0, oldest: null, newest: null };
 }

@@ -14,7 +14,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { InsightContactError, type ContactContext, type GenerateResult, type InsightProvider } from '../insights/provider.js';
 import { cleanJson } from '../text.js';
-import { leaseOwner, withLease, type Lease } from './engine/lease.js';
+import { leaseOwner, reclaimDeadLeases, withLease, type Lease } from './engine/lease.js';
 import { countQueued, peekCursor, peekQueued } from './engine/queue.js';
 import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from './engine/runner.js';
 import * as sql from './insights-sql.js';
@@ -138,19 +138,23 @@ export function createInsightsStage(options: InsightsStageOptions): Stage<Insigh
     // not yet started, and fails the run once what succeeded is written.
     const abort = new AbortController();
     let failure: unknown;
+    // A stop (signal, time budget) cancels them too; what was answered is still written and the
+    // contacts not answered go back to the queue with the lease.
+    const onStop = () => abort.abort(input.signal.reason);
+    input.signal.addEventListener('abort', onStop, { once: true });
     const outcomes = await mapLimit(toSend, options.concurrency, async ({ ctx }): Promise<Outcome> => {
       if (abort.signal.aborted) return { ok: false, error: abort.signal.reason };
       counts.requests++;
       try {
         return { ok: true, result: await provider.generate(ctx, abort.signal) };
       } catch (error) {
-        if (!(error instanceof InsightContactError) && failure === undefined) {
+        if (!(error instanceof InsightContactError) && failure === undefined && !input.signal.aborted) {
           failure = error;
           abort.abort(error);
         }
         return { ok: false, error };
       }
-    });
+    }).finally(() => input.signal.removeEventListener('abort', onStop));
 
     const insights: sql.InsightRow[] = [];
     const dead: DeadLetterOf<'insights'>[] = [];
@@ -200,11 +204,14 @@ export function createInsightsStage(options: InsightsStageOptions): Stage<Insigh
       counts.duplicates = insights.length - counts.inserted;
       await writeDeadLetters(tx, dead);
       await lease.complete(tx, [...done]);
+      // Stopped: the contacts never answered are not taken (they go back to the queue).
+      if (input.signal.aborted) counts.events = done.size + counts.requeued;
       await input.record(tx, counts);
     });
     // Contacts not completed go back when the lease ends: changed ones for the next batch, failed ones for the next run.
     if (failure !== undefined) throw failure;
-    return { taken: ids.length, counts };
+    // Stopped: only what was answered (or needed no answer) counts as taken.
+    return { taken: counts.events, counts };
   }
 
   async function realBatch(input: BatchInput): Promise<BatchOutput<InsightsCount>> {
@@ -241,7 +248,10 @@ export function createInsightsStage(options: InsightsStageOptions): Stage<Insigh
 
   return {
     name: 'insights',
-    countPending: (db, range) => countQueued(db, ['insights'], range),
+    countPending: (db, range, before) => countQueued(db, ['insights'], range, before),
+    prepare: async (db, logger) => {
+      await reclaimDeadLeases(db, 'insights', logger);
+    },
     batch: realBatch,
     dryBatch,
   };

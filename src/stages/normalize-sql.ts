@@ -16,13 +16,15 @@ export interface RawEventRow {
 const QUEUE_IN_RANGE = rangeWhere({ at: 'q.occurred_at', user: 'q.user_id', provider: 'q.provider' });
 const RAW_IN_RANGE = rangeWhere({ at: 'r.occurred_at', user: 'r.user_id', provider: 'r.provider' });
 
-export async function countPendingRawEvents(db: Queryable, range: RangeOptions): Promise<number> {
+/** Queued raw events in the range; with `before`, only those queued before then. */
+export async function countPendingRawEvents(db: Queryable, range: RangeOptions, before?: Date): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
     `
 SELECT count(*)::int AS n
 FROM omni_ingest.normalize_queue q
-WHERE ${QUEUE_IN_RANGE}`,
-    rangeParams(range),
+WHERE ${QUEUE_IN_RANGE}
+  AND ($5::timestamptz IS NULL OR q.enqueued_at < $5)`,
+    [...rangeParams(range), before ?? null],
   );
   return rows[0]?.n ?? 0;
 }
@@ -113,7 +115,12 @@ export interface InteractionRow {
  * server in C rather than escaped into array literals in JavaScript. A re-normalized event
  * updates the normalized columns only when they differ; contact_id (set by resolve) is kept.
  */
-export async function upsertInteractions(tx: Queryable, rowsJson: string): Promise<{ inserted: number; updated: number }> {
+export interface Written {
+  inserted: number;
+  updated: number;
+}
+
+export async function upsertInteractions(tx: Queryable, rowsJson: string): Promise<Written> {
   const { rows } = await tx.query<{ inserted: number; updated: number }>(
     `
 WITH upserted AS (
@@ -140,4 +147,72 @@ FROM upserted`,
     [rowsJson],
   );
   return rows[0] ?? { inserted: 0, updated: 0 };
+}
+
+/** Which of these raw event keys exist, as `user|provider|source_id`. */
+export async function existingRawKeys(
+  db: Queryable,
+  keys: { user_id: string; provider: string; source_id: string }[],
+): Promise<Set<string>> {
+  const { rows } = await db.query<{ k: string }>(
+    `
+SELECT r.user_id || chr(1) || r.provider || chr(1) || r.source_id AS k
+FROM json_to_recordset($1::json) AS x(user_id uuid, provider text, source_id text)
+JOIN public.raw_events r ON r.user_id = x.user_id AND r.provider = x.provider AND r.source_id = x.source_id`,
+    [JSON.stringify(keys)],
+  );
+  return new Set(rows.map((r) => r.k));
+}
+
+/** The keys of a provider object that hold a message's text, wherever a provider puts it. */
+const TEXT_KEYS = ['text', 'Body', 'body'];
+
+/** body_raw without the message's text (what a withdrawn message keeps: ids, times, parties). */
+export function withoutText(bodyRaw: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(bodyRaw)) {
+    if (TEXT_KEYS.includes(k)) continue;
+    out[k] = k === 'message' && typeof v === 'object' && v !== null && !Array.isArray(v) ? withoutText(v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+/**
+ * Withdraws messages their sender unsent (SPEC §5): the interaction keeps its ids, time and
+ * parties but loses its text (subject, body, the text in body_raw) and is marked withdrawn; its
+ * embeddings are deleted and its timeline entry's description cleared, in the same statement.
+ * Returns how many interactions were withdrawn now.
+ */
+export async function withdrawInteractions(tx: Queryable, keys: { user_id: string; source: string; source_id: string }[]): Promise<number> {
+  const { rows } = await tx.query<{ withdrawn: number }>(
+    `
+WITH keys AS (
+  SELECT x.user_id, x.source, x.source_id
+  FROM json_to_recordset($1::json) AS x(user_id uuid, source text, source_id text)
+), withdrawn AS (
+  UPDATE public.interactions i
+  SET subject = NULL,
+      body_text = NULL,
+      body_raw = (i.body_raw - 'text' - 'Body' - 'body') #- '{message,text}',
+      source_meta = i.source_meta || '{"withdrawn": true}'::jsonb
+  FROM keys k
+  WHERE i.user_id = k.user_id AND i.source = k.source AND i.source_id = k.source_id
+    AND (i.source_meta ->> 'withdrawn') IS DISTINCT FROM 'true'
+  RETURNING i.id, i.user_id
+), chunks AS (
+  DELETE FROM public.embeddings e
+  USING withdrawn w
+  WHERE e.owner_type = 'interaction' AND e.owner_id = w.id AND e.user_id = w.user_id
+  RETURNING 1
+), entries AS (
+  UPDATE public.contact_timeline t
+  SET description = NULL
+  FROM withdrawn w
+  WHERE t.source_type = 'interaction' AND t.source_id = w.id AND t.user_id = w.user_id
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM withdrawn)::int AS withdrawn`,
+    [JSON.stringify(keys)],
+  );
+  return rows[0]?.withdrawn ?? 0;
 }

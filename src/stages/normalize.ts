@@ -1,108 +1,56 @@
 // normalize: raw events → interactions (SPEC §5). A batch is one short transaction: claim and
-// mark pending events, map them in memory, upsert the interactions, dead-letter the failures,
-// move the ledger — all or nothing, so a kill at any point loses and duplicates nothing.
+// mark pending events, map them in memory (normalize-map.ts), upsert the interactions — rows the
+// database refuses isolated and dead-lettered, never the batch — apply withdrawals, dead-letter
+// the failures, move the ledger. All or nothing, so a kill at any point loses and duplicates
+// nothing.
+import type { Queryable } from '../db/connect.js';
 import { relaxCommitDurability } from '../db/session.js';
-import type { DeadLetterOf } from '../dead-letters/letters.js';
 import { writeDeadLetters } from '../dead-letters/sql.js';
-import { errorMessage } from '../errors.js';
 import { providers } from '../providers/index.js';
-import { PayloadError, type NormalizedInteraction, type Provider } from '../providers/types.js';
 import { cleanJson } from '../text.js';
+import { writeIsolating } from './engine/isolate.js';
 import type { Counts } from './engine/ledger.js';
 import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from './engine/runner.js';
+import { type Mapped, mapRawEvents, normalizeDeadLetter } from './normalize-map.js';
 import * as sql from './normalize-sql.js';
 
-type NormalizeCount = 'interactions' | 'inserted' | 'updated' | 'unchanged' | 'skipped' | 'dead_lettered' | 'would_upsert';
+type NormalizeCount = 'interactions' | 'inserted' | 'updated' | 'unchanged' | 'skipped' | 'dead_lettered' | 'withdrawn' | 'would_upsert';
 
 /** Where a dry run's keyset walk of the queue is. */
 type Cursor = { occurredAt: string; id: string } | undefined;
-
-interface Mapped {
-  interactions: sql.InteractionRow[];
-  deadLetters: DeadLetterOf<'normalize'>[];
-  skipped: number;
-}
 
 /**
  * JSON text for the server. jsonb and text reject NUL and lone surrogates; what a provider builds
  * from a jsonb payload rarely holds either, so the copy-and-clean pass runs only when the text
  * shows one (JSON.stringify escapes both, which makes them cheap to spot).
  */
-function jsonText(value: unknown): string {
+export function jsonText(value: unknown): string {
   const text = JSON.stringify(value);
   return text.includes('\\u0000') || /\\ud[89a-f]/i.test(text) ? JSON.stringify(cleanJson(value)) : text;
 }
 
-function emptyMapped(): Mapped {
-  return { interactions: [], deadLetters: [], skipped: 0 };
-}
-
-function deadLetter(out: Mapped, row: sql.RawEventRow, err: unknown): void {
-  out.deadLetters.push({
-    stage: 'normalize',
-    rawEventId: row.id,
-    userId: row.user_id,
-    provider: row.provider,
-    error: errorMessage(err),
-    context: {
-      raw_event_id: row.id,
-      source_id: row.source_id,
-      issues: err instanceof PayloadError ? err.issues : [],
-      ...(err instanceof PayloadError ? {} : { kind: err instanceof Error ? err.name : typeof err }),
-    },
+/**
+ * A message normalized after its sender withdrew it (the withdrawal was imported first) is
+ * stored withdrawn: the batch's interactions whose withdrawal notice is already a raw event.
+ */
+async function applyKnownWithdrawals(tx: Queryable, mapped: Mapped): Promise<void> {
+  const keys = mapped.interactions.flatMap((i) => {
+    const key = providers[i.source]?.retractionKey?.(i.source_id);
+    return key === undefined ? [] : [{ user_id: i.user_id, provider: i.source, source_id: key }];
   });
+  if (keys.length === 0) return;
+  const withdrawn = await sql.existingRawKeys(tx, keys);
+  for (const i of mapped.interactions) {
+    const key = providers[i.source]?.retractionKey?.(i.source_id);
+    if (key === undefined || !withdrawn.has(`${i.user_id}\u0001${i.source}\u0001${key}`)) continue;
+    i.subject = null;
+    i.body_text = null;
+    i.body_raw = sql.withoutText(i.body_raw);
+    i.source_meta = { ...i.source_meta, withdrawn: true };
+  }
 }
 
-/** Maps a batch in memory. Pure apart from the registry: no I/O, so it is easy to test and fast. */
-function mapRawEvents(rows: sql.RawEventRow[], registry: Record<string, Provider> = providers): Mapped {
-  const out = emptyMapped();
-  // Two events of one batch may yield the same interaction key; the later one wins, as it would
-  // across batches (and ON CONFLICT may not touch one row twice in a statement).
-  const byKey = new Map<string, { row: sql.RawEventRow; interaction: NormalizedInteraction }>();
-  for (const row of rows) {
-    const provider = registry[row.provider];
-    if (!provider) {
-      deadLetter(out, row, new PayloadError(`unknown provider "${row.provider}"; known: ${Object.keys(registry).join(', ')}`));
-      continue;
-    }
-    try {
-      const result = provider.normalize({
-        id: row.id,
-        userId: row.user_id,
-        provider: row.provider,
-        sourceId: row.source_id,
-        occurredAt: row.occurred_at,
-        payload: row.payload,
-      });
-      if (result.kind === 'skip') {
-        out.skipped++;
-        continue;
-      }
-      for (const interaction of result.interactions)
-        byKey.set(`${row.user_id}\u0001${row.provider}\u0001${interaction.sourceId}`, { row, interaction });
-    } catch (err) {
-      deadLetter(out, row, err);
-    }
-  }
-  for (const { row, interaction: i } of byKey.values()) {
-    out.interactions.push({
-      user_id: row.user_id,
-      source: row.provider,
-      source_id: i.sourceId,
-      type: i.type,
-      subject: i.subject,
-      body_text: i.bodyText,
-      body_raw: i.bodyRaw,
-      occurred_at: i.occurredAt.toISOString(),
-      source_meta: i.sourceMeta,
-      batch_id: row.batch_id,
-      raw_event_id: row.id,
-    });
-  }
-  return out;
-}
-
-function countsOf(taken: number, mapped: Mapped, written: { inserted: number; updated: number }): Counts<NormalizeCount> {
+function countsOf(taken: number, mapped: Mapped, written: sql.Written, withdrawn: number): Counts<NormalizeCount> {
   return {
     events: taken,
     interactions: mapped.interactions.length,
@@ -111,6 +59,7 @@ function countsOf(taken: number, mapped: Mapped, written: { inserted: number; up
     unchanged: mapped.interactions.length - written.inserted - written.updated,
     skipped: mapped.skipped,
     dead_lettered: mapped.deadLetters.length,
+    ...(withdrawn > 0 ? { withdrawn } : {}),
   };
 }
 
@@ -124,16 +73,39 @@ function lastKey(rows: sql.RawEventRow[]): Cursor {
   return last && { occurredAt: last.occurred_at?.toISOString() ?? '-infinity', id: last.id };
 }
 
+const addWritten = (a: sql.Written, b: sql.Written): sql.Written => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated });
+
 async function realBatch(input: BatchInput): Promise<BatchOutput<NormalizeCount>> {
   return input.db.transaction(async (tx) => {
     await relaxCommitDurability(tx);
     const rows = await sql.claimRawEvents(tx, input.range, input.size);
     if (rows.length === 0) return { taken: 0, counts: {} };
     const mapped = mapRawEvents(rows);
-    const written =
-      mapped.interactions.length === 0 ? { inserted: 0, updated: 0 } : await sql.upsertInteractions(tx, jsonText(mapped.interactions));
+    await applyKnownWithdrawals(tx, mapped);
+    const byRawEvent = new Map(rows.map((r) => [r.id, r]));
+    const { result: written, rejected } = await writeIsolating(
+      tx,
+      mapped.interactions,
+      (part) => sql.upsertInteractions(tx, jsonText(part)),
+      addWritten,
+      { inserted: 0, updated: 0 },
+    );
+    for (const { row, error } of rejected) {
+      const raw = byRawEvent.get(row.raw_event_id)!;
+      mapped.deadLetters.push(
+        normalizeDeadLetter({
+          row: raw,
+          error,
+          item: row.source_id === raw.source_id ? undefined : row.source_id.slice(0, 200),
+          sqlState: error.sqlState,
+        }),
+      );
+    }
+    const refused = new Set(rejected.map((r) => r.row));
+    mapped.interactions = mapped.interactions.filter((i) => !refused.has(i));
+    const withdrawn = mapped.retractions.length === 0 ? 0 : await sql.withdrawInteractions(tx, mapped.retractions);
     await writeDeadLetters(tx, mapped.deadLetters);
-    const counts = countsOf(rows.length, mapped, written);
+    const counts = countsOf(rows.length, mapped, written, withdrawn);
     await input.record(tx, counts, lastKey(rows));
     return { taken: rows.length, counts };
   });
@@ -144,7 +116,7 @@ async function dryBatch(input: DryBatchInput<Cursor>): Promise<DryBatchOutput<No
   if (rows.length === 0) return { taken: 0, counts: {}, cursor: input.cursor };
   const mapped = mapRawEvents(rows);
   // Nothing is written: every mapped interaction counts as what would be upserted.
-  const counts = countsOf(rows.length, mapped, { inserted: mapped.interactions.length, updated: 0 });
+  const counts = countsOf(rows.length, mapped, { inserted: mapped.interactions.length, updated: 0 }, 0);
   const sorted = [...rows].sort(
     (a, b) => (a.occurred_at?.getTime() ?? -Infinity) - (b.occurred_at?.getTime() ?? -Infinity) || (a.id < b.id ? -1 : 1),
   );
@@ -153,7 +125,7 @@ async function dryBatch(input: DryBatchInput<Cursor>): Promise<DryBatchOutput<No
 
 export const normalizeStage: Stage<NormalizeCount, Cursor> = {
   name: 'normalize',
-  countPending: (db, range) => sql.countPendingRawEvents(db, range),
+  countPending: (db, range, before) => sql.countPendingRawEvents(db, range, before),
   batch: realBatch,
   dryBatch,
 };

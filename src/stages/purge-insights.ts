@@ -8,7 +8,7 @@ type PurgeCount = 'deleted';
 
 export const purgeInsightsStage: Stage<PurgeCount, undefined> = {
   name: 'purge_insights',
-  countPending: async (db, range) => (await countExpiredInsights(db, range.userId)).n,
+  countPending: async (db, range, before) => (await countExpiredInsights(db, range.userId, before)).n,
   batch: (input) =>
     input.db.transaction(async (tx) => {
       const deleted = await deleteExpiredInsights(tx, input.range.userId, input.size);

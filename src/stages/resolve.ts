@@ -320,7 +320,7 @@ interface DryCursor {
 export function createResolveStage(options: ResolveOptions): Stage<ResolveCount, DryCursor> {
   return {
     name: 'resolve',
-    countPending: (db, range) => countQueued(db, ['resolve'], range),
+    countPending: (db, range, before) => countQueued(db, ['resolve'], range, before),
     batch: (input) =>
       input.db.transaction(async (t) => {
         const items = await claimQueued(t, ['resolve'], input.range, input.size);

@@ -183,7 +183,7 @@ async function dryBatch(input: DryBatchInput<string>): Promise<DryBatchOutput<Ti
 export function createTimelineStage(): Stage<TimelineCount, string | undefined> {
   return {
     name: 'timeline',
-    countPending: (db, range) => countQueued(db, STAGES, range),
+    countPending: (db, range, before) => countQueued(db, STAGES, range, before),
     batch: realBatch,
     dryBatch,
   };

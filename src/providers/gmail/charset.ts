@@ -46,11 +46,33 @@ function decoderFor(charset: string): TextDecoder | 'windows-1252' | null {
   return decoder;
 }
 
+const hasHighBytes = (bytes: Uint8Array): boolean => {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) return true;
+  return false;
+};
+
+/** The bytes as UTF-8 if they are valid UTF-8, else null. */
+function asUtf8(bytes: Uint8Array): string | null {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Decodes `bytes` in `charset`. No charset, US-ASCII or one Node does not know: UTF-8 if the bytes are
- * valid UTF-8 (what unlabelled mail mostly is), else windows-1252 (which maps every byte).
+ * Decodes `bytes` in `charset` (SPEC §5). Bytes that are valid UTF-8 and not all 7-bit stay UTF-8
+ * whatever the charset says: Gmail delivers 8-bit parts already converted to UTF-8 while the
+ * part's header still names the original charset, and decoding them again would turn `ü` into
+ * `Ã¼`. Otherwise the declared charset applies (7-bit ones such as ISO-2022-JP included). No
+ * charset, US-ASCII or one Node does not know: UTF-8 if valid, else windows-1252 (which maps
+ * every byte).
  */
 export function decodeBytes(bytes: Uint8Array, charset: string | null): string {
+  if (hasHighBytes(bytes)) {
+    const utf8 = asUtf8(bytes);
+    if (utf8 !== null) return utf8;
+  }
   if (charset !== null) {
     const lower = charset.toLowerCase();
     if (lower === 'utf-8' || lower === 'utf8') return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
@@ -59,11 +81,7 @@ export function decodeBytes(bytes: Uint8Array, charset: string | null): string {
     if (decoder === 'windows-1252') return decodeWindows1252(bytes);
     if (decoder !== null) return decoder.decode(bytes);
   }
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    return decodeWindows1252(bytes);
-  }
+  return asUtf8(bytes) ?? decodeWindows1252(bytes);
 }
 
 const ENCODED_WORD = /=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=/g;

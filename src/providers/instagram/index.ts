@@ -1,17 +1,32 @@
 // Instagram DMs: a messaging item or a whole webhook body → one dm_received / dm_sent per
-// message item (SPEC §5). Reactions, read receipts, deletions and empty postbacks are skips.
+// message item (SPEC §5). Reactions, read receipts and empty postbacks are skips; an unsent
+// message (`is_deleted`) withdraws the stored one; in a whole body each item stands alone, so
+// one bad item is one dead letter.
 import { createHash } from 'node:crypto';
 import { cleanTextOrNull, jsonSafe } from '../../text.js';
-import { formatPath, interactions, isRecord, parsePayload, payloadError, setIfDefined, skip } from '../common.js';
+import { formatPath, interactions, isRecord, parsePart, parsePayload, payloadError, setIfDefined, skip } from '../common.js';
 import { fromEpochMs } from '../dates.js';
-import type { NormalizedInteraction, NormalizeResult, Provider, SourceMeta } from '../types.js';
+import {
+  PayloadError,
+  type NormalizedInteraction,
+  type NormalizeResult,
+  type Provider,
+  type RejectedItem,
+  type SourceMeta,
+} from '../types.js';
 import { bodySchema, itemSchema, type MessagingItem } from './schema.js';
 
 const WHAT_ITEM = 'Instagram messaging item (entry[].messaging[])';
 const WHAT_BODY = 'Instagram webhook body';
 
 type Attachment = NonNullable<SourceMeta['attachments']>[number];
-type Entry = { id: string; time: number };
+type Entry = { id: string; time?: number | undefined };
+
+/** The raw event source_id of the notice that message `mid` was unsent. */
+const retractionKey = (mid: string) => `ig:deleted:${mid}`;
+
+/** What one item makes: an interaction, the withdrawal of a message, or nothing (and why). */
+type ItemResult = { interaction: NormalizedInteraction } | { retracted: string } | { skip: string };
 
 const isBody = (payload: unknown): payload is Record<string, unknown> =>
   isRecord(payload) && (payload.entry !== undefined || payload.object !== undefined);
@@ -27,30 +42,31 @@ function attachmentsOf(item: MessagingItem): Attachment[] {
   return out;
 }
 
-/** The interaction an item makes, or why it makes none. `path` locates the item in the payload. */
-function fromItem(item: MessagingItem, path: string, entry: Entry | null): NormalizedInteraction | string {
+/** What an item makes. `path` locates the item in the payload. */
+function fromItem(item: MessagingItem, path: string, entry: Entry | null): ItemResult {
   const message = item.message;
   let sourceId: string;
   let text: string | null;
   const attachments = attachmentsOf(item);
   if (message) {
-    if (message.is_deleted) return 'deleted message (message.is_deleted)';
+    // The sender unsent it: the customer withdrew the message, its text must go.
+    if (message.is_deleted) return { retracted: message.mid };
     text = cleanTextOrNull(message.text);
     if (text === null && attachments.length === 0)
-      return message.is_unsupported ? 'unsupported message (message.is_unsupported)' : 'empty message: no text, no attachments';
+      return { skip: message.is_unsupported ? 'unsupported message (message.is_unsupported)' : 'empty message: no text, no attachments' };
     sourceId = message.mid;
   } else if (item.postback) {
     // A tapped button with a label is something the person said; without one it is noise.
     text = cleanTextOrNull(item.postback.title);
-    if (text === null || !item.postback.mid) return 'postback without text';
+    if (text === null || !item.postback.mid) return { skip: 'postback without text' };
     sourceId = item.postback.mid;
   } else if (item.reaction) {
     const what = [item.reaction.action ?? 'react', item.reaction.emoji ?? item.reaction.reaction].filter(Boolean).join(' ');
-    return `reaction (${what})`;
+    return { skip: `reaction (${what})` };
   } else if (item.read) {
-    return 'read receipt';
+    return { skip: 'read receipt' };
   } else {
-    return 'messaging item without a message (referral, opt-in or handover)';
+    return { skip: 'messaging item without a message (referral, opt-in or handover)' };
   }
 
   const time = fromEpochMs(item.timestamp);
@@ -67,30 +83,46 @@ function fromItem(item: MessagingItem, path: string, entry: Entry | null): Norma
   setIfDefined(sourceMeta, 'postback', item.postback?.payload);
   setIfDefined(sourceMeta, 'accountId', entry?.id);
   const bodyRaw: Record<string, unknown> = { ...item };
-  if (entry) bodyRaw.entry = { id: entry.id, time: entry.time };
+  if (entry) bodyRaw.entry = entry.time === undefined ? { id: entry.id } : { id: entry.id, time: entry.time };
   return {
-    type: outbound ? 'dm_sent' : 'dm_received',
-    sourceId,
-    occurredAt: time.date,
-    subject: null,
-    bodyText: text,
-    bodyRaw: jsonSafe(bodyRaw),
-    sourceMeta: jsonSafe(sourceMeta),
+    interaction: {
+      type: outbound ? 'dm_sent' : 'dm_received',
+      sourceId,
+      occurredAt: time.date,
+      subject: null,
+      bodyText: text,
+      bodyRaw: jsonSafe(bodyRaw),
+      sourceMeta: jsonSafe(sourceMeta),
+    },
   };
+}
+
+/** The id an operator knows an item by: its mid, else where it is in the body. */
+function itemLabel(raw: unknown, at: PropertyKey[]): string {
+  return (isRecord(raw) && itemId(raw)) || formatPath(at);
 }
 
 function fromBody(payload: unknown): NormalizeResult {
   const body = parsePayload(bodySchema, payload, WHAT_BODY);
   const out: NormalizedInteraction[] = [];
+  const retracted: string[] = [];
+  const rejected: RejectedItem[] = [];
   const reasons = new Map<string, number>();
   body.entry.forEach((entry, e) => {
-    (entry.messaging ?? []).forEach((item, i) => {
-      const r = fromItem(item, formatPath(['entry', e, 'messaging', i]), entry);
-      if (typeof r === 'string') reasons.set(r, (reasons.get(r) ?? 0) + 1);
-      else out.push(r);
+    (entry.messaging ?? []).forEach((raw, i) => {
+      const at = ['entry', e, 'messaging', i];
+      try {
+        const r = fromItem(parsePart(itemSchema, raw, WHAT_BODY, at), formatPath(at), entry);
+        if ('interaction' in r) out.push(r.interaction);
+        else if ('retracted' in r) retracted.push(r.retracted);
+        else reasons.set(r.skip, (reasons.get(r.skip) ?? 0) + 1);
+      } catch (err) {
+        if (!(err instanceof PayloadError)) throw err;
+        rejected.push({ item: itemLabel(raw, at), error: err });
+      }
     });
   });
-  if (out.length > 0) return interactions(out);
+  if (out.length + retracted.length + rejected.length > 0) return interactions(out, { rejected, retracted });
   const summary = [...reasons].map(([r, n]) => (n > 1 ? `${n}× ${r}` : r)).join(', ');
   return skip(`no message in the webhook body${summary ? `: ${summary}` : ''}`);
 }
@@ -108,7 +140,9 @@ function stableJson(value: unknown): string {
 
 function itemId(item: Record<string, unknown>): string | null {
   const message = item.message;
-  if (isRecord(message) && typeof message.mid === 'string' && message.mid !== '') return message.mid;
+  if (isRecord(message) && typeof message.mid === 'string' && message.mid !== '') {
+    return message.is_deleted === true ? retractionKey(message.mid) : message.mid;
+  }
   const postback = item.postback;
   if (isRecord(postback) && typeof postback.mid === 'string' && postback.mid !== '') return postback.mid;
   return null;
@@ -140,7 +174,7 @@ export const instagram: Provider = {
       if (only) return { sourceId: itemId(only) as string, occurredAt: timeOf(only.timestamp) };
       const hash = createHash('sha256').update(stableJson(payload)).digest('hex').slice(0, 16);
       return {
-        sourceId: `ig:${String(first.id)}:${String(first.time)}:${hash}`,
+        sourceId: `ig:${String(first.id)}:${first.time === undefined ? '-' : String(first.time)}:${hash}`,
         occurredAt: timeOf(items[0]?.timestamp) ?? timeOf(first.time),
       };
     }
@@ -164,6 +198,9 @@ export const instagram: Provider = {
   normalize(event) {
     if (isBody(event.payload)) return fromBody(event.payload);
     const r = fromItem(parsePayload(itemSchema, event.payload, WHAT_ITEM), 'payload', null);
-    return typeof r === 'string' ? skip(r) : interactions([r]);
+    if ('interaction' in r) return interactions([r.interaction]);
+    return 'retracted' in r ? interactions([], { retracted: [r.retracted] }) : skip(r.skip);
   },
+
+  retractionKey,
 };

@@ -46,14 +46,17 @@ export const itemSchema = z.object({
 });
 export type MessagingItem = z.output<typeof itemSchema>;
 
+// Items are validated one by one (itemSchema), so one bad item is one dead letter and never
+// costs the valid messages beside it. Only what normalization needs is required: entry[].time
+// (when Instagram sent the batch) is not.
 export const bodySchema = z.object({
   object: z.literal('instagram'),
   entry: z.array(
     z.object({
       id: z.string(),
-      time: ms,
+      time: ms.optional(),
       // Entries for comments, mentions… carry `changes` instead: not messages.
-      messaging: z.array(itemSchema).optional(),
+      messaging: z.array(z.unknown()).optional(),
     }),
   ),
 });

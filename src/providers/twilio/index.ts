@@ -49,12 +49,19 @@ function webhookMedia(payload: Webhook): Attachment[] {
   return out;
 }
 
-function fromWebhook(payload: Webhook, event: RawEventInput): NormalizeResult {
+/**
+ * A status callback (queued, sent, delivered, read…): the delivery report of an outbound message,
+ * with no Body, whatever else it carries (Twilio may send as little as the sid and the status).
+ * Its status, or undefined for anything else.
+ */
+function statusCallback(payload: unknown): string | undefined {
+  if (!isRecord(payload) || payload.Body !== undefined) return undefined;
   const status = payload.MessageStatus ?? payload.SmsStatus;
-  // Status callbacks (sent, delivered, read…) follow an outbound message; they carry no Body.
-  if (payload.Body === undefined && status !== undefined && status !== 'received' && status !== 'receiving') {
-    return skip(`status callback (MessageStatus=${status}): a delivery report, not a message`);
-  }
+  if (typeof status !== 'string' || status === '' || status === 'received' || status === 'receiving') return undefined;
+  return status;
+}
+
+function fromWebhook(payload: Webhook, event: RawEventInput): NormalizeResult {
   if (event.occurredAt === null) {
     throw payloadError(WHAT_WEBHOOK, 'occurred_at', 'is null, and a webhook carries no time of its own');
   }
@@ -135,8 +142,16 @@ function fromRest(message: RestMessage, payload: Record<string, unknown>, event:
 export const twilio: Provider = {
   name: 'twilio',
 
+  /**
+   * A message: its sid. A status callback: `<sid>:status:<status>`, a key of its own, so a
+   * delivery report never takes the key of the message it reports on, whichever arrives first.
+   */
   identify(payload) {
-    if (shapeOf(payload) === 'webhook') return { sourceId: requireId(payload, [...WEBHOOK_IDS], WHAT_WEBHOOK), occurredAt: null };
+    if (shapeOf(payload) === 'webhook') {
+      const sid = requireId(payload, [...WEBHOOK_IDS], WHAT_WEBHOOK);
+      const status = statusCallback(payload);
+      return { sourceId: status === undefined ? sid : `${sid}:status:${status}`, occurredAt: null };
+    }
     const sourceId = requireId(payload, ['sid'], WHAT_REST);
     const p = payload as Record<string, unknown>;
     const raw = typeof p.date_sent === 'string' && p.date_sent !== '' ? p.date_sent : p.date_created;
@@ -145,6 +160,9 @@ export const twilio: Provider = {
   },
 
   normalize(event) {
+    // Before validation: a bare callback (sid and status only) is still a delivery report.
+    const status = statusCallback(event.payload);
+    if (status !== undefined) return skip(`status callback (MessageStatus=${status}): a delivery report, not a message`);
     if (shapeOf(event.payload) === 'webhook') return fromWebhook(parsePayload(webhookSchema, event.payload, WHAT_WEBHOOK), event);
     return fromRest(parsePayload(restSchema, event.payload, WHAT_REST), event.payload as Record<string, unknown>, event);
   },

@@ -3,6 +3,7 @@
 // arguments) continues from that checkpoint; the stages' queues make each stage resumable.
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/connect.js';
+import { retryOnConnectionLoss } from '../../db/retry.js';
 import type { Logger } from '../../logger.js';
 import type { Progress } from '../engine/progress.js';
 import { describeRange, type RangeOptions } from '../engine/range.js';
@@ -24,6 +25,8 @@ export interface BackfillOptions {
   progress: Progress;
   signal?: AbortSignal | undefined;
   workers?: number | undefined;
+  /** How long to keep reconnecting when the connection is lost (ms). */
+  reconnectMs?: number | undefined;
   /** Settings that change what the stages do (providers, models), kept in the ledger. */
   settings: Record<string, unknown>;
 }
@@ -35,8 +38,10 @@ interface BackfillStageSummary extends RunSummary {
 
 export interface BackfillSummary {
   runId: string | null;
-  status: 'succeeded' | 'stopped';
+  /** incomplete: a stage ended with work it found waiting still pending (held elsewhere, blocked). */
+  status: 'succeeded' | 'incomplete' | 'stopped';
   stopReason: StopReason;
+  stopSignal?: string | undefined;
   resumedFrom: string | null;
   stages: BackfillStageSummary[];
   elapsedMs: number;
@@ -56,7 +61,13 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillSummary> 
 
   return withRun(
     o.db,
-    { command: 'backfill', args: { ...args, resumedFrom: resumable?.id }, dryRun: o.range.dryRun, logger: o.logger },
+    {
+      command: 'backfill',
+      args: { ...args, resumedFrom: resumable?.id },
+      dryRun: o.range.dryRun,
+      logger: o.logger,
+      reconnectMs: o.reconnectMs,
+    },
     async (run) => {
       const summary: BackfillSummary = {
         runId: run.id,
@@ -74,7 +85,12 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillSummary> 
         }
         let requeued = 0;
         if (o.reprocess && !o.range.dryRun && !checkpoint.requeued.includes(name)) {
-          requeued = await requeueRange(o.db, name, o.range);
+          // Idempotent (ON CONFLICT DO NOTHING): safe to run again on a new connection.
+          requeued = await retryOnConnectionLoss(() => requeueRange(o.db, name, o.range), {
+            logger: o.logger,
+            what: `backfill: requeueing ${name}`,
+            forMs: o.reconnectMs ?? 120_000,
+          });
           checkpoint.requeued.push(name);
           await run.checkpoint(checkpoint);
         }
@@ -90,13 +106,17 @@ export async function runBackfill(o: BackfillOptions): Promise<BackfillSummary> 
           bar: bars.get(name),
           signal: o.signal,
           args: { backfill: run.id },
+          reconnectMs: o.reconnectMs,
         });
         summary.stages.push({ ...stage, requeued });
         if (stage.status === 'stopped') {
           summary.status = 'stopped';
           summary.stopReason = stage.stopReason;
+          summary.stopSignal = stage.stopSignal;
           break;
         }
+        // The later stages still run on what is there; the next backfill finishes the rest.
+        if (stage.status === 'incomplete') summary.status = 'incomplete';
         checkpoint.completed.push(name);
         await run.checkpoint(checkpoint);
       }
@@ -114,6 +134,7 @@ function emptySummary(stage: string, dryRun: boolean): RunSummary {
     stopReason: 'done',
     dryRun,
     pendingAtStart: 0,
+    left: 0,
     counts: {},
     batches: 0,
     elapsedMs: 0,

@@ -10,7 +10,7 @@ import type { ChunkOptions } from '../../embed/chunk.js';
 import { createLimiter, EXPECTED_DIMENSIONS, refuseDimensions, type Embedder } from '../../embed/embedder.js';
 import type { Logger } from '../../logger.js';
 import type { Counts } from '../engine/ledger.js';
-import { leaseOwner, withLease, type Lease } from '../engine/lease.js';
+import { leaseOwner, reclaimDeadLeases, withLease, type Lease } from '../engine/lease.js';
 import { countQueued, peekCursor, peekQueued } from '../engine/queue.js';
 import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from '../engine/runner.js';
 import { costMicros, planBatch, type Item } from './plan.js';
@@ -70,6 +70,10 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
       failure ??= err;
       controller.abort(err);
     };
+    // A stop (signal, time budget) aborts the requests in flight; what is complete is still
+    // written, the rest goes back to the queue with the lease.
+    const onStop = () => controller.abort(input.signal.reason);
+    input.signal.addEventListener('abort', onStop, { once: true });
 
     // One write at a time, each taking every item that became ready meanwhile.
     const kick = () => {
@@ -110,17 +114,19 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
           kick();
         },
       }).catch((err: unknown) => {
-        fail(err);
+        if (!input.signal.aborted) fail(err);
         return 0;
       });
       while (writing) await writing;
       if (failure !== undefined) throw failure;
-      logger.debug(`embed: ${lease.ids.length} interactions, ${requests} requests`);
-      return { taken: lease.ids.length, counts: total };
+      logger.debug(`embed: ${lease.ids.length} interactions, ${requests} requests${input.signal.aborted ? ' (stopped)' : ''}`);
+      return { taken: input.signal.aborted ? (total.events ?? 0) : lease.ids.length, counts: total };
     } catch (err) {
       controller.abort(err);
       while (writing) await writing;
       throw err;
+    } finally {
+      input.signal.removeEventListener('abort', onStop);
     }
   }
 
@@ -158,7 +164,10 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
 
   return {
     name: 'embed',
-    countPending: (db, range) => countQueued(db, ['embed'], range),
+    countPending: (db, range, before) => countQueued(db, ['embed'], range, before),
+    prepare: async (db, logger) => {
+      await reclaimDeadLeases(db, 'embed', logger);
+    },
     batch: realBatch,
     dryBatch,
   };

@@ -3,16 +3,25 @@
 // let the work complete items inside its own write transactions, and give back whatever it did
 // not complete — on success, on failure, on a stop. No transaction is open while the work waits.
 import { randomUUID } from 'node:crypto';
-import os from 'node:os';
 import type { Db, Queryable } from '../../db/connect.js';
 import { errorMessage } from '../../errors.js';
+import { isAlive, thisHost } from '../../liveness.js';
 import type { Logger } from '../../logger.js';
-import { completeLeased, leaseQueued, releaseLeased, renewLeased, type QueuedItem, type QueueStage } from './queue.js';
+import {
+  completeLeased,
+  leaseOwnersOnHost,
+  leaseQueued,
+  releaseLeased,
+  releaseOwners,
+  renewLeased,
+  type QueuedItem,
+  type QueueStage,
+} from './queue.js';
 import type { RangeOptions } from './range.js';
 
 /** A lease owner names its host and process, so a lease left by a dead process can be told apart. */
 export function leaseOwner(stage: QueueStage): string {
-  return `${os.hostname()}:${process.pid}:${stage}:${randomUUID().slice(0, 8)}`;
+  return `${thisHost()}:${process.pid}:${stage}:${randomUUID().slice(0, 8)}`;
 }
 
 export interface Lease {
@@ -71,4 +80,18 @@ export async function withLease<T>(db: Db, o: LeaseOptions, work: (lease: Lease)
       o.logger.warn(`${o.stage}: could not release ${ids.length} leases (they expire within ${o.seconds} s): ${errorMessage(err)}`),
     );
   }
+}
+
+/**
+ * Gives back at once the leases of `stage` held by processes of this host that are gone (a
+ * kill -9): without this their items would wait for the leases to expire. Leases of other hosts
+ * expire on their own (they are short and renewed only while their process lives).
+ */
+export async function reclaimDeadLeases(db: Queryable, stage: QueueStage, logger: Logger): Promise<number> {
+  const owners = await leaseOwnersOnHost(db, stage, thisHost());
+  const dead = owners.filter((o) => !isAlive(Number(o.split(':')[1])));
+  if (dead.length === 0) return 0;
+  const released = await releaseOwners(db, stage, dead);
+  if (released > 0) logger.warn(`${stage}: took back ${released} item(s) leased by ${dead.length} process(es) of this host that are gone`);
+  return released;
 }

@@ -1,17 +1,18 @@
 // The run ledger (omni_ingest.runs): one row per batch command run (SPEC §13).
-import os from 'node:os';
 import { z } from 'zod';
 import type { Queryable } from '../../db/connect.js';
+import { isAlive, thisHost } from '../../liveness.js';
 
 /** Counts of a run or a batch by name; `events` is what the batch took. Stages name their own keys. */
 export type Counts<K extends string = string> = { [key in K | 'events']?: number };
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'stopped' | 'abandoned';
+export const RUN_STATUSES = ['running', 'succeeded', 'incomplete', 'failed', 'stopped', 'abandoned'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 
 const runRow = z.object({
   id: z.string(),
   command: z.string(),
   args: z.record(z.string(), z.unknown()),
-  status: z.enum(['running', 'succeeded', 'failed', 'stopped', 'abandoned']),
+  status: z.enum(RUN_STATUSES),
   stop_reason: z.string().nullable(),
   checkpoint: z.unknown().nullable(),
   counts: z.record(z.string(), z.number()),
@@ -21,21 +22,27 @@ const runRow = z.object({
   heartbeat_at: z.date(),
   finished_at: z.date().nullable(),
   error: z.string().nullable(),
+  resumed_by: z.string().nullable(),
 });
 export type RunRow = z.infer<typeof runRow>;
 
-/** A running run whose heartbeat is older than this is taken for dead (kill -9, lost host). */
-export const STALE_AFTER_SECONDS = 600;
+/**
+ * A running run whose heartbeat (every 30 s while it lives) is older than this is taken for dead:
+ * killed, or its host lost. A run of this host whose process is gone is taken for dead at once.
+ */
+export const STALE_AFTER_SECONDS = 120;
 
-export async function startRun(db: Queryable, command: string, args: Record<string, unknown>): Promise<string> {
-  const { rows } = await db.query<{ id: string }>(
+/** A new run row; `startedAt` is the server's clock (queue rows are stamped with it too). */
+export async function startRun(db: Queryable, command: string, args: Record<string, unknown>): Promise<{ id: string; startedAt: Date }> {
+  const { rows } = await db.query<{ id: string; started_at: Date }>(
     `
 INSERT INTO omni_ingest.runs (command, args, host, pid)
 VALUES ($1, $2, $3, $4)
-RETURNING id`,
-    [command, JSON.stringify(args), os.hostname(), process.pid],
+RETURNING id, started_at`,
+    [command, JSON.stringify(args), thisHost(), process.pid],
   );
-  return rows[0]!.id;
+  const row = rows[0]!;
+  return { id: row.id, startedAt: row.started_at };
 }
 
 /**
@@ -95,14 +102,30 @@ WHERE id = $1`,
   );
 }
 
-/** Runs left 'running' by a process that died: their work was rolled back, only the row remains. */
-export async function markAbandoned(db: Queryable, command: string): Promise<number> {
+/**
+ * Marks as abandoned the runs of `command` left 'running' by a process that died: one of this host
+ * whose pid is gone (at once), or any whose heartbeat is stale. Their uncommitted work rolled back
+ * and is pending again for `resumedBy`, the run that found them. Returns how many.
+ */
+export async function markAbandoned(db: Queryable, command: string, resumedBy: string): Promise<number> {
+  const { rows } = await db.query<{ id: string; pid: number | null }>(
+    `
+SELECT id, pid
+FROM omni_ingest.runs
+WHERE command = $1 AND status = 'running' AND host = $2 AND id <> $3`,
+    [command, thisHost(), resumedBy],
+  );
+  const dead = rows.filter((r) => r.pid === null || !isAlive(r.pid)).map((r) => r.id);
   const { rowCount } = await db.query(
     `
 UPDATE omni_ingest.runs
-SET status = 'abandoned', finished_at = heartbeat_at, stop_reason = 'no heartbeat for ' || $2::int || ' s'
-WHERE command = $1 AND status = 'running' AND heartbeat_at < now() - make_interval(secs => $2::int)`,
-    [command, STALE_AFTER_SECONDS],
+SET status = 'abandoned',
+    finished_at = heartbeat_at,
+    resumed_by = $4,
+    stop_reason = CASE WHEN id = ANY($2::uuid[]) THEN 'its process is gone' ELSE 'no heartbeat for ' || $3::int || ' s' END
+WHERE command = $1 AND status = 'running' AND id <> $4
+  AND (id = ANY($2::uuid[]) OR heartbeat_at < now() - make_interval(secs => $3::int))`,
+    [command, dead, STALE_AFTER_SECONDS, resumedBy],
   );
   return rowCount ?? 0;
 }
@@ -110,7 +133,7 @@ WHERE command = $1 AND status = 'running' AND heartbeat_at < now() - make_interv
 export async function getRun(db: Queryable, runId: string): Promise<RunRow | undefined> {
   const { rows } = await db.query(
     `
-SELECT id, command, args, status, stop_reason, checkpoint, counts, host, pid, started_at, heartbeat_at, finished_at, error
+SELECT id, command, args, status, stop_reason, checkpoint, counts, host, pid, started_at, heartbeat_at, finished_at, error, resumed_by
 FROM omni_ingest.runs
 WHERE id = $1`,
     [runId],
@@ -121,7 +144,7 @@ WHERE id = $1`,
 export async function listRuns(db: Queryable, filter: { command?: string | undefined; limit: number }): Promise<RunRow[]> {
   const { rows } = await db.query(
     `
-SELECT id, command, args, status, stop_reason, checkpoint, counts, host, pid, started_at, heartbeat_at, finished_at, error
+SELECT id, command, args, status, stop_reason, checkpoint, counts, host, pid, started_at, heartbeat_at, finished_at, error, resumed_by
 FROM omni_ingest.runs
 WHERE $1::text IS NULL OR command = $1
 ORDER BY started_at DESC, id DESC

@@ -18,14 +18,16 @@ export interface QueuedItem {
 
 const IN_RANGE = rangeWhere({ at: 'occurred_at', user: 'user_id', provider: 'provider' });
 
-export async function countQueued(db: Queryable, stages: QueueStage[], range: RangeOptions): Promise<number> {
+/** Queued items of the stages in the range; with `before`, only those queued before then. */
+export async function countQueued(db: Queryable, stages: QueueStage[], range: RangeOptions, before?: Date): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
     `
 SELECT count(*)::int AS n
 FROM omni_ingest.work_queue
 WHERE ${IN_RANGE}
-  AND stage = ANY($5::text[])`,
-    [...rangeParams(range), stages],
+  AND stage = ANY($5::text[])
+  AND ($6::timestamptz IS NULL OR enqueued_at < $6)`,
+    [...rangeParams(range), stages, before ?? null],
   );
   return rows[0]?.n ?? 0;
 }
@@ -152,6 +154,30 @@ SET claimed_by = NULL, claimed_until = NULL
 WHERE stage = $1 AND item_id = ANY($2::uuid[]) AND claimed_by = $3`,
     [stage, ids, worker],
   );
+}
+
+/** The owners (`host:pid:…`) of the live leases of a stage held on `host`. */
+export async function leaseOwnersOnHost(db: Queryable, stage: QueueStage, host: string): Promise<string[]> {
+  const { rows } = await db.query<{ owner: string }>(
+    `
+SELECT DISTINCT claimed_by AS owner
+FROM omni_ingest.work_queue
+WHERE stage = $1 AND claimed_until > now() AND split_part(claimed_by, ':', 1) = $2`,
+    [stage, host],
+  );
+  return rows.map((r) => r.owner);
+}
+
+/** Gives back every item of a stage leased by these owners. */
+export async function releaseOwners(db: Queryable, stage: QueueStage, owners: string[]): Promise<number> {
+  const { rowCount } = await db.query(
+    `
+UPDATE omni_ingest.work_queue
+SET claimed_by = NULL, claimed_until = NULL
+WHERE stage = $1 AND claimed_by = ANY($2::text[])`,
+    [stage, owners],
+  );
+  return rowCount ?? 0;
 }
 
 /** Queues items for a stage (retries, --reprocess, tests). */

@@ -1,9 +1,10 @@
 // The batch loop every stage shares: the ledger run, batches until the range is done, the limit,
 // the time budget or a signal says stop, progress, and a summary (SPEC §13). What a batch does
-// — its claim and its transaction — belongs to the stage; whether a batch is real or a dry run
-// is decided here.
+// — its claim and its transaction — belongs to the stage; whether a batch is real or a dry run,
+// and what happens when the connection drops, is decided here.
 import type { Clock } from '../../clock.js';
 import type { Db, Queryable } from '../../db/connect.js';
+import { retryOnConnectionLoss } from '../../db/retry.js';
 import type { Logger } from '../../logger.js';
 import type { Counts } from './ledger.js';
 import type { ProgressBar } from './progress.js';
@@ -17,6 +18,11 @@ export interface BatchInput {
   size: number;
   /** Call inside the batch's transaction: the ledger moves with the data. */
   record(tx: Queryable, counts: Counts, checkpoint?: unknown): Promise<void>;
+  /**
+   * Aborts when the run must stop (a signal, the time budget). A batch that waits on a provider
+   * aborts its requests, writes what is complete and gives the rest back; others may ignore it.
+   */
+  signal: AbortSignal;
 }
 
 export interface BatchOutput<K extends string> {
@@ -43,8 +49,13 @@ export interface DryBatchOutput<K extends string, C> extends BatchOutput<K> {
  */
 export interface Stage<K extends string = string, C = unknown> {
   readonly name: string;
-  /** Pending events in the range, for the progress bar (cheap: pending rows are indexed). */
-  countPending(db: Queryable, range: RangeOptions): Promise<number>;
+  /**
+   * Pending events in the range (cheap: pending rows are indexed); with `before`, only those
+   * pending since before that time (what a run found waiting when it started).
+   */
+  countPending(db: Queryable, range: RangeOptions, before?: Date): Promise<number>;
+  /** Before the first batch of a real run: e.g. take back the leases of processes that died. */
+  prepare?(db: Db, logger: Logger): Promise<void>;
   batch(input: BatchInput): Promise<BatchOutput<K>>;
   dryBatch(input: DryBatchInput<C>): Promise<DryBatchOutput<K, C>>;
 }
@@ -54,10 +65,19 @@ export type StopReason = 'done' | 'limit' | 'time-budget' | 'signal';
 export interface RunSummary {
   runId: string | null;
   stage: string;
-  status: 'succeeded' | 'stopped';
+  /**
+   * succeeded: the range is done (or the limit reached); incomplete: the range ended with work
+   * it found waiting still pending (held by another process, or blocked); stopped: a signal or
+   * the time budget stopped it before the end.
+   */
+  status: 'succeeded' | 'incomplete' | 'stopped';
   stopReason: StopReason;
+  /** The signal that stopped it (SIGINT, SIGTERM), when one did. */
+  stopSignal?: string | undefined;
   dryRun: boolean;
   pendingAtStart: number;
+  /** Of the work pending when the run started, how much is still pending now. */
+  left: number;
   counts: Counts;
   batches: number;
   elapsedMs: number;
@@ -75,10 +95,34 @@ export interface RunOptions {
   signal?: AbortSignal | undefined;
   /** Extra arguments to keep in the ledger. */
   args?: Record<string, unknown> | undefined;
+  /** How long to keep reconnecting when the connection is lost (ms; default 2 minutes). */
+  reconnectMs?: number | undefined;
 }
 
 function addCounts(into: Counts, from: Counts): void {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + (v ?? 0);
+}
+
+/** One signal for "stop now": the caller's (SIGINT/SIGTERM) or the time budget running out. */
+function stopController(
+  signal: AbortSignal | undefined,
+  deadline: number | undefined,
+  clock: Clock,
+): { stop: AbortController; dispose(): void } {
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(signal?.reason);
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  const timer =
+    deadline === undefined ? undefined : setTimeout(() => stop.abort('time-budget'), Math.max(0, deadline - clock.now().getTime()));
+  timer?.unref();
+  return {
+    stop,
+    dispose() {
+      signal?.removeEventListener('abort', onAbort);
+      if (timer) clearTimeout(timer);
+    },
+  };
 }
 
 export async function runStage<K extends string, C>(stage: Stage<K, C>, options: RunOptions): Promise<RunSummary> {
@@ -87,74 +131,95 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
   const deadline = range.timeBudgetMs === undefined ? undefined : started + range.timeBudgetMs;
   const workers = range.dryRun || db.maxConnections < 2 ? 1 : Math.max(1, Math.min(options.workers ?? 1, db.maxConnections - 1));
   const args = { ...describeRange(range), workers, ...options.args };
+  const reconnectMs = options.reconnectMs ?? 120_000;
+  const { stop, dispose } = stopController(options.signal, deadline, options.clock);
+  const reconnecting = <T>(what: string, fn: () => Promise<T>) =>
+    retryOnConnectionLoss(fn, { logger, what: `${stage.name}: ${what}`, forMs: reconnectMs, signal: stop.signal });
 
-  return withRun(db, { command: stage.name, args, dryRun: range.dryRun, logger }, async (run) => {
-    const pendingAtStart = await stage.countPending(db, range);
-    const total = range.limit === undefined ? pendingAtStart : Math.min(pendingAtStart, range.limit);
-    options.bar?.setTotal(total);
-    logger.debug(`${stage.name}: run ${run.id ?? '(dry run)'}, ${pendingAtStart} pending, ${workers} worker(s)`);
+  try {
+    return await withRun(db, { command: stage.name, args, dryRun: range.dryRun, logger, reconnectMs }, async (run) => {
+      if (!range.dryRun && stage.prepare) await reconnecting('prepare', () => stage.prepare!(db, logger));
+      const pendingAtStart = await reconnecting('count', () => stage.countPending(db, range));
+      const total = range.limit === undefined ? pendingAtStart : Math.min(pendingAtStart, range.limit);
+      options.bar?.setTotal(total);
+      logger.debug(`${stage.name}: run ${run.id ?? '(dry run)'}, ${pendingAtStart} pending, ${workers} worker(s)`);
 
-    const counts: Counts = {};
-    let batches = 0;
-    let remaining = range.limit ?? Number.POSITIVE_INFINITY;
-    let stopReason: StopReason = 'done';
-    let failure: unknown;
-    const shouldStop = (): StopReason | undefined => {
-      if (failure !== undefined) return 'done'; // another worker failed: the run ends with its error
-      if (options.signal?.aborted) return 'signal';
-      if (deadline !== undefined && options.clock.now().getTime() >= deadline) return 'time-budget';
-      if (remaining <= 0) return 'limit';
-      return undefined;
-    };
-    const oneBatch = async (size: number, cursor: C | undefined): Promise<{ taken: number; counts: Counts; cursor: C | undefined }> => {
-      if (range.dryRun) return stage.dryBatch({ db, range, size, cursor });
-      const out = await stage.batch({ db, range, size, record: run.record });
-      return { ...out, cursor: undefined };
-    };
+      const counts: Counts = {};
+      let batches = 0;
+      let remaining = range.limit ?? Number.POSITIVE_INFINITY;
+      // Set by the worker loops (closures), so TypeScript must not narrow it to 'done'.
+      let stopReason = 'done' as StopReason;
+      let failure: unknown;
+      const shouldStop = (): StopReason | undefined => {
+        if (failure !== undefined) return 'done'; // another worker failed: the run ends with its error
+        // The budget by the run's clock (tests pin it); the timer covers a batch still in flight.
+        if (deadline !== undefined && !stop.signal.aborted && options.clock.now().getTime() >= deadline) stop.abort('time-budget');
+        if (stop.signal.aborted) return stop.signal.reason === 'time-budget' ? 'time-budget' : 'signal';
+        if (remaining <= 0) return 'limit';
+        return undefined;
+      };
+      const oneBatch = async (size: number, cursor: C | undefined): Promise<{ taken: number; counts: Counts; cursor: C | undefined }> => {
+        if (range.dryRun) return stage.dryBatch({ db, range, size, cursor });
+        // A batch rolled back by a lost connection is run again on a new one: batches are idempotent.
+        const out = await reconnecting('batch', () => stage.batch({ db, range, size, record: run.record, signal: stop.signal }));
+        return { ...out, cursor: undefined };
+      };
 
-    const loop = async () => {
-      let cursor: C | undefined;
-      for (;;) {
-        const stop = shouldStop();
-        if (stop) {
-          if (stopReason === 'done') stopReason = stop;
-          return;
+      const loop = async () => {
+        let cursor: C | undefined;
+        for (;;) {
+          const before = shouldStop();
+          if (before) {
+            if (stopReason === 'done') stopReason = before;
+            return;
+          }
+          const size = Math.min(range.batchSize, remaining);
+          remaining -= size;
+          let out: Awaited<ReturnType<typeof oneBatch>>;
+          try {
+            out = await oneBatch(size, cursor);
+          } catch (err) {
+            failure ??= err;
+            return;
+          }
+          remaining += size - out.taken; // give back what the batch did not take
+          if (out.taken > 0) {
+            batches++;
+            logger.debug(`${stage.name}: batch ${batches} took ${out.taken} events`);
+            cursor = out.cursor;
+            addCounts(counts, out.counts);
+            options.bar?.increment(out.taken);
+          }
+          // A batch cut short by a stop may have taken nothing: the stop, not an empty range, ends it.
+          if (out.taken === 0 && !stop.signal.aborted) return;
         }
-        const size = Math.min(range.batchSize, remaining);
-        remaining -= size;
-        let out: Awaited<ReturnType<typeof oneBatch>>;
-        try {
-          out = await oneBatch(size, cursor);
-        } catch (err) {
-          failure ??= err;
-          return;
-        }
-        remaining += size - out.taken; // give back what the batch did not take
-        if (out.taken === 0) return;
-        batches++;
-        logger.debug(`${stage.name}: batch ${batches} took ${out.taken} events`);
-        cursor = out.cursor;
-        addCounts(counts, out.counts);
-        options.bar?.increment(out.taken);
-      }
-    };
+      };
 
-    await Promise.all(Array.from({ length: workers }, loop));
-    if (failure !== undefined) throw failure;
-    const status = stopReason === 'done' || stopReason === 'limit' ? 'succeeded' : 'stopped';
-    const elapsedMs = options.clock.now().getTime() - started;
-    const taken = counts.events ?? 0;
-    return {
-      runId: run.id,
-      stage: stage.name,
-      status,
-      stopReason,
-      dryRun: range.dryRun,
-      pendingAtStart,
-      counts,
-      batches,
-      elapsedMs,
-      eventsPerSecond: elapsedMs > 0 ? Math.round((taken * 1000) / elapsedMs) : taken,
-    } satisfies RunSummary;
-  });
+      await Promise.all(Array.from({ length: workers }, loop));
+      if (failure !== undefined) throw failure;
+      const left = range.dryRun ? 0 : await reconnecting('count', () => stage.countPending(db, range, run.startedAt));
+      const stopped = stopReason === 'signal' || stopReason === 'time-budget';
+      const status = stopped ? 'stopped' : left > 0 && stopReason === 'done' ? 'incomplete' : 'succeeded';
+      if (status === 'incomplete')
+        logger.warn(`${stage.name}: ${left} of the events pending at the start are still pending: held by another run, or blocked`);
+      const elapsedMs = options.clock.now().getTime() - started;
+      const taken = counts.events ?? 0;
+      return {
+        runId: run.id,
+        stage: stage.name,
+        status,
+        stopReason,
+        stopSignal: stopReason === 'signal' && typeof stop.signal.reason === 'string' ? stop.signal.reason : undefined,
+        dryRun: range.dryRun,
+        pendingAtStart,
+        left,
+        counts,
+        batches,
+        elapsedMs,
+        eventsPerSecond: elapsedMs > 0 ? Math.round((taken * 1000) / elapsedMs) : taken,
+      } satisfies RunSummary;
+    });
+  } finally {
+    dispose();
+  }
 }

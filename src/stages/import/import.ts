@@ -1,22 +1,30 @@
-// import: provider-native payloads from NDJSON / JSON-array files into raw_events. Streams the
-// files, writes in set-based batches, idempotent on (user_id, provider, source_id). A bad record
-// is reported with its file and line, kept as a dead letter, and does not stop the import.
+// import: provider-native payloads from files into raw_events (SPEC §5). The file's format is
+// detected (gzip by its magic bytes; NDJSON, a JSON array, concatenated values or one object of
+// any layout), a binary or wrong-format file is refused whole, and every record ends as exactly
+// one of: a new raw event, a duplicate of one stored (same id, same payload), or a dead letter
+// that keeps the record (not JSON, too deep, invalid, an id the database cannot key, a different
+// payload for a known id unless --update, a row the database refuses). A file none of whose
+// records is valid is refused (exit 2) with nothing of it written: it is the wrong --provider.
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/connect.js';
+import { retryOnConnectionLoss } from '../../db/retry.js';
 import type { DeadLetterOf } from '../../dead-letters/letters.js';
 import { writeDeadLetters } from '../../dead-letters/sql.js';
-import { errorMessage, UsageError } from '../../errors.js';
+import { UsageError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { PayloadError, type Provider } from '../../providers/types.js';
-import { jsonSafe } from '../../text.js';
-import type { Counts } from '../engine/ledger.js';
+import type { Provider } from '../../providers/types.js';
 import type { ProgressBar } from '../engine/progress.js';
-import { withRun, type RunHandle } from '../engine/with-run.js';
+import { withRun } from '../engine/with-run.js';
 import { readRecords } from './records.js';
-import * as sql from './sql.js';
+import { type Candidate, checkRecord, type ImportProblem } from './check.js';
+import { openSource } from './source.js';
+import { insertSyncAudit } from './sql.js';
+import { type BatchResult, writeBatch } from './write.js';
+
+export type { ImportProblem } from './check.js';
 
 export interface ImportOptions {
   db: Db;
@@ -27,14 +35,11 @@ export interface ImportOptions {
   userId: string;
   batchSize: number;
   dryRun: boolean;
-  signal?: AbortSignal;
-  bar?: ProgressBar;
-}
-
-interface ImportProblem {
-  file: string;
-  line: number;
-  error: string;
+  /** A known id with a different payload replaces the stored one (and is normalized again). */
+  update?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+  bar?: ProgressBar | undefined;
+  reconnectMs?: number | undefined;
 }
 
 export interface ImportSummary {
@@ -42,13 +47,16 @@ export interface ImportSummary {
   batchId: string;
   status: 'succeeded' | 'stopped';
   stopReason: 'signal' | undefined;
-  counts: { records: number; inserted: number; duplicates: number; invalid: number };
+  stopSignal?: string | undefined;
+  counts: { records: number; inserted: number; updated: number; duplicates: number; invalid: number; conflicts: number };
   /** The first problems (all are in raw_event_errors with stage 'import'). */
   problems: ImportProblem[];
   elapsedMs: number;
 }
 
 const SHOWN_PROBLEMS = 100;
+/** Invalid records in a row at the start of a file before it is refused as the wrong format or provider. */
+const LEADING_INVALID_MAX = 1000;
 
 export function checkFiles(files: string[]): void {
   if (files.length === 0) throw new UsageError('import needs at least one file');
@@ -63,113 +71,129 @@ export function checkFiles(files: string[]): void {
   }
 }
 
-type ImportCount = 'records' | 'inserted' | 'duplicates' | 'invalid';
-
-function emptyBatch(): { rows: sql.RawEventColumns; errors: DeadLetterOf<'import'>[] } {
-  return {
-    rows: { userId: [], provider: [], sourceId: [], payload: [], occurredAt: [], sourceMeta: [], batchId: [] },
-    errors: [],
-  };
-}
-
 export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
   checkFiles(o.files);
   const batchId = randomUUID();
-  const args = {
-    files: o.files.map((f) => path.resolve(f)),
-    provider: o.provider.name,
-    user: o.userId,
-    batchId,
-    dryRun: o.dryRun || undefined,
-  };
-  return withRun(o.db, { command: 'import', args, dryRun: o.dryRun, logger: o.logger }, (run) => importInRun(o, run, batchId, args.files));
+  const files = o.files.map((f) => path.resolve(f));
+  const args = { files, provider: o.provider.name, user: o.userId, batchId, update: o.update || undefined, dryRun: o.dryRun || undefined };
+  return withRun(o.db, { command: 'import', args, dryRun: o.dryRun, logger: o.logger, reconnectMs: o.reconnectMs }, async (run) => {
+    const started = o.clock.now().getTime();
+    const scope = { userId: o.userId, provider: o.provider.name, batchId };
+    const counts = { records: 0, inserted: 0, updated: 0, duplicates: 0, invalid: 0, conflicts: 0 };
+    const problems: ImportProblem[] = [];
+    const note = (p: ImportProblem) => {
+      if (problems.length < SHOWN_PROBLEMS) problems.push(p);
+      if (problems.length <= 10) o.logger.warn(`${p.file}:${p.line}: ${p.error}`);
+    };
+    const total = o.files.reduce((n, f) => n + fs.statSync(f).size, 0);
+    o.bar?.setTotal(total);
+    let stopped = false;
+
+    const flush = async (candidates: Candidate[], letters: DeadLetterOf<'import'>[]) => {
+      if (candidates.length + letters.length === 0) return;
+      const result: BatchResult = o.dryRun
+        ? { inserted: candidates.length, updated: 0, duplicates: 0, letters, conflicts: 0 }
+        : await retryOnConnectionLoss(
+            () =>
+              o.db.transaction(async (tx) => {
+                const r = await writeBatch(tx, { ...scope, update: o.update === true }, candidates, letters);
+                await writeDeadLetters(tx, r.letters);
+                const delta = {
+                  records: candidates.length + letters.length,
+                  inserted: r.inserted,
+                  updated: r.updated,
+                  duplicates: r.duplicates,
+                  invalid: r.letters.length,
+                };
+                await run.record(tx, delta);
+                return r;
+              }),
+            { logger: o.logger, what: 'import: batch', forMs: o.reconnectMs ?? 120_000 },
+          );
+      counts.inserted += result.inserted;
+      counts.updated += result.updated;
+      counts.duplicates += result.duplicates;
+      counts.conflicts += result.conflicts;
+      counts.invalid += result.letters.length;
+      for (const l of result.letters.slice(letters.length)) note({ file: l.context.file, line: l.context.line, error: l.error });
+    };
+
+    let read = 0;
+    for (const file of o.files) {
+      if (stopped) break;
+      const source = await openSource(file);
+      let valid = 0;
+      let leading: DeadLetterOf<'import'>[] = [];
+      let batch: Candidate[] = [];
+      let letters: DeadLetterOf<'import'>[] = [];
+      for await (const record of readRecords(source.chunks)) {
+        counts.records++;
+        const checked = checkRecord(o, scope, file, record);
+        if ('letter' in checked) {
+          note({ file, line: record.line, error: checked.letter.error });
+          if (valid === 0) {
+            leading.push(checked.letter);
+            if (leading.length > LEADING_INVALID_MAX) break;
+          } else letters.push(checked.letter);
+        } else {
+          if (valid++ === 0) {
+            letters.push(...leading);
+            leading = [];
+          }
+          batch.push(checked.candidate);
+        }
+        if (batch.length + letters.length >= o.batchSize) {
+          await flush(batch, letters);
+          [batch, letters] = [[], []];
+          o.bar?.increment(source.readBytes() - read);
+          read = source.readBytes();
+          if (o.signal?.aborted) {
+            stopped = true;
+            break;
+          }
+        }
+      }
+      if (valid === 0 && leading.length > 0) {
+        counts.records -= leading.length; // refused whole: none of its records counts as imported or kept
+        throw new UsageError(
+          `${file}: ${leading.length > LEADING_INVALID_MAX ? `the first ${LEADING_INVALID_MAX} records are` : `none of its ${leading.length} record(s) is`} a valid ${o.provider.name} payload (first: line ${leading[0]!.context.line}: ${leading[0]!.error}); nothing of it was imported`,
+          { hint: "is --provider right, and is this a file of that provider's payloads (NDJSON, a JSON array or one JSON object)?" },
+        );
+      }
+      if (valid === 0) o.logger.warn(`${file}: no records: nothing to import`);
+      await flush(batch, letters);
+      o.bar?.increment(source.readBytes() - read);
+      read = source.readBytes();
+    }
+    if (counts.invalid > problems.length)
+      o.logger.warn(`… and ${counts.invalid - problems.length} more problems, all kept in raw_event_errors (stage import)`);
+    if (!o.dryRun) {
+      await retryOnConnectionLoss(() => writeSyncAudit(o, batchId, run.id, files, counts, stopped), {
+        logger: o.logger,
+        what: 'import: sync_audit',
+        forMs: o.reconnectMs ?? 120_000,
+      });
+    }
+    return {
+      runId: run.id,
+      batchId,
+      status: stopped ? 'stopped' : 'succeeded',
+      stopReason: stopped ? 'signal' : undefined,
+      stopSignal: stopped && typeof o.signal?.reason === 'string' ? o.signal.reason : undefined,
+      counts,
+      problems,
+      elapsedMs: o.clock.now().getTime() - started,
+    };
+  });
 }
 
-async function importInRun(o: ImportOptions, run: RunHandle, batchId: string, files: string[]): Promise<ImportSummary> {
-  const started = o.clock.now().getTime();
-  const runId = run.id;
-  const counts = { records: 0, inserted: 0, duplicates: 0, invalid: 0 };
-  const problems: ImportProblem[] = [];
-  let batch = emptyBatch();
-  let stopped = false;
-
-  const flush = async () => {
-    const valid = batch.rows.userId.length;
-    const invalid = batch.errors.length;
-    if (valid + invalid === 0) return;
-    const current = batch;
-    batch = emptyBatch();
-    const inserted = o.dryRun
-      ? 0
-      : await o.db.transaction(async (tx) => {
-          const n = await sql.insertRawEvents(tx, current.rows);
-          await writeDeadLetters(tx, current.errors);
-          const delta: Counts<ImportCount> = { records: valid + invalid, inserted: n, duplicates: valid - n, invalid };
-          await run.record(tx, delta);
-          return n;
-        });
-    counts.inserted += inserted;
-    counts.duplicates += o.dryRun ? 0 : valid - inserted;
-    o.bar?.increment(valid + invalid);
-  };
-
-  const problem = (file: string, line: number, error: string) => {
-    counts.invalid++;
-    if (problems.length < SHOWN_PROBLEMS) problems.push({ file, line, error });
-    if (problems.length <= 10) o.logger.warn(`${file}:${line}: ${error}`);
-    batch.errors.push({
-      stage: 'import',
-      rawEventId: null,
-      userId: o.userId,
-      provider: o.provider.name,
-      error: `${path.basename(file)}:${line}: ${error}`,
-      context: { file: path.resolve(file), line, batch_id: batchId },
-    });
-  };
-
-  for (const file of o.files) {
-    if (stopped) break;
-    for await (const record of readRecords(file)) {
-      counts.records++;
-      if ('error' in record) {
-        problem(file, record.line, record.error);
-      } else {
-        try {
-          const payload = jsonSafe(record.value);
-          const { sourceId, occurredAt } = o.provider.identify(payload);
-          batch.rows.userId.push(o.userId);
-          batch.rows.provider.push(o.provider.name);
-          batch.rows.sourceId.push(sourceId);
-          batch.rows.payload.push(JSON.stringify(payload));
-          // A payload without a time of its own (a Twilio webhook) happened when it arrived.
-          batch.rows.occurredAt.push(occurredAt ?? o.clock.now());
-          batch.rows.sourceMeta.push(JSON.stringify({ imported_from: path.basename(file), line: record.line }));
-          batch.rows.batchId.push(batchId);
-        } catch (err) {
-          if (!(err instanceof PayloadError)) throw err;
-          problem(file, record.line, errorMessage(err));
-        }
-      }
-      if (batch.rows.userId.length + batch.errors.length >= o.batchSize) {
-        await flush();
-        if (o.signal?.aborted) {
-          stopped = true;
-          break;
-        }
-      }
-    }
-  }
-  await flush();
-  if (counts.invalid > problems.length)
-    o.logger.warn(`${counts.invalid - problems.length} more problems, all kept in raw_event_errors with stage 'import'`);
-  if (!o.dryRun) await sql.insertSyncAudit(o.db, o.userId, o.provider.name, { batch_id: batchId, run_id: runId, files, counts, stopped });
-  return {
-    runId,
-    batchId,
-    status: stopped ? 'stopped' : 'succeeded',
-    stopReason: stopped ? 'signal' : undefined,
-    counts,
-    problems,
-    elapsedMs: o.clock.now().getTime() - started,
-  };
+function writeSyncAudit(
+  o: ImportOptions,
+  batchId: string,
+  runId: string | null,
+  files: string[],
+  counts: object,
+  stopped: boolean,
+): Promise<void> {
+  return insertSyncAudit(o.db, o.userId, o.provider.name, { batch_id: batchId, run_id: runId, files, counts, stopped });
 }

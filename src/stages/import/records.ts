@@ -1,119 +1,87 @@
-// Streams the records of an import file without loading it: NDJSON (one JSON document per line)
-// or a JSON array (each element), with the line each record starts on, so a bad record can be
-// reported by file and line and the rest of the file still imported.
-import fs from 'node:fs';
-import readline from 'node:readline';
+// The records of an import file (SPEC §5), decoded: each with the line it starts on, its value,
+// the text kept for an operator (capped) and the SHA-256 of its bytes — or, for a record that
+// cannot be read, why. One bad record never stops the ones after it.
+import { createHash } from 'node:crypto';
+import { type Piece, splitRecords } from './split.js';
 
-export type RecordResult = { line: number; value: unknown } | { line: number; error: string };
+/** The text of a record kept with its dead letter (for `errors show` and `errors export`). */
+export const KEPT_RECORD_BYTES = 64 * 1024;
 
-async function firstSignificantChar(file: string): Promise<string | undefined> {
-  const stream = fs.createReadStream(file, { encoding: 'utf8', start: 0, end: 64 * 1024 });
-  try {
-    for await (const chunk of stream) {
-      const m = /[^\s\uFEFF]/.exec(chunk as string);
-      if (m) return m[0];
+export interface KeptRecord {
+  /** The record's text, at most KEPT_RECORD_BYTES of it. */
+  text: string;
+  /** Its full size in bytes. */
+  bytes: number;
+  /** SHA-256 (hex) of its bytes as they are in the file. */
+  sha256: string;
+  truncated: boolean;
+}
+
+export type RecordKind = 'not_json' | 'too_deep' | 'too_large' | 'unclosed';
+
+export type RecordResult =
+  | {
+      line: number;
+      value: unknown;
+      record: KeptRecord;
+      /** The bytes were not valid UTF-8 (decoded with U+FFFD in their place). */
+      invalidUtf8: boolean;
     }
-    return undefined;
-  } finally {
-    stream.destroy();
-  }
-}
+  | { line: number; error: string; kind: RecordKind; record: KeptRecord };
 
-function parse(text: string, line: number): RecordResult {
-  try {
-    return { line, value: JSON.parse(text) };
-  } catch (err) {
-    const excerpt = text.length > 80 ? `${text.slice(0, 80)}…` : text;
-    return { line, error: `not JSON (${err instanceof Error ? err.message : String(err)}): ${excerpt}` };
-  }
-}
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-async function* ndjson(file: string): AsyncGenerator<RecordResult> {
-  const lines = readline.createInterface({ input: fs.createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-  let n = 0;
-  for await (const raw of lines) {
-    n++;
-    const text = n === 1 ? raw.replace(/^\uFEFF/, '') : raw;
-    if (text.trim() === '') continue;
-    yield parse(text, n);
-  }
-}
-
-/**
- * Splits a top-level JSON array into element texts by tracking nesting and strings, one chunk
- * at a time. Elements are parsed one by one, so memory holds one element, not the file.
- */
-async function* jsonArray(file: string): AsyncGenerator<RecordResult> {
-  let line = 1;
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  let started = false; // seen the opening '['
-  let element: string[] = [];
-  let elementLine = 0;
-  let sawContent = false; // the current element has begun (for its line number)
-  let segmentStart = 0;
-  const flush = (chunk: string, end: number): RecordResult | undefined => {
-    element.push(chunk.slice(segmentStart, end));
-    const text = element.join('').trim();
-    element = [];
-    return text === '' ? undefined : parse(text, elementLine);
+function keep(bytes: Buffer, size = bytes.length): KeptRecord {
+  const kept = bytes.subarray(0, KEPT_RECORD_BYTES);
+  return {
+    text: kept.toString('utf8'),
+    bytes: size,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    truncated: size > kept.length,
   };
-  for await (const chunk of fs.createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 }) as AsyncIterable<string>) {
-    segmentStart = 0;
-    for (let i = 0; i < chunk.length; i++) {
-      const ch = chunk[i];
-      if (ch === '\n') line++;
-      if (inString) {
-        if (escaped) escaped = false;
-        else if (ch === '\\') escaped = true;
-        else if (ch === '"') inString = false;
-        continue;
-      }
-      if (!started) {
-        if (ch === '[') {
-          started = true;
-          depth = 1;
-          segmentStart = i + 1;
-        }
-        continue;
-      }
-      if (
-        !sawContent &&
-        ch !== ' ' &&
-        ch !== '\n' &&
-        ch !== '\r' &&
-        ch !== '\t' &&
-        !(ch === ',' && depth === 1) &&
-        !(ch === ']' && depth === 1)
-      ) {
-        sawContent = true;
-        elementLine = line;
-      }
-      if (ch === '"') inString = true;
-      else if (ch === '{' || ch === '[') depth++;
-      else if (ch === '}' || ch === ']') {
-        depth--;
-        if (depth === 0) {
-          const last = flush(chunk, i);
-          if (last) yield last;
-          return;
-        }
-      } else if (ch === ',' && depth === 1) {
-        const rec = flush(chunk, i);
-        if (rec) yield rec;
-        segmentStart = i + 1;
-        sawContent = false;
-      }
-    }
-    if (started) element.push(chunk.slice(segmentStart));
-  }
-  if (started) yield { line, error: 'the JSON array is not closed (file truncated?)' };
 }
 
-/** The records of one file, each with its line; a record that is not JSON comes as an error. */
-export async function* readRecords(file: string): AsyncGenerator<RecordResult> {
-  const first = await firstSignificantChar(file);
-  if (first === undefined) return;
-  yield* first === '[' ? jsonArray(file) : ndjson(file);
+function decode(bytes: Buffer): { text: string; invalidUtf8: boolean } {
+  try {
+    return { text: strictUtf8.decode(bytes), invalidUtf8: false };
+  } catch {
+    return { text: bytes.toString('utf8'), invalidUtf8: true };
+  }
+}
+
+function kindOf(problem: string): RecordKind {
+  if (problem.includes('nested')) return 'too_deep';
+  if (problem.includes('bytes (at most')) return 'too_large';
+  if (problem.includes('not closed')) return 'unclosed';
+  return 'not_json';
+}
+
+function fromPiece(piece: Piece): RecordResult[] {
+  if ('problem' in piece) return [{ line: piece.line, error: piece.problem, kind: kindOf(piece.problem), record: keep(piece.excerpt) }];
+  const { text, invalidUtf8 } = decode(piece.bytes);
+  if (text.trim() === '') return []; // a blank line (spaces, a CR)
+  const record = keep(piece.bytes);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    const excerpt = text.trim().length > 80 ? `${text.trim().slice(0, 80)}…` : text.trim();
+    return [
+      { line: piece.line, error: `not JSON (${err instanceof Error ? err.message : String(err)}): ${excerpt}`, kind: 'not_json', record },
+    ];
+  }
+  // A line holding an array (NDJSON written as arrays, or `[a]` then `[b, c]`): its elements.
+  if (Array.isArray(value) && piece.lineMode) {
+    return value.map((element: unknown) => ({
+      line: piece.line,
+      value: element,
+      record: keep(Buffer.from(JSON.stringify(element) ?? 'null')),
+      invalidUtf8,
+    }));
+  }
+  return [{ line: piece.line, value, record, invalidUtf8 }];
+}
+
+export async function* readRecords(chunks: AsyncIterable<Buffer>): AsyncGenerator<RecordResult> {
+  for await (const piece of splitRecords(chunks)) yield* fromPiece(piece);
 }

@@ -1,0 +1,103 @@
+// Writing one batch of import records, in the caller's transaction: new ids inserted, known ids
+// with the same payload counted as duplicates, known ids with a different payload kept as
+// dead letters of their own kind (`conflict`) — or, with --update, replaced and normalized again
+// — and rows the database refuses isolated and dead-lettered without sinking the batch.
+import type { Queryable } from '../../db/connect.js';
+import type { DeadLetterOf } from '../../dead-letters/letters.js';
+import { writeIsolating } from '../engine/isolate.js';
+import { type Candidate, type ImportScope, importLetter } from './check.js';
+import * as sql from './sql.js';
+
+export interface BatchResult {
+  inserted: number;
+  updated: number;
+  duplicates: number;
+  conflicts: number;
+  /** The batch's dead letters: those passed in, then the conflicts and refusals found here. */
+  letters: DeadLetterOf<'import'>[];
+}
+
+interface Scope extends ImportScope {
+  update: boolean;
+}
+
+function conflictLetter(s: Scope, c: Candidate, why: string): DeadLetterOf<'import'> {
+  return importLetter(s, c, why, { kind: 'conflict', source_id: c.row.source_id });
+}
+
+export async function writeBatch(
+  tx: Queryable,
+  s: Scope,
+  candidates: Candidate[],
+  letters: DeadLetterOf<'import'>[],
+): Promise<BatchResult> {
+  const out: BatchResult = { inserted: 0, updated: 0, duplicates: 0, conflicts: 0, letters: [...letters] };
+  // The same id twice in one batch: the same payload is a duplicate; another is a conflict (or,
+  // with --update, the later one wins, as it would across batches).
+  const byId = new Map<string, Candidate>();
+  for (const c of candidates) {
+    const earlier = byId.get(c.row.source_id);
+    if (!earlier) byId.set(c.row.source_id, c);
+    else if (earlier.row.payload === c.row.payload) out.duplicates++;
+    else if (s.update) {
+      byId.set(c.row.source_id, c);
+      out.duplicates++;
+    } else {
+      out.conflicts++;
+      out.letters.push(
+        conflictLetter(
+          s,
+          c,
+          `id ${JSON.stringify(c.row.source_id)} appears earlier in this import with a different payload (line ${earlier.line}); this one is kept here, not imported (import --update replaces)`,
+        ),
+      );
+    }
+  }
+  const unique = [...byId.values()];
+  const { result, rejected } = await writeIsolating(
+    tx,
+    unique,
+    (part) =>
+      sql.writeRawEvents(
+        tx,
+        s,
+        part.map((c) => c.row),
+      ),
+    (a, b) => ({ inserted: [...a.inserted, ...b.inserted], updated: [...a.updated, ...b.updated] }),
+    { inserted: [] as string[], updated: [] as string[] },
+  );
+  for (const { row: c, error } of rejected) {
+    out.letters.push(
+      importLetter(s, c, `the database refused it: ${error.message}`, {
+        kind: 'database',
+        source_id: c.row.source_id,
+        sqlstate: error.sqlState,
+      }),
+    );
+  }
+  out.inserted = result.inserted.length;
+  out.updated = result.updated.length;
+  const written = new Set([...result.inserted, ...result.updated, ...rejected.map((r) => r.row.row.source_id)]);
+  const known = unique.filter((c) => !written.has(c.row.source_id));
+  const differing = s.update
+    ? new Set<string>()
+    : await sql.differingPayloads(
+        tx,
+        s,
+        known.map((c) => c.row),
+      );
+  for (const c of known) {
+    if (!differing.has(c.row.source_id)) out.duplicates++;
+    else {
+      out.conflicts++;
+      out.letters.push(
+        conflictLetter(
+          s,
+          c,
+          `id ${JSON.stringify(c.row.source_id)} is already imported with a different payload: a re-delivery that changed; kept here, not imported (import --update replaces it and normalizes it again)`,
+        ),
+      );
+    }
+  }
+  return out;
+}
