@@ -14,6 +14,11 @@ omni_ingest.normalize_queue
   occurred_at timestamp with time zone
   enqueued_at timestamp with time zone not null default now()
 
+omni_ingest.pipeline_contacts
+  contact_id uuid not null
+  user_id uuid not null
+  created_at timestamp with time zone not null default now()
+
 omni_ingest.runs
   id uuid not null default gen_random_uuid()
   command text not null
@@ -183,6 +188,10 @@ auth.users users_pkey PRIMARY KEY (id)
 
 omni_ingest.normalize_queue normalize_queue_pkey PRIMARY KEY (raw_event_id)
 
+omni_ingest.pipeline_contacts pipeline_contacts_contact_id_fkey FOREIGN KEY (contact_id) REFERENCES contacts(id) ON DELETE CASCADE
+
+omni_ingest.pipeline_contacts pipeline_contacts_pkey PRIMARY KEY (contact_id)
+
 omni_ingest.runs runs_pkey PRIMARY KEY (id)
 
 omni_ingest.runs runs_status_check CHECK ((status = ANY (ARRAY['running'::text, 'succeeded'::text, 'incomplete'::text, 'failed'::text, 'stopped'::text, 'abandoned'::text])))
@@ -238,6 +247,8 @@ CREATE UNIQUE INDEX users_pkey ON auth.users USING btree (id)
 CREATE INDEX normalize_queue_order_idx ON omni_ingest.normalize_queue USING btree (occurred_at, raw_event_id)
 
 CREATE UNIQUE INDEX normalize_queue_pkey ON omni_ingest.normalize_queue USING btree (raw_event_id)
+
+CREATE UNIQUE INDEX pipeline_contacts_pkey ON omni_ingest.pipeline_contacts USING btree (contact_id)
 
 CREATE INDEX runs_command_started_idx ON omni_ingest.runs USING btree (command, started_at DESC)
 
@@ -783,6 +794,8 @@ schema public to authenticated: USAGE
 schema public to service_role: USAGE
 
 table omni_ingest.normalize_queue to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
+
+table omni_ingest.pipeline_contacts to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
 
 table omni_ingest.runs to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
 

@@ -5,6 +5,7 @@ import { DEFAULT_DATA_DIR, DEFAULT_RECONNECT_FOR } from './config.js';
 import { CATALOG } from './commands/catalog.js';
 import type { RunState } from './commands/run.js';
 import { ExitCode, OmniError, UsageError } from './errors.js';
+import { printable } from './text.js';
 import { packageVersion } from './version.js';
 
 /** The command named on the command line (skipping global options and their values). */
@@ -73,8 +74,8 @@ export function report(err: unknown, state: RunState): number {
   if (state.json) {
     process.stdout.write(`${JSON.stringify({ ok: false, error: { code: omni?.code ?? 'internal', message, hint } }, null, 2)}\n`);
   }
-  process.stderr.write(`error: ${message}\n`);
-  if (hint) process.stderr.write(`hint: ${hint}\n`);
+  process.stderr.write(`error: ${printable(message)}\n`);
+  if (hint) process.stderr.write(`hint: ${printable(hint)}\n`);
   if (!omni && state.verbose && err instanceof Error && err.stack) process.stderr.write(`${scrub(err.stack, state.secrets)}\n`);
   return exitCode;
 }

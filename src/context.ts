@@ -5,6 +5,7 @@ import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Db } from './db/connect.js';
 import type { Logger } from './logger.js';
+import { printable } from './text.js';
 
 export interface Output {
   /** Prints the command's result: one JSON document with --json, else the text lines. */
@@ -23,8 +24,9 @@ export interface Context {
 }
 
 export function createOutput(json: boolean, color: boolean, stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Output {
+  const style = new Chalk({ level: color && !json && stream.isTTY ? 1 : 0 });
   return {
-    style: new Chalk({ level: color && !json && stream.isTTY ? 1 : 0 }),
+    style,
     result(value, text) {
       if (json) {
         stream.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -32,7 +34,8 @@ export function createOutput(json: boolean, color: boolean, stream: NodeJS.Writa
       }
       const lines = text();
       const body = Array.isArray(lines) ? lines.join('\n') : lines;
-      if (body.length > 0) stream.write(`${body}\n`);
+      // Without colours there are no escape sequences of ours: any left came from the data.
+      if (body.length > 0) stream.write(`${style.level === 0 ? printable(body) : body}\n`);
     },
   };
 }

@@ -1,6 +1,7 @@
 // Logs go to stderr so stdout stays the command's result (SPEC §4: `--json` prints exactly one
 // document there). Colour only on a TTY and never with NO_COLOR.
 import { Chalk, type ChalkInstance } from 'chalk';
+import { printable } from './text.js';
 
 export interface Logger {
   info(message: string): void;
@@ -21,15 +22,16 @@ export function createLogger(options: LoggerOptions): Logger {
   const stream = options.stream ?? process.stderr;
   const style = new Chalk({ level: options.color && stream.isTTY ? 1 : 0 });
   const write = (line: string) => stream.write(`${line}\n`);
+  // Messages quote input (ids, file lines): its control characters are shown, not obeyed.
   return {
     style,
     info: (message) => {
-      if (!options.quiet) write(message);
+      if (!options.quiet) write(printable(message));
     },
-    warn: (message) => write(style.yellow(`warning: ${message}`)),
-    error: (message) => write(style.red(`error: ${message}`)),
+    warn: (message) => write(style.yellow(`warning: ${printable(message)}`)),
+    error: (message) => write(style.red(`error: ${printable(message)}`)),
     debug: (message) => {
-      if (options.verbose) write(style.dim(message));
+      if (options.verbose) write(style.dim(printable(message)));
     },
   };
 }

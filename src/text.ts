@@ -137,3 +137,15 @@ export function decodeEntities(s: string): string {
     return NAMED[ref.toLowerCase()] ?? whole;
   });
 }
+
+// C0 controls but tab and newline, DEL, and C1 controls: what can move a terminal's cursor,
+// change its colours or its title when printed raw.
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+
+/**
+ * Text safe to print on a terminal: control characters from the input (an escape sequence in a
+ * payload, a stray carriage return) shown as `\xNN` instead of acted upon.
+ */
+export function printable(s: string): string {
+  return s.replace(CONTROLS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

@@ -18,6 +18,10 @@ export interface FakeOpenAIOptions {
   rejectMarker?: string;
   /** The assistant message content for chat completions (default: a valid insights JSON). */
   chatContent?: (messages: { role: string; content: string }[]) => string;
+  /** Never answer (a provider that hangs): requests stay open until the client gives up or the server closes. */
+  hang?: boolean;
+  /** The next N requests get a 200 whose body is cut off mid-JSON. */
+  malformedAnswers?: number;
 }
 
 export interface FakeOpenAIStats {
@@ -87,6 +91,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     maxConcurrent: 0,
   };
   let inFlight = 0;
+  const timers = new Set<NodeJS.Timeout>();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -97,13 +102,16 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       const finish = () => {
         inFlight--;
       };
-      setTimeout(() => {
+      if (options.hang) return; // held open: closeAllConnections ends it
+      const timer = setTimeout(() => {
+        timers.delete(timer);
         try {
           handle(req, res, Buffer.concat(chunks).toString('utf8'));
         } finally {
           finish();
         }
       }, options.latencyMs ?? 0);
+      timers.add(timer);
     });
   });
 
@@ -117,6 +125,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
         { error: { message: 'Rate limit reached', type: 'requests', code: 'rate_limit_exceeded' } },
         { 'retry-after': String(options.rateLimit.retryAfterSeconds) },
       );
+      return;
+    }
+    if (options.malformedAnswers && options.malformedAnswers > 0) {
+      options.malformedAnswers--;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, ');
       return;
     }
     if (options.serverErrors && options.serverErrors > 0) {
@@ -200,6 +214,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     stats,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const t of timers) clearTimeout(t);
         server.closeAllConnections();
         server.close(() => resolve());
       }),

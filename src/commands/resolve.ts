@@ -27,7 +27,7 @@ async function runResolve(ctx: Context, flags: ResolveFlags): Promise<number> {
       ctx.logger.info(`${requeued} unresolved interaction(s) queued again`);
     }
   }
-  const stage = createResolveStage({ createContacts, ...(defaultRegion ? { defaultRegion } : {}) });
+  const stage = createResolveStage({ createContacts, logger: ctx.logger, ...(defaultRegion ? { defaultRegion } : {}) });
   const summary = await runStageCommand(ctx, db, stage, {
     range,
     workers,

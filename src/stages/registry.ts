@@ -42,7 +42,11 @@ export function buildStage(name: StageName, s: StageSettings, deps: StageDeps): 
     case 'normalize':
       return normalizeStage;
     case 'resolve':
-      return createResolveStage({ createContacts: s.createContacts, ...(s.defaultRegion ? { defaultRegion: s.defaultRegion } : {}) });
+      return createResolveStage({
+        createContacts: s.createContacts,
+        logger: deps.logger,
+        ...(s.defaultRegion ? { defaultRegion: s.defaultRegion } : {}),
+      });
     case 'embed':
       return createEmbedStage({ embedder: s.embedder, concurrency: s.concurrency, logger: deps.logger });
     case 'insights':

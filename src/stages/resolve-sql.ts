@@ -62,16 +62,122 @@ export interface NewContactRow {
   source: string | null;
 }
 
-/** Inserts contacts with ids chosen by the caller (provisional until they own an identity). */
+/**
+ * Inserts contacts with ids chosen by the caller (provisional until they own an identity), and
+ * marks them as the pipeline's own (only those may be merged without asking anyone).
+ */
 export async function insertContacts(tx: Queryable, rows: NewContactRow[]): Promise<number> {
-  const { rowCount } = await tx.query(
+  const { rows: inserted } = await tx.query<{ n: number }>(
     `
-INSERT INTO public.contacts (id, user_id, display_name, primary_email, primary_phone, source)
-SELECT x.id, x.user_id, x.display_name, x.primary_email, x.primary_phone, x.source
-FROM json_to_recordset($1::json) AS x(id uuid, user_id uuid, display_name text, primary_email text, primary_phone text, source text)`,
+WITH c AS (
+  INSERT INTO public.contacts (id, user_id, display_name, primary_email, primary_phone, source)
+  SELECT x.id, x.user_id, x.display_name, x.primary_email, x.primary_phone, x.source
+  FROM json_to_recordset($1::json) AS x(id uuid, user_id uuid, display_name text, primary_email text, primary_phone text, source text)
+  RETURNING id, user_id
+), marked AS (
+  INSERT INTO omni_ingest.pipeline_contacts (contact_id, user_id)
+  SELECT id, user_id FROM c
+)
+SELECT count(*)::int AS n FROM c`,
     [JSON.stringify(rows)],
   );
-  return rowCount ?? 0;
+  return inserted[0]?.n ?? 0;
+}
+
+export interface MergeCandidate {
+  id: string;
+  user_id: string;
+  created_at: Date;
+  display_name: string | null;
+  primary_email: string | null;
+  primary_phone: string | null;
+  /** Created by the pipeline (mergeable), not entered by a person. */
+  ours: boolean;
+}
+
+/**
+ * Reads the contacts; with `lock`, locks them first, in id order, so two workers merging the
+ * same people wait for each other rather than deadlock (the second then finds them merged).
+ */
+export async function readContacts(tx: Queryable, ids: string[], lock: boolean): Promise<MergeCandidate[]> {
+  const { rows } = await tx.query<MergeCandidate>(
+    `
+SELECT c.id, c.user_id, coalesce(c.created_at AT TIME ZONE 'UTC', now()) AS created_at, c.display_name, c.primary_email, c.primary_phone,
+       (p.contact_id IS NOT NULL) AS ours
+FROM public.contacts c
+LEFT JOIN omni_ingest.pipeline_contacts p ON p.contact_id = c.id
+WHERE c.id = ANY($1::uuid[])
+ORDER BY c.id
+${lock ? 'FOR UPDATE OF c' : ''}`,
+    [ids],
+  );
+  return rows;
+}
+
+/** One contact folded into another of the same user. */
+export interface Merge {
+  keep: string;
+  other: string;
+  user_id: string;
+}
+
+/**
+ * Moves everything of each `other` to its `keep` — identities, interactions and their raw events,
+ * timeline entries of interactions — drops its insights (about half a person; the interactions'
+ * move queues `keep` for new ones) with their timeline entries and queue rows, fills `keep`'s
+ * missing name, email and phone from it, then deletes it. Two statements: the deletes must see
+ * the moves done.
+ */
+export async function mergeContacts(tx: Queryable, merges: Merge[]): Promise<number> {
+  if (merges.length === 0) return 0;
+  const json = JSON.stringify(merges);
+  await tx.query(
+    `
+WITH m AS (
+  SELECT x.keep, x.other, x.user_id FROM json_to_recordset($1::json) AS x(keep uuid, other uuid, user_id uuid)
+), identities AS (
+  UPDATE public.contact_identities ci SET contact_id = m.keep FROM m WHERE ci.contact_id = m.other AND ci.user_id = m.user_id RETURNING 1
+), interactions AS (
+  UPDATE public.interactions i SET contact_id = m.keep FROM m WHERE i.contact_id = m.other AND i.user_id = m.user_id RETURNING 1
+), raw AS (
+  UPDATE public.raw_events r SET contact_id = m.keep FROM m WHERE r.contact_id = m.other AND r.user_id = m.user_id RETURNING 1
+), entries AS (
+  UPDATE public.contact_timeline t SET contact_id = m.keep
+  FROM m WHERE t.contact_id = m.other AND t.user_id = m.user_id AND t.source_type = 'interaction'
+  RETURNING 1
+), filled AS (
+  UPDATE public.contacts k
+  SET display_name = CASE WHEN k.display_name IS NULL OR k.display_name IN (k.primary_email, k.primary_phone) THEN coalesce(o.display_name, k.display_name) ELSE k.display_name END,
+      primary_email = coalesce(k.primary_email, o.primary_email),
+      primary_phone = coalesce(k.primary_phone, o.primary_phone)
+  FROM m JOIN public.contacts o ON o.id = m.other
+  WHERE k.id = m.keep
+  RETURNING 1
+)
+SELECT 1`,
+    [json],
+  );
+  const { rows } = await tx.query<{ n: number }>(
+    `
+WITH m AS (
+  SELECT x.keep, x.other, x.user_id FROM json_to_recordset($1::json) AS x(keep uuid, other uuid, user_id uuid)
+), insights AS (
+  DELETE FROM public.ai_insights a USING m
+  WHERE a.user_id = m.user_id AND a.subject_type = 'contact' AND a.subject_id = m.other
+  RETURNING a.id, a.user_id
+), insight_entries AS (
+  DELETE FROM public.contact_timeline t USING insights d
+  WHERE t.user_id = d.user_id AND t.source_type = 'insight' AND t.source_id = d.id
+  RETURNING 1
+), queued AS (
+  DELETE FROM omni_ingest.work_queue w USING m WHERE w.stage = 'insights' AND w.item_id = m.other RETURNING 1
+), gone AS (
+  DELETE FROM public.contacts c USING m WHERE c.id = m.other AND c.user_id = m.user_id RETURNING c.id
+)
+SELECT count(*)::int AS n FROM gone`,
+    [json],
+  );
+  return rows[0]?.n ?? 0;
 }
 
 export interface NewIdentityRow extends IdentityKey {

@@ -1,0 +1,197 @@
+// Every record of an import file ends somewhere and says where (SPEC §5): the format is detected,
+// not guessed line by line; binary and wrong-provider files are refused whole; ids are never
+// rewritten; a changed re-delivery is kept, not dropped; deep or huge records cost only themselves.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import zlib from 'node:zlib';
+import { generateEvents } from '../src/generate/generator.js';
+import { packageRoot } from '../src/paths.js';
+import { runCli } from './support/cli.js';
+import { migratedTarget, type TestTarget } from './support/db.js';
+
+const USER = 'cccccccc-cccc-4ccc-8ccc-cccccccccccc';
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'omni-import-formats-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+let n = 0;
+function file(content: string | Buffer, ext = 'json'): string {
+  const f = path.join(tmp, `f${n++}.${ext}`);
+  fs.writeFileSync(f, content);
+  return f;
+}
+
+interface ImportJson {
+  counts: { records: number; inserted: number; updated: number; duplicates: number; invalid: number; conflicts: number };
+  problems: { line: number; error: string }[];
+}
+
+const forms = (count: number, seed: number) => [...generateEvents('webform', count, { seed, userId: USER })] as Record<string, unknown>[];
+
+describe('import detects the format of each file', () => {
+  let target: TestTarget;
+  const run = (f: string, ...extra: string[]) =>
+    runCli([...target.args, 'import', f, '--provider', 'webform', '--user', USER, '--json', ...extra]);
+  before(async () => {
+    target = await migratedTarget();
+  });
+  after(async () => target.drop());
+
+  it('reads data after a first array: [a] then [b, c] on the next line, and an array followed by NDJSON lines', async () => {
+    const [a, b, c, d, e] = forms(5, 1);
+    const twoArrays = await run(file(`${JSON.stringify([a])}\n${JSON.stringify([b, c])}\n`));
+    assert.equal(twoArrays.code, 0, twoArrays.stderr);
+    assert.equal(twoArrays.json<ImportJson>().counts.inserted, 3);
+    const arrayThenLines = await run(file(`[\n  ${JSON.stringify(d)}\n]\n${JSON.stringify(e)}\n`));
+    assert.equal(arrayThenLines.code, 0, arrayThenLines.stderr);
+    assert.deepEqual(arrayThenLines.json<ImportJson>().counts, {
+      records: 2,
+      inserted: 2,
+      updated: 0,
+      duplicates: 0,
+      invalid: 0,
+      conflicts: 0,
+    });
+  });
+
+  it('reads each pretty-printed fixture as one record, concatenated values, and gzip', async () => {
+    for (const provider of ['gmail', 'twilio', 'instagram', 'webform']) {
+      const dir = path.join(packageRoot, 'fixtures', provider);
+      const fixtures = fs
+        .readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => path.join(dir, f));
+      const r = await runCli([...target.args, 'import', ...fixtures, '--provider', provider, '--user', USER, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const c = r.json<ImportJson>().counts;
+      assert.equal(c.records, fixtures.length, `${provider}: one record per fixture file`);
+      assert.equal(c.invalid, 0, `${provider}: ${r.stderr}`);
+    }
+    const [a, b, c] = forms(3, 2);
+    const concatenated = await run(file(`${JSON.stringify(a, null, 2)}${JSON.stringify(b)}  ${JSON.stringify(c)}`));
+    assert.equal(concatenated.json<ImportJson>().counts.inserted, 3);
+    const zipped = forms(50, 3)
+      .map((x) => JSON.stringify(x))
+      .join('\n');
+    const gz = await run(file(zlib.gzipSync(Buffer.from(zipped)), 'data'));
+    assert.equal(gz.code, 0, gz.stderr);
+    assert.equal(gz.json<ImportJson>().counts.inserted, 50);
+  });
+
+  it('refuses a binary file and a non-JSON text file whole, with one message, writing nothing', async () => {
+    const before = await countRaw(target);
+    const binary = await run(file(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13])));
+    assert.equal(binary.code, 2);
+    assert.match(binary.stderr, /binary data/);
+    const csv = await run(file('id,name\n1,alice\n', 'csv'));
+    assert.equal(csv.code, 2);
+    assert.match(csv.stderr, /is not JSON: it starts with "i"/);
+    assert.equal(await countRaw(target), before);
+  });
+
+  it('refuses a file none of whose records fits --provider (exit 2), writing none of it, its dead letters included', async () => {
+    const before = await countRaw(target);
+    const errors = await countErrors(target);
+    const gmail = [...generateEvents('gmail', 5, { seed: 4, userId: USER })].map((x) => JSON.stringify(x)).join('\n');
+    const r = await runCli([...target.args, 'import', file(gmail), '--provider', 'twilio', '--user', USER]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /none of its 5 record\(s\) is a valid twilio payload/);
+    assert.equal(await countRaw(target), before);
+    assert.equal(await countErrors(target), errors);
+  });
+
+  it('never rewrites an id: ids that differ only in invalid UTF-8 bytes, or hold NUL, are dead letters, not collisions', async () => {
+    const [a, b, c] = forms(3, 5);
+    const rec = (x: Record<string, unknown>, id: Buffer) =>
+      Buffer.concat([
+        Buffer.from(`{"id":"`),
+        id,
+        Buffer.from(
+          `",${JSON.stringify(x)
+            .slice(1)
+            .replace(/^"id":"[^"]*",?/, '')}\n`,
+        ),
+      ]);
+    const content = Buffer.concat([
+      rec(a!, Buffer.from([0x61, 0xff])), // "a" + an invalid byte
+      rec(b!, Buffer.from([0x61, 0xfe])), // "a" + another invalid byte: the same id once decoded
+      Buffer.from(`${JSON.stringify({ ...c, id: 'nul\u0000id' })}\n`),
+      Buffer.from(`${JSON.stringify(forms(1, 6)[0])}\n`),
+    ]);
+    const r = await run(file(content, 'ndjson'));
+    assert.equal(r.code, 0, r.stderr);
+    const body = r.json<ImportJson>();
+    assert.deepEqual([body.counts.inserted, body.counts.invalid, body.counts.duplicates], [1, 3, 0]);
+    assert.equal(body.problems.filter((p) => /not UTF-8/.test(p.error)).length, 2);
+    assert.ok(body.problems.some((p) => /NUL/.test(p.error)));
+  });
+
+  it('a record nested 5,000 levels deep (or far deeper) costs only itself', async () => {
+    const [good1, good2] = forms(2, 7);
+    const deep = (levels: number) => `{"id":"deep","x":${'['.repeat(levels)}${']'.repeat(levels)}}`;
+    const r = await run(file([JSON.stringify(good1), deep(5000), deep(200_000), JSON.stringify(good2)].join('\n'), 'ndjson'));
+    assert.equal(r.code, 0, r.stderr);
+    const body = r.json<ImportJson>();
+    assert.deepEqual([body.counts.inserted, body.counts.invalid], [2, 2]);
+    assert.ok(body.problems.every((p) => /nested \d+ levels deep/.test(p.error)));
+  });
+
+  it('a re-delivery of a known id with a different payload is reported and kept; --update replaces it and normalizes it again', async () => {
+    const [x, y] = forms(2, 8);
+    assert.equal((await run(file(JSON.stringify(x)))).json<ImportJson>().counts.inserted, 1);
+    const changed = { ...x, fields: { ...(x!.fields as object), message: 'a corrected message' } };
+    const sameFile = await run(file(`${JSON.stringify(y)}\n${JSON.stringify({ ...y, form_name: 'renamed' })}\n`, 'ndjson'));
+    assert.deepEqual([sameFile.json<ImportJson>().counts.inserted, sameFile.json<ImportJson>().counts.conflicts], [1, 1]);
+    assert.match(sameFile.json<ImportJson>().problems[0]!.error, /appears earlier in this import with a different payload \(line 1\)/);
+    const again = await run(file(JSON.stringify(changed)));
+    assert.deepEqual(again.json<ImportJson>().counts, { records: 1, inserted: 0, updated: 0, duplicates: 0, invalid: 1, conflicts: 1 });
+    const normalize = await runCli([...target.args, 'normalize', '--json']);
+    assert.equal(normalize.code, 0, normalize.stderr);
+    const update = await run(file(JSON.stringify(changed)), '--update');
+    assert.deepEqual(update.json<ImportJson>().counts, { records: 1, inserted: 0, updated: 1, duplicates: 0, invalid: 0, conflicts: 0 });
+    const renormalized = await runCli([...target.args, 'normalize', '--json']);
+    assert.equal(renormalized.json<{ counts: { updated?: number } }>().counts.updated, 1, 'the replaced payload is normalized again');
+    const db = await target.open();
+    try {
+      const { rows } = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM public.interactions WHERE body_text LIKE '%a corrected message%'`,
+      );
+      assert.equal(rows[0]?.n, 1);
+      const kept = await db.query<{ record: { sha256: string; text: string } }>(
+        `SELECT context -> 'record' AS record FROM public.raw_event_errors WHERE stage = 'import' AND context ->> 'kind' = 'conflict' ORDER BY error_at LIMIT 1`,
+      );
+      assert.match(kept.rows[0]!.record.sha256, /^[0-9a-f]{64}$/);
+      assert.match(kept.rows[0]!.record.text, /renamed/);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('escapes terminal control characters from input in every message', async () => {
+    const [x] = forms(1, 9);
+    const r = await run(file(`${JSON.stringify(x)}\n{"id": "\u001b[31mred\u001b[0m", broken\n`, 'ndjson'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr + r.stdout, /\u001b/);
+    assert.match(r.stderr, /\\x1b|\\u001b/);
+  });
+});
+
+async function countRaw(target: TestTarget): Promise<number> {
+  const db = await target.open();
+  try {
+    return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM public.raw_events')).rows[0]!.n;
+  } finally {
+    await db.close();
+  }
+}
+
+async function countErrors(target: TestTarget): Promise<number> {
+  const db = await target.open();
+  try {
+    return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM public.raw_event_errors')).rows[0]!.n;
+  } finally {
+    await db.close();
+  }
+}
