@@ -140,6 +140,7 @@ export function decodeEntities(s: string): string {
 
 // C0 controls but tab and newline, DEL, and C1 controls: what can move a terminal's cursor,
 // change its colours or its title when printed raw.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
 
 /**

@@ -173,6 +173,7 @@ describe('import detects the format of each file', () => {
     const [x] = forms(1, 9);
     const r = await run(file(`${JSON.stringify(x)}\n{"id": "\u001b[31mred\u001b[0m", broken\n`, 'ndjson'));
     assert.equal(r.code, 0, r.stderr);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape character must not come through
     assert.doesNotMatch(r.stderr + r.stdout, /\u001b/);
     assert.match(r.stderr, /\\x1b|\\u001b/);
   });

@@ -7,7 +7,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Db } from '../src/db/connect.js';
-import { enqueue } from '../src/stages/engine/queue.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../tools/fake-openai.js';
 import { binary, NODE_FLAGS, runCli } from './support/cli.js';
 import { migratedTarget, onServer, type TestTarget } from './support/db.js';

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Db } from '../src/db/connect.js';
 import { generateEvents } from '../src/generate/generator.js';
 import { binary, NODE_FLAGS, runCli } from './support/cli.js';
-import { cloneTarget, migratedTarget, onServer, type TestTarget } from './support/db.js';
+import { cloneTarget, migratedTarget, onServer, poolerUrl, throughPooler, type TestTarget } from './support/db.js';
 import { loadEvents, USER_A } from './support/events.js';
 
 // The server proves it at full size; the embedded database (one process at a time, slower to
@@ -95,76 +95,85 @@ function killAfterBatches(target: TestTarget, batches: number, delayMs: number):
   });
 }
 
+/** The database reached directly, and through PgBouncer in transaction pooling mode when the tests have one. */
+const ROUTES: [string, (t: TestTarget) => TestTarget][] = [['', (t) => t]];
+if (poolerUrl) ROUTES.push([' through PgBouncer', throughPooler]);
+
 describe('normalize is exactly-once under kill -9', { timeout: 600_000 }, () => {
   let reference: TestTarget;
-  let crashed: TestTarget;
+  let expected: Awaited<ReturnType<typeof outcome>>;
+  const copies: TestTarget[] = [];
   before(async () => {
     reference = await prepare();
-    crashed = await cloneTarget(reference);
+    for (let i = 0; i < ROUTES.length; i++) copies.push(await cloneTarget(reference));
+    const once = await runCli([...reference.args, 'normalize', '--json']);
+    assert.equal(once.code, 0, once.stderr);
+    expected = await outcome(reference);
   });
   after(async () => {
     await reference?.drop();
-    await crashed?.drop();
+    for (const c of copies) await c.drop();
   });
 
-  it('kills at random points, re-runs, and the same tables as one uninterrupted run', async () => {
-    const once = await runCli([...reference.args, 'normalize', '--json']);
-    assert.equal(once.code, 0, once.stderr);
-    const expected = await outcome(reference);
-    assert.equal(expected.pending, 0);
-    assert.ok(expected.errors.length >= EVENTS / 400, `only ${expected.errors.length} dead letters`);
+  for (const [i, [route, via]] of ROUTES.entries())
+    it(`kills at random points${route}, re-runs, and the same tables as one uninterrupted run`, async () => {
+      const crashed = via(copies[i]!);
+      assert.equal(expected.pending, 0);
+      assert.ok(expected.errors.length >= EVENTS / 400, `only ${expected.errors.length} dead letters`);
 
-    let kills = 0;
-    for (let attempt = 0; kills < KILLS && attempt < 3 * KILLS; attempt++) {
-      const r = await killAfterBatches(crashed, 1 + Math.floor(Math.random() * 4), Math.floor(Math.random() * 40));
-      if (r.killed) kills++;
-    }
-    assert.ok(kills >= KILLS, `only ${kills} kills landed`);
-    const mid = await outcome(crashed);
-    assert.ok(mid.pending > 0, 'the kills must leave work behind');
+      let kills = 0;
+      for (let attempt = 0; kills < KILLS && attempt < 3 * KILLS; attempt++) {
+        const r = await killAfterBatches(crashed, 1 + Math.floor(Math.random() * 4), Math.floor(Math.random() * 40));
+        if (r.killed) kills++;
+      }
+      assert.ok(kills >= KILLS, `only ${kills} kills landed`);
+      const mid = await outcome(crashed);
+      assert.ok(mid.pending > 0, 'the kills must leave work behind');
 
-    const finish = await runCli([...crashed.args, 'normalize', '--json']);
-    assert.equal(finish.code, 0, finish.stderr);
-    const got = await outcome(crashed);
-    assert.equal(got.pending, 0);
-    assert.equal(got.interactions.length, expected.interactions.length, 'interactions lost or duplicated');
-    assert.deepEqual(got.interactions, expected.interactions);
-    assert.deepEqual(got.errors, expected.errors, 'dead letters lost or duplicated');
-    // Each killed run's process is gone from this host: the next run marks it abandoned at once
-    // and names itself as the run that resumed its work.
-    assert.equal(got.runsRunning, 0, 'no killed run is left running');
-    assert.equal(got.abandoned.length, kills);
-    assert.ok(
-      got.abandoned.every((a) => a.resumed_by !== null),
-      'each abandoned run names the run that resumed it',
-    );
-  });
+      const finish = await runCli([...crashed.args, 'normalize', '--json']);
+      assert.equal(finish.code, 0, finish.stderr);
+      const got = await outcome(crashed);
+      assert.equal(got.pending, 0);
+      assert.equal(got.interactions.length, expected.interactions.length, 'interactions lost or duplicated');
+      assert.deepEqual(got.interactions, expected.interactions);
+      assert.deepEqual(got.errors, expected.errors, 'dead letters lost or duplicated');
+      // Each killed run's process is gone from this host: the next run marks it abandoned at once
+      // and names itself as the run that resumed its work.
+      assert.equal(got.runsRunning, 0, 'no killed run is left running');
+      assert.equal(got.abandoned.length, kills);
+      assert.ok(
+        got.abandoned.every((a) => a.resumed_by !== null),
+        'each abandoned run names the run that resumed it',
+      );
+    });
 });
 
 describe('normalize in parallel', { skip: onServer ? false : 'needs a real server', timeout: 300_000 }, () => {
-  it('four processes share 20,000 events, each event once, all four working', async () => {
-    const target = await prepare();
-    try {
-      const runs = await Promise.all([1, 2, 3, 4].map(() => runCli([...target.args, 'normalize', '--batch-size', '100', '--json'])));
-      for (const r of runs) assert.equal(r.code, 0, r.stderr);
-      const taken = runs.map((r) => r.json<{ counts: { events?: number } }>().counts.events ?? 0);
-      assert.equal(
-        taken.reduce((a, b) => a + b, 0),
-        EVENTS,
-        `events taken: ${taken.join(' + ')}`,
-      );
-      assert.ok(
-        taken.every((n) => n > 0),
-        `a process did no work: ${taken.join(', ')}`,
-      );
-      const got = await outcome(target);
-      assert.equal(got.pending, 0);
-      const keys = got.interactions.map((k) => k.split('|').slice(0, 3).join('|'));
-      assert.equal(new Set(keys).size, keys.length);
-      const again = await runCli([...target.args, 'normalize', '--json']);
-      assert.equal(again.json<{ counts: { events?: number } }>().counts.events ?? 0, 0);
-    } finally {
-      await target.drop();
-    }
-  });
+  for (const [route, via] of ROUTES)
+    it(`four processes${route} share 20,000 events, each event once, all four working`, async () => {
+      const prepared = await prepare();
+      const target = via(prepared);
+      try {
+        const runs = await Promise.all([1, 2, 3, 4].map(() => runCli([...target.args, 'normalize', '--batch-size', '100', '--json'])));
+        for (const r of runs) assert.equal(r.code, 0, r.stderr);
+        const taken = runs.map((r) => r.json<{ counts: { events?: number } }>().counts.events ?? 0);
+        assert.equal(
+          taken.reduce((a, b) => a + b, 0),
+          EVENTS,
+          `events taken: ${taken.join(' + ')}`,
+        );
+        assert.ok(
+          taken.every((n) => n > 0),
+          `a process did no work: ${taken.join(', ')}`,
+        );
+        const got = await outcome(target);
+        assert.equal(got.pending, 0);
+        const keys = got.interactions.map((k) => k.split('|').slice(0, 3).join('|'));
+        assert.equal(new Set(keys).size, keys.length);
+        const again = await runCli([...target.args, 'normalize', '--json']);
+        assert.equal(again.json<{ counts: { events?: number } }>().counts.events ?? 0, 0);
+      } finally {
+        await prepared.drop();
+      }
+    });
 });

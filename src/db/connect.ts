@@ -5,7 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { maskUrl } from '../config.js';
-import { BusyError, DatabaseError } from '../errors.js';
+import { BusyError, DatabaseError, errorMessage } from '../errors.js';
 import { isAlive } from '../liveness.js';
 import type { Logger } from '../logger.js';
 import { mapPgError } from './pg-errors.js';
@@ -117,6 +117,14 @@ async function openServer(url: string, options: OpenOptions): Promise<Db> {
     await db.query('SELECT 1');
   } catch (err) {
     await pool.end().catch(() => {});
+    // Dropped before the first answer: whatever listens there is not speaking PostgreSQL to us.
+    if (err instanceof DatabaseError && err.code === 'connection' && /lost/.test(err.message)) {
+      throw new DatabaseError(`could not talk to PostgreSQL at ${target}: ${errorMessage(err.cause)}`, {
+        cause: err,
+        code: 'connection',
+        hint: 'is this a PostgreSQL server? check the host and port of the URL',
+      });
+    }
     throw err;
   }
   return db;

@@ -25,7 +25,10 @@ export const CLASH_STATES: ReadonlySet<string> = new Set(['40P01', '40001']);
  * a failover terminated the backend, the link broke. The transaction rolled back; a new
  * connection may run it again.
  */
-const CONNECTION_LOST_STATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
+const SHUTDOWN_STATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03']);
+
+/** Class 08 (connection exception: what a pooler says when its server connection died too) or a shutdown. */
+const connectionLost = (code: string): boolean => code.startsWith('08') || SHUTDOWN_STATES.has(code);
 
 function isPgLike(err: unknown): err is PgLikeError & Error {
   return err instanceof Error && typeof (err as PgLikeError).code === 'string';
@@ -39,7 +42,11 @@ export function mapPgError(err: unknown, target: string): OmniError {
   if (err instanceof OmniError) return err;
   if (!isPgLike(err)) {
     const message = err instanceof Error ? err.message : String(err);
-    if (/terminated unexpectedly|unexpected message|invalid response|ECONNRESET|connection timeout/i.test(message)) {
+    // The driver's words for a connection that died under it (the server, a pooler or the network dropped it).
+    if (/terminated unexpectedly|connection terminated|not queryable|ECONNRESET/i.test(message)) {
+      return new DatabaseError(`connection to ${target} lost: ${message}`, { cause: err, code: 'connection' });
+    }
+    if (/unexpected message|invalid response|connection timeout/i.test(message)) {
       return new DatabaseError(`could not talk to PostgreSQL at ${target}: ${message}`, {
         cause: err,
         code: 'connection',
@@ -63,6 +70,11 @@ export function mapPgError(err: unknown, target: string): OmniError {
         code: 'connection',
         hint: 'is the server running and the URL right? Without --database-url/DATABASE_URL the embedded database is used',
       });
+    case 'EPIPE':
+    case 'ENOTCONN':
+    case 'ECONNABORTED':
+      // The socket went away under a write: the other end (server, pooler, network) dropped it.
+      return new DatabaseError(`connection to ${target} lost: ${message}`, { cause: err, code: 'connection' });
     case '28P01':
     case '28000':
       return new DatabaseError(`authentication failed at ${target}: ${message}`, { cause: err, sqlState: code, code: 'auth' });
@@ -100,7 +112,7 @@ export function mapPgError(err: unknown, target: string): OmniError {
         hint: 'connect as the table owner or a role with the needed privileges (service_role on Supabase)',
       });
     default:
-      if (CONNECTION_LOST_STATES.has(code))
+      if (connectionLost(code))
         return new DatabaseError(`connection to ${target} lost: ${message}`, { cause: err, sqlState: code, code: 'connection' });
       break;
   }

@@ -11,20 +11,20 @@ import { CLASH_STATES } from './pg-errors.js';
  * a concurrent writer of the same rows that locked them in another order, or a serialization
  * failure — up to `attempts` times, with a short random pause so the two do not meet again.
  */
-export async function retryOnClash<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
+export async function retryOnClash<T>(fn: () => Promise<T>, attempts = 3, states: ReadonlySet<string> = CLASH_STATES): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
       const state = err instanceof DatabaseError ? err.sqlState : undefined;
-      if (attempt >= attempts || state === undefined || !CLASH_STATES.has(state)) throw err;
+      if (attempt >= attempts || state === undefined || !states.has(state)) throw err;
       await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 50));
     }
   }
 }
 
 /** The connection failed (not the statement): a new connection may run the work again. */
-export function isConnectionLost(err: unknown): err is DatabaseError {
+function isConnectionLost(err: unknown): err is DatabaseError {
   return err instanceof DatabaseError && err.code === 'connection';
 }
 

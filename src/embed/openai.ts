@@ -58,8 +58,8 @@ export interface OpenAIEmbedderOptions {
   logger?: Logger | undefined;
 }
 
-export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
-export const DEFAULT_RETRY_FOR_MS = 5 * 60_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+const DEFAULT_RETRY_FOR_MS = 5 * 60_000;
 
 /** `input[3]` (in param or message) → 3. */
 function inputIndex(err: APIError): number | undefined {

@@ -14,7 +14,7 @@ import type { InteractionRow, RawEventRow } from './normalize-sql.js';
 export const MAX_KEY_BYTES = 2000;
 
 /** A message withdrawn by its sender, by its key. */
-export interface Retraction {
+interface Retraction {
   user_id: string;
   source: string;
   source_id: string;

@@ -24,7 +24,7 @@ type Cursor = { occurredAt: string; id: string } | undefined;
  * from a jsonb payload rarely holds either, so the copy-and-clean pass runs only when the text
  * shows one (JSON.stringify escapes both, which makes them cheap to spot).
  */
-export function jsonText(value: unknown): string {
+function jsonText(value: unknown): string {
   const text = JSON.stringify(value);
   return text.includes('\\u0000') || /\\ud[89a-f]/i.test(text) ? JSON.stringify(cleanJson(value)) : text;
 }

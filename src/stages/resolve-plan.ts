@@ -16,7 +16,7 @@ export interface ResolveOptions {
 }
 
 /** Someone on the other side of an interaction; every identity listed is theirs. */
-export interface Person {
+interface Person {
   identities: Identity[];
   name: string | null;
 }

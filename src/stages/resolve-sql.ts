@@ -84,6 +84,30 @@ SELECT count(*)::int AS n FROM c`,
   return inserted[0]?.n ?? 0;
 }
 
+/**
+ * Names contacts the pipeline created under a placeholder (their email or phone) after the
+ * person's name, now that an interaction gives it; a contact with a real name, or one a person
+ * entered, keeps its name. Of several names in one batch the first in sort order wins.
+ */
+export async function nameContacts(tx: Queryable, names: { contact_id: string; name: string }[]): Promise<number> {
+  if (names.length === 0) return 0;
+  const { rowCount } = await tx.query(
+    `
+UPDATE public.contacts c
+SET display_name = x.name
+FROM (
+  SELECT DISTINCT ON (contact_id) contact_id, name
+  FROM json_to_recordset($1::json) AS x(contact_id uuid, name text)
+  ORDER BY contact_id, name
+) x
+WHERE c.id = x.contact_id
+  AND (c.display_name IS NULL OR c.display_name IN (c.primary_email, c.primary_phone) OR c.display_name ~ '^[0-9]{1,32}$')
+  AND EXISTS (SELECT 1 FROM omni_ingest.pipeline_contacts p WHERE p.contact_id = c.id)`,
+    [JSON.stringify(names)],
+  );
+  return rowCount ?? 0;
+}
+
 export interface MergeCandidate {
   id: string;
   user_id: string;

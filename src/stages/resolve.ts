@@ -4,6 +4,7 @@
 // contacts for people nobody knows yet and merge the ones a race split (resolve-merge.ts), move
 // the ledger, commit. A kill at any point rolls the batch back whole, queue rows included.
 import type { Queryable } from '../db/connect.js';
+import { CLASH_STATES } from '../db/pg-errors.js';
 import { retryOnClash } from '../db/retry.js';
 import type { Counts } from './engine/ledger.js';
 import { claimQueued, countQueued, peekCursor, peekQueued } from './engine/queue.js';
@@ -23,6 +24,9 @@ import {
 import * as sql from './resolve-sql.js';
 
 export type { ResolveOptions } from './resolve-plan.js';
+
+/** Deadlock, serialization failure, and a link to a contact merged away meanwhile (23503). */
+const RACES: ReadonlySet<string> = new Set([...CLASH_STATES, '23503']);
 
 async function lookupAll(db: Queryable, work: Work[]): Promise<Lookup> {
   const keys = new Map<string, sql.IdentityKey>();
@@ -77,6 +81,18 @@ type ResolveCount =
   | 'no_identity'
   | 'skipped';
 
+/** The name the matched person goes by, for each linked interaction that has one. */
+function namesOf(work: Work[], lookup: Lookup): { contact_id: string; name: string }[] {
+  return work.flatMap((w) => {
+    if (w.decision.kind !== 'link') return [];
+    const contactId = w.decision.contactId;
+    const person = w.tiers
+      .flat()
+      .find((p) => p.name !== null && p.identities.some((i) => lookup.get(keyOf(w.row.user_id, i)) === contactId));
+    return person?.name ? [{ contact_id: contactId, name: person.name }] : [];
+  });
+}
+
 async function resolveRows(
   db: Queryable,
   taken: number,
@@ -92,7 +108,7 @@ async function resolveRows(
     tiers: counterparts(row.type, row.source_meta, options.defaultRegion),
     decision: { kind: 'no_identity' },
   }));
-  let lookup = await lookupAll(db, work);
+  const lookup = await lookupAll(db, work);
   // A dry run remembers the contacts its earlier batches would have created.
   for (const [k, c] of simulated ?? []) if (!lookup.has(k)) lookup.set(k, c);
   for (const w of work) w.decision = decide(w.row.user_id, w.tiers, lookup);
@@ -103,10 +119,11 @@ async function resolveRows(
     if (write) {
       Object.assign(created, await writePlans(db, plans));
       // Read again rather than trust the plans: where another worker won an identity, its contact is the one.
-      lookup = await lookupAll(
+      const again = await lookupAll(
         db,
         work.filter((w) => w.decision.kind === 'none'),
       );
+      for (const [k, c] of again) lookup.set(k, c);
     } else {
       for (const p of plans)
         for (const i of p.identities) {
@@ -133,6 +150,8 @@ async function resolveRows(
 
   const links = work.flatMap((w) => (w.decision.kind === 'link' ? [{ id: w.row.id, contact_id: w.decision.contactId }] : []));
   const linked = !write ? links.length : links.length === 0 ? 0 : (await sql.linkInteractions(db, JSON.stringify(links))).linked;
+  // A contact the pipeline named after a phone or an email gets the person's name once one is known.
+  if (write && links.length > 0) await sql.nameContacts(db, namesOf(work, lookup));
   const tally = (kind: Decision['kind']) => work.filter((w) => w.decision.kind === kind).length;
   const counts: Counts<ResolveCount> = {
     events: taken,
@@ -160,21 +179,25 @@ export function createResolveStage(options: ResolveOptions): Stage<ResolveCount,
   return {
     name: 'resolve',
     countPending: (db, range, before) => countQueued(db, ['resolve'], range, before),
-    // Workers creating and merging the same people may deadlock on their locks; PostgreSQL
-    // aborts one, which simply runs its batch again.
+    // Workers creating and merging the same people may deadlock on their locks, or one may link to
+    // a contact another has just merged away (a foreign key violation): PostgreSQL aborts one,
+    // which simply runs its batch again and finds the contact the person now has.
     batch: (input) =>
-      retryOnClash(() =>
-        input.db.transaction(async (t) => {
-          const items = await claimQueued(t, ['resolve'], input.range, input.size);
-          if (items.length === 0) return { taken: 0, counts: {} };
-          const rows = await sql.loadInteractions(
-            t,
-            items.map((i) => i.item_id),
-          );
-          const counts = await resolveRows(t, items.length, rows, options);
-          await input.record(t, counts);
-          return { taken: items.length, counts };
-        }),
+      retryOnClash(
+        () =>
+          input.db.transaction(async (t) => {
+            const items = await claimQueued(t, ['resolve'], input.range, input.size);
+            if (items.length === 0) return { taken: 0, counts: {} };
+            const rows = await sql.loadInteractions(
+              t,
+              items.map((i) => i.item_id),
+            );
+            const counts = await resolveRows(t, items.length, rows, options);
+            await input.record(t, counts);
+            return { taken: items.length, counts };
+          }),
+        5,
+        RACES,
       ),
     async dryBatch(input) {
       const cursor = input.cursor ?? { after: undefined, simulated: new Map() };

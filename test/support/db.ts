@@ -197,3 +197,17 @@ export async function cloneTarget(source: TestTarget): Promise<TestTarget> {
   if (serverUrl) return serverTarget(new URL(source.url!).pathname.slice(1));
   return pgliteTarget(source.config.dataDir);
 }
+
+/** PgBouncer in transaction pooling mode in front of the test server (scripts/start-pgbouncer.sh). */
+export const poolerUrl = process.env.TEST_PGBOUNCER_URL || undefined;
+
+/** The same database reached through the pooler: for the CLI and the test's own connections. */
+export function throughPooler(target: TestTarget): TestTarget {
+  if (!poolerUrl || !target.url) throw new Error('throughPooler needs TEST_PGBOUNCER_URL and a server target');
+  const u = new URL(target.url);
+  const p = new URL(poolerUrl);
+  u.host = p.host;
+  const url = u.toString();
+  const config = { databaseUrl: url, dataDir: '' };
+  return { ...target, args: ['--database-url', url], config, url, open: () => openDb(config) };
+}

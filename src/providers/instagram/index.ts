@@ -109,8 +109,11 @@ function fromBody(payload: unknown): NormalizeResult {
   const rejected: RejectedItem[] = [];
   const reasons = new Map<string, number>();
   body.entry.forEach((entry, e) => {
-    (entry.messaging ?? []).forEach((raw, i) => {
-      const at = ['entry', e, 'messaging', i];
+    const items = [
+      ...(entry.messaging ?? []).map((raw, i) => ({ raw, at: ['entry', e, 'messaging', i] })),
+      ...(entry.standby ?? []).map((raw, i) => ({ raw, at: ['entry', e, 'standby', i] })),
+    ];
+    items.forEach(({ raw, at }) => {
       try {
         const r = fromItem(parsePart(itemSchema, raw, WHAT_BODY, at), formatPath(at), entry);
         if ('interaction' in r) out.push(r.interaction);
@@ -168,11 +171,18 @@ export const instagram: Provider = {
       const entries = Array.isArray(payload.entry) ? payload.entry.filter(isRecord) : [];
       const first = entries[0];
       if (!first) throw payloadError(WHAT_BODY, 'payload.entry', 'is missing or empty: nothing to import');
-      const items = entries.flatMap((e) => (Array.isArray(e.messaging) ? e.messaging.filter(isRecord) : []));
+      const items = entries.flatMap((e) => [e.messaging, e.standby].flatMap((list) => (Array.isArray(list) ? list.filter(isRecord) : [])));
       const withId = items.filter((i) => itemId(i) !== null);
       const only = withId.length === 1 ? withId[0] : undefined;
       if (only) return { sourceId: itemId(only) as string, occurredAt: timeOf(only.timestamp) };
-      const hash = createHash('sha256').update(stableJson(payload)).digest('hex').slice(0, 16);
+      let canonical: string;
+      try {
+        canonical = stableJson(payload);
+      } catch (err) {
+        if (!(err instanceof RangeError)) throw err;
+        throw payloadError(WHAT_BODY, 'payload', 'is nested too deeply to be identified');
+      }
+      const hash = createHash('sha256').update(canonical).digest('hex').slice(0, 16);
       return {
         sourceId: `ig:${String(first.id)}:${first.time === undefined ? '-' : String(first.time)}:${hash}`,
         occurredAt: timeOf(items[0]?.timestamp) ?? timeOf(first.time),

@@ -57,6 +57,8 @@ export const bodySchema = z.object({
       time: ms.optional(),
       // Entries for comments, mentions… carry `changes` instead: not messages.
       messaging: z.array(z.unknown()).optional(),
+      // Messages that arrived while another app had control of the conversation: still messages.
+      standby: z.array(z.unknown()).optional(),
     }),
   ),
 });

@@ -15,7 +15,7 @@ import { DatabaseError } from '../../errors.js';
  */
 const DATA_CLASSES = new Set(['22', '23', '54']);
 
-export function isDataError(err: unknown): err is DatabaseError {
+function isDataError(err: unknown): err is DatabaseError {
   return err instanceof DatabaseError && err.sqlState !== undefined && DATA_CLASSES.has(err.sqlState.slice(0, 2));
 }
 

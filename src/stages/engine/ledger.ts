@@ -5,7 +5,7 @@ import { isAlive, thisHost } from '../../liveness.js';
 
 /** Counts of a run or a batch by name; `events` is what the batch took. Stages name their own keys. */
 export type Counts<K extends string = string> = { [key in K | 'events']?: number };
-export const RUN_STATUSES = ['running', 'succeeded', 'incomplete', 'failed', 'stopped', 'abandoned'] as const;
+const RUN_STATUSES = ['running', 'succeeded', 'incomplete', 'failed', 'stopped', 'abandoned'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 const runRow = z.object({

@@ -24,8 +24,6 @@ import { openSource } from './source.js';
 import { insertSyncAudit } from './sql.js';
 import { type BatchResult, writeBatch } from './write.js';
 
-export type { ImportProblem } from './check.js';
-
 export interface ImportOptions {
   db: Db;
   clock: Clock;

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { type Piece, splitRecords } from './split.js';
 
 /** The text of a record kept with its dead letter (for `errors show` and `errors export`). */
-export const KEPT_RECORD_BYTES = 64 * 1024;
+const KEPT_RECORD_BYTES = 64 * 1024;
 
 export interface KeptRecord {
   /** The record's text, at most KEPT_RECORD_BYTES of it. */
@@ -17,7 +17,7 @@ export interface KeptRecord {
   truncated: boolean;
 }
 
-export type RecordKind = 'not_json' | 'too_deep' | 'too_large' | 'unclosed';
+type RecordKind = 'not_json' | 'too_deep' | 'too_large' | 'unclosed';
 
 export type RecordResult =
   | {

@@ -10,9 +10,9 @@
 // comes out as a problem of its own, with its start, and the records after it still come out.
 
 /** Nesting no provider payload comes near; deeper records are refused before any recursive code sees them. */
-export const MAX_DEPTH = 1000;
+const MAX_DEPTH = 1000;
 /** A record larger than this is refused (a provider object is kilobytes, a Gmail message with inline parts a few MB). */
-export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 
 /** What a record's bytes are kept of when it is refused whole (too deep, too large, not closed). */
 const EXCERPT_BYTES = 64 * 1024;
