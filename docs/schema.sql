@@ -161,6 +161,17 @@ public.raw_event_errors (row level security)
   error text not null
   context jsonb not null default '{}'::jsonb
   error_at timestamp with time zone not null default now()
+  status text not null default 'open'::text
+  attempts integer not null default 1
+  first_seen timestamp with time zone not null default now()
+  last_seen timestamp with time zone not null default now()
+  closed_at timestamp with time zone
+  closed_by uuid
+  close_reason text
+  signature text default omni_ingest.error_signature(stage, provider, error)
+  item_id uuid default omni_ingest.error_item_id(stage, raw_event_id, context)
+  item_key text default omni_ingest.error_item_key(stage, id, raw_event_id, user_id, provider, context)
+  source_id text default (context ->> 'source_id'::text)
 
 public.raw_events (row level security)
   id uuid not null default gen_random_uuid()
@@ -232,7 +243,13 @@ public.interactions interactions_user_source_source_id_key UNIQUE (user_id, sour
 
 public.jobs jobs_pkey PRIMARY KEY (id)
 
+public.raw_event_errors raw_event_errors_attempts_check CHECK ((attempts >= 1))
+
+public.raw_event_errors raw_event_errors_closed_check CHECK (((status = 'open'::text) = (closed_at IS NULL)))
+
 public.raw_event_errors raw_event_errors_pkey PRIMARY KEY (id)
+
+public.raw_event_errors raw_event_errors_status_check CHECK ((status = ANY (ARRAY['open'::text, 'resolved'::text, 'discarded'::text])))
 
 public.raw_events raw_events_pkey PRIMARY KEY (id)
 
@@ -314,9 +331,19 @@ CREATE UNIQUE INDEX interactions_user_source_source_id_key ON public.interaction
 
 CREATE UNIQUE INDEX jobs_pkey ON public.jobs USING btree (id)
 
+CREATE INDEX raw_event_errors_groups_idx ON public.raw_event_errors USING btree (status, signature, user_id) INCLUDE (last_seen, first_seen)
+
+CREATE INDEX raw_event_errors_list_idx ON public.raw_event_errors USING btree (status, last_seen DESC, id DESC)
+
+CREATE INDEX raw_event_errors_open_item_idx ON public.raw_event_errors USING btree (stage, item_id) WHERE (status = 'open'::text)
+
+CREATE UNIQUE INDEX raw_event_errors_open_item_key ON public.raw_event_errors USING btree (stage, item_key) WHERE (status = 'open'::text)
+
 CREATE UNIQUE INDEX raw_event_errors_pkey ON public.raw_event_errors USING btree (id)
 
 CREATE INDEX raw_event_errors_raw_event_id_idx ON public.raw_event_errors USING btree (raw_event_id)
+
+CREATE INDEX raw_event_errors_source_idx ON public.raw_event_errors USING btree (provider, source_id) WHERE (source_id IS NOT NULL)
 
 CREATE INDEX raw_event_errors_user_provider_stage_error_at_idx ON public.raw_event_errors USING btree (user_id, provider, stage, error_at DESC)
 
@@ -455,6 +482,69 @@ return null;
 end
 $function$
 
+CREATE OR REPLACE FUNCTION omni_ingest.error_item_id(stage text, raw_event_id uuid, context jsonb)
+ RETURNS uuid
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+select case stage
+when 'normalize' then raw_event_id
+when 'embed' then omni_ingest.uuid_or_null(context ->> 'interaction_id')
+when 'insights' then omni_ingest.uuid_or_null(context ->> 'contact_id')
+else raw_event_id
+end
+$function$
+
+CREATE OR REPLACE FUNCTION omni_ingest.error_item_key(stage text, id uuid, raw_event_id uuid, user_id uuid, provider text, context jsonb)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+select case
+when stage = 'import' then coalesce(user_id::text, '') || '/' || coalesce(provider, '') || '/' || coalesce(
+  'sha256:' || (context -> 'record' ->> 'sha256'),
+  'line:' || (context ->> 'file') || ':' || (context ->> 'line'),
+  id::text)
+when stage = 'normalize' and raw_event_id is not null then
+  raw_event_id::text || coalesce('/' || (context ->> 'item'), '')
+when stage = 'embed' and context ? 'interaction_id' then
+  (context ->> 'interaction_id') || '/' || coalesce(context ->> 'chunk_index', '')
+when stage = 'insights' and context ? 'contact_id' then context ->> 'contact_id'
+else id::text
+end
+$function$
+
+CREATE OR REPLACE FUNCTION omni_ingest.error_pattern(message text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+select left(btrim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+coalesce(message, ''),
+$q$"(\\.|[^"\\])*"|(?<![A-Za-z])'[^']*'|`[^`]*`$q$, '?', 'g'),
+'[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}', '<email>', 'g'),
+'[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}', '<uuid>', 'g'),
+'\m(?=[A-Za-z_]*[0-9])[A-Za-z0-9_]{8,}\M', '<id>', 'g'),
+'[0-9]+', '#', 'g'),
+'\s+', ' ', 'g')), 300)
+$function$
+
+CREATE OR REPLACE FUNCTION omni_ingest.error_signature(stage text, provider text, message text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+select left(md5(coalesce(stage, '') || chr(1) || coalesce(provider, '') || chr(1) || omni_ingest.error_pattern(message)), 16)
+$function$
+
+CREATE OR REPLACE FUNCTION omni_ingest.uuid_or_null(value text)
+ RETURNS uuid
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+AS $function$
+select case when value ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then value::uuid end
+$function$
+
 CREATE OR REPLACE FUNCTION public.ai_insight_fingerprint(kind text, subject_type text, subject_id uuid, model text, title text)
  RETURNS text
  LANGUAGE sql
@@ -538,6 +628,16 @@ function omni_ingest.enqueue_new_insights() to PUBLIC: EXECUTE
 function omni_ingest.enqueue_new_interactions() to PUBLIC: EXECUTE
 
 function omni_ingest.enqueue_raw_events() to PUBLIC: EXECUTE
+
+function omni_ingest.error_item_id(stage text, raw_event_id uuid, context jsonb) to PUBLIC: EXECUTE
+
+function omni_ingest.error_item_key(stage text, id uuid, raw_event_id uuid, user_id uuid, provider text, context jsonb) to PUBLIC: EXECUTE
+
+function omni_ingest.error_pattern(message text) to PUBLIC: EXECUTE
+
+function omni_ingest.error_signature(stage text, provider text, message text) to PUBLIC: EXECUTE
+
+function omni_ingest.uuid_or_null(value text) to PUBLIC: EXECUTE
 
 function public.ai_insight_fingerprint(kind text, subject_type text, subject_id uuid, model text, title text) to PUBLIC: EXECUTE
 

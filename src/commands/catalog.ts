@@ -70,6 +70,16 @@ export const CATALOG: readonly CatalogEntry[] = [
     load: async () => (await import('./demo.js')).registerDemo,
   },
   {
+    name: 'errors',
+    description: 'dead letters: list, group, show, retry, discard, export and purge them',
+    load: async () => (await import('./errors.js')).registerErrors,
+  },
+  {
+    name: 'trace',
+    description: "one event's path through every table: raw event, interaction, contact, chunks, insights, timeline, errors, runs",
+    load: async () => (await import('./trace.js')).registerTrace,
+  },
+  {
     name: 'stats',
     description:
       "the design document's debug figures: failures by provider/stage (24 h), timeline per day, embedding coverage, jobs, pending work",

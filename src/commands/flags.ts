@@ -31,7 +31,8 @@ export const uuidFlag = z
   .regex(UUID, 'must be a UUID')
   .transform((s) => s.toLowerCase());
 
-const oneOf = <const T extends string>(values: readonly [T, ...T[]]) => z.enum(values, { message: `is not one of ${values.join(', ')}` });
+export const oneOf = <const T extends string>(values: readonly [T, ...T[]]) =>
+  z.enum(values, { message: `is not one of ${values.join(', ')}` });
 
 export const nonEmpty = z.string().trim().min(1, 'must not be empty');
 

@@ -1,4 +1,8 @@
-// The one writer of public.raw_event_errors: every stage's dead letters, one set-based statement.
+// The one writer of public.raw_event_errors: every stage's dead letters, and their resolution
+// when the stage later succeeds on the same item. Both run in the stage's own transaction, so a
+// dead letter commits (or rolls back) with the batch whose failure it is, and a resolution with
+// the writes that made the error obsolete: a crash leaves every error open or resolved with its
+// output, never resolved without it.
 import type { Queryable } from '../db/connect.js';
 import { cleanJson, cleanText } from '../text.js';
 import { deadLetterSchema, type DeadLetter } from './letters.js';
@@ -6,16 +10,28 @@ import { deadLetterSchema, type DeadLetter } from './letters.js';
 /** Messages are kept whole up to this many characters (a stack of zod issues fits). */
 const ERROR_MAX_CHARS = 2000;
 
+export interface Written {
+  /** Rows written: new errors plus recurrences of open ones. */
+  rows: number;
+  /** Of those, recurrences (an open error about the same item failed again: attempts + 1). */
+  recurring: number;
+  /** The item keys now open, which a resolution in the same batch must leave open. */
+  keys: string[];
+}
+
 /**
- * Stores dead letters in the caller's transaction, so they commit (or roll back) with the batch
- * whose failures they are. Each letter is checked against its stage's shape first: a writer that
- * drifts from the schema fails its tests, not an operator's `errors show`.
+ * Stores dead letters in the caller's transaction. A letter about an item that already has an
+ * open error of its stage (same item_key, computed by the database) updates that row: one more
+ * attempt, last_seen now, the latest message and context. Letters about one item within the
+ * call collapse into one row, their number added to attempts. Each letter is checked against its
+ * stage's shape first: a writer that drifts from the schema fails its tests, not `errors show`.
  */
-export async function writeDeadLetters(tx: Queryable, letters: DeadLetter[]): Promise<number> {
-  if (letters.length === 0) return 0;
-  const rows = letters.map((l) => {
+export async function writeDeadLetters(tx: Queryable, letters: DeadLetter[]): Promise<Written> {
+  if (letters.length === 0) return { rows: 0, recurring: 0, keys: [] };
+  const rows = letters.map((l, ord) => {
     const letter = deadLetterSchema.parse(l);
     return {
+      ord,
       raw_event_id: letter.rawEventId,
       user_id: letter.userId,
       provider: letter.provider,
@@ -24,12 +40,93 @@ export async function writeDeadLetters(tx: Queryable, letters: DeadLetter[]): Pr
       context: cleanJson(letter.context),
     };
   });
+  const { rows: out } = await tx.query<{ item_key: string; recurring: boolean }>(
+    `
+WITH x AS (
+  SELECT x.*, omni_ingest.error_item_key(x.stage, NULL, x.raw_event_id, x.user_id, x.provider, x.context) AS key
+  FROM json_to_recordset($1::json)
+    AS x(ord int, raw_event_id uuid, user_id uuid, provider text, stage text, error text, context jsonb)
+), latest AS (
+  SELECT DISTINCT ON (x.stage, x.key) x.*, count(*) OVER (PARTITION BY x.stage, x.key) AS times
+  FROM x
+  ORDER BY x.stage, x.key, x.ord DESC
+)
+INSERT INTO public.raw_event_errors AS e (raw_event_id, user_id, provider, stage, error, context, attempts)
+SELECT l.raw_event_id, l.user_id, l.provider, l.stage, l.error, l.context, l.times
+FROM latest l
+ORDER BY l.stage, l.key
+ON CONFLICT (stage, item_key) WHERE status = 'open' DO UPDATE
+SET error = excluded.error,
+    context = excluded.context,
+    raw_event_id = excluded.raw_event_id,
+    attempts = e.attempts + excluded.attempts,
+    last_seen = now()
+RETURNING e.item_key, e.xmax <> 0 AS recurring`,
+    [JSON.stringify(rows)],
+  );
+  return { rows: out.length, recurring: out.filter((r) => r.recurring).length, keys: out.map((r) => r.item_key) };
+}
+
+export interface Resolution {
+  stage: 'normalize' | 'embed' | 'insights';
+  /** The items the stage has just completed (raw events, interactions, contacts). */
+  itemIds: string[];
+  /** Item keys still failing (from writeDeadLetters in the same transaction): left open. */
+  stillFailing?: string[] | undefined;
+  /** The run doing it; null for a dry run or a hand. */
+  runId: string | null;
+  reason: string;
+}
+
+/**
+ * Resolves the open errors of items a stage has just completed, in its transaction: a retry, a
+ * --reprocess or an ordinary run that got there first all close the error the same way. Returns
+ * how many were resolved. Costs one probe of a partial index (open errors only) per batch.
+ */
+export async function resolveDeadLetters(tx: Queryable, r: Resolution): Promise<number> {
+  if (r.itemIds.length === 0) return 0;
   const { rowCount } = await tx.query(
     `
-INSERT INTO public.raw_event_errors (raw_event_id, user_id, provider, stage, error, context)
-SELECT x.raw_event_id, x.user_id, x.provider, x.stage, x.error, x.context
-FROM json_to_recordset($1::json) AS x(raw_event_id uuid, user_id uuid, provider text, stage text, error text, context jsonb)`,
-    [JSON.stringify(rows)],
+UPDATE public.raw_event_errors e
+SET status = 'resolved', closed_at = now(), closed_by = $4, close_reason = $5
+WHERE e.stage = $1
+  AND e.status = 'open'
+  AND e.item_id = ANY($2::uuid[])
+  AND NOT (e.item_key = ANY($3::text[]))`,
+    [r.stage, r.itemIds, r.stillFailing ?? [], r.runId, r.reason],
+  );
+  return rowCount ?? 0;
+}
+
+/**
+ * Resolves open import errors whose record is now in raw_events: by the provider's id of the
+ * record (the error knew it), or by its place in a file `errors export` wrote (the record was
+ * fixed by hand there). Returns how many.
+ */
+export async function resolveImportErrors(
+  tx: Queryable,
+  r: {
+    userId: string;
+    provider: string;
+    sourceIds: string[];
+    /** Lines (1-based) of `exportFile` that are now imported. */
+    exportFile?: string | undefined;
+    exportLines?: number[] | undefined;
+    runId: string | null;
+  },
+): Promise<number> {
+  if (r.sourceIds.length === 0 && !r.exportLines?.length) return 0;
+  const { rowCount } = await tx.query(
+    `
+UPDATE public.raw_event_errors e
+SET status = 'resolved', closed_at = now(), closed_by = $6, close_reason = 're-imported'
+WHERE e.stage = 'import'
+  AND e.status = 'open'
+  AND e.user_id = $1
+  AND e.provider = $2
+  AND (e.source_id = ANY($3::text[])
+       OR (e.context -> 'exported' ->> 'file' = $4 AND (e.context -> 'exported' ->> 'line')::int = ANY($5::int[])))`,
+    [r.userId, r.provider, r.sourceIds, r.exportFile ?? null, r.exportLines ?? [], r.runId],
   );
   return rowCount ?? 0;
 }

@@ -9,7 +9,7 @@
 // A contact that changed while the model was answering keeps its queue row (the lease is given
 // back), so the newer interactions get their own insights.
 import type { DeadLetterOf } from '../dead-letters/letters.js';
-import { writeDeadLetters } from '../dead-letters/sql.js';
+import { resolveDeadLetters, writeDeadLetters } from '../dead-letters/sql.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { InsightContactError, type ContactContext, type GenerateResult, type InsightProvider } from '../insights/provider.js';
@@ -26,6 +26,8 @@ type InsightsCount =
   | 'unchanged'
   | 'skipped'
   | 'dead_lettered'
+  | 'recurring'
+  | 'resolved'
   | 'requeued'
   | 'tokens'
   | 'requests'
@@ -112,7 +114,8 @@ export function createInsightsStage(options: InsightsStageOptions): Stage<Insigh
   async function leased(input: BatchInput, lease: Lease): Promise<BatchOutput<InsightsCount>> {
     const ids = lease.ids;
     const rows = await load(input.db, ids);
-    const counts: Record<Exclude<InsightsCount, 'would_send'> | 'events', number> = {
+    const counts: Record<Exclude<InsightsCount, 'would_send' | 'recurring' | 'resolved'> | 'events', number> &
+      Partial<Record<'recurring' | 'resolved', number>> = {
       events: ids.length,
       generated: 0,
       inserted: 0,
@@ -202,7 +205,16 @@ export function createInsightsStage(options: InsightsStageOptions): Stage<Insigh
       }
       counts.inserted = insights.length === 0 ? 0 : await sql.insertInsights(tx, JSON.stringify(insights));
       counts.duplicates = insights.length - counts.inserted;
-      await writeDeadLetters(tx, dead);
+      const letters = await writeDeadLetters(tx, dead);
+      if (letters.recurring) counts.recurring = letters.recurring;
+      const resolved = await resolveDeadLetters(tx, {
+        stage: 'insights',
+        itemIds: [...done],
+        stillFailing: letters.keys,
+        runId: input.runId,
+        reason: 'insights succeeded',
+      });
+      if (resolved) counts.resolved = resolved;
       await lease.complete(tx, [...done]);
       // Stopped: the contacts never answered are not taken (they go back to the queue).
       if (input.signal.aborted) counts.events = done.size + counts.requeued;

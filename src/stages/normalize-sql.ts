@@ -13,8 +13,8 @@ export interface RawEventRow {
   batch_id: string | null;
 }
 
-const QUEUE_IN_RANGE = rangeWhere({ at: 'q.occurred_at', user: 'q.user_id', provider: 'q.provider' });
-const RAW_IN_RANGE = rangeWhere({ at: 'r.occurred_at', user: 'r.user_id', provider: 'r.provider' });
+const QUEUE_IN_RANGE = rangeWhere({ at: 'q.occurred_at', user: 'q.user_id', provider: 'q.provider', item: 'q.raw_event_id' });
+const RAW_IN_RANGE = rangeWhere({ at: 'r.occurred_at', user: 'r.user_id', provider: 'r.provider', item: 'r.id' });
 
 /** Queued raw events in the range; with `before`, only those queued before then. */
 export async function countPendingRawEvents(db: Queryable, range: RangeOptions, before?: Date): Promise<number> {
@@ -23,7 +23,7 @@ export async function countPendingRawEvents(db: Queryable, range: RangeOptions, 
 SELECT count(*)::int AS n
 FROM omni_ingest.normalize_queue q
 WHERE ${QUEUE_IN_RANGE}
-  AND ($5::timestamptz IS NULL OR q.enqueued_at < $5)`,
+  AND ($6::timestamptz IS NULL OR q.enqueued_at < $6)`,
     [...rangeParams(range), before ?? null],
   );
   return rows[0]?.n ?? 0;
@@ -42,7 +42,7 @@ WITH next AS (
   FROM omni_ingest.normalize_queue q
   WHERE ${QUEUE_IN_RANGE}
   ORDER BY q.occurred_at, q.raw_event_id
-  LIMIT $5
+  LIMIT $6
   FOR UPDATE SKIP LOCKED
 ), claimed AS (
   DELETE FROM omni_ingest.normalize_queue q
@@ -71,25 +71,24 @@ SELECT r.id, r.user_id, r.provider, r.source_id, r.occurred_at, r.payload, r.bat
 FROM omni_ingest.normalize_queue q
 JOIN public.raw_events r ON r.id = q.raw_event_id
 WHERE ${QUEUE_IN_RANGE}
-  AND (coalesce(q.occurred_at, '-infinity'), q.raw_event_id) > ($6::timestamptz, $7::uuid)
+  AND (coalesce(q.occurred_at, '-infinity'), q.raw_event_id) > ($7::timestamptz, $8::uuid)
 ORDER BY coalesce(q.occurred_at, '-infinity'), q.raw_event_id
-LIMIT $5`,
+LIMIT $6`,
     [...rangeParams(range), limit, after?.occurredAt ?? '-infinity', after?.id ?? '00000000-0000-0000-0000-000000000000'],
   );
   return rows;
 }
 
 /** Puts raw events of the range back in the queue (re-normalize them: retries, --reprocess). */
-export async function enqueueRawEvents(db: Queryable, range: RangeOptions, ids?: string[]): Promise<number> {
+export async function enqueueRawEvents(db: Queryable, range: RangeOptions): Promise<number> {
   const { rowCount } = await db.query(
     `
 INSERT INTO omni_ingest.normalize_queue (raw_event_id, user_id, provider, occurred_at)
 SELECT r.id, r.user_id, r.provider, r.occurred_at
 FROM public.raw_events r
 WHERE ${RAW_IN_RANGE}
-  AND ($5::uuid[] IS NULL OR r.id = ANY($5))
 ON CONFLICT (raw_event_id) DO NOTHING`,
-    [...rangeParams(range), ids ?? null],
+    rangeParams(range),
   );
   return rowCount ?? 0;
 }

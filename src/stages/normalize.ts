@@ -5,7 +5,7 @@
 // nothing.
 import type { Queryable } from '../db/connect.js';
 import { relaxCommitDurability } from '../db/session.js';
-import { writeDeadLetters } from '../dead-letters/sql.js';
+import { resolveDeadLetters, writeDeadLetters } from '../dead-letters/sql.js';
 import { providers } from '../providers/index.js';
 import { cleanJson } from '../text.js';
 import { writeIsolating } from './engine/isolate.js';
@@ -14,7 +14,17 @@ import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } fr
 import { type Mapped, mapRawEvents, normalizeDeadLetter } from './normalize-map.js';
 import * as sql from './normalize-sql.js';
 
-type NormalizeCount = 'interactions' | 'inserted' | 'updated' | 'unchanged' | 'skipped' | 'dead_lettered' | 'withdrawn' | 'would_upsert';
+type NormalizeCount =
+  | 'interactions'
+  | 'inserted'
+  | 'updated'
+  | 'unchanged'
+  | 'skipped'
+  | 'dead_lettered'
+  | 'recurring'
+  | 'resolved'
+  | 'withdrawn'
+  | 'would_upsert';
 
 /** Where a dry run's keyset walk of the queue is. */
 type Cursor = { occurredAt: string; id: string } | undefined;
@@ -50,7 +60,13 @@ async function applyKnownWithdrawals(tx: Queryable, mapped: Mapped): Promise<voi
   }
 }
 
-function countsOf(taken: number, mapped: Mapped, written: sql.Written, withdrawn: number): Counts<NormalizeCount> {
+/** What a batch did to dead letters: new or recurring ones written, open ones resolved. */
+interface Letters {
+  recurring: number;
+  resolved: number;
+}
+
+function countsOf(taken: number, mapped: Mapped, written: sql.Written, withdrawn: number, letters?: Letters): Counts<NormalizeCount> {
   return {
     events: taken,
     interactions: mapped.interactions.length,
@@ -60,6 +76,8 @@ function countsOf(taken: number, mapped: Mapped, written: sql.Written, withdrawn
     skipped: mapped.skipped,
     dead_lettered: mapped.deadLetters.length,
     ...(withdrawn > 0 ? { withdrawn } : {}),
+    ...(letters?.recurring ? { recurring: letters.recurring } : {}),
+    ...(letters?.resolved ? { resolved: letters.resolved } : {}),
   };
 }
 
@@ -104,8 +122,16 @@ async function realBatch(input: BatchInput): Promise<BatchOutput<NormalizeCount>
     const refused = new Set(rejected.map((r) => r.row));
     mapped.interactions = mapped.interactions.filter((i) => !refused.has(i));
     const withdrawn = mapped.retractions.length === 0 ? 0 : await sql.withdrawInteractions(tx, mapped.retractions);
-    await writeDeadLetters(tx, mapped.deadLetters);
-    const counts = countsOf(rows.length, mapped, written, withdrawn);
+    const letters = await writeDeadLetters(tx, mapped.deadLetters);
+    // Events that went through (or were skipped, which is their outcome) close their open errors.
+    const resolved = await resolveDeadLetters(tx, {
+      stage: 'normalize',
+      itemIds: rows.map((r) => r.id),
+      stillFailing: letters.keys,
+      runId: input.runId,
+      reason: 'normalize succeeded',
+    });
+    const counts = countsOf(rows.length, mapped, written, withdrawn, { recurring: letters.recurring, resolved });
     await input.record(tx, counts, lastKey(rows));
     return { taken: rows.length, counts };
   });

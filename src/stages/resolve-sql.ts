@@ -6,7 +6,7 @@ import type { Identity } from '../providers/types.js';
 import type { Queryable } from '../db/connect.js';
 import { rangeParams, rangeWhere, type RangeOptions } from './engine/range.js';
 
-const INTERACTION_IN_RANGE = rangeWhere({ at: 'i.occurred_at', user: 'i.user_id', provider: 'i.source' });
+const INTERACTION_IN_RANGE = rangeWhere({ at: 'i.occurred_at', user: 'i.user_id', provider: 'i.source', item: 'i.id' });
 
 export interface ResolveInteractionRow {
   id: string;

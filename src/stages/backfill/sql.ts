@@ -5,17 +5,17 @@ import { rangeParams, rangeWhere, type RangeOptions } from '../engine/range.js';
 import type { StageName } from '../names.js';
 import { enqueueRawEvents } from '../normalize-sql.js';
 
-const INTERACTION_IN_RANGE = rangeWhere({ at: 'i.occurred_at', user: 'i.user_id', provider: 'i.source' });
+const INTERACTION_IN_RANGE = rangeWhere({ at: 'i.occurred_at', user: 'i.user_id', provider: 'i.source', item: 'i.id' });
 
 /** Interactions of the range, into the queue of `stage` (resolve: unlinked; timeline: linked). */
 async function requeueInteractions(db: Queryable, stage: 'resolve' | 'embed' | 'timeline', range: RangeOptions): Promise<number> {
   const { rowCount } = await db.query(
     `
 INSERT INTO omni_ingest.work_queue (stage, item_id, user_id, provider, occurred_at)
-SELECT $5, i.id, i.user_id, i.source, i.occurred_at
+SELECT $6, i.id, i.user_id, i.source, i.occurred_at
 FROM public.interactions i
 WHERE ${INTERACTION_IN_RANGE}
-  AND CASE $5 WHEN 'resolve' THEN i.contact_id IS NULL WHEN 'timeline' THEN i.contact_id IS NOT NULL ELSE true END
+  AND CASE $6 WHEN 'resolve' THEN i.contact_id IS NULL WHEN 'timeline' THEN i.contact_id IS NOT NULL ELSE true END
 ON CONFLICT (stage, item_id) DO NOTHING`,
     [...rangeParams(range), stage],
   );

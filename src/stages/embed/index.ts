@@ -86,7 +86,10 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
           unrecorded.requests = 0;
           unrecorded.tokens = 0;
           try {
-            addCounts(total, await writeItems({ db: input.db, column, embedder, lease, record: input.record }, items, tally));
+            addCounts(
+              total,
+              await writeItems({ db: input.db, column, embedder, lease, record: input.record, runId: input.runId }, items, tally),
+            );
           } catch (err) {
             fail(err);
           }

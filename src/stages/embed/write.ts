@@ -6,7 +6,7 @@ import type { Db, Queryable } from '../../db/connect.js';
 import { relaxCommitDurability } from '../../db/session.js';
 import type { VectorColumn } from '../../db/vector-column.js';
 import type { DeadLetterOf } from '../../dead-letters/letters.js';
-import { writeDeadLetters } from '../../dead-letters/sql.js';
+import { resolveDeadLetters, writeDeadLetters } from '../../dead-letters/sql.js';
 import { EXPECTED_DIMENSIONS, type Embedder } from '../../embed/embedder.js';
 import { retryOnClash } from '../../db/retry.js';
 import type { Counts } from '../engine/ledger.js';
@@ -21,6 +21,8 @@ export type EmbedCount =
   | 'embedded'
   | 'deleted'
   | 'dead_lettered'
+  | 'recurring'
+  | 'resolved'
   | 'empty'
   | 'missing'
   | 'requeued'
@@ -85,6 +87,7 @@ export interface WriteInput {
   embedder: Embedder;
   lease: Lease;
   record(tx: Queryable, counts: Counts): Promise<void>;
+  runId: string | null;
 }
 
 /** Stores the items whose vectors are all in. Returns the counts it recorded. */
@@ -113,7 +116,14 @@ export async function writeItems(w: WriteInput, items: Item[], tally: SendTally)
               complete.map((i) => i.id),
               keep,
             );
-      await writeDeadLetters(tx, dead);
+      const letters = await writeDeadLetters(tx, dead);
+      const resolved = await resolveDeadLetters(tx, {
+        stage: 'embed',
+        itemIds: complete.map((i) => i.id),
+        stillFailing: letters.keys,
+        runId: w.runId,
+        reason: 'embed succeeded',
+      });
       await w.lease.complete(
         tx,
         complete.map((i) => i.id),
@@ -130,6 +140,8 @@ export async function writeItems(w: WriteInput, items: Item[], tally: SendTally)
         embedded: rows.ownerId.length,
         deleted,
         dead_lettered: dead.length,
+        ...(letters.recurring ? { recurring: letters.recurring } : {}),
+        ...(resolved ? { resolved } : {}),
         empty: complete.filter((i) => i.row && i.chunks.length === 0).length,
         missing: complete.filter((i) => !i.row).length,
         requeued: changed.length,

@@ -16,7 +16,7 @@ export interface QueuedItem {
   stage: QueueStage;
 }
 
-const IN_RANGE = rangeWhere({ at: 'occurred_at', user: 'user_id', provider: 'provider' });
+const IN_RANGE = rangeWhere({ at: 'occurred_at', user: 'user_id', provider: 'provider', item: 'item_id' });
 
 /** Queued items of the stages in the range; with `before`, only those queued before then. */
 export async function countQueued(db: Queryable, stages: QueueStage[], range: RangeOptions, before?: Date): Promise<number> {
@@ -25,8 +25,8 @@ export async function countQueued(db: Queryable, stages: QueueStage[], range: Ra
 SELECT count(*)::int AS n
 FROM omni_ingest.work_queue
 WHERE ${IN_RANGE}
-  AND stage = ANY($5::text[])
-  AND ($6::timestamptz IS NULL OR enqueued_at < $6)`,
+  AND stage = ANY($6::text[])
+  AND ($7::timestamptz IS NULL OR enqueued_at < $7)`,
     [...rangeParams(range), stages, before ?? null],
   );
   return rows[0]?.n ?? 0;
@@ -40,10 +40,10 @@ WITH next AS (
   SELECT stage, item_id
   FROM omni_ingest.work_queue
   WHERE ${IN_RANGE}
-    AND stage = ANY($5::text[])
+    AND stage = ANY($6::text[])
     AND (claimed_until IS NULL OR claimed_until < now())
   ORDER BY stage, occurred_at, item_id
-  LIMIT $6
+  LIMIT $7
   FOR UPDATE SKIP LOCKED
 )
 DELETE FROM omni_ingest.work_queue q
@@ -68,10 +68,10 @@ export async function peekQueued(
 SELECT item_id, user_id, stage
 FROM omni_ingest.work_queue
 WHERE ${IN_RANGE}
-  AND stage = ANY($5::text[])
-  AND (stage || ':' || item_id::text) > $7
+  AND stage = ANY($6::text[])
+  AND (stage || ':' || item_id::text) > $8
 ORDER BY stage || ':' || item_id::text
-LIMIT $6`,
+LIMIT $7`,
     [...rangeParams(range), stages, limit, after ?? ''],
   );
   return rows;
@@ -98,14 +98,14 @@ WITH next AS (
   SELECT stage, item_id
   FROM omni_ingest.work_queue
   WHERE ${IN_RANGE}
-    AND stage = $5
+    AND stage = $6
     AND (claimed_until IS NULL OR claimed_until < now())
   ORDER BY occurred_at, item_id
-  LIMIT $6
+  LIMIT $7
   FOR UPDATE SKIP LOCKED
 )
 UPDATE omni_ingest.work_queue q
-SET claimed_by = $7, claimed_until = now() + make_interval(secs => $8::int), attempts = q.attempts + 1
+SET claimed_by = $8, claimed_until = now() + make_interval(secs => $9::int), attempts = q.attempts + 1
 FROM next
 WHERE q.stage = next.stage AND q.item_id = next.item_id
 RETURNING q.item_id, q.user_id, q.stage`,

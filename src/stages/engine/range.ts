@@ -15,6 +15,11 @@ export interface RangeOptions {
   /** Stop cleanly between batches after this many milliseconds. */
   timeBudgetMs: number | undefined;
   dryRun: boolean;
+  /**
+   * Only these items of the stage (raw events for normalize, interactions for embed, contacts
+   * for insights): what `errors retry` re-runs. Absent: every item in the range.
+   */
+  items?: string[] | undefined;
 }
 
 /** A range with the defaults: everything, batches of DEFAULT_BATCH_SIZE, for real. */
@@ -43,6 +48,7 @@ export function describeRange(range: RangeOptions): Record<string, unknown> {
     limit: range.limit,
     timeBudgetMs: range.timeBudgetMs,
     dryRun: range.dryRun || undefined,
+    items: range.items?.length,
   };
 }
 
@@ -51,10 +57,12 @@ export interface RangeColumns {
   at: string;
   user: string;
   provider: string;
+  /** The item's id, for RangeOptions.items. */
+  item: string;
 }
 
 /**
- * The range predicate over `columns`, reading $1..$4 (give it rangeParams first). Column names
+ * The range predicate over `columns`, reading $1..$5 (give it rangeParams first). Column names
  * are the caller's constants, never values: every value travels as a parameter. An absent bound
  * is a NULL parameter, so one prepared shape serves every combination of flags.
  */
@@ -62,12 +70,13 @@ export function rangeWhere(c: RangeColumns): string {
   return `($1::timestamptz IS NULL OR ${c.at} >= $1)
   AND ($2::timestamptz IS NULL OR ${c.at} < $2)
   AND ($3::uuid IS NULL OR ${c.user} = $3)
-  AND ($4::text IS NULL OR ${c.provider} = $4)`;
+  AND ($4::text IS NULL OR ${c.provider} = $4)
+  AND ($5::uuid[] IS NULL OR ${c.item} = ANY($5))`;
 }
 
-/** $1..$4 of rangeWhere. */
+/** $1..$5 of rangeWhere. */
 export function rangeParams(
-  range: Pick<RangeOptions, 'since' | 'until' | 'userId' | 'provider'>,
-): [Date | null, Date | null, string | null, string | null] {
-  return [range.since ?? null, range.until ?? null, range.userId ?? null, range.provider ?? null];
+  range: Pick<RangeOptions, 'since' | 'until' | 'userId' | 'provider' | 'items'>,
+): [Date | null, Date | null, string | null, string | null, string[] | null] {
+  return [range.since ?? null, range.until ?? null, range.userId ?? null, range.provider ?? null, range.items ?? null];
 }

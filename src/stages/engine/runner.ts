@@ -18,6 +18,8 @@ export interface BatchInput {
   size: number;
   /** Call inside the batch's transaction: the ledger moves with the data. */
   record(tx: Queryable, counts: Counts, checkpoint?: unknown): Promise<void>;
+  /** The ledger run the batch belongs to (what resolves a dead letter says who did). */
+  runId: string | null;
   /**
    * Aborts when the run must stop (a signal, the time budget). A batch that waits on a provider
    * aborts its requests, writes what is complete and gives the rest back; others may ignore it.
@@ -161,7 +163,9 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
       const oneBatch = async (size: number, cursor: C | undefined): Promise<{ taken: number; counts: Counts; cursor: C | undefined }> => {
         if (range.dryRun) return stage.dryBatch({ db, range, size, cursor });
         // A batch rolled back by a lost connection is run again on a new one: batches are idempotent.
-        const out = await reconnecting('batch', () => stage.batch({ db, range, size, record: run.record, signal: stop.signal }));
+        const out = await reconnecting('batch', () =>
+          stage.batch({ db, range, size, record: run.record, runId: run.id, signal: stop.signal }),
+        );
         return { ...out, cursor: undefined };
       };
 
