@@ -1,39 +1,19 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import { selectEmbedder } from '../embed/select.js';
 import { UsageError } from '../errors.js';
-import { selectInsightProvider } from '../insights/select.js';
 import { providerNames } from '../providers/index.js';
 import { runBackfill, type BackfillSummary } from '../stages/backfill/backfill.js';
 import { STAGE_ORDER, type StageName } from '../stages/names.js';
-import { buildStage, describeSettings, type StageSettings } from '../stages/registry.js';
+import { buildStage, describeSettings } from '../stages/registry.js';
 import { addRangeOptions, exitCodeOf, withRunControls } from './batch-options.js';
-import {
-  concurrencyFlag,
-  embedderFlag,
-  insightsProviderFlag,
-  nonEmpty,
-  parseFlags,
-  parseRange,
-  regionFlag,
-  PROVIDER_TIME_OPTIONS,
-  providerTimeFlags,
-  workersFlag,
-  type RangeFlags,
-} from './flags.js';
+import { parseFlags, parseRange, type RangeFlags, workersFlag } from './flags.js';
 import { action, type RunState } from './run.js';
+import { addProviderOptions, type StageSettingFlags, stageSettings } from './stage-settings.js';
 
-interface BackfillFlags extends RangeFlags {
+interface BackfillFlags extends RangeFlags, StageSettingFlags {
   stages?: string;
   reprocess?: boolean;
   workers?: string;
-  createContacts?: boolean;
-  defaultRegion?: string;
-  embedder?: string;
-  embeddingModel?: string;
-  insightsProvider?: string;
-  insightsModel?: string;
-  concurrency?: string;
 }
 
 export function parseStages(text: string | undefined): StageName[] {
@@ -49,38 +29,6 @@ export function parseStages(text: string | undefined): StageName[] {
     );
   }
   return STAGE_ORDER.filter((s) => wanted.includes(s));
-}
-
-/** Every provider and setting the stages need, chosen up front so a missing key fails before any work (exit 2). */
-function stageSettings(ctx: Context, flags: BackfillFlags): StageSettings {
-  const f = parseFlags(
-    {
-      defaultRegion: regionFlag,
-      embedder: embedderFlag,
-      embeddingModel: nonEmpty,
-      insightsProvider: insightsProviderFlag,
-      insightsModel: nonEmpty,
-      concurrency: concurrencyFlag,
-      ...providerTimeFlags,
-    },
-    flags,
-  );
-  const times = { requestTimeoutMs: f.requestTimeout, retryForMs: f.retryFor };
-  return {
-    createContacts: flags.createContacts === true,
-    defaultRegion: f.defaultRegion,
-    embedder: selectEmbedder(
-      { embedder: f.embedder, model: f.embeddingModel, modelFlag: '--embedding-model', ...times },
-      ctx.config.openai,
-      ctx.logger,
-    ),
-    insights: selectInsightProvider(
-      { provider: f.insightsProvider, model: f.insightsModel, modelFlag: '--insights-model', ...times },
-      ctx.config.openai,
-      { clock: ctx.clock, logger: ctx.logger },
-    ),
-    concurrency: f.concurrency ?? 4,
-  };
 }
 
 export function renderBackfill(s: BackfillSummary): string[] {
@@ -145,14 +93,8 @@ export function registerBackfill(cmd: Command, state: RunState): void {
   addRangeOptions(cmd);
   cmd
     .option('--create-contacts', 'resolve: create a contact for an unknown counterpart')
-    .option('--default-region <CC>', 'resolve: region for national-format phone numbers (e.g. US, IT)')
-    .option('--embedder <name>', 'embed: openai or local (default: openai when OPENAI_API_KEY is set, else local)')
-    .option('--embedding-model <model>', 'embed: the embedding model (default text-embedding-3-small)')
-    .option('--insights-provider <name>', 'insights: openai or heuristic (default: openai when OPENAI_API_KEY is set, else heuristic)')
-    .option('--insights-model <model>', 'insights: the chat model (default gpt-4o-mini)')
-    .option('--concurrency <n>', 'embed/insights: provider requests in flight (default: 4)')
-    .option(...PROVIDER_TIME_OPTIONS[0]!)
-    .option(...PROVIDER_TIME_OPTIONS[1]!)
+    .option('--default-region <CC>', 'resolve: region for national-format phone numbers (e.g. US, IT)');
+  addProviderOptions(cmd)
     .addHelpText(
       'after',
       `

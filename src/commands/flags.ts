@@ -46,7 +46,7 @@ export const regionFlag = z.string().transform((text, ctx) => {
   return region;
 });
 
-const durationFlag = z.string().transform((text, ctx) => {
+export const durationFlag = z.string().transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined || ms <= 0) {
     ctx.addIssue({ code: 'custom', message: 'must be a duration such as 5m, 90s or 1h' });

@@ -26,6 +26,7 @@ function render(s: ImportSummary): string {
     const conflicts = c.conflicts > 0 ? ` (${c.conflicts} with a different payload for a known id)` : '';
     parts.push(`${c.invalid} not imported${conflicts}${dry ? '' : ', kept in raw_event_errors (stage import)'}`);
   }
+  if (c.resolved > 0) parts.push(`${c.resolved} earlier import error${c.resolved === 1 ? '' : 's'} resolved`);
   const stop = s.status === 'stopped' ? ` (stopped by ${s.stopSignal ?? 'a signal'}; the same command again goes on)` : '';
   return `import${dry ? ' (dry run: nothing written)' : ''}: ${parts.join(', ')} (batch ${s.batchId}, ${(s.elapsedMs / 1000).toFixed(1)} s)${stop}`;
 }

@@ -9,7 +9,7 @@ import type { Logger } from '../../logger.js';
 import type { Counts } from './ledger.js';
 import type { ProgressBar } from './progress.js';
 import { describeRange, type RangeOptions } from './range.js';
-import { withRun } from './with-run.js';
+import { type RunHandle, withRun } from './with-run.js';
 
 export interface BatchInput {
   db: Db;
@@ -99,6 +99,11 @@ export interface RunOptions {
   args?: Record<string, unknown> | undefined;
   /** How long to keep reconnecting when the connection is lost (ms; default 2 minutes). */
   reconnectMs?: number | undefined;
+  /**
+   * Record into this run instead of a ledger row of the stage's own: a command that runs the
+   * stage several times as part of one operation (`errors retry`, page by page).
+   */
+  run?: RunHandle | undefined;
 }
 
 function addCounts(into: Counts, from: Counts): void {
@@ -139,7 +144,7 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
     retryOnConnectionLoss(fn, { logger, what: `${stage.name}: ${what}`, forMs: reconnectMs, signal: stop.signal });
 
   try {
-    return await withRun(db, { command: stage.name, args, dryRun: range.dryRun, logger, reconnectMs }, async (run) => {
+    const body = async (run: RunHandle): Promise<RunSummary> => {
       if (!range.dryRun && stage.prepare) await reconnecting('prepare', () => stage.prepare!(db, logger));
       const pendingAtStart = await reconnecting('count', () => stage.countPending(db, range));
       const total = range.limit === undefined ? pendingAtStart : Math.min(pendingAtStart, range.limit);
@@ -201,7 +206,9 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
 
       await Promise.all(Array.from({ length: workers }, loop));
       if (failure !== undefined) throw failure;
-      const left = range.dryRun ? 0 : await reconnecting('count', () => stage.countPending(db, range, run.startedAt));
+      // Work that arrived after the start is not this run's; a borrowed run's range names its items.
+      const since = options.run ? undefined : run.startedAt;
+      const left = range.dryRun ? 0 : await reconnecting('count', () => stage.countPending(db, range, since));
       const stopped = stopReason === 'signal' || stopReason === 'time-budget';
       const status = stopped ? 'stopped' : left > 0 && stopReason === 'done' ? 'incomplete' : 'succeeded';
       if (status === 'incomplete')
@@ -222,7 +229,9 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
         elapsedMs,
         eventsPerSecond: elapsedMs > 0 ? Math.round((taken * 1000) / elapsedMs) : taken,
       } satisfies RunSummary;
-    });
+    };
+    if (options.run) return await body(options.run);
+    return await withRun(db, { command: stage.name, args, dryRun: range.dryRun, logger, reconnectMs }, body);
   } finally {
     dispose();
   }

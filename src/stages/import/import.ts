@@ -46,7 +46,7 @@ export interface ImportSummary {
   status: 'succeeded' | 'stopped';
   stopReason: 'signal' | undefined;
   stopSignal?: string | undefined;
-  counts: { records: number; inserted: number; updated: number; duplicates: number; invalid: number; conflicts: number };
+  counts: { records: number; inserted: number; updated: number; duplicates: number; invalid: number; conflicts: number; resolved: number };
   /** The first problems (all are in raw_event_errors with stage 'import'). */
   problems: ImportProblem[];
   elapsedMs: number;
@@ -77,7 +77,7 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
   return withRun(o.db, { command: 'import', args, dryRun: o.dryRun, logger: o.logger, reconnectMs: o.reconnectMs }, async (run) => {
     const started = o.clock.now().getTime();
     const scope = { userId: o.userId, provider: o.provider.name, batchId };
-    const counts = { records: 0, inserted: 0, updated: 0, duplicates: 0, invalid: 0, conflicts: 0 };
+    const counts = { records: 0, inserted: 0, updated: 0, duplicates: 0, invalid: 0, conflicts: 0, resolved: 0 };
     const problems: ImportProblem[] = [];
     const note = (p: ImportProblem) => {
       if (problems.length < SHOWN_PROBLEMS) problems.push(p);
@@ -90,13 +90,14 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
     const flush = async (candidates: Candidate[], letters: DeadLetterOf<'import'>[]) => {
       if (candidates.length + letters.length === 0) return;
       const result: BatchResult = o.dryRun
-        ? { inserted: candidates.length, updated: 0, duplicates: 0, letters, conflicts: 0 }
+        ? { inserted: candidates.length, updated: 0, duplicates: 0, letters, conflicts: 0, resolved: 0 }
         : await retryOnConnectionLoss(
             () =>
               o.db.transaction(async (tx) => {
-                const r = await writeBatch(tx, { ...scope, update: o.update === true }, candidates, letters);
+                const r = await writeBatch(tx, { ...scope, update: o.update === true, runId: run.id }, candidates, letters);
                 await writeDeadLetters(tx, r.letters);
                 const delta = {
+                  ...(r.resolved ? { resolved: r.resolved } : {}),
                   records: candidates.length + letters.length,
                   inserted: r.inserted,
                   updated: r.updated,
@@ -112,6 +113,7 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
       counts.updated += result.updated;
       counts.duplicates += result.duplicates;
       counts.conflicts += result.conflicts;
+      counts.resolved += result.resolved;
       counts.invalid += result.letters.length;
       for (const l of result.letters.slice(letters.length)) note({ file: l.context.file, line: l.context.line, error: l.error });
     };

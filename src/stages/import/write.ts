@@ -2,8 +2,10 @@
 // with the same payload counted as duplicates, known ids with a different payload kept as
 // dead letters of their own kind (`conflict`) — or, with --update, replaced and normalized again
 // — and rows the database refuses isolated and dead-lettered without sinking the batch.
+import path from 'node:path';
 import type { Queryable } from '../../db/connect.js';
 import type { DeadLetterOf } from '../../dead-letters/letters.js';
+import { resolveImportErrors } from '../../dead-letters/sql.js';
 import { writeIsolating } from '../engine/isolate.js';
 import { type Candidate, type ImportScope, importLetter } from './check.js';
 import * as sql from './sql.js';
@@ -13,12 +15,15 @@ export interface BatchResult {
   updated: number;
   duplicates: number;
   conflicts: number;
+  /** Open import errors this batch made obsolete (their record is now stored). */
+  resolved: number;
   /** The batch's dead letters: those passed in, then the conflicts and refusals found here. */
   letters: DeadLetterOf<'import'>[];
 }
 
 interface Scope extends ImportScope {
   update: boolean;
+  runId: string | null;
 }
 
 function conflictLetter(s: Scope, c: Candidate, why: string): DeadLetterOf<'import'> {
@@ -31,7 +36,7 @@ export async function writeBatch(
   candidates: Candidate[],
   letters: DeadLetterOf<'import'>[],
 ): Promise<BatchResult> {
-  const out: BatchResult = { inserted: 0, updated: 0, duplicates: 0, conflicts: 0, letters: [...letters] };
+  const out: BatchResult = { inserted: 0, updated: 0, duplicates: 0, conflicts: 0, resolved: 0, letters: [...letters] };
   // The same id twice in one batch: the same payload is a duplicate; another is a conflict (or,
   // with --update, the later one wins, as it would across batches).
   const byId = new Map<string, Candidate>();
@@ -99,5 +104,42 @@ export async function writeBatch(
       );
     }
   }
+  out.resolved = await resolveStored(tx, s, candidates, out.letters, [...result.inserted, ...result.updated]);
   return out;
+}
+
+/**
+ * Closes the open import errors whose record is now stored: errors about an id this batch
+ * inserted or replaced (a record fixed and imported again), and errors `errors export` wrote to
+ * a line of this file that is now imported (a duplicate too: the fixed record matches what is
+ * stored). A mere duplicate of an id does not close a conflict about that id: that different
+ * payload is still not stored.
+ */
+async function resolveStored(
+  tx: Queryable,
+  s: Scope,
+  candidates: Candidate[],
+  letters: DeadLetterOf<'import'>[],
+  storedIds: string[],
+): Promise<number> {
+  const failed = new Set(letters.map((l) => `${l.context.file}\u0001${l.context.line}`));
+  const byFile = new Map<string, number[]>();
+  for (const c of candidates) {
+    const file = path.resolve(c.file);
+    if (failed.has(`${file}\u0001${c.line}`)) continue;
+    byFile.set(file, [...(byFile.get(file) ?? []), c.line]);
+  }
+  let resolved = 0;
+  const files = byFile.size === 0 ? [[undefined, []] as const] : [...byFile];
+  for (const [i, [file, lines]] of files.entries()) {
+    resolved += await resolveImportErrors(tx, {
+      userId: s.userId,
+      provider: s.provider,
+      sourceIds: i === 0 ? storedIds : [],
+      exportFile: file,
+      exportLines: [...lines],
+      runId: s.runId,
+    });
+  }
+  return resolved;
 }
