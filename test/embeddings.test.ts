@@ -273,14 +273,6 @@ describe('embeddings verify, backfill --reembed and swap through the binary', { 
       const before = await tableChecksum(db);
       await db.close();
       const cli = (...args: string[]) => runCli([...target.args, ...args], { env: { OPENAI_API_KEY: undefined } });
-      const checksum = async () => {
-        const d = await target.open();
-        try {
-          return await tableChecksum(d);
-        } finally {
-          await d.close();
-        }
-      };
 
       const swapped = await cli('--json', 'embeddings', 'swap');
       assert.equal(swapped.code, 0, swapped.stderr);
