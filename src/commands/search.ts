@@ -43,8 +43,13 @@ export function renderSearch(r: SearchResult): string[] {
 
 async function runSearch(ctx: Context, words: string[], flags: SearchFlags): Promise<number> {
   const text = parseFlags({ text: nonEmpty }, { text: words.join(' ') }).text!;
-  const range = parseRange(flags, ctx.clock, providerNames);
+  // --limit here counts hits, not a batch run's events: parsed on its own, not as a range flag.
   const { limit } = parseFlags({ limit: wholeNumber(1, 1000) }, flags);
+  const range = parseRange(
+    { since: flags.since, until: flags.until, user: flags.user, provider: flags.provider },
+    ctx.clock,
+    providerNames,
+  );
   const embedder = embedderFromFlags(ctx, flags);
   // Loaded here: the tokenizer and pgvector are for runs, never for `--help`.
   const { searchInteractions } = await import('../embeddings/search.js');
