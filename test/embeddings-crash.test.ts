@@ -62,7 +62,9 @@ describe('embeddings backfill under kill -9', { timeout: 600_000 }, () => {
 
     const mid = await target.open();
     try {
-      const { rows } = await mid.query<{ open: number }>(`SELECT count(*) FILTER (WHERE done_at IS NULL)::int AS open FROM omni_ingest.embedding_backfill_ranges`);
+      const { rows } = await mid.query<{ open: number }>(
+        `SELECT count(*) FILTER (WHERE done_at IS NULL)::int AS open FROM omni_ingest.embedding_backfill_ranges`,
+      );
       assert.ok(rows[0]!.open > 0, 'the kills must leave work behind');
     } finally {
       await mid.close();
