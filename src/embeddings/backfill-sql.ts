@@ -4,16 +4,19 @@
 import type { Queryable } from '../db/connect.js';
 import type { EmbeddingColumns } from '../db/vector-column.js';
 
-/** Rows the backfill still has to look at: a legacy value, no vector, not already judged invalid. */
+/**
+ * Rows the backfill still has to look at: a legacy value, no vector, not already judged invalid.
+ * The MD5 is computed only for rows with a judgement (the CASE): hashing every legacy value would
+ * read the whole table's text.
+ */
 export async function countUncopied(db: Queryable, cols: EmbeddingColumns, legacy: string): Promise<number> {
   const { rows } = await db.query<{ n: number }>(`
 SELECT count(*)::int AS n
 FROM public.embeddings e
+LEFT JOIN omni_ingest.embedding_legacy_rejects r ON r.embedding_id = e.id
 WHERE e.${legacy} IS NOT NULL
   AND e.${cols.vector.name} IS NULL
-  AND NOT EXISTS (
-    SELECT 1 FROM omni_ingest.embedding_legacy_rejects r
-    WHERE r.embedding_id = e.id AND r.legacy_md5 = md5(e.${legacy}))`);
+  AND CASE WHEN r.embedding_id IS NULL THEN true ELSE r.legacy_md5 <> md5(e.${legacy}) END`);
   return rows[0]?.n ?? 0;
 }
 
