@@ -81,9 +81,9 @@ async function runBackfill(ctx: Context, flags: BackfillFlags): Promise<number> 
   const range = parseRange(flags, ctx.clock);
   const f = parseFlags({ workers: workersFlag, concurrency: concurrencyFlag }, flags);
   const lock = lockOptions(flags);
-  const embedderFlags = [flags.embedder, flags.model, flags.dimensions, flags.concurrency, flags.inputsPerRequest];
+  const embedderFlags = [flags.embedder, flags.model, flags.dimensions, flags.concurrency];
   if (!flags.reembed && embedderFlags.some((v) => v !== undefined))
-    throw new UsageError('--embedder, --model, --dimensions, --inputs-per-request and --concurrency apply only with --reembed');
+    throw new UsageError('--embedder, --model, --dimensions and --concurrency apply only with --reembed');
   const embedder = flags.reembed ? embedderFromFlags(ctx, flags) : undefined;
   const db = await swapDb(ctx);
   const [{ runEmbeddingsBackfill }, { runReembed }] = await Promise.all([

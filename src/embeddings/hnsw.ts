@@ -117,7 +117,9 @@ export async function buildIndex(db: Db, o: IndexOptions): Promise<IndexResult> 
         );
         await sql.createHnswIndex(conn, cols.vector, name, o, concurrently);
       } finally {
-        if (o.maintenanceWorkMem !== null) await sql.setMaintenanceWorkMem(conn, null);
+        // On a connection that died with the build this fails too; the build's error is the one
+        // to report, and a failed session's connection is closed rather than pooled anyway.
+        if (o.maintenanceWorkMem !== null) await sql.setMaintenanceWorkMem(conn, null).catch(() => {});
       }
     });
   } catch (err) {

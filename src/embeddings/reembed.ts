@@ -39,7 +39,7 @@ type ReembedCount =
   | 'requests'
   | 'cost_usd_micros';
 
-export const REEMBED_COMMAND = 'embeddings_reembed';
+const REEMBED_COMMAND = 'embeddings_reembed';
 
 /** Rows of a batch and the interactions they belong to. */
 function owners(rows: sql.ReembedRow[]): { targets: sql.ReembedRow[]; ownerIds: string[]; noOwner: number } {
