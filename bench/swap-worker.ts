@@ -41,7 +41,7 @@ try {
   const backfillSeconds = seconds(t);
   sample();
   t = process.hrtime.bigint();
-  const verify = await verifyEmbeddings(db, { batchSize: 2000 });
+  const verify = await verifyEmbeddings(db, { batchSize: 2000, workers: Number(workers ?? 1) });
   const verifySeconds = seconds(t);
   const swap = await swapColumns(db, { rollback: false, lockTimeoutMs: 500, lockAttempts: 10, logger, verify: async () => verify });
   clearInterval(sampler);

@@ -196,6 +196,39 @@ describe('embeddings backfill', () => {
   });
 });
 
+describe('embeddings verify', () => {
+  it('reads every row, across key ranges in parallel on a server, and names the three smallest failing ids', async () => {
+    const { db, close } = await migratedDb();
+    try {
+      const rows = await seedLegacy(db, generateLegacyEmbeddings(60, { seed: 12, mix: { compact: 6, dim768: 1, nan: 1 } }));
+      await backfill(db);
+      // One copied vector nudged by more than the tolerance: the comparison finds it.
+      const nudged = rows.find((r) => r.kind === 'valid')!;
+      await db.query(
+        `UPDATE public.embeddings SET embedding_v = (SELECT (array_agg(x + CASE WHEN n = 7 THEN 0.001 ELSE 0 END ORDER BY n))::vector
+           FROM unnest(embedding_v::real[]) WITH ORDINALITY AS u(x, n)) WHERE id = $1`,
+        [nudged.id],
+      );
+      const bad = rows
+        .filter((r) => r.kind !== 'valid')
+        .map((r) => r.id)
+        .sort();
+      const report = await verifyEmbeddings(db, { batchSize: 4, workers: 3 });
+      assert.equal(report.rows, rows.length);
+      assert.equal(report.ok, false);
+      assert.deepEqual(
+        report.checks.map((c) => [c.count, c.examples]),
+        [
+          [bad.length, bad.slice(0, 3)],
+          [1, [nudged.id]],
+        ],
+      );
+    } finally {
+      await close();
+    }
+  });
+});
+
 describe('embeddings verify, backfill --reembed and swap through the binary', { timeout: 300_000 }, () => {
   it('verify fails on one bad row and names it; swap refuses; --reembed through the OpenAI API fixes it; verify passes', async () => {
     const fake = await startFakeOpenAI();

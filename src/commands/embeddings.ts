@@ -32,9 +32,13 @@ interface BackfillFlags extends RangeFlags, EmbedderFlags, LockFlags {
   concurrency?: string;
 }
 
-interface SwapFlags extends LockFlags {
-  rollback?: boolean;
+interface VerifyFlags {
   batchSize?: string;
+  workers?: string;
+}
+
+interface SwapFlags extends LockFlags, VerifyFlags {
+  rollback?: boolean;
 }
 
 interface IndexFlags {
@@ -45,6 +49,7 @@ interface IndexFlags {
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 500;
+const WORKERS_HELP = 'key ranges read at once (real server only; default: 2)';
 const DEFAULT_LOCK_ATTEMPTS = 10;
 
 /** The database, with this release's swap objects in it (else: run migrate, exit 2). */
@@ -115,29 +120,37 @@ async function runBackfill(ctx: Context, flags: BackfillFlags): Promise<number> 
   return ExitCode.ok;
 }
 
-/** `embeddings verify` over `db`, its module loaded, ready to run with a progress bar. */
-async function verifier(db: Db, batchSize: number, signal: AbortSignal): Promise<(bar: ProgressBar) => Promise<VerifyReport>> {
-  const { verifyEmbeddings } = await import('../embeddings/verify.js');
-  return (bar) => verifyEmbeddings(db, { batchSize, bar, signal });
+interface VerifySettings {
+  batchSize: number;
+  workers: number;
 }
 
-async function runVerify(ctx: Context, flags: Pick<RangeFlags, 'batchSize'>): Promise<number> {
-  const range = parseRange(flags, ctx.clock);
+function verifySettings(ctx: Context, flags: VerifyFlags): VerifySettings {
+  const { batchSize } = parseRange({ batchSize: flags.batchSize }, ctx.clock);
+  return { batchSize, workers: parseFlags({ workers: workersFlag }, flags).workers ?? 2 };
+}
+
+/** `embeddings verify` over `db`, its module loaded, ready to run with a progress bar. */
+async function verifier(db: Db, v: VerifySettings, signal: AbortSignal): Promise<(bar: ProgressBar) => Promise<VerifyReport>> {
+  const { verifyEmbeddings } = await import('../embeddings/verify.js');
+  return (bar) => verifyEmbeddings(db, { ...v, bar, signal });
+}
+
+async function runVerify(ctx: Context, flags: VerifyFlags): Promise<number> {
+  const v = verifySettings(ctx, flags);
   const db = await swapDb(ctx);
-  const report = await withRunControls(ctx, async ({ progress, signal }) =>
-    (await verifier(db, range.batchSize, signal))(progress.start('verify', 0)),
-  );
+  const report = await withRunControls(ctx, async ({ progress, signal }) => (await verifier(db, v, signal))(progress.start('verify', 0)));
   ctx.out.result(report, () => renderVerify(report, ctx.out.style));
   return report.ok ? ExitCode.ok : ExitCode.checkFailed;
 }
 
 async function runSwap(ctx: Context, flags: SwapFlags): Promise<number> {
-  const range = parseRange(flags, ctx.clock);
+  const v = verifySettings(ctx, flags);
   const lock = lockOptions(flags);
   const db = await swapDb(ctx);
   const { swapColumns } = await import('../embeddings/swap.js');
   const result = await withRunControls(ctx, async ({ progress, signal }) => {
-    const verify = await verifier(db, range.batchSize, signal);
+    const verify = await verifier(db, v, signal);
     return swapColumns(db, {
       rollback: flags.rollback === true,
       ...lock,
@@ -223,19 +236,21 @@ Examples:
     .addHelpText(
       'after',
       `
-Reads every row, in keyset batches of short statements. One line per check: how many rows fail
-it and three of them. Works before and after the swap.
+Reads every row, in keyset batches of short statements (--workers key ranges at once on a
+server). One line per check: how many rows fail it and three of them. Works before and after
+the swap.
 
 Examples:
   omni-ingest embeddings verify
   omni-ingest embeddings verify --json`,
     )
-    .action(action<Pick<RangeFlags, 'batchSize'>>(state, (ctx, flags) => runVerify(ctx, flags)));
+    .action(action<VerifyFlags>(state, (ctx, flags) => runVerify(ctx, flags)));
 
   const swap = cmd
     .command('swap')
     .description('make embedding the vector(1536) column (legacy text kept as embedding_legacy); --rollback restores')
-    .option('--rollback', 'restore the previous names (embedding_v the vector, embedding the text)');
+    .option('--rollback', 'restore the previous names (embedding_v the vector, embedding the text)')
+    .option('--workers <n>', `its verify: ${WORKERS_HELP}`);
   addLockOptions(addRangeOptions(swap, ['batchSize']))
     .addHelpText(
       'after',

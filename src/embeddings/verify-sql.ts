@@ -13,7 +13,7 @@ export interface VerifyBatch {
 }
 
 /**
- * Checks the `limit` rows after `after`: which have no 1536-d vector, and which hold a valid
+ * Checks the `limit` rows after `after` (up to `hi`, inclusive): which have no 1536-d vector, and which hold a valid
  * legacy value their vector differs from by more than `tolerance` in some component. Each
  * row's comparison is computed once (MATERIALIZED), then counted and sampled.
  */
@@ -21,12 +21,13 @@ export async function verifyBatch(
   db: Queryable,
   cols: EmbeddingColumns,
   after: string | null,
+  hi: string | null,
   limit: number,
   tolerance: number,
 ): Promise<VerifyBatch> {
   const v = `e.${cols.vector.name}`;
-  // Without a legacy column there is nothing to compare (and no $3 to type).
-  const differs = cols.legacy === null ? 'false' : `omni_ingest.legacy_embedding_differs(e.${cols.legacy}, ${v}, $3)`;
+  // Without a legacy column there is nothing to compare (and no $4 to type).
+  const differs = cols.legacy === null ? 'false' : `omni_ingest.legacy_embedding_differs(e.${cols.legacy}, ${v}, $4)`;
   const { rows } = await db.query<VerifyBatch>(
     `
 WITH checked AS MATERIALIZED (
@@ -34,7 +35,8 @@ WITH checked AS MATERIALIZED (
          ${v} IS NULL OR ${cols.vector.schema}.vector_dims(${v}) <> 1536 AS no_vector,
          ${differs} AS differs
   FROM public.embeddings e
-  WHERE $1::uuid IS NULL OR e.id > $1
+  WHERE ($1::uuid IS NULL OR e.id > $1)
+    AND ($3::uuid IS NULL OR e.id <= $3)
   ORDER BY e.id
   LIMIT $2
 )
@@ -45,7 +47,7 @@ SELECT count(*)::int AS rows,
        count(*) FILTER (WHERE differs)::int AS differs,
        ((array_agg(id ORDER BY id) FILTER (WHERE differs))[1:3])::text[] AS differs_examples
 FROM checked`,
-    cols.legacy === null ? [after, limit] : [after, limit, tolerance],
+    cols.legacy === null ? [after, limit, hi] : [after, limit, hi, tolerance],
   );
   return rows[0]!;
 }
