@@ -143,6 +143,7 @@ describe('embeddings commands refuse bad input', () => {
     await usage(['embeddings', 'backfill', '--reembed', '--embedder', 'openai'], /OPENAI_API_KEY is not set/);
     await usage(['embeddings', 'backfill', '--since', '90d'], /unknown option '--since'/);
     await usage(['embeddings', 'verify', '--tolerance', '1'], /unknown option/);
+    await usage(['embeddings', 'verify', '--workers', '0'], /--workers "0" must be a whole number between 1 and 32/);
     await usage(['embeddings', 'frobnicate'], /unknown command 'frobnicate'/);
     await usage(['search'], /missing required argument 'text'/);
     await usage(['search', 'x', '--limit', '0'], /--limit "0" must be a whole number between 1 and 1000/);

@@ -230,9 +230,11 @@ Examples:
     )
     .action(action<BackfillFlags>(state, (ctx, flags) => runBackfill(ctx, flags)));
 
-  addRangeOptions(cmd.command('verify').description('exit 3 unless every row has a 1536-d vector equal to its valid legacy value (1e-6)'), [
-    'batchSize',
-  ])
+  const verify = cmd
+    .command('verify')
+    .description('exit 3 unless every row has a 1536-d vector equal to its valid legacy value (1e-6)')
+    .option('--workers <n>', WORKERS_HELP);
+  addRangeOptions(verify, ['batchSize'])
     .addHelpText(
       'after',
       `
