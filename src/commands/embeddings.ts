@@ -91,27 +91,21 @@ async function runBackfill(ctx: Context, flags: BackfillFlags): Promise<number> 
     throw new UsageError('--embedder, --model, --dimensions and --concurrency apply only with --reembed');
   const embedder = flags.reembed ? embedderFromFlags(ctx, flags) : undefined;
   const db = await swapDb(ctx);
-  const [{ runEmbeddingsBackfill }, { runReembed }] = await Promise.all([
-    import('../embeddings/backfill.js'),
-    import('../embeddings/reembed.js'),
-  ]);
-  const started = ctx.clock.now().getTime();
-  const doc = await withRunControls(ctx, async ({ progress, signal }) => {
-    const common = { db, clock: ctx.clock, logger: ctx.logger, workers: f.workers ?? 2, signal };
-    const copy = await runEmbeddingsBackfill({ ...common, range, bar: progress.start('backfill', 0), ...lock });
-    const stop = copy.summary?.stopReason;
-    if (!embedder || stop === 'signal' || stop === 'time-budget') return { backfill: copy, reembed: null };
-    // What the copy left of the time budget is the re-embedding's.
-    const left = range.timeBudgetMs === undefined ? undefined : Math.max(1, range.timeBudgetMs - (ctx.clock.now().getTime() - started));
-    const reembed = await runReembed({
-      ...common,
-      range: { ...range, timeBudgetMs: left },
+  const { backfillAndReembed } = await import('../embeddings/backfill-run.js');
+  const doc = await withRunControls(ctx, ({ progress, signal }) =>
+    backfillAndReembed({
+      db,
+      clock: ctx.clock,
+      logger: ctx.logger,
+      range,
+      workers: f.workers ?? 2,
+      signal,
+      progress,
+      ...lock,
       embedder,
       concurrency: f.concurrency ?? 4,
-      bar: progress.start('reembed', 0),
-    });
-    return { backfill: copy, reembed };
-  });
+    }),
+  );
   const e = embedder && { name: embedder.name, model: embedder.model, lexical: embedder.lexical };
   ctx.out.result({ ...doc, embedder: e ?? null }, () => [
     ...renderBackfill(doc.backfill),
