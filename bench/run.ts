@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { embedBenchOptions, runEmbedBench } from './embed.js';
 import { benchNormalize, printNormalize } from './normalize.js';
+import { benchSwap, printSwap, swapBenchOptions } from './swap.js';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -12,6 +13,7 @@ const { positionals, values } = parseArgs({
     'batch-size': { type: 'string', default: '1000' },
     json: { type: 'boolean', default: false },
     ...embedBenchOptions,
+    ...swapBenchOptions,
   },
 });
 const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -27,7 +29,18 @@ if (name === 'normalize') {
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printNormalize(rows)}\n`);
 } else if (name === 'embed') {
   process.stdout.write(await runEmbedBench(values, serverUrl));
+} else if (name === 'swap') {
+  const result = await benchSwap({
+    serverUrl,
+    rows: Number(values.rows),
+    workers: Number(values.workers),
+    batchSize: Number(values['batch-size']),
+    m: Number(values.m),
+    efConstruction: Number(values['ef-construction']),
+    maintenanceWorkMem: values['maintenance-work-mem'],
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printSwap(result)}\n`);
 } else {
-  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed\n`);
+  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap\n`);
   process.exitCode = 2;
 }

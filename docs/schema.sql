@@ -7,6 +7,24 @@ auth.users
   email text
   created_at timestamp with time zone default now()
 
+omni_ingest.embedding_backfill_ranges
+  pass integer not null
+  seq integer not null
+  lo uuid
+  hi uuid
+  cursor uuid
+  rows_planned bigint not null default 0
+  rows_examined bigint not null default 0
+  planned_at timestamp with time zone not null default now()
+  done_at timestamp with time zone
+
+omni_ingest.embedding_legacy_rejects
+  embedding_id uuid not null
+  kind text not null
+  dimensions integer
+  legacy_md5 text not null
+  found_at timestamp with time zone not null default now()
+
 omni_ingest.normalize_queue
   raw_event_id uuid not null
   user_id uuid not null
@@ -197,6 +215,12 @@ public.sync_audit (row level security)
 
 auth.users users_pkey PRIMARY KEY (id)
 
+omni_ingest.embedding_backfill_ranges embedding_backfill_ranges_pkey PRIMARY KEY (pass, seq)
+
+omni_ingest.embedding_legacy_rejects embedding_legacy_rejects_kind_check CHECK ((kind = ANY (ARRAY['wrong_dimension'::text, 'malformed'::text, 'non_finite'::text])))
+
+omni_ingest.embedding_legacy_rejects embedding_legacy_rejects_pkey PRIMARY KEY (embedding_id)
+
 omni_ingest.normalize_queue normalize_queue_pkey PRIMARY KEY (raw_event_id)
 
 omni_ingest.pipeline_contacts pipeline_contacts_contact_id_fkey FOREIGN KEY (contact_id) REFERENCES contacts(id) ON DELETE CASCADE
@@ -211,7 +235,7 @@ omni_ingest.schema_migrations schema_migrations_pkey PRIMARY KEY (name)
 
 omni_ingest.work_queue work_queue_pkey PRIMARY KEY (stage, item_id)
 
-omni_ingest.work_queue work_queue_stage_check CHECK ((stage = ANY (ARRAY['resolve'::text, 'embed'::text, 'insights'::text, 'timeline'::text, 'timeline_insight'::text])))
+omni_ingest.work_queue work_queue_stage_check CHECK ((stage = ANY (ARRAY['resolve'::text, 'embed'::text, 'insights'::text, 'timeline'::text, 'timeline_insight'::text, 'swap_reembed'::text])))
 
 public.ai_insights ai_insights_pkey PRIMARY KEY (id)
 
@@ -260,6 +284,10 @@ public.sync_audit sync_audit_pkey PRIMARY KEY (id)
 -- indexes
 
 CREATE UNIQUE INDEX users_pkey ON auth.users USING btree (id)
+
+CREATE UNIQUE INDEX embedding_backfill_ranges_pkey ON omni_ingest.embedding_backfill_ranges USING btree (pass, seq)
+
+CREATE UNIQUE INDEX embedding_legacy_rejects_pkey ON omni_ingest.embedding_legacy_rejects USING btree (embedding_id)
 
 CREATE INDEX normalize_queue_order_idx ON omni_ingest.normalize_queue USING btree (occurred_at, raw_event_id)
 
@@ -382,6 +410,46 @@ select coalesce(
 nullif(current_setting('request.jwt.claim.sub', true), ''),
 (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
 )::uuid
+$function$
+
+CREATE OR REPLACE FUNCTION omni_ingest.embeddings_sync_legacy()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+if tg_op = 'INSERT' then
+if new.embedding is not null and new.embedding_v is null then
+new.embedding_v := omni_ingest.legacy_vector(new.embedding);
+end if;
+elsif new.embedding is distinct from old.embedding and new.embedding_v is not distinct from old.embedding_v then
+new.embedding_v := omni_ingest.legacy_vector(new.embedding);
+end if;
+return new;
+end
+$function$
+
+CREATE OR REPLACE FUNCTION omni_ingest.embeddings_sync_vector()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+begin
+if tg_op = 'INSERT' then
+if new.embedding is not null and new.embedding_legacy is null then
+new.embedding_legacy := new.embedding::text;
+elsif new.embedding is null and new.embedding_legacy is not null then
+new.embedding := omni_ingest.legacy_vector(new.embedding_legacy);
+end if;
+elsif new.embedding is distinct from old.embedding and new.embedding_legacy is not distinct from old.embedding_legacy then
+new.embedding_legacy := new.embedding::text;
+elsif new.embedding_legacy is distinct from old.embedding_legacy and new.embedding is not distinct from old.embedding then
+new.embedding := omni_ingest.legacy_vector(new.embedding_legacy);
+end if;
+return new;
+end
 $function$
 
 CREATE OR REPLACE FUNCTION omni_ingest.enqueue_changed_interactions()
@@ -537,6 +605,75 @@ AS $function$
 select left(md5(coalesce(stage, '') || chr(1) || coalesce(provider, '') || chr(1) || omni_ingest.error_pattern(message)), 16)
 $function$
 
+CREATE OR REPLACE FUNCTION omni_ingest.legacy_embedding_differs(legacy text, vec vector, tolerance double precision)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+AS $function$
+declare
+lv public.vector := omni_ingest.legacy_vector(legacy);
+begin
+if lv is null or vec is null then
+return false;
+end if;
+if vector_dims(lv) <> vector_dims(vec) then
+return true;
+end if;
+if lv = vec then
+return false;
+end if;
+return exists (
+select 1
+from unnest(lv::real[], vec::real[]) as x(a, b)
+where abs(a::double precision - b::double precision) > tolerance
+);
+end
+$function$
+
+CREATE OR REPLACE FUNCTION omni_ingest.legacy_embedding_kind(legacy text)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+declare
+v public.vector;
+begin
+if legacy is null then
+return 'null';
+end if;
+begin
+v := legacy::public.vector(1536);
+return 'valid';
+exception
+when numeric_value_out_of_range then
+return 'non_finite';
+when others then
+null;
+end;
+if legacy ~* '\m(nan|inf|infinity)\M' then
+return 'non_finite';
+end if;
+if legacy !~ '^\s*\[\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(\s*,\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)*)?\s*\]\s*$' then
+return 'malformed';
+end if;
+return 'wrong_dimension';
+end
+$function$
+
+CREATE OR REPLACE FUNCTION omni_ingest.legacy_vector(legacy text)
+ RETURNS vector
+ LANGUAGE plpgsql
+ IMMUTABLE PARALLEL SAFE STRICT
+AS $function$
+begin
+return legacy::public.vector(1536);
+exception when others then
+return null;
+end
+$function$
+
 CREATE OR REPLACE FUNCTION omni_ingest.uuid_or_null(value text)
  RETURNS uuid
  LANGUAGE sql
@@ -621,6 +758,10 @@ function auth.uid() to authenticated: EXECUTE
 
 function auth.uid() to service_role: EXECUTE
 
+function omni_ingest.embeddings_sync_legacy() to PUBLIC: EXECUTE
+
+function omni_ingest.embeddings_sync_vector() to PUBLIC: EXECUTE
+
 function omni_ingest.enqueue_changed_interactions() to PUBLIC: EXECUTE
 
 function omni_ingest.enqueue_new_insights() to PUBLIC: EXECUTE
@@ -636,6 +777,12 @@ function omni_ingest.error_item_key(stage text, id uuid, raw_event_id uuid, user
 function omni_ingest.error_pattern(message text) to PUBLIC: EXECUTE
 
 function omni_ingest.error_signature(stage text, provider text, message text) to PUBLIC: EXECUTE
+
+function omni_ingest.legacy_embedding_differs(legacy text, vec vector, tolerance double precision) to PUBLIC: EXECUTE
+
+function omni_ingest.legacy_embedding_kind(legacy text) to PUBLIC: EXECUTE
+
+function omni_ingest.legacy_vector(legacy text) to PUBLIC: EXECUTE
 
 function omni_ingest.uuid_or_null(value text) to PUBLIC: EXECUTE
 
@@ -892,6 +1039,10 @@ schema public to PUBLIC: USAGE
 schema public to authenticated: USAGE
 
 schema public to service_role: USAGE
+
+table omni_ingest.embedding_backfill_ranges to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
+
+table omni_ingest.embedding_legacy_rejects to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
 
 table omni_ingest.normalize_queue to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
 

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Context } from './context.js';
 import type { Db } from './db/connect.js';
+import { searchInteractions, type SearchResult } from './embeddings/search.js';
 import { createLocalEmbedder } from './embed/local.js';
 import { createHeuristicInsightProvider } from './insights/heuristic.js';
 import { generateEvents, type GeneratedProvider } from './generate/generator.js';
@@ -19,7 +20,7 @@ import { DEFAULT_BATCH_SIZE, makeRange } from './stages/engine/range.js';
 import { importFiles } from './stages/import/import.js';
 import { STAGE_ORDER } from './stages/names.js';
 import { buildStage, describeSettings, type StageSettings } from './stages/registry.js';
-import { readStats, searchInteractions, type SearchHit, type Stats } from './stats/sql.js';
+import { readStats, type Stats } from './stats/sql.js';
 
 /** The user the bundled fixtures belong to, and two more with generated events. */
 const DEMO_USERS = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333'];
@@ -36,7 +37,8 @@ export interface DemoResult {
   imported: { file: string; provider: string; user: string; inserted: number; duplicates: number; invalid: number }[];
   backfill: BackfillSummary;
   stats: Stats;
-  search: { query: string; embedder: string; hits: SearchHit[] };
+  /** The same as `omni-ingest search` gives, with the offline embedder. */
+  search: SearchResult;
 }
 
 function generatedFiles(dir: string, count: number): { file: string; provider: GeneratedProvider; user: string }[] {
@@ -119,14 +121,13 @@ export async function runDemo(ctx: Context, options: DemoOptions): Promise<DemoR
     settings: { ...describeSettings(settings), demo: true },
   });
   const stats = await readStats(db);
-  const [vector] = (await embedder.embed([options.query])).vectors;
   // The bundled fixtures are the hand-written, varied ones: search those.
-  const hits = vector ? await searchInteractions(db, vector, 5, DEMO_USERS[0]) : [];
-  return {
-    database: db.target,
-    imported,
-    backfill,
-    stats,
-    search: { query: options.query, embedder: `${embedder.name} (${embedder.model}, lexical)`, hits },
-  };
+  const search = await searchInteractions(db, {
+    text: options.query,
+    limit: 5,
+    filters: makeRange({ userId: DEMO_USERS[0] }),
+    embedder,
+    explain: false,
+  });
+  return { database: db.target, imported, backfill, stats, search };
 }

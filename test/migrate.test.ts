@@ -450,6 +450,9 @@ function withoutPgvector(inner: Db): Db & { asked: number } {
     transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       return inner.transaction(fn);
     },
+    session<T>(fn: (conn: Queryable) => Promise<T>): Promise<T> {
+      return inner.session(fn);
+    },
     close(): Promise<void> {
       return inner.close();
     },

@@ -65,6 +65,16 @@ export const CATALOG: readonly CatalogEntry[] = [
     load: async () => (await import('./backfill.js')).registerBackfill,
   },
   {
+    name: 'embeddings',
+    description: 'the embedding column swap: status, backfill (--reembed), verify, swap (--rollback), index',
+    load: async () => (await import('./embeddings.js')).registerEmbeddings,
+  },
+  {
+    name: 'search',
+    description: 'the interactions nearest to a text, by embedding (through the HNSW index when there is one)',
+    load: async () => (await import('./search.js')).registerSearch,
+  },
+  {
     name: 'demo',
     description: 'the whole pipeline on the bundled fixtures: migrate, import, backfill with offline providers, stats, one semantic search',
     load: async () => (await import('./demo.js')).registerDemo,

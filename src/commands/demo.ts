@@ -6,6 +6,7 @@ import { nonEmpty, parseFlags, wholeNumber } from './flags.js';
 import { renderBackfill } from './backfill.js';
 import { withRunControls } from './batch-options.js';
 import { action, type RunState } from './run.js';
+import { renderSearch } from './search.js';
 import { renderStats } from './stats.js';
 
 const DEFAULT_QUERY = 'pricing for the team plan';
@@ -16,20 +17,7 @@ interface DemoFlags {
 }
 
 function render(r: DemoResult): string[] {
-  return [
-    `database: ${r.database}`,
-    '',
-    ...renderBackfill(r.backfill),
-    '',
-    ...renderStats(r.stats),
-    '',
-    `semantic search for "${r.search.query}" (${r.search.embedder}):`,
-    ...(r.search.hits.length
-      ? r.search.hits.map(
-          (h) => `  ${h.distance.toFixed(3)}  ${h.type.padEnd(16)} ${(h.subject ?? h.excerpt).replace(/\s+/g, ' ').slice(0, 70)}`,
-        )
-      : ['  no embeddings yet']),
-  ];
+  return [`database: ${r.database}`, '', ...renderBackfill(r.backfill), '', ...renderStats(r.stats), '', ...renderSearch(r.search)];
 }
 
 async function runDemoCommand(ctx: Context, flags: DemoFlags): Promise<number> {

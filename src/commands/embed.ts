@@ -1,30 +1,14 @@
 // `omni-ingest embed`: chunk and embed queued interactions (SPEC §7).
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import { DEFAULT_OPENAI_MODEL } from '../embed/openai.js';
-import { selectEmbedder } from '../embed/select.js';
 import { providerNames } from '../providers/index.js';
 import type { RunSummary } from '../stages/engine/runner.js';
 import { addRangeOptions, exitCodeOf, leftNote, runStageCommand } from './batch-options.js';
-import {
-  concurrencyFlag,
-  embedderFlag,
-  nonEmpty,
-  PROVIDER_TIME_OPTIONS,
-  parseFlags,
-  providerTimeFlags,
-  parseRange,
-  wholeNumber,
-  workersFlag,
-  type RangeFlags,
-} from './flags.js';
+import { addEmbedderOptions, type EmbedderFlags, embedderFromFlags } from './embedder-options.js';
+import { concurrencyFlag, parseFlags, parseRange, workersFlag, type RangeFlags } from './flags.js';
 import { action, type RunState } from './run.js';
 
-interface EmbedFlags extends RangeFlags {
-  embedder?: string;
-  model?: string;
-  dimensions?: string;
-  inputsPerRequest?: string;
+interface EmbedFlags extends RangeFlags, EmbedderFlags {
   concurrency?: string;
   workers?: string;
 }
@@ -78,31 +62,9 @@ export function renderEmbed(d: EmbedResultDocument): string[] {
 
 async function runEmbed(ctx: Context, flags: EmbedFlags): Promise<number> {
   const range = parseRange(flags, ctx.clock, providerNames);
-  const f = parseFlags(
-    {
-      embedder: embedderFlag,
-      model: nonEmpty,
-      dimensions: wholeNumber(1, 65_536),
-      inputsPerRequest: wholeNumber(1, 2048),
-      concurrency: concurrencyFlag,
-      workers: workersFlag,
-      ...providerTimeFlags,
-    },
-    flags,
-  );
+  const f = parseFlags({ concurrency: concurrencyFlag, workers: workersFlag }, flags);
   const concurrency = f.concurrency ?? 4;
-  const embedder = selectEmbedder(
-    {
-      embedder: f.embedder,
-      model: f.model,
-      dimensions: f.dimensions,
-      inputsPerRequest: f.inputsPerRequest,
-      requestTimeoutMs: f.requestTimeout,
-      retryForMs: f.retryFor,
-    },
-    ctx.config.openai,
-    ctx.logger,
-  );
+  const embedder = embedderFromFlags(ctx, flags);
   // Loaded here, not at the top: the tokenizer is only for runs, never for `--help`.
   const { createEmbedStage } = await import('../stages/embed/index.js');
   const stage = createEmbedStage({ embedder, concurrency, logger: ctx.logger });
@@ -122,14 +84,9 @@ async function runEmbed(ctx: Context, flags: EmbedFlags): Promise<number> {
 }
 
 export function registerEmbed(cmd: Command, state: RunState): void {
-  cmd
-    .option('--embedder <name>', 'openai or local (default: openai when OPENAI_API_KEY is set, else local)')
-    .option('--model <model>', `openai: the embedding model (default ${DEFAULT_OPENAI_MODEL})`)
-    .option('--dimensions <n>', 'openai: ask text-embedding-3-* for this width (only 1536 fits the column)')
+  addEmbedderOptions(cmd)
     .option('--concurrency <n>', 'provider requests in flight at once (default: 4)')
     .option('--inputs-per-request <n>', 'at most this many chunks per request (provider limit 2048)')
-    .option(...PROVIDER_TIME_OPTIONS[0]!)
-    .option(...PROVIDER_TIME_OPTIONS[1]!)
     .option(
       '--workers <n>',
       "batches at once in this process, so one batch's database work overlaps another's requests (real server only; default: 2)",

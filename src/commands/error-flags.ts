@@ -35,7 +35,7 @@ function instant(clock: Clock, flag: string, text: string | undefined): Date | u
 }
 
 /** Error ids given as arguments: each must be a UUID. */
-export function parseErrorIds(args: string[]): string[] {
+function parseErrorIds(args: string[]): string[] {
   return args.map((text) => {
     const parsed = uuidFlag.safeParse(text);
     if (!parsed.success) throw new UsageError(`"${text}" is not an error id (a UUID from \`omni-ingest errors list\`)`);

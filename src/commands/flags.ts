@@ -181,3 +181,25 @@ export const PROVIDER_TIME_OPTIONS: [flags: string, description: string][] = [
   ['--request-timeout <duration>', 'openai: one request may take this long before it is retried (default: 60s)'],
   ['--retry-for <duration>', 'openai: keep retrying a failing request this long, then stop the run (default: 5m)'],
 ];
+
+/** --lock-timeout: how long one attempt waits for a table lock (at most a minute: readers queue behind). */
+export const lockTimeoutFlag = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0 || ms > 60_000) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration between 1ms and 60s, such as 500ms or 2s' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const MEMORY_UNITS: Record<string, string> = { kb: 'kB', mb: 'MB', gb: 'GB', tb: 'TB' };
+
+/** --maintenance-work-mem: a PostgreSQL memory size, `512MB`, `2GB` (units as PostgreSQL spells them). */
+export const memorySizeFlag = z.string().transform((text, ctx) => {
+  const m = /^(\d{1,9})\s*(kB|MB|GB|TB)$/i.exec(text.trim());
+  if (!m || Number(m[1]) === 0) {
+    ctx.addIssue({ code: 'custom', message: 'must be a memory size such as 512MB or 2GB' });
+    return z.NEVER;
+  }
+  return `${Number(m[1])}${MEMORY_UNITS[m[2]!.toLowerCase()]!}`;
+});

@@ -30,6 +30,12 @@ export interface Db extends Queryable {
   readonly maxConnections: number;
   /** Runs `fn` in one transaction on one connection; rolls back if it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` on one connection of its own, outside any transaction: for statements that cannot
+   * run in one (CREATE INDEX CONCURRENTLY) and the session settings they need. `fn` must undo
+   * what it set; a connection that failed is closed, not given back to the pool.
+   */
+  session<T>(fn: (conn: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -90,6 +96,23 @@ function createDb(pool: pg.Pool, kind: Db['kind'], target: string, maxConnection
       } finally {
         client.off('error', onClientError);
         client.release(broken instanceof Error ? broken : undefined);
+      }
+    },
+    async session<T>(fn: (conn: Queryable) => Promise<T>): Promise<T> {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw mapPgError(err, target);
+      }
+      let failed: Error | undefined;
+      try {
+        return await fn(wrapQueryable(client, target));
+      } catch (err) {
+        failed = err instanceof Error ? err : new Error(String(err));
+        throw err;
+      } finally {
+        client.release(failed);
       }
     },
     async close() {

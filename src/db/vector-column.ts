@@ -1,6 +1,7 @@
 // Which column of public.embeddings holds the vectors: `embedding_v` until `embeddings swap`
-// (SPEC §10) renames it `embedding`. Everything that reads or writes vectors asks here, so it
-// follows the swap without a flag.
+// (SPEC §10) renames it `embedding` (and the legacy text `embedding_legacy`). Everything that
+// reads or writes vectors asks here, so it follows the swap without a flag.
+import { ConfigError } from '../errors.js';
 import type { Queryable } from './connect.js';
 
 /** Where vectors go: the column's name, pgvector's type and its OID (for binary parameters). */
@@ -8,27 +9,60 @@ export interface VectorColumn {
   name: 'embedding_v' | 'embedding';
   /** The type schema-qualified (`extensions.vector` on Supabase), for casts whatever the search_path. */
   type: string;
+  /** pgvector's schema, quoted: its operator classes (vector_cosine_ops) are qualified with it. */
+  schema: string;
   typeOid: number;
+}
+
+/** Before `embeddings swap`, or after it (`swap --rollback` goes back). */
+export type SwapPhase = 'before-swap' | 'swapped';
+
+export interface EmbeddingColumns {
+  phase: SwapPhase;
+  vector: VectorColumn;
+  /** The legacy text column: `embedding` before the swap, `embedding_legacy` after; null once dropped. */
+  legacy: 'embedding' | 'embedding_legacy' | null;
+}
+
+interface ColumnRow {
+  name: string;
+  typname: string;
+  schema: string;
+  type_oid: number;
+}
+
+const NOT_MIGRATED = 'public.embeddings has no vector column (embedding_v or embedding)';
+
+/** Reads the three candidate columns from the catalog: no assumption about search_path or names. */
+export async function embeddingColumns(db: Queryable): Promise<EmbeddingColumns> {
+  const { rows } = await db.query<ColumnRow>(`
+SELECT a.attname AS name, t.typname, quote_ident(n.nspname) AS schema, a.atttypid::int AS type_oid
+FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE a.attrelid = to_regclass('public.embeddings')
+  AND a.attname IN ('embedding_v', 'embedding', 'embedding_legacy')
+  AND a.attnum > 0
+  AND NOT a.attisdropped`);
+  const col = (name: string) => rows.find((r) => r.name === name);
+  const vectorRow = [col('embedding_v'), col('embedding')].find((r) => r?.typname === 'vector');
+  if (!vectorRow) throw new ConfigError(NOT_MIGRATED, { hint: 'run `omni-ingest migrate`' });
+  const vector: VectorColumn = {
+    name: vectorRow.name === 'embedding' ? 'embedding' : 'embedding_v',
+    type: `${vectorRow.schema}.vector`,
+    schema: vectorRow.schema,
+    typeOid: vectorRow.type_oid,
+  };
+  const isText = (name: string) => col(name)?.typname === 'text';
+  if (vector.name === 'embedding_v') return { phase: 'before-swap', vector, legacy: isText('embedding') ? 'embedding' : null };
+  return { phase: 'swapped', vector, legacy: isText('embedding_legacy') ? 'embedding_legacy' : null };
 }
 
 /**
  * The vector column: `embedding_v` until `embeddings swap` (SPEC §10) renames it `embedding`.
- * Read from the catalog so the stage works on both sides of the swap, wherever the extension's
+ * Read from the catalog so the stages work on both sides of the swap, wherever the extension's
  * schema is (Supabase keeps it in `extensions`).
  */
 export async function vectorColumn(db: Queryable): Promise<VectorColumn> {
-  const { rows } = await db.query<{ name: string; type: string; type_oid: number }>(`
-SELECT a.attname AS name, quote_ident(n.nspname) || '.' || quote_ident(t.typname) AS type, a.atttypid::int AS type_oid
-FROM pg_attribute a
-JOIN pg_type t ON t.oid = a.atttypid
-JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE a.attrelid = 'public.embeddings'::regclass
-  AND a.attname IN ('embedding_v', 'embedding')
-  AND t.typname = 'vector'
-  AND NOT a.attisdropped
-ORDER BY a.attname = 'embedding_v' DESC
-LIMIT 1`);
-  const row = rows[0];
-  if (!row) throw new Error('public.embeddings has no vector column (embedding_v or embedding): run `omni-ingest migrate`');
-  return { name: row.name === 'embedding' ? 'embedding' : 'embedding_v', type: row.type, typeOid: row.type_oid };
+  return (await embeddingColumns(db)).vector;
 }

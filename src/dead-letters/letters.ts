@@ -59,6 +59,18 @@ const contextSchemas = {
     insights_provider: z.string(),
     model: z.string(),
   }),
+  /** A legacy `embeddings.embedding` text the column swap could not copy (SPEC §10). */
+  swap: z.object({
+    embedding_id: z.string(),
+    owner_type: z.string().nullable(),
+    owner_id: z.string().nullable(),
+    kind: z.enum(['wrong_dimension', 'malformed', 'non_finite']),
+    /** How many numbers the value holds, for a wrong dimension. */
+    dimensions: z.number().int().nullable(),
+    /** The value's length and its first characters: enough to recognise it, not the whole 20 kB. */
+    length: z.number().int(),
+    excerpt: z.string(),
+  }),
 } as const;
 
 const common = {
@@ -75,6 +87,7 @@ export const deadLetterSchema = z.discriminatedUnion('stage', [
   z.object({ stage: z.literal('normalize'), ...common, context: contextSchemas.normalize }),
   z.object({ stage: z.literal('embed'), ...common, context: contextSchemas.embed }),
   z.object({ stage: z.literal('insights'), ...common, context: contextSchemas.insights }),
+  z.object({ stage: z.literal('swap'), ...common, context: contextSchemas.swap }),
 ]);
 
 export type DeadLetter = z.infer<typeof deadLetterSchema>;

@@ -1,5 +1,4 @@
 // The design document's debug queries (SPEC §4 `stats`), plus table sizes and queue depth.
-import pgvector from 'pgvector';
 import type { Queryable } from '../db/connect.js';
 import { vectorColumn } from '../db/vector-column.js';
 
@@ -72,40 +71,4 @@ ORDER BY stage`);
     jobs: jobs.rows,
     queue: queue.rows,
   };
-}
-
-export interface SearchHit {
-  interaction_id: string;
-  type: string;
-  subject: string | null;
-  excerpt: string;
-  occurred_at: Date;
-  distance: number;
-}
-
-/**
- * The nearest interactions to a query vector by cosine distance (pgvector `<=>`). The inner
- * ORDER BY … LIMIT is the shape an HNSW index serves; chunks of one interaction collapse after.
- */
-export async function searchInteractions(db: Queryable, vector: number[], limit: number, userId?: string): Promise<SearchHit[]> {
-  const c = await vectorColumn(db);
-  const { rows } = await db.query<SearchHit>(
-    `
-WITH nearest AS (
-  SELECT e.owner_id, (e.${c.name} <=> $1::${c.type})::float8 AS distance
-  FROM public.embeddings e
-  WHERE e.owner_type = 'interaction' AND e.${c.name} IS NOT NULL AND ($3::uuid IS NULL OR e.user_id = $3)
-  ORDER BY e.${c.name} <=> $1::${c.type}
-  LIMIT $2 * 4
-), best AS (
-  SELECT owner_id, min(distance) AS distance FROM nearest GROUP BY owner_id
-)
-SELECT i.id AS interaction_id, i.type, i.subject, left(coalesce(i.body_text, ''), 120) AS excerpt, i.occurred_at, b.distance
-FROM best b
-JOIN public.interactions i ON i.id = b.owner_id
-ORDER BY b.distance, i.id
-LIMIT $2`,
-    [pgvector.toSql(vector), limit, userId ?? null],
-  );
-  return rows;
 }

@@ -39,7 +39,7 @@ interface Assembled {
 }
 
 /** The rows a write stores: new vectors, dead letters, and every current chunk key (kept). */
-function assemble(embedder: Embedder, complete: Item[]): Assembled {
+export function assemble(embedder: Embedder, complete: Item[]): Assembled {
   const rows: sql.ChunkColumns = { userId: [], ownerId: [], hash: [], index: [], tokens: [], vectors: [] };
   const dead: DeadLetterOf<'embed'>[] = [];
   const keep = { ownerId: [] as string[], hash: [] as string[], index: [] as number[] };

@@ -8,7 +8,7 @@
 import type { Queryable } from '../../db/connect.js';
 import { rangeParams, rangeWhere, type RangeOptions } from './range.js';
 
-export type QueueStage = 'resolve' | 'embed' | 'insights' | 'timeline' | 'timeline_insight';
+export type QueueStage = 'resolve' | 'embed' | 'insights' | 'timeline' | 'timeline_insight' | 'swap_reembed';
 
 export interface QueuedItem {
   item_id: string;

@@ -5,7 +5,7 @@ import { type ErrorSelection, SELECTION_WHERE, selectionParams } from '../../dea
 import { notRetryable } from './import.js';
 import { countOpenByStage } from './sql.js';
 
-export interface PlannedRetry {
+interface PlannedRetry {
   id: string;
   stage: string;
   provider: string | null;

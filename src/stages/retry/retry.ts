@@ -19,8 +19,8 @@ import { type RunHandle, withRun } from '../engine/with-run.js';
 import { prefixed, retryImportErrors } from './import.js';
 import { countOpenByStage, pageOpenErrors, type QueuedStage, requeueItems } from './sql.js';
 
-export const RETRY_STAGES = ['import', 'normalize', 'embed', 'insights'] as const;
-export type RetryStage = (typeof RETRY_STAGES)[number];
+const RETRY_STAGES = ['import', 'normalize', 'embed', 'insights'] as const;
+type RetryStage = (typeof RETRY_STAGES)[number];
 
 export interface RetryOptions {
   db: Db;
@@ -39,7 +39,7 @@ export interface RetryOptions {
   args: Record<string, unknown>;
 }
 
-export interface RetryStageSummary {
+interface RetryStageSummary {
   stage: RetryStage;
   /** Open errors selected when the stage's turn came. */
   selected: number;

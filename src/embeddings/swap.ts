@@ -1,0 +1,98 @@
+// `embeddings swap` and `swap --rollback` (SPEC §10): after `embeddings verify` passes, one short
+// transaction renames the columns — `embedding` becomes the vector(1536) column, the legacy text
+// `embedding_legacy` — and turns the sync trigger around, so that values written after the swap
+// are in the text column too and a rollback loses nothing. The transaction takes its lock with a
+// short lock_timeout and retries (lock.ts); it re-reads the columns once it holds the lock, so a
+// second swap running at the same time finds the work done and changes nothing. DDL is
+// transactional: it applies whole or not at all.
+import type { Db } from '../db/connect.js';
+import { embeddingColumns, type SwapPhase } from '../db/vector-column.js';
+import { OmniError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { withLockRetry } from './lock.js';
+import { installSyncTrigger, lockEmbeddings, renameToLegacy, renameToSwapped } from './swap-sql.js';
+import type { VerifyReport } from './verify.js';
+
+export interface SwapOptions {
+  rollback: boolean;
+  lockTimeoutMs: number;
+  lockAttempts: number;
+  logger: Logger;
+  /** Runs `embeddings verify` (the swap refuses unless it passes; a rollback does not ask). */
+  verify: () => Promise<VerifyReport>;
+  signal?: AbortSignal | undefined;
+}
+
+export interface SwapResult {
+  /** `refused`: verify failed, nothing changed. `already`: the columns were in the wanted state. */
+  action: 'swapped' | 'rolled-back' | 'already' | 'refused';
+  phase: SwapPhase;
+  vectorColumn: string;
+  legacyColumn: string | null;
+  verify: VerifyReport | null;
+  attempts: number;
+  /** How long the renaming transaction took, lock wait included. */
+  heldMs: number | null;
+}
+
+export async function swapColumns(db: Db, o: SwapOptions): Promise<SwapResult> {
+  const want: SwapPhase = o.rollback ? 'before-swap' : 'swapped';
+  const before = await embeddingColumns(db);
+  const result = (action: SwapResult['action'], extra: Partial<SwapResult> = {}): SwapResult => ({
+    action,
+    phase: before.phase,
+    vectorColumn: before.vector.name,
+    legacyColumn: before.legacy,
+    verify: null,
+    attempts: 0,
+    heldMs: null,
+    ...extra,
+  });
+  if (before.phase === want) return result('already');
+  if (before.legacy === null) {
+    throw new OmniError(
+      o.rollback
+        ? 'there is no embedding_legacy column to roll back to'
+        : 'there is no legacy text column (embedding) to keep as embedding_legacy',
+      { hint: 'see `omni-ingest embeddings status`' },
+    );
+  }
+
+  let verify: VerifyReport | null = null;
+  if (!o.rollback) {
+    verify = await o.verify();
+    if (!verify.ok) return result('refused', { verify });
+  }
+
+  const locked = await withLockRetry(
+    db,
+    {
+      lockTimeoutMs: o.lockTimeoutMs,
+      attempts: o.lockAttempts,
+      logger: o.logger,
+      what: o.rollback ? 'swap --rollback' : 'swap',
+      signal: o.signal,
+    },
+    async (tx) => {
+      await lockEmbeddings(tx);
+      // Under the lock: another swap may have done it while we verified or waited.
+      const now = await embeddingColumns(tx);
+      if (now.phase === want) return { changed: false, cols: now };
+      if (now.legacy === null) throw new OmniError('the legacy text column disappeared while waiting for the lock');
+      if (o.rollback) await renameToLegacy(tx);
+      else await renameToSwapped(tx);
+      await installSyncTrigger(tx, o.rollback ? 'legacy' : 'vector');
+      return { changed: true, cols: await embeddingColumns(tx) };
+    },
+  );
+  const { changed, cols } = locked.value;
+  return {
+    action: !changed ? 'already' : o.rollback ? 'rolled-back' : 'swapped',
+    phase: cols.phase,
+    vectorColumn: cols.vector.name,
+    legacyColumn: cols.legacy,
+    verify,
+    attempts: locked.attempts,
+    heldMs: Math.round(locked.heldMs),
+  };
+}
