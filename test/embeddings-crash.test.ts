@@ -80,18 +80,33 @@ describe('embeddings backfill under kill -9', { timeout: 600_000 }, () => {
     const db = await target.open();
     try {
       // Every run's committed batches are in the ledger, the killed ones' too: together they
-      // examined each row exactly once and copied each valid value once.
-      const { rows: ledger } = await db.query<{ events: number; copied: number; dead: number; running: number; runs: number }>(
+      // examined each row exactly once and copied each valid value once. The next run found each
+      // killed one's process gone and marked it abandoned; none is left 'running'.
+      const { rows: ledger } = await db.query<{
+        events: number;
+        copied: number;
+        dead: number;
+        running: number;
+        abandoned: number;
+        runs: number;
+      }>(
         `SELECT coalesce(sum((counts ->> 'events')::int), 0)::int AS events, coalesce(sum((counts ->> 'copied')::int), 0)::int AS copied,
                 coalesce(sum((counts ->> 'dead_lettered')::int), 0)::int AS dead,
-                count(*) FILTER (WHERE status = 'running')::int AS running, count(*)::int AS runs
+                count(*) FILTER (WHERE status = 'running')::int AS running,
+                count(*) FILTER (WHERE status = 'abandoned')::int AS abandoned, count(*)::int AS runs
          FROM omni_ingest.runs WHERE command = $1`,
         [BACKFILL_COMMAND],
       );
       const bad = want.wrong_dimension + want.malformed + want.non_finite;
       assert.deepEqual(
-        { events: ledger[0]!.events, copied: ledger[0]!.copied, dead: ledger[0]!.dead, running: ledger[0]!.running },
-        { events: ROWS, copied: want.valid, dead: bad, running: kills },
+        {
+          events: ledger[0]!.events,
+          copied: ledger[0]!.copied,
+          dead: ledger[0]!.dead,
+          running: ledger[0]!.running,
+          abandoned: ledger[0]!.abandoned,
+        },
+        { events: ROWS, copied: want.valid, dead: bad, running: 0, abandoned: kills },
         `${ledger[0]!.runs} runs`,
       );
       const { rows: letters } = await db.query<{ n: number; ids: number }>(

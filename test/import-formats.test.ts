@@ -24,7 +24,7 @@ function file(content: string | Buffer, ext = 'json'): string {
 }
 
 interface ImportJson {
-  counts: { records: number; inserted: number; updated: number; duplicates: number; invalid: number; conflicts: number };
+  counts: { records: number; inserted: number; updated: number; duplicates: number; invalid: number; conflicts: number; resolved: number };
   problems: { line: number; error: string }[];
 }
 
@@ -53,6 +53,7 @@ describe('import detects the format of each file', () => {
       duplicates: 0,
       invalid: 0,
       conflicts: 0,
+      resolved: 0,
     });
   });
 
@@ -146,11 +147,27 @@ describe('import detects the format of each file', () => {
     assert.deepEqual([sameFile.json<ImportJson>().counts.inserted, sameFile.json<ImportJson>().counts.conflicts], [1, 1]);
     assert.match(sameFile.json<ImportJson>().problems[0]!.error, /appears earlier in this import with a different payload \(line 1\)/);
     const again = await run(file(JSON.stringify(changed)));
-    assert.deepEqual(again.json<ImportJson>().counts, { records: 1, inserted: 0, updated: 0, duplicates: 0, invalid: 1, conflicts: 1 });
+    assert.deepEqual(again.json<ImportJson>().counts, {
+      records: 1,
+      inserted: 0,
+      updated: 0,
+      duplicates: 0,
+      invalid: 1,
+      conflicts: 1,
+      resolved: 0,
+    });
     const normalize = await runCli([...target.args, 'normalize', '--json']);
     assert.equal(normalize.code, 0, normalize.stderr);
     const update = await run(file(JSON.stringify(changed)), '--update');
-    assert.deepEqual(update.json<ImportJson>().counts, { records: 1, inserted: 0, updated: 1, duplicates: 0, invalid: 0, conflicts: 0 });
+    assert.deepEqual(update.json<ImportJson>().counts, {
+      records: 1,
+      inserted: 0,
+      updated: 1,
+      duplicates: 0,
+      invalid: 0,
+      conflicts: 0,
+      resolved: 1,
+    });
     const renormalized = await runCli([...target.args, 'normalize', '--json']);
     assert.equal(renormalized.json<{ counts: { updated?: number } }>().counts.updated, 1, 'the replaced payload is normalized again');
     const db = await target.open();

@@ -107,7 +107,7 @@ describe('omni-ingest import', () => {
     ]);
     assert.equal(first.code, 0, first.stderr);
     const one = first.json<ImportJson>();
-    assert.deepEqual(one.counts, { records: 120, inserted: 120, updated: 0, duplicates: 0, invalid: 0, conflicts: 0 });
+    assert.deepEqual(one.counts, { records: 120, inserted: 120, updated: 0, duplicates: 0, invalid: 0, conflicts: 0, resolved: 0 });
     const second = await runCli([...target.args, 'import', ndjson, array, '--provider', 'gmail', '--user', USER_A, '--json']);
     assert.equal(second.code, 0, second.stderr);
     assert.deepEqual(second.json<ImportJson>().counts, {
@@ -117,6 +117,7 @@ describe('omni-ingest import', () => {
       duplicates: 120,
       invalid: 0,
       conflicts: 0,
+      resolved: 0,
     });
 
     const db = await target.open();
@@ -154,7 +155,7 @@ WHERE provider = 'gmail' AND occurred_at = to_timestamp((payload ->> 'internalDa
     const r = await runCli([...target.args, 'import', file, '--provider', 'webform', '--user', USER_A, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const body = r.json<ImportJson>();
-    assert.deepEqual(body.counts, { records: 4, inserted: 2, updated: 0, duplicates: 0, invalid: 2, conflicts: 0 });
+    assert.deepEqual(body.counts, { records: 4, inserted: 2, updated: 0, duplicates: 0, invalid: 2, conflicts: 0, resolved: 0 });
     assert.deepEqual(
       body.problems.map((p) => [path.basename(p.file), p.line]),
       [

@@ -23,7 +23,8 @@ export interface Written {
  * Stores dead letters in the caller's transaction. A letter about an item that already has an
  * open error of its stage (same item_key, computed by the database) updates that row: one more
  * attempt, last_seen now, the latest message and context. Letters about one item within the
- * call collapse into one row, their number added to attempts. Each letter is checked against its
+ * call collapse into one row, their number added to attempts; letters that name no item (a
+ * stage the key function does not know) are never merged. Each letter is checked against its
  * stage's shape first: a writer that drifts from the schema fails its tests, not `errors show`.
  */
 export async function writeDeadLetters(tx: Queryable, letters: DeadLetter[]): Promise<Written> {
@@ -43,7 +44,9 @@ export async function writeDeadLetters(tx: Queryable, letters: DeadLetter[]): Pr
   const { rows: out } = await tx.query<{ item_key: string; recurring: boolean }>(
     `
 WITH x AS (
-  SELECT x.*, omni_ingest.error_item_key(x.stage, NULL, x.raw_event_id, x.user_id, x.provider, x.context) AS key
+  -- Without an id the key of a letter that names no item is null: such letters are each their
+  -- own error (their row's key will be its id), never collapsed with one another.
+  SELECT x.*, coalesce(omni_ingest.error_item_key(x.stage, NULL, x.raw_event_id, x.user_id, x.provider, x.context), 'letter:' || x.ord) AS key
   FROM json_to_recordset($1::json)
     AS x(ord int, raw_event_id uuid, user_id uuid, provider text, stage text, error text, context jsonb)
 ), latest AS (
