@@ -1,6 +1,7 @@
 // Puts provider payloads straight into raw_events for tests, the way `import` would.
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../../src/db/connect.js';
+import { generateEvents } from '../../src/generate/generator.js';
 import { getProvider } from '../../src/providers/index.js';
 import { insertRawEvents, type RawEventColumns } from '../../src/stages/import/sql.js';
 import { cleanJson } from '../../src/text.js';
@@ -47,4 +48,13 @@ export async function loadEvents(
   }
   await flush();
   return total;
+}
+
+/** `n` web form submissions; those whose index `bad` accepts lose their UTC offset (normalize rejects them). */
+export function* webforms(n: number, bad: (i: number) => boolean, seed = 7): Generator<unknown> {
+  let i = 0;
+  for (const p of generateEvents('webform', n, { seed, userId: USER_A })) {
+    const payload = p as Record<string, unknown>;
+    yield bad(i++) ? { ...payload, submitted_at: new Date(String(payload.submitted_at)).toISOString().slice(0, 19) } : payload;
+  }
 }

@@ -1,0 +1,125 @@
+// errors retry under kill -9 and beside other runs: each error is resolved exactly once, with
+// exactly one interaction, whatever instant the process dies at or whoever gets there first.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { binary, NODE_FLAGS, runCli } from './support/cli.js';
+import { migratedTarget, onServer, type TestTarget } from './support/db.js';
+import { loadEvents, webforms } from './support/events.js';
+
+const EVENTS = onServer ? 5_000 : 2_000;
+const KILLS = onServer ? 5 : 3;
+const BATCH = '250';
+const NO_KEY = { OPENAI_API_KEY: undefined, OPENAI_BASE_URL: undefined };
+
+function killAfterBatches(target: TestTarget, batches: number, delayMs: number): Promise<{ killed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const args = [...NODE_FLAGS, binary, ...target.args, '--verbose', 'errors', 'retry', '--all', '--batch-size', BATCH];
+    const child = spawn(process.execPath, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', OPENAI_API_KEY: '' },
+    });
+    let seen = 0;
+    let killed = false;
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      seen += chunk.split('\n').filter((l) => /: batch \d+ took/.test(l)).length;
+      if (seen >= batches && !killed) {
+        killed = true;
+        setTimeout(() => child.kill('SIGKILL'), delayMs);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (_code, signal) => resolve({ killed: signal === 'SIGKILL' }));
+  });
+}
+
+/** A database holding EVENTS web forms that all failed normalize and have since been fixed. */
+async function fixedFailures(): Promise<TestTarget> {
+  const target = await migratedTarget();
+  let db = await target.open();
+  try {
+    await loadEvents(
+      db,
+      'webform',
+      webforms(EVENTS, () => true, 11),
+    );
+  } finally {
+    await db.close();
+  }
+  const normalize = await runCli([...target.args, 'normalize'], { env: NO_KEY });
+  assert.equal(normalize.code, 0, normalize.stderr);
+  db = await target.open();
+  try {
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.raw_event_errors WHERE status = 'open'`);
+    assert.equal(rows[0]?.n, EVENTS);
+    await db.query(
+      `UPDATE public.raw_events SET payload = jsonb_set(payload, '{submitted_at}', to_jsonb((payload ->> 'submitted_at') || 'Z'))`,
+    );
+  } finally {
+    await db.close();
+  }
+  return target;
+}
+
+async function assertEachResolvedOnce(target: TestTarget): Promise<void> {
+  const db = await target.open();
+  try {
+    const { rows } = await db.query<{ errors: number; resolved: number; interactions: number; events: number; ledger: number }>(
+      `SELECT (SELECT count(*)::int FROM public.raw_event_errors) AS errors,
+       (SELECT count(*)::int FROM public.raw_event_errors WHERE status = 'resolved') AS resolved,
+       (SELECT count(*)::int FROM public.interactions) AS interactions,
+       (SELECT count(DISTINCT raw_event_id)::int FROM public.interactions) AS events,
+       (SELECT coalesce(sum(coalesce((counts ->> 'normalize.resolved')::int, CASE WHEN command = 'normalize' THEN (counts ->> 'resolved')::int END, 0)), 0)::int
+        FROM omni_ingest.runs) AS ledger`,
+    );
+    // The ledger holds every committed batch's counts, the killed runs' too: together the runs
+    // (retries, and the backfill that raced them) resolved each error once.
+    assert.deepEqual(rows[0], { errors: EVENTS, resolved: EVENTS, interactions: EVENTS, events: EVENTS, ledger: EVENTS });
+  } finally {
+    await db.close();
+  }
+}
+
+describe('errors retry under kill -9', { timeout: 600_000 }, () => {
+  let target: TestTarget;
+  before(async () => {
+    target = await fixedFailures();
+  });
+  after(async () => {
+    await target?.drop();
+  });
+
+  it('killed at random points and run again: each error resolved once, with one interaction', async () => {
+    let kills = 0;
+    for (let attempt = 0; kills < KILLS && attempt < 3 * KILLS; attempt++) {
+      const r = await killAfterBatches(target, 1 + Math.floor(Math.random() * 2), Math.floor(Math.random() * 40));
+      if (r.killed) kills++;
+    }
+    assert.ok(kills >= KILLS, `only ${kills} kills landed`);
+    const finish = await runCli([...target.args, '--json', 'errors', 'retry', '--all', '--batch-size', BATCH], { env: NO_KEY });
+    assert.equal(finish.code, 0, finish.stderr);
+    await assertEachResolvedOnce(target);
+  });
+});
+
+describe('errors retry beside other runs (server)', {
+  skip: !onServer && 'several processes at once need the server',
+  timeout: 600_000,
+}, () => {
+  let target: TestTarget;
+  before(async () => {
+    target = await fixedFailures();
+  });
+  after(async () => {
+    await target?.drop();
+  });
+
+  it('three retries and a reprocessing backfill at once: each error resolved once', async () => {
+    const runs = await Promise.all([
+      ...[1, 2, 3].map(() => runCli([...target.args, 'errors', 'retry', '--all', '--batch-size', BATCH], { env: NO_KEY })),
+      runCli([...target.args, 'backfill', '--stages', 'normalize', '--reprocess', '--batch-size', BATCH], { env: NO_KEY }),
+    ]);
+    for (const r of runs) assert.equal(r.code, 0, r.stderr);
+    await assertEachResolvedOnce(target);
+  });
+});
