@@ -24,7 +24,7 @@ export interface NormalizeBenchOptions {
   batchSize: number;
 }
 
-async function withDatabase<T>(serverUrl: string, fn: (url: string, db: Db) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(serverUrl: string, fn: (url: string, db: Db) => Promise<T>): Promise<T> {
   const name = `omni_bench_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -41,7 +41,8 @@ async function withDatabase<T>(serverUrl: string, fn: (url: string, db: Db) => P
   }
 }
 
-async function load(db: Db, events: number): Promise<void> {
+/** Loads `events` generated web forms; `transform` may spoil some (the retry benchmark does). */
+export async function load(db: Db, events: number, transform: (p: Record<string, unknown>) => unknown = (p) => p): Promise<void> {
   const provider = getProvider('webform');
   const batchId = randomUUID();
   let cols: RawEventColumns = { userId: [], provider: [], sourceId: [], payload: [], occurredAt: [], sourceMeta: [], batchId: [] };
@@ -49,7 +50,8 @@ async function load(db: Db, events: number): Promise<void> {
     await insertRawEvents(db, cols);
     cols = { userId: [], provider: [], sourceId: [], payload: [], occurredAt: [], sourceMeta: [], batchId: [] };
   };
-  for (const payload of generateEvents('webform', events, { seed: 42, userId: USER })) {
+  for (const generated of generateEvents('webform', events, { seed: 42, userId: USER })) {
+    const payload = transform(generated as Record<string, unknown>);
     const { sourceId, occurredAt } = provider.identify(payload);
     cols.userId.push(USER);
     cols.provider.push('webform');

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { embedBenchOptions, runEmbedBench } from './embed.js';
 import { benchNormalize, printNormalize } from './normalize.js';
+import { benchRetry, printRetry, retryBenchOptions } from './retry.js';
 import { benchSwap, printSwap, swapBenchOptions } from './swap.js';
 
 const { positionals, values } = parseArgs({
@@ -14,6 +15,7 @@ const { positionals, values } = parseArgs({
     json: { type: 'boolean', default: false },
     ...embedBenchOptions,
     ...swapBenchOptions,
+    ...retryBenchOptions,
   },
 });
 const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -40,7 +42,10 @@ if (name === 'normalize') {
     maintenanceWorkMem: values['maintenance-work-mem'],
   });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printSwap(result)}\n`);
+} else if (name === 'retry') {
+  const result = await benchRetry({ serverUrl, errors: Number(values.errors), batchSize: Number(values['batch-size']) });
+  process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printRetry(result)}\n`);
 } else {
-  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap\n`);
+  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, retry\n`);
   process.exitCode = 2;
 }

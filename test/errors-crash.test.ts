@@ -114,9 +114,16 @@ describe('errors retry beside other runs (server)', {
     await target?.drop();
   });
 
-  it('three retries and a reprocessing backfill at once: each error resolved once', async () => {
+  it('three retries of the group, normalize and a reprocessing backfill at once: each error resolved once', async () => {
+    const db = await target.open();
+    const signatures = await db
+      .query<{ signature: string }>(`SELECT DISTINCT signature FROM public.raw_event_errors`)
+      .finally(() => db.close());
+    assert.equal(signatures.rows.length, 1, 'one cause, one group');
+    const group = ['--group', signatures.rows[0]!.signature];
     const runs = await Promise.all([
-      ...[1, 2, 3].map(() => runCli([...target.args, 'errors', 'retry', '--all', '--batch-size', BATCH], { env: NO_KEY })),
+      ...[1, 2, 3].map(() => runCli([...target.args, 'errors', 'retry', ...group, '--batch-size', BATCH], { env: NO_KEY })),
+      runCli([...target.args, 'normalize', '--batch-size', BATCH], { env: NO_KEY }),
       runCli([...target.args, 'backfill', '--stages', 'normalize', '--reprocess', '--batch-size', BATCH], { env: NO_KEY }),
     ]);
     for (const r of runs) assert.equal(r.code, 0, r.stderr);

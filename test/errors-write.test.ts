@@ -247,6 +247,45 @@ describe('errors export, discard and purge', { timeout: 300_000 }, () => {
     assert.equal(n[0]?.n, 3);
   });
 
+  it('import errors: export, fix, import again resolves them; an unfixed line stays open', async () => {
+    const file = path.join(dir, 'incoming.ndjson');
+    const good = [...webforms(3, () => false, 99)] as Record<string, unknown>[];
+    // Without an id the provider cannot key them: kept as import errors with their record.
+    const bad = good.map(({ id: _id, ...p }, i) => ({ ...p, form_name: `no id ${i}` }));
+    writeFileSync(file, `${[...good, ...bad].map((p) => JSON.stringify(p)).join('\n')}\n`);
+    const first = await runCli([...target.args, '--json', 'import', file, '--provider', 'webform', '--user', USER_A], { env: NO_KEY });
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal((await errorsOf(target, 'import')).filter((e) => e.status === 'open').length, 3);
+    // The same file again keeps one open error per record, its attempts counted.
+    const again = await runCli([...target.args, 'import', file, '--provider', 'webform', '--user', USER_A], { env: NO_KEY });
+    assert.equal(again.code, 0, again.stderr);
+    const twice = await errorsOf(target, 'import');
+    assert.deepEqual(
+      twice.map((e) => [e.status, e.attempts]),
+      [
+        ['open', 2],
+        ['open', 2],
+        ['open', 2],
+      ],
+    );
+
+    const out = path.join(dir, 'import-fix.ndjson');
+    const exported = await runCli([...target.args, 'errors', 'export', '--stage', 'import', '--out', out], { env: NO_KEY });
+    assert.equal(exported.code, 0, exported.stderr);
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 3);
+    const edited = lines.map((l, i) => {
+      const p = JSON.parse(l) as Record<string, unknown>;
+      return i < 2 ? JSON.stringify({ ...p, id: `fixed-by-hand-${i}` }) : l;
+    });
+    writeFileSync(out, `${edited.join('\n')}\n`);
+    const imported = await runCli([...target.args, '--json', 'import', out, '--provider', 'webform', '--user', USER_A], { env: NO_KEY });
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.equal(imported.json<{ counts: { resolved: number } }>().counts.resolved, 2);
+    const after = await errorsOf(target, 'import');
+    assert.deepEqual(after.map((e) => e.status).sort(), ['open', 'resolved', 'resolved']);
+  });
+
   it('discard closes with the reason and deletes nothing; purge deletes only old closed errors', async () => {
     const open = (await errorsOf(target, 'normalize')).filter((e) => e.status === 'open');
     assert.equal(open.length, 1);
