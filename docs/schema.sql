@@ -345,6 +345,8 @@ CREATE UNIQUE INDEX embeddings_pkey ON public.embeddings USING btree (id)
 
 CREATE INDEX interactions_body_raw_gin ON public.interactions USING gin (body_raw)
 
+CREATE INDEX interactions_contact_id_idx ON public.interactions USING btree (contact_id)
+
 CREATE UNIQUE INDEX interactions_pkey ON public.interactions USING btree (id)
 
 CREATE INDEX interactions_raw_event_idx ON public.interactions USING btree (raw_event_id)
@@ -686,6 +688,7 @@ CREATE OR REPLACE FUNCTION public.ai_insight_fingerprint(kind text, subject_type
  RETURNS text
  LANGUAGE sql
  IMMUTABLE PARALLEL SAFE
+ SET search_path TO ''
 AS $function$
 select encode(sha256(convert_to(
 coalesce(kind, '') || '|' || coalesce(subject_type, '') || '|' || coalesce(subject_id::text, '') || '|' || coalesce(model, '') || '|' || coalesce(title, ''),
@@ -695,6 +698,7 @@ $function$
 CREATE OR REPLACE FUNCTION public.ai_insights_set_fingerprint()
  RETURNS trigger
  LANGUAGE plpgsql
+ SET search_path TO ''
 AS $function$
 begin
 new.fingerprint := public.ai_insight_fingerprint(new.kind, new.subject_type, new.subject_id, new.model, new.content ->> 'title');

@@ -2,6 +2,8 @@
 import type { OpenAISettings } from './config.js';
 import type { Db } from './db/connect.js';
 import { pgvectorInstallHint } from './db/pg-errors.js';
+import { COLUMN_TYPE_SQL } from './db/vector-column.js';
+import { roleFinding } from './doctor-role.js';
 import { EXPECTED_DIMENSIONS } from './embed/embedder.js';
 import { chooseEmbedder } from './embed/select.js';
 import { chooseInsightProvider } from './insights/select.js';
@@ -40,6 +42,7 @@ export async function diagnose(db: Db, openai: OpenAISettings): Promise<Finding[
   const findings: Finding[] = [];
   findings.push({ name: 'connect', ok: true, detail: `${db.kind === 'embedded' ? 'embedded database in' : 'server at'} ${db.target}` });
 
+  findings.push(await roleFinding(db));
   const server = await serverVersion(db);
   const supported = server.num >= 150000;
   findings.push({
@@ -88,7 +91,7 @@ export async function diagnose(db: Db, openai: OpenAISettings): Promise<Finding[
 
 async function embeddingColumn(db: Db): Promise<Finding> {
   const { rows } = await db.query<{ column: string; type: string }>(`
-SELECT a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type
+SELECT a.attname AS column, ${COLUMN_TYPE_SQL} AS type
 FROM pg_attribute a
 WHERE a.attrelid = to_regclass('public.embeddings') AND a.attname IN ('embedding_v', 'embedding')
   AND a.attnum > 0 AND NOT a.attisdropped`);

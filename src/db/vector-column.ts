@@ -14,6 +14,20 @@ export interface VectorColumn {
   typeOid: number;
 }
 
+/**
+ * A column's type as SQL text that means the same whatever the session's search_path:
+ * `format_type` would print `extensions.vector(1536)` where pgvector's schema is not on the path
+ * (and `vector(1536)` where it is), so pgvector's own type prints as `vector(n)` wherever the
+ * extension lives; a `vector` type of any other origin keeps its qualified name. Expects `a` to
+ * be the pg_attribute row.
+ */
+export const COLUMN_TYPE_SQL = `CASE
+  WHEN a.atttypid = (SELECT t.oid FROM pg_type t JOIN pg_extension e ON e.extnamespace = t.typnamespace
+                     WHERE e.extname = 'vector' AND t.typname = 'vector')
+  THEN 'vector' || CASE WHEN a.atttypmod > 0 THEN '(' || a.atttypmod || ')' ELSE '' END
+  ELSE format_type(a.atttypid, a.atttypmod)
+END`;
+
 /** Before `embeddings swap`, or after it (`swap --rollback` goes back). */
 export type SwapPhase = 'before-swap' | 'swapped';
 

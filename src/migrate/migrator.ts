@@ -99,8 +99,10 @@ function appliedBy(): string {
   return `omni-ingest ${packageVersion()} ${os.userInfo().username}@${os.hostname()}`;
 }
 
+const CREATES_VECTOR = /create\s+extension\s+if\s+not\s+exists\s+"?vector"?/i;
+
 async function assertPgvectorFor(db: Db, pending: MigrationFile[]): Promise<void> {
-  if (!pending.some((f) => /create\s+extension\s+if\s+not\s+exists\s+"?vector"?/i.test(f.sql))) return;
+  if (!pending.some((f) => CREATES_VECTOR.test(f.sql))) return;
   const vector = await sql.vectorAvailable(db);
   if (!vector.available) {
     throw new DatabaseError(`pgvector is not installed on the server at ${db.target}; nothing was migrated`, {
@@ -163,6 +165,9 @@ export async function migrate(db: Db, options: MigrateOptions): Promise<MigrateR
       }
       await sql.setLockTimeout(tx, options.lockTimeout ?? '30s');
       try {
+        if (CREATES_VECTOR.test(file.sql) && (await sql.createVectorInExtensionsSchema(tx)))
+          logger?.info('created the vector extension in the extensions schema');
+        await sql.exposeVectorSchema(tx);
         await tx.query(file.sql);
       } catch (err) {
         const cause = err instanceof Error ? err.message : String(err);

@@ -96,3 +96,33 @@ WHERE name = 'vector'`);
 export async function setLockTimeout(tx: Queryable, timeout: string): Promise<void> {
   await tx.query(`SELECT set_config('lock_timeout', $1, true)`, [timeout]);
 }
+
+/**
+ * Where a migration that creates pgvector should put it: Supabase keeps extensions in their own
+ * `extensions` schema (its advisor flags one in `public`), so that schema when it exists and
+ * pgvector is not installed yet. Returns whether it created the extension.
+ */
+export async function createVectorInExtensionsSchema(tx: Queryable): Promise<boolean> {
+  const { rows } = await tx.query<{ wanted: boolean }>(`
+SELECT NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')
+       AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'extensions')
+       AND EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') AS wanted`);
+  if (!rows[0]?.wanted) return false;
+  await tx.query(`CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA extensions`);
+  return true;
+}
+
+/**
+ * Migrations name pgvector's types unqualified (`vector(1536)`), as they were written for
+ * Supabase's search_path. A connection whose search_path lacks pgvector's schema (a pooler
+ * string, `options=-c search_path=public`, a role without Supabase's setting) would fail on
+ * them: for the migration's transaction only, that schema goes at the end of the search_path.
+ */
+export async function exposeVectorSchema(tx: Queryable): Promise<void> {
+  await tx.query(`
+SELECT set_config('search_path', current_setting('search_path') || ', ' || quote_ident(n.nspname), true)
+FROM pg_extension e
+JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE e.extname = 'vector'
+  AND NOT (n.nspname = ANY (current_schemas(false)))`);
+}

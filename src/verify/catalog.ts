@@ -2,6 +2,7 @@
 // objects the checks can judge without touching the database again.
 import { z } from 'zod';
 import type { Queryable } from '../db/connect.js';
+import { COLUMN_TYPE_SQL } from '../db/vector-column.js';
 
 export const INGESTION_TABLES = [
   'contacts',
@@ -62,6 +63,8 @@ export interface Catalog {
   vectorVersion: string | null;
   hasAuthUid: boolean;
   roles: string[];
+  /** service_role has BYPASSRLS (as on Supabase): full access without policies. */
+  serviceRoleBypassesRls: boolean;
   /** ai_insights rows without a fingerprint; null when the column is missing. */
   insightsWithoutFingerprint: number | null;
 }
@@ -79,7 +82,7 @@ WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')`,
 
   const columns = await db.query(
     `
-SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null
+SELECT c.relname AS table, a.attname AS column, ${COLUMN_TYPE_SQL} AS type, a.attnotnull AS not_null
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -136,11 +139,12 @@ WHERE n.nspname = $1`,
     [schema],
   );
 
-  const misc = await db.query<{ vector: string | null; has_auth_uid: boolean; roles: string[] }>(`
+  const misc = await db.query<{ vector: string | null; has_auth_uid: boolean; roles: string[]; service_bypass: boolean }>(`
 SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS vector,
        EXISTS (SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
                WHERE n.nspname = 'auth' AND p.proname = 'uid') AS has_auth_uid,
-       ARRAY(SELECT rolname::text FROM pg_roles WHERE rolname IN ('anon', 'authenticated', 'service_role')) AS roles`);
+       ARRAY(SELECT rolname::text FROM pg_roles WHERE rolname IN ('anon', 'authenticated', 'service_role')) AS roles,
+       coalesce((SELECT rolbypassrls FROM pg_roles WHERE rolname = 'service_role'), false) AS service_bypass`);
 
   const parsedColumns = z.array(columnRow).parse(columns.rows);
   let insightsWithoutFingerprint: number | null = null;
@@ -162,6 +166,7 @@ SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS vector,
     vectorVersion: miscRow?.vector ?? null,
     hasAuthUid: miscRow?.has_auth_uid ?? false,
     roles: miscRow?.roles ?? [],
+    serviceRoleBypassesRls: miscRow?.service_bypass ?? false,
     insightsWithoutFingerprint,
   };
 }

@@ -189,7 +189,7 @@ const isOwnNote = (expr: string | null) => {
   return OWN.some((own) => n === `${own}andtype='note_added'` || n === `type='note_added'and${own}`);
 };
 
-function judgePolicies(table: string, policies: Policy[]): string[] {
+function judgePolicies(table: string, policies: Policy[], serviceRoleBypassesRls: boolean): string[] {
   const problems: string[] = [];
   const forRole = (role: string) => policies.filter((p) => p.permissive && p.roles.includes(role));
   for (const p of policies.filter((x) => x.permissive && (x.roles.includes('anon') || x.roles.includes('public')))) {
@@ -204,8 +204,12 @@ function judgePolicies(table: string, policies: Policy[]): string[] {
     if (!note && !readOwn) problems.push(`policy ${p.name} lets authenticated ${commandName(p.command)} beyond its own rows/notes`);
   }
   if (table === 'interactions' && !auth.some((p) => p.command === 'a')) problems.push('no INSERT policy for authenticated note_added rows');
+  // On Supabase service_role is BYPASSRLS: every row is its own without a policy.
   const service = forRole('service_role');
-  if (!service.some((p) => p.command === '*' && norm(p.using) === 'true' && (p.check === null || norm(p.check) === 'true'))) {
+  if (
+    !serviceRoleBypassesRls &&
+    !service.some((p) => p.command === '*' && norm(p.using) === 'true' && (p.check === null || norm(p.check) === 'true'))
+  ) {
     problems.push('no ALL policy for service_role');
   }
   return problems;
@@ -224,11 +228,12 @@ const rls: Check = (c) =>
     const problems = judgePolicies(
       table,
       c.policies.filter((p) => p.table === table),
+      c.serviceRoleBypassesRls,
     );
     return problems.length === 0
       ? pass(
           name,
-          `enabled; authenticated reads own rows${table === 'interactions' ? ', inserts own notes' : ''}; service_role all; anon none`,
+          `enabled; authenticated reads own rows${table === 'interactions' ? ', inserts own notes' : ''}; service_role all${c.serviceRoleBypassesRls ? ' (BYPASSRLS)' : ''}; anon none`,
         )
       : fail(name, problems.join('; '));
   });
