@@ -3,7 +3,6 @@
 // A role subject to row level security would see none of the rows the stages must read.
 import { z } from 'zod';
 import type { Db } from './db/connect.js';
-import type { Finding } from './doctor.js';
 
 const roleRow = z.object({
   role: z.string(),
@@ -30,7 +29,15 @@ WHERE r.rolname = current_user`);
   return roleRow.parse(rows[0]);
 }
 
-export async function roleFinding(db: Db): Promise<Finding> {
+/** A doctor finding (structurally doctor.ts's Finding; declared here so neither imports the other). */
+interface RoleFinding {
+  name: 'role';
+  ok: boolean;
+  detail: string;
+  hint?: string;
+}
+
+export async function roleFinding(db: Db): Promise<RoleFinding> {
   const r = await readRole(db);
   const traits = [r.superuser ? 'superuser' : 'not a superuser', ...(r.bypass_rls && !r.superuser ? ['BYPASSRLS'] : [])];
   const canMigrate = r.superuser || r.can_create;

@@ -42,7 +42,6 @@ export async function diagnose(db: Db, openai: OpenAISettings): Promise<Finding[
   const findings: Finding[] = [];
   findings.push({ name: 'connect', ok: true, detail: `${db.kind === 'embedded' ? 'embedded database in' : 'server at'} ${db.target}` });
 
-  findings.push(await roleFinding(db));
   const server = await serverVersion(db);
   const supported = server.num >= 150000;
   findings.push({
@@ -51,6 +50,7 @@ export async function diagnose(db: Db, openai: OpenAISettings): Promise<Finding[
     detail: `PostgreSQL ${server.version}`,
     ...(supported ? {} : { hint: 'omni-ingest needs PostgreSQL 15 or newer' }),
   });
+  findings.push(await roleFinding(db));
 
   const vector = await vectorAvailable(db);
   findings.push(
