@@ -21,7 +21,7 @@ export function traceSummary(t: Trace): string[] {
   ];
 }
 
-const branch = (items: string[], indent = '│  ') => items.map((l, i) => `${indent}${i === items.length - 1 ? '└─' : '├─'} ${l}`);
+const branch = (items: string[], indent = '   ') => items.map((l, i) => `${indent}${i === items.length - 1 ? '└─' : '├─'} ${l}`);
 
 export function renderTrace(t: Trace): string[] {
   const e = t.event;
