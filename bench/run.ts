@@ -2,6 +2,7 @@
 // (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local postgres) and print their figures.
 import { parseArgs } from 'node:util';
 import { embedBenchOptions, runEmbedBench } from './embed.js';
+import { benchErrors, errorsBenchOptions, printErrors } from './errors.js';
 import { benchNormalize, printNormalize } from './normalize.js';
 import { benchSwap, printSwap, swapBenchOptions } from './swap.js';
 
@@ -14,6 +15,7 @@ const { positionals, values } = parseArgs({
     json: { type: 'boolean', default: false },
     ...embedBenchOptions,
     ...swapBenchOptions,
+    ...errorsBenchOptions,
   },
 });
 const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -40,7 +42,10 @@ if (name === 'normalize') {
     maintenanceWorkMem: values['maintenance-work-mem'],
   });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printSwap(result)}\n`);
+} else if (name === 'errors') {
+  const result = await benchErrors(serverUrl, Number(values.letters));
+  process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printErrors(result)}\n`);
 } else {
-  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap\n`);
+  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, errors\n`);
   process.exitCode = 2;
 }
