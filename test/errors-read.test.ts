@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { markPayload } from '../src/dead-letters/payload-mark.js';
 import { packageRoot } from '../src/paths.js';
 import { runCli } from './support/cli.js';
 import { migratedTarget, type TestTarget } from './support/db.js';
@@ -155,5 +156,24 @@ describe('errors list, groups, show', () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
       assert.ok(r.stderr.trim().length > 0, args.join(' '));
     }
+  });
+});
+
+describe('markPayload', () => {
+  it('marks a nested path, a key with an odd name, and where a missing key should have been', () => {
+    const payload = { entry: [{ messaging: [{ timestamp: 'soon' }] }], 'odd key': 1, fields: { name: 'x' } };
+    const { lines, placed } = markPayload(payload, [
+      { path: 'payload.entry[0].messaging[0].timestamp', message: 'expected a number' },
+      { path: 'payload["odd key"]', message: 'unexpected' },
+      { path: 'payload.fields.email', message: 'is missing' },
+      { path: 'occurred_at', message: 'not in the payload' },
+    ]);
+    assert.equal(placed, 3);
+    const marked = lines.filter((l) => l.startsWith('>')).map((l) => l.trim());
+    assert.deepEqual(marked, [
+      '>           "timestamp": "soon"   ◀ expected a number',
+      '>   "odd key": 1,   ◀ unexpected',
+      '>     "email": (missing)   ◀ is missing',
+    ]);
   });
 });

@@ -120,7 +120,14 @@ async function runShow(ctx: Context, text: string): Promise<number> {
     : e.provider && e.source_id
       ? parseTraceRef(`${e.provider}:${e.source_id}`)
       : undefined;
-  const trace = ref ? await traceEvent(db, ref, e.user_id ?? undefined).catch(() => undefined) : undefined;
+  // The letter itself matches, so trace finds something; a provider id several users hold is the
+  // one UsageError it can still raise, and then the summary is left out, not the letter.
+  const trace = ref
+    ? await traceEvent(db, ref, e.user_id ?? undefined).catch((err: unknown) => {
+        if (err instanceof UsageError) return undefined;
+        throw err;
+      })
+    : undefined;
   const payload = payloadOf(e);
   ctx.out.result(
     {

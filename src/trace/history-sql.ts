@@ -26,18 +26,26 @@ export interface ErrorKeys {
   source: { provider: string; sourceId: string; userId: string | null } | null;
 }
 
-/** Oldest first. The item_id probes go through the open-item index for open errors. */
+const ERROR_COLUMNS = `e.id, e.stage, e.status, e.attempts, e.first_seen, e.last_seen, e.signature, e.error,
+       e.closed_at, e.closed_by, e.close_reason`;
+
+/**
+ * Oldest first. Each arm of the union has an index: by raw event (normalize and embed letters
+ * name it), the open errors of its interactions and contact (open-item index: an insights error
+ * is about the whole contact, so only the open ones are shown), and by the provider's id
+ * (import letters, which name no raw event).
+ */
 export async function errorsAbout(db: Queryable, k: ErrorKeys): Promise<TraceError[]> {
   const { rows } = await db.query(
     `
-SELECT e.id, e.stage, e.status, e.attempts, e.first_seen, e.last_seen, e.signature, e.error,
-       e.closed_at, e.closed_by, e.close_reason
-FROM public.raw_event_errors e
-WHERE e.raw_event_id = ANY($1::uuid[])
-   OR (e.stage = 'embed' AND e.item_id = ANY($2::uuid[]))
-   OR (e.stage = 'insights' AND e.item_id = ANY($3::uuid[]))
-   OR (e.provider = $4 AND e.source_id = $5 AND ($6::uuid IS NULL OR e.user_id = $6))
-ORDER BY e.first_seen, e.id`,
+SELECT ${ERROR_COLUMNS} FROM public.raw_event_errors e WHERE e.raw_event_id = ANY($1::uuid[])
+UNION
+SELECT ${ERROR_COLUMNS} FROM public.raw_event_errors e WHERE e.status = 'open' AND e.stage = 'embed' AND e.item_id = ANY($2::uuid[])
+UNION
+SELECT ${ERROR_COLUMNS} FROM public.raw_event_errors e WHERE e.status = 'open' AND e.stage = 'insights' AND e.item_id = ANY($3::uuid[])
+UNION
+SELECT ${ERROR_COLUMNS} FROM public.raw_event_errors e WHERE e.provider = $4 AND e.source_id = $5 AND ($6::uuid IS NULL OR e.user_id = $6)
+ORDER BY first_seen, id`,
     [k.rawEventIds, k.interactionIds, k.contactIds, k.source?.provider ?? null, k.source?.sourceId ?? null, k.source?.userId ?? null],
   );
   return rows.map((r) => errorRow.parse(r));
