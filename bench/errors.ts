@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { openDb, type Db } from '../src/db/connect.js';
 import { errorGroups } from '../src/dead-letters/groups.js';
+import { listErrors } from '../src/dead-letters/read.js';
 import { loadMigrationFiles } from '../src/migrate/files.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { migrationsDir, packageRoot } from '../src/paths.js';
@@ -19,7 +20,7 @@ import { migrationsDir, packageRoot } from '../src/paths.js';
 const run = promisify(execFile);
 
 /** Merged into bench/run.ts's options. */
-export const errorsBenchOptions = { letters: { type: 'string', default: '1000000' } } as const;
+export const errorsBenchOptions = { letters: { type: 'string', default: '1000000' }, keep: { type: 'boolean', default: false } } as const;
 
 interface ErrorsBenchResult {
   letters: number;
@@ -29,6 +30,9 @@ interface ErrorsBenchResult {
   queryBestMs: number;
   queryMedianMs: number;
   commandMs: number;
+  /** `errors list`: the first page of 50, and the page after 500,000 rows (by cursor). */
+  listFirstMs: number;
+  listDeepMs: number;
   /** Index scans the groups query started, per index (from pg_stat_user_indexes). */
   indexScans: Record<string, number>;
 }
@@ -75,18 +79,23 @@ WHERE relname = 'raw_event_errors'`);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function benchErrors(serverUrl: string, letters: number): Promise<ErrorsBenchResult> {
-  const name = `omni_bench_errors_${process.pid}`;
+/**
+ * With `keep`, the database is named after the letter count and kept: a later run with --keep
+ * reuses it (writing a million letters takes minutes) and times only the reads.
+ */
+export async function benchErrors(serverUrl: string, letters: number, keep: boolean): Promise<ErrorsBenchResult> {
+  const name = keep ? `omni_bench_errors_${letters}` : `omni_bench_errors_${process.pid}`;
   const url = urlOf(serverUrl, name);
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
   const log = (m: string) => process.stderr.write(`errors bench: ${m}\n`);
-  await admin.query(`CREATE DATABASE ${name}`);
+  const kept = keep && (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+  if (!kept) await admin.query(`CREATE DATABASE ${name}`);
   const db = await openDb({ databaseUrl: url, dataDir: '' });
   try {
-    await migrate(db, { files: loadMigrationFiles(migrationsDir) });
     const t0 = process.hrtime.bigint();
-    for (let from = 1; from <= letters; from += CHUNK) {
+    if (!kept) await migrate(db, { files: loadMigrationFiles(migrationsDir) });
+    for (let from = 1; !kept && from <= letters; from += CHUNK) {
       await seed(db, from, Math.min(letters, from + CHUNK - 1));
       log(`${Math.min(letters, from + CHUNK - 1)} of ${letters} dead letters written`);
     }
@@ -117,6 +126,20 @@ export async function benchErrors(serverUrl: string, letters: number): Promise<E
       maxBuffer: 1 << 22,
     });
     const commandMs = performance.now() - t;
+    const l0 = performance.now();
+    await listErrors(db, selection, 50);
+    const listFirstMs = performance.now() - l0;
+    const { rows: mid } = await db.query<{ at: string; id: string }>(`
+SELECT to_char(e.last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at, e.id
+FROM public.raw_event_errors e
+WHERE e.status = 'open'
+ORDER BY e.last_seen DESC, e.id DESC
+OFFSET 500000
+LIMIT 1`);
+    const m = mid[0]!;
+    const l1 = performance.now();
+    await listErrors(db, selection, 50, { at: m.at, id: m.id });
+    const listDeepMs = performance.now() - l1;
     times.sort((a, b) => a - b);
     return {
       letters,
@@ -126,11 +149,13 @@ export async function benchErrors(serverUrl: string, letters: number): Promise<E
       queryBestMs: times[0]!,
       queryMedianMs: times[2]!,
       commandMs,
+      listFirstMs,
+      listDeepMs,
       indexScans: indexScansDelta,
     };
   } finally {
     await db.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    if (!keep) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();
   }
 }
@@ -144,5 +169,6 @@ export function printErrors(r: ErrorsBenchResult): string {
     `  query:   best ${r.queryBestMs.toFixed(0)} ms, median ${r.queryMedianMs.toFixed(0)} ms of 5 (target < 1000 ms)`,
     `  command: ${r.commandMs.toFixed(0)} ms in a process of its own (node start-up and connection included)`,
     `  index scans per query: ${scans || '(none recorded)'}`,
+    `errors list: first page ${r.listFirstMs.toFixed(0)} ms, the page after 500,000 rows ${r.listDeepMs.toFixed(0)} ms`,
   ].join('\n');
 }

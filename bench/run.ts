@@ -43,7 +43,7 @@ if (name === 'normalize') {
   });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printSwap(result)}\n`);
 } else if (name === 'errors') {
-  const result = await benchErrors(serverUrl, Number(values.letters));
+  const result = await benchErrors(serverUrl, Number(values.letters), values.keep);
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printErrors(result)}\n`);
 } else {
   process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, errors\n`);
