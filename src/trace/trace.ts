@@ -120,7 +120,8 @@ export async function traceEvent(db: Queryable, ref: TraceRef, userId?: string):
     interactionIds,
     insights.map((i) => i.id),
   );
-  const queue = await queuedWork(db, [...interactionIds, ...(contactId ? [contactId] : [])]);
+  // Queue items are interactions (resolve, embed, timeline), contacts (insights) and insights (their timeline entries).
+  const queue = await queuedWork(db, [...interactionIds, ...(contactId ? [contactId] : []), ...insights.map((i) => i.id)]);
   const audit = event?.batch_id ? ((await importAudit(db, event.user_id, event.batch_id)) ?? null) : null;
 
   const exact = [
