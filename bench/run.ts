@@ -2,6 +2,7 @@
 // (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local postgres) and print their figures.
 import { parseArgs } from 'node:util';
 import { embedBenchOptions, runEmbedBench } from './embed.js';
+import { benchErrors, errorsBenchOptions, printErrors } from './errors.js';
 import { benchNormalize, printNormalize } from './normalize.js';
 import { benchRetry, printRetry, retryBenchOptions } from './retry.js';
 import { benchSwap, printSwap, swapBenchOptions } from './swap.js';
@@ -16,6 +17,7 @@ const { positionals, values } = parseArgs({
     ...embedBenchOptions,
     ...swapBenchOptions,
     ...retryBenchOptions,
+    ...errorsBenchOptions,
   },
 });
 const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -45,7 +47,10 @@ if (name === 'normalize') {
 } else if (name === 'retry') {
   const result = await benchRetry({ serverUrl, errors: Number(values.errors), batchSize: Number(values['batch-size']) });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printRetry(result)}\n`);
+} else if (name === 'errors') {
+  const result = await benchErrors(serverUrl, Number(values.letters), values.keep);
+  process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printErrors(result)}\n`);
 } else {
-  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, retry\n`);
+  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, retry, errors\n`);
   process.exitCode = 2;
 }

@@ -4,6 +4,7 @@ import type { Db } from './db/connect.js';
 import { pgvectorInstallHint } from './db/pg-errors.js';
 import { COLUMN_TYPE_SQL } from './db/vector-column.js';
 import { roleFinding } from './doctor-role.js';
+import { deadLetterGrowth } from './dead-letters/health.js';
 import { EXPECTED_DIMENSIONS } from './embed/embedder.js';
 import { chooseEmbedder } from './embed/select.js';
 import { chooseInsightProvider } from './insights/select.js';
@@ -18,6 +19,8 @@ export interface Finding {
   ok: boolean;
   detail: string;
   hint?: string;
+  /** Worth a look but not a problem (exit 0): printed with its hint. */
+  warn?: boolean;
 }
 
 async function serverVersion(db: Db): Promise<{ version: string; num: number }> {
@@ -85,8 +88,23 @@ export async function diagnose(db: Db, openai: OpenAISettings): Promise<Finding[
     ...(off.length ? { hint: 'run `omni-ingest migrate`, then `omni-ingest verify` for the details' } : {}),
   });
   findings.push(await embeddingColumn(db));
+  const letters = await deadLetters(db);
+  if (letters) findings.push(letters);
   findings.push(providers(openai));
   return findings;
+}
+
+/** A warning when more dead letters are open than a day ago: a stage has started failing. */
+async function deadLetters(db: Db): Promise<Finding | undefined> {
+  const g = await deadLetterGrowth(db);
+  if (!g) return undefined;
+  const grew = g.open_now - g.open_before;
+  return {
+    name: 'dead letters',
+    ok: true,
+    detail: `${g.open_now} open (${grew > 0 ? `+${grew}` : grew} in 24 h; ${g.new_open} first seen in 24 h)`,
+    ...(grew > 0 ? { warn: true, hint: 'the open dead letters grew: see `omni-ingest errors groups --since 24h`' } : {}),
+  };
 }
 
 async function embeddingColumn(db: Db): Promise<Finding> {

@@ -17,8 +17,8 @@ async function runDoctor(ctx: Context): Promise<number> {
   const { style } = ctx.out;
   ctx.out.result({ ok: failed.length === 0, findings }, () => [
     ...findings.flatMap((f) => [
-      `${f.ok ? style.green('✓') : style.red('✗')} ${f.name}: ${f.detail}`,
-      ...(f.hint && !f.ok ? [`    → ${f.hint}`] : []),
+      `${f.ok ? (f.warn ? style.yellow('!') : style.green('✓')) : style.red('✗')} ${f.name}: ${f.detail}`,
+      ...(f.hint && (!f.ok || f.warn) ? [`    → ${f.hint}`] : []),
     ]),
     '',
     failed.length === 0 ? 'no problems found' : `${failed.length} problem${failed.length === 1 ? '' : 's'} found`,

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
+import { type OpenDeadLetters, openDeadLetters } from '../dead-letters/health.js';
 import { ExitCode } from '../errors.js';
 import { readStats, type Stats } from '../stats/sql.js';
 import { action, type RunState } from './run.js';
@@ -29,9 +30,19 @@ export function renderStats(s: Stats): string[] {
   return lines;
 }
 
+function renderDeadLetters(d: OpenDeadLetters): string[] {
+  return [
+    'open dead letters by stage:',
+    ...(d.byStage.length ? d.byStage.map((s) => `  ${s.stage.padEnd(10)} ${s.open}`) : ['  none']),
+    ...(d.topSignatures.length ? ['top open signatures (errors list --signature <sig> lists them):'] : []),
+    ...d.topSignatures.map((t) => `  ${t.signature} ${String(t.count).padStart(8)}  ${t.stage} ${t.provider ?? '-'}: ${t.pattern}`),
+  ];
+}
+
 async function runStats(ctx: Context): Promise<number> {
-  const stats = await readStats(await ctx.db());
-  ctx.out.result(stats, () => renderStats(stats));
+  const db = await ctx.db();
+  const stats = { ...(await readStats(db)), deadLetters: await openDeadLetters(db) };
+  ctx.out.result(stats, () => [...renderStats(stats), ...renderDeadLetters(stats.deadLetters)]);
   return ExitCode.ok;
 }
 
