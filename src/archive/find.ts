@@ -1,0 +1,54 @@
+// Where an archived event went, and the archive's figures for `stats` and `doctor`.
+import type { Queryable } from '../db/connect.js';
+
+export interface ArchiveLocation {
+  batchId: string;
+  /** deleted: the event is only in the archive; planned/written/verified: on its way there (still hot); restored: back. */
+  state: string;
+  manifestUri: string | null;
+  target: string;
+  archivedAt: Date | null;
+}
+
+/** The archive batch that holds a raw event (for `trace`: "archived in <manifest>"), if any. */
+export async function findArchive(db: Queryable, rawEventId: string): Promise<ArchiveLocation | undefined> {
+  const { rows } = await db.query<ArchiveLocation>(
+    `
+SELECT b.id::text AS "batchId", b.state, b.manifest_uri AS "manifestUri", b.target, b.deleted_at AS "archivedAt"
+FROM omni_ingest.archived_events a
+JOIN omni_ingest.archive_batches b ON b.id = a.batch_id
+WHERE a.raw_event_id = $1::uuid`,
+    [rawEventId],
+  );
+  return rows[0];
+}
+
+export interface ArchiveSummary {
+  /** When the oldest event still in raw_events happened (occurred_at, else created_at). */
+  oldestHotEvent: Date | null;
+  /** Events still in raw_events that happened more than 180 days ago. */
+  hotOlderThan180Days: number;
+  archived: { batches: number; rows: number; bytes: number };
+  inProgress: { batches: number; rows: number };
+}
+
+export async function archiveSummary(db: Queryable): Promise<ArchiveSummary> {
+  const hot = await db.query<{ oldest: Date | null; old: number }>(`
+SELECT min(coalesce(occurred_at, created_at)) AS oldest,
+       count(*) FILTER (WHERE coalesce(occurred_at, created_at) < now() - interval '180 days')::float8 AS old
+FROM public.raw_events`);
+  const batches = await db.query<{ done: number; rows: number; bytes: number; open: number; open_rows: number }>(`
+SELECT count(*) FILTER (WHERE state = 'deleted')::float8 AS done,
+       coalesce(sum(deleted_rows) FILTER (WHERE state = 'deleted'), 0)::float8 AS rows,
+       coalesce(sum(bytes) FILTER (WHERE state = 'deleted'), 0)::float8 AS bytes,
+       count(*) FILTER (WHERE state IN ('planned', 'written', 'verified'))::float8 AS open,
+       coalesce(sum(rows) FILTER (WHERE state IN ('planned', 'written', 'verified')), 0)::float8 AS open_rows
+FROM omni_ingest.archive_batches`);
+  const b = batches.rows[0]!;
+  return {
+    oldestHotEvent: hot.rows[0]?.oldest ?? null,
+    hotOlderThan180Days: hot.rows[0]?.old ?? 0,
+    archived: { batches: b.done, rows: b.rows, bytes: b.bytes },
+    inProgress: { batches: b.open, rows: b.open_rows },
+  };
+}
