@@ -232,7 +232,7 @@ describe('the binary on a database', () => {
     const body = r.json<{ findings: { name: string; ok: boolean; detail: string }[] }>();
     assert.deepEqual(
       body.findings.map((f) => f.name),
-      ['connect', 'server', 'pgvector', 'migrations', 'row level security', 'embedding dimensions', 'providers'],
+      ['connect', 'server', 'pgvector', 'migrations', 'row level security', 'embedding dimensions', 'retention', 'providers'],
     );
     assert.ok(body.findings.every((f) => f.ok));
     assert.match(body.findings[1]!.detail, /^PostgreSQL \d+/);

@@ -52,3 +52,24 @@ FROM omni_ingest.archive_batches`);
     inProgress: { batches: b.open, rows: b.open_rows },
   };
 }
+
+/** Events kept hot longer than this are a retention problem `doctor` reports. */
+const HOT_WARN_DAYS = 180;
+
+/** `doctor`'s retention finding: events older than 180 days still hot mean archiving is not running. */
+export async function retentionFinding(db: Queryable): Promise<{ name: string; ok: boolean; detail: string; hint?: string }> {
+  const { rows } = await db.query<{ ready: boolean }>(
+    `SELECT to_regclass('public.raw_events') IS NOT NULL AND to_regclass('omni_ingest.archive_batches') IS NOT NULL AS ready`,
+  );
+  if (!rows[0]?.ready) return { name: 'retention', ok: true, detail: 'no archive tables yet (migrate creates them)' };
+  const s = await archiveSummary(db);
+  const archived = `${s.archived.rows} events archived in ${s.archived.batches} batch(es)`;
+  if (s.hotOlderThan180Days === 0)
+    return { name: 'retention', ok: true, detail: `no hot event older than ${HOT_WARN_DAYS} days; ${archived}` };
+  return {
+    name: 'retention',
+    ok: false,
+    detail: `${s.hotOlderThan180Days} events older than ${HOT_WARN_DAYS} days are still in raw_events (oldest ${s.oldestHotEvent?.toISOString() ?? '?'}); ${archived}`,
+    hint: `archive them: omni-ingest archive --older-than ${HOT_WARN_DAYS} --to s3://<bucket>/<prefix> (or file://<dir>)`,
+  };
+}

@@ -1,6 +1,7 @@
 // The human output of `omni-ingest archive …` (the --json documents are the results as they are).
 import type { ChalkInstance } from 'chalk';
 import type { BatchRow } from '../archive/batch-sql.js';
+import type { ArchiveSummary } from '../archive/find.js';
 import type { ArchiveDryRun } from '../archive/dry-run.js';
 import type { RestoreResult } from '../archive/restore.js';
 import type { ArchiveRunResult } from '../archive/run.js';
@@ -60,4 +61,13 @@ export function renderList(batches: BatchRow[]): string[] {
     const err = b.error ? ` — last error: ${b.error}` : '';
     return `${b.id} ${b.state.padEnd(8)} ${n(b.rows).padStart(10)} rows ${size(b.bytes).padStart(9)} ${when} ${b.manifest_uri ?? b.target}${lease}${err}`;
   });
+}
+
+/** The archive's lines of `stats`. */
+export function renderArchiveSummary(a: ArchiveSummary): string[] {
+  return [
+    'retention:',
+    `  oldest hot event     ${a.oldestHotEvent ? a.oldestHotEvent.toISOString() : 'none'} (${n(a.hotOlderThan180Days)} older than 180 days)`,
+    `  archived             ${n(a.archived.rows)} events in ${n(a.archived.batches)} batch(es), ${size(a.archived.bytes)}${a.inProgress.batches ? `; ${n(a.inProgress.batches)} batch(es) in progress (${n(a.inProgress.rows)} events)` : ''}`,
+  ];
 }

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { archiveSummary } from '../archive/find.js';
 import type { Context } from '../context.js';
 import { ExitCode } from '../errors.js';
 import { readStats, type Stats } from '../stats/sql.js';
+import { renderArchiveSummary } from './archive-render.js';
 import { action, type RunState } from './run.js';
 
 export function renderStats(s: Stats): string[] {
@@ -30,8 +32,9 @@ export function renderStats(s: Stats): string[] {
 }
 
 async function runStats(ctx: Context): Promise<number> {
-  const stats = await readStats(await ctx.db());
-  ctx.out.result(stats, () => renderStats(stats));
+  const db = await ctx.db();
+  const stats = { ...(await readStats(db)), archive: await archiveSummary(db) };
+  ctx.out.result(stats, () => [...renderStats(stats), ...renderArchiveSummary(stats.archive)]);
   return ExitCode.ok;
 }
 
