@@ -86,3 +86,20 @@ export async function restoreArchive(o: RestoreOptions): Promise<RestoreResult> 
     elapsedMs: Math.round(performance.now() - started),
   };
 }
+
+export interface RestoreAllResult {
+  manifests: RestoreResult[];
+  rows: number;
+  restored: number;
+  present: number;
+  conflicts: number;
+}
+
+/** Every manifest under a target URI, restored in key order (each checked before its rows go back). */
+export async function restoreAll(o: Omit<RestoreOptions, 'key'>): Promise<RestoreAllResult> {
+  const keys = (await o.target.list('')).filter((k) => k === MANIFEST_NAME || k.endsWith(`/${MANIFEST_NAME}`));
+  const manifests: RestoreResult[] = [];
+  for (const key of keys) manifests.push(await restoreArchive({ ...o, key }));
+  const sum = (k: 'rows' | 'restored' | 'present' | 'conflicts') => manifests.reduce((n, m) => n + m[k], 0);
+  return { manifests, rows: sum('rows'), restored: sum('restored'), present: sum('present'), conflicts: sum('conflicts') };
+}

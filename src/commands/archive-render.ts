@@ -3,7 +3,7 @@ import type { ChalkInstance } from 'chalk';
 import type { BatchRow } from '../archive/batch-sql.js';
 import type { ArchiveSummary } from '../archive/find.js';
 import type { ArchiveDryRun } from '../archive/dry-run.js';
-import type { RestoreResult } from '../archive/restore.js';
+import type { RestoreAllResult, RestoreResult } from '../archive/restore.js';
 import type { ArchiveRunResult } from '../archive/run.js';
 import type { ArchiveVerifyReport } from '../archive/verify.js';
 
@@ -40,6 +40,13 @@ export function renderRestore(r: RestoreResult): string[] {
     r.renormalize
       ? 'the restored events are queued for normalize'
       : 'the restored events are not normalized again (--renormalize to queue them)',
+  ];
+}
+
+export function renderRestoreAll(r: RestoreAllResult, renormalize: boolean): string[] {
+  return [
+    `archive restore: ${n(r.restored)} of ${n(r.rows)} events put back from ${r.manifests.length} manifest(s); ${n(r.present)} were there already${r.conflicts ? `, ${n(r.conflicts)} not restored (another event holds their source id)` : ''}`,
+    renormalize ? 'the restored events are queued for normalize' : 'the restored events are not normalized again (--renormalize to queue them)',
   ];
 }
 

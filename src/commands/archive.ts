@@ -7,7 +7,7 @@ import type { S3Flags } from '../archive/options.js';
 import type { ArchiveTarget } from '../archive/target.js';
 import type { Context } from '../context.js';
 import { ExitCode, UsageError } from '../errors.js';
-import { renderDryRun, renderList, renderRestore, renderRun, renderVerify } from './archive-render.js';
+import { renderDryRun, renderList, renderRestore, renderRestoreAll, renderRun, renderVerify } from './archive-render.js';
 import { addRangeOptions, exitCodeOf, withRunControls } from './batch-options.js';
 import { durationFlag, nonEmpty, oneOf, parseFlags, uuidFlag, wholeNumber } from './flags.js';
 import { action, type RunState } from './run.js';
@@ -16,6 +16,8 @@ import { action, type RunState } from './run.js';
 const MIN_DAYS = 90;
 const DEFAULT_BATCH_SIZE = 10_000;
 const DEFAULT_PART_ROWS = 50_000;
+/** A --from that ends so names one manifest; anything else is a target whose manifests are all taken. */
+const MANIFEST = 'manifest.json';
 const STATES = ['planned', 'written', 'verified', 'deleted', 'restored'] as const;
 
 interface ArchiveFlags extends S3Flags {
@@ -124,12 +126,19 @@ async function runArchiveCommand(ctx: Context, flags: ArchiveFlags): Promise<num
 async function runRestore(ctx: Context, flags: RestoreFlags): Promise<number> {
   const { from } = parseFlags({ from: nonEmpty }, flags);
   if (from === undefined) throw new UsageError('--from <manifest-uri> is required (`archive list` shows them)');
-  const { openObject } = await import('../archive/target.js');
-  const { target, key } = await openObject(from, await s3Options(flags));
-  const db = await ctx.db();
-  const { restoreArchive } = await import('../archive/restore.js');
-  const result = await restoreArchive({ db, target, key, renormalize: flags.renormalize === true, logger: ctx.logger });
-  ctx.out.result(result, () => renderRestore(result));
+  const { openObject, openTarget } = await import('../archive/target.js');
+  const s3 = await s3Options(flags);
+  const renormalize = flags.renormalize === true;
+  const { restoreArchive, restoreAll } = await import('../archive/restore.js');
+  if (from.endsWith(`/${MANIFEST}`)) {
+    const { target, key } = await openObject(from, s3);
+    const result = await restoreArchive({ db: await ctx.db(), target, key, renormalize, logger: ctx.logger });
+    ctx.out.result(result, () => renderRestore(result));
+  } else {
+    const target = await openTarget(from, s3);
+    const result = await restoreAll({ db: await ctx.db(), target, renormalize, logger: ctx.logger });
+    ctx.out.result(result, () => [...result.manifests.flatMap((m) => renderRestore(m).slice(0, 1)), ...renderRestoreAll(result, renormalize)]);
+  }
   return ExitCode.ok;
 }
 
@@ -190,8 +199,8 @@ Examples:
 
   const restore = cmd
     .command('restore')
-    .description('put the events of an archive batch back into raw_events, idempotently, after checking every part')
-    .option('--from <manifest-uri>', 'the manifest of the batch (archive list shows them)')
+    .description('put archived events back into raw_events, idempotently, after checking every part')
+    .option('--from <uri>', 'the manifest of a batch (archive list shows them), or a target: every manifest under it')
     .option('--renormalize', 'queue the restored events for normalize again (default: they are not)');
   addS3Options(restore)
     .addHelpText(
@@ -203,7 +212,8 @@ alone, so restoring twice adds nothing.
 
 Examples:
   omni-ingest archive restore --from file:///var/backups/omni/raw_events/2026-11-30/<batch>/manifest.json
-  omni-ingest archive restore --from s3://crm-archive/raw-events/raw_events/2026-11-30/<batch>/manifest.json --renormalize --json`,
+  omni-ingest archive restore --from s3://crm-archive/raw-events/raw_events/2026-11-30/<batch>/manifest.json --renormalize --json
+  omni-ingest archive restore --from s3://crm-archive/raw-events      # every batch under the target`,
     )
     .action(action<RestoreFlags>(state, (ctx, flags) => runRestore(ctx, flags)));
 
