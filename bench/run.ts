@@ -1,6 +1,7 @@
 // `npm run bench -- <name> [options]`. Benchmarks make their own data on the real server
 // (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local postgres) and print their figures.
 import { parseArgs } from 'node:util';
+import { benchArchive, printArchive } from './archive.js';
 import { embedBenchOptions, runEmbedBench } from './embed.js';
 import { benchNormalize, printNormalize } from './normalize.js';
 import { benchSwap, printSwap, swapBenchOptions } from './swap.js';
@@ -40,7 +41,14 @@ if (name === 'normalize') {
     maintenanceWorkMem: values['maintenance-work-mem'],
   });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printSwap(result)}\n`);
+} else if (name === 'archive') {
+  const rows = await benchArchive({
+    serverUrl,
+    events: Number(values.events),
+    batchSize: Number(values['batch-size'] === '1000' ? 10_000 : values['batch-size']),
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printArchive(rows)}\n`);
 } else {
-  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap\n`);
+  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, archive\n`);
   process.exitCode = 2;
 }

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ARCHIVE_COMMAND } from '../src/archive/run.js';
 import { archivedIds, killAt, seedEvents, withDb } from './support/archive.js';
 import { runCli } from './support/cli.js';
 import { migratedTarget, type TestTarget } from './support/db.js';
@@ -80,7 +81,9 @@ describe('archive under kill -9', { timeout: 300_000 }, () => {
     const verify = await runCli([...target.args, 'archive', 'verify']);
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
     const runs = await withDb(target, async (db) => {
-      const { rows } = await db.query<{ status: string }>(`SELECT status FROM omni_ingest.runs WHERE command = 'archive' ORDER BY started_at`);
+      const { rows } = await db.query<{ status: string }>(`SELECT status FROM omni_ingest.runs WHERE command = $1 ORDER BY started_at`, [
+        ARCHIVE_COMMAND,
+      ]);
       return rows.map((x) => x.status);
     });
     assert.deepEqual(runs, ['abandoned', 'abandoned', 'abandoned', 'abandoned', 'succeeded']);

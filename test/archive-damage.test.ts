@@ -45,7 +45,10 @@ describe('a damaged archive', { timeout: 300_000 }, () => {
       assert.equal(r.code, 3, r.stdout + r.stderr);
       const error = r.json<{ error: { code: string; message: string; hint: string } }>().error;
       assert.equal(error.code, 'archive_mismatch');
-      assert.match(error.message, how === 'flip' ? /SHA-256 [0-9a-f]{64}, the manifest says/ : /bytes, the manifest says \d+ \(truncated\?\)/);
+      assert.match(
+        error.message,
+        how === 'flip' ? /SHA-256 [0-9a-f]{64}, the manifest says/ : /bytes, the manifest says \d+ \(truncated\?\)/,
+      );
       assert.match(error.hint, /nothing was deleted/);
       assert.equal(await hotRows(), before_);
     });

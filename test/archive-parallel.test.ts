@@ -46,7 +46,9 @@ describe('two archive processes at once', { skip: !onServer && 'needs the real s
     assert.equal(stored.ids.length, oldIds.length, 'each event in exactly one part');
     assert.deepEqual([...new Set(stored.ids)].sort(), [...oldIds].sort());
     const hot = await withDb(target, async (db) => {
-      const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.raw_events WHERE id = ANY($1::uuid[])`, [oldIds]);
+      const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.raw_events WHERE id = ANY($1::uuid[])`, [
+        oldIds,
+      ]);
       return rows[0]!.n;
     });
     assert.equal(hot, 0);

@@ -13,7 +13,7 @@ import { faultPoint } from './fault.js';
 import { type Manifest, MANIFEST_ENCODING, MANIFEST_FORMAT, MANIFEST_NAME, type PartEntry, partName } from './manifest.js';
 import { writePart } from './parts.js';
 import * as rows from './rows-sql.js';
-import { type ArchiveTarget, joinKey } from './target.js';
+import { type ArchiveTarget, joinKey } from './store.js';
 
 /** Rows read from the database per statement while a part is written. */
 const PAGE_ROWS = 2_000;

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { errorMessage } from '../errors.js';
 import { type Manifest, MANIFEST_NAME, type PartEntry, parseManifest } from './manifest.js';
 import { lineId, lineMd5, readPart } from './parts.js';
-import { type ArchiveTarget, joinKey } from './target.js';
+import { type ArchiveTarget, joinKey } from './store.js';
 
 export interface PartResult {
   name: string;

@@ -2,7 +2,7 @@
 // process announces on stderr that it reached the point and waits there until it is killed, so a
 // test can `kill -9` it at an exact step of the state machine. Unset (always, outside tests) it
 // costs one lookup.
-export const FAULT_POINTS = ['planned', 'part', 'manifest', 'written', 'verified', 'deleting', 'deleted'] as const;
+const FAULT_POINTS = ['planned', 'part', 'manifest', 'written', 'verified', 'deleting', 'deleted'] as const;
 export type FaultPoint = (typeof FAULT_POINTS)[number];
 
 const ENV = 'OMNI_INGEST_ARCHIVE_PAUSE_AT';

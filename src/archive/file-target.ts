@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage } from '../errors.js';
 import { ArchiveTargetError } from './errors.js';
-import type { ArchiveTarget } from './target.js';
+import type { ArchiveTarget } from './store.js';
 
 function fail(what: string, uri: string, err: unknown): ArchiveTargetError {
   return new ArchiveTargetError(`${what} ${uri}: ${errorMessage(err)}`, { cause: err, hint: 'is the folder there and writable?' });

@@ -6,7 +6,7 @@ import { z } from 'zod';
 export const MANIFEST_FORMAT = 'omni-ingest.raw_events-archive/1';
 export const MANIFEST_NAME = 'manifest.json';
 
-export const partSchema = z.object({
+const partSchema = z.object({
   name: z.string().regex(/^part-\d{5}\.ndjson\.gz$/),
   rows: z.number().int().nonnegative(),
   bytes: z.number().int().nonnegative(),

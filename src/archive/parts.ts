@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { createGunzip, createGzip, gzipSync } from 'node:zlib';
 import { errorMessage } from '../errors.js';
-import type { ArchiveTarget } from './target.js';
+import type { ArchiveTarget } from './store.js';
 
 /** gzip level 1: parts are written at the speed the database reads rows; JSON still shrinks ~5×. */
 const GZIP_LEVEL = 1;

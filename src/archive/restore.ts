@@ -11,7 +11,7 @@ import { ArchiveMismatchError } from './errors.js';
 import { MANIFEST_NAME } from './manifest.js';
 import { readPart } from './parts.js';
 import { countHot, dropClaims, insertLines, unqueue } from './rows-sql.js';
-import { type ArchiveTarget, joinKey } from './target.js';
+import { type ArchiveTarget, joinKey } from './store.js';
 
 const INSERT_ROWS = 1_000;
 

@@ -14,7 +14,7 @@ import * as b from './batch-sql.js';
 import { LeaseLostError } from './errors.js';
 import { faultPoint } from './fault.js';
 import { claimRows, countEligible, type RowFilter } from './rows-sql.js';
-import type { ArchiveTarget } from './target.js';
+import type { ArchiveTarget } from './store.js';
 
 /** The ledger's name for these runs (`runs list --command archive`). */
 export const ARCHIVE_COMMAND = 'archive';

@@ -7,7 +7,7 @@ import { maskUrl } from '../config.js';
 import { errorMessage } from '../errors.js';
 import { ArchiveTargetError } from './errors.js';
 import type { S3Options } from './options.js';
-import { type ArchiveTarget, joinKey } from './target.js';
+import { type ArchiveTarget, joinKey } from './store.js';
 
 /** Parts of a multipart upload: S3's minimum is 5 MiB; two in flight keep memory flat. */
 const PART_BYTES = 8 * 2 ** 20;

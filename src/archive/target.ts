@@ -1,23 +1,9 @@
 // Where archives go, behind one interface: `file://<dir>` and `s3://<bucket>/<prefix>`. Keys are
 // '/'-separated paths under the target's base. The S3 client (a large SDK) is imported only when
 // an s3:// URI is opened, so every other command — and `--help` — stays fast.
-import type { Readable } from 'node:stream';
 import { UsageError } from '../errors.js';
 import type { S3Options } from './options.js';
-
-export interface ArchiveTarget {
-  /** The base URI, printable (it never holds credentials). */
-  readonly uri: string;
-  /** The URI of a key under the base. */
-  objectUri(key: string): string;
-  /** Streams `body` into `key`; the object appears whole or not at all (rename / multipart completion). */
-  write(key: string, body: Readable): Promise<void>;
-  /** A small object in one request (the manifest: one PUT on S3). */
-  put(key: string, data: Buffer): Promise<void>;
-  read(key: string): Promise<Readable>;
-  /** Every key under `prefix` (a '/'-separated folder of the base), in key order. */
-  list(prefix: string): Promise<string[]>;
-}
+import type { ArchiveTarget } from './store.js';
 
 export type TargetUri = { kind: 'file'; dir: string } | { kind: 's3'; bucket: string; prefix: string };
 
@@ -66,6 +52,3 @@ export async function openObject(uri: string, s3: S3Options): Promise<{ target: 
   const base = parsed.kind === 'file' ? `file://${path.slice(0, cut) || '/'}` : `s3://${parsed.bucket}/${path.slice(0, Math.max(cut, 0))}`;
   return { target: await openTarget(base, s3), key };
 }
-
-/** Joins key segments with '/'. */
-export const joinKey = (...parts: string[]): string => parts.filter((p) => p !== '').join('/');

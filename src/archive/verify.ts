@@ -8,9 +8,9 @@ import { type BatchRow, batchesWithManifest, getBatch } from './batch-sql.js';
 import { checkArchive, type PartResult } from './check.js';
 import { MANIFEST_NAME } from './manifest.js';
 import { claimsNotIn } from './rows-sql.js';
-import type { ArchiveTarget } from './target.js';
+import type { ArchiveTarget } from './store.js';
 
-export interface VerifiedManifest {
+interface VerifiedManifest {
   manifestUri: string;
   batchId: string | null;
   /** The batch's state in this database (null: a manifest this database does not know). */

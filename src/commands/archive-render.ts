@@ -46,7 +46,9 @@ export function renderRestore(r: RestoreResult): string[] {
 export function renderRestoreAll(r: RestoreAllResult, renormalize: boolean): string[] {
   return [
     `archive restore: ${n(r.restored)} of ${n(r.rows)} events put back from ${r.manifests.length} manifest(s); ${n(r.present)} were there already${r.conflicts ? `, ${n(r.conflicts)} not restored (another event holds their source id)` : ''}`,
-    renormalize ? 'the restored events are queued for normalize' : 'the restored events are not normalized again (--renormalize to queue them)',
+    renormalize
+      ? 'the restored events are queued for normalize'
+      : 'the restored events are not normalized again (--renormalize to queue them)',
   ];
 }
 

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { S3Flags } from '../archive/options.js';
-import type { ArchiveTarget } from '../archive/target.js';
+import type { ArchiveTarget } from '../archive/store.js';
 import type { Context } from '../context.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { renderDryRun, renderList, renderRestore, renderRestoreAll, renderRun, renderVerify } from './archive-render.js';
@@ -137,7 +137,10 @@ async function runRestore(ctx: Context, flags: RestoreFlags): Promise<number> {
   } else {
     const target = await openTarget(from, s3);
     const result = await restoreAll({ db: await ctx.db(), target, renormalize, logger: ctx.logger });
-    ctx.out.result(result, () => [...result.manifests.flatMap((m) => renderRestore(m).slice(0, 1)), ...renderRestoreAll(result, renormalize)]);
+    ctx.out.result(result, () => [
+      ...result.manifests.flatMap((m) => renderRestore(m).slice(0, 1)),
+      ...renderRestoreAll(result, renormalize),
+    ]);
   }
   return ExitCode.ok;
 }

@@ -71,7 +71,10 @@ export async function withDb<T>(target: TestTarget, fn: (db: Queryable) => Promi
 }
 
 /** The ids in the parts of every manifest under a file:// or s3:// target, and whether every manifest checks out. */
-export async function archivedIds(uri: string, env: Record<string, string> = {}): Promise<{ ids: string[]; ok: boolean; manifests: number }> {
+export async function archivedIds(
+  uri: string,
+  env: Record<string, string> = {},
+): Promise<{ ids: string[]; ok: boolean; manifests: number }> {
   Object.assign(process.env, env);
   const target = await openTarget(uri, { endpoint: env.AWS_ENDPOINT_URL, region: 'us-east-1', forcePathStyle: true });
   const keys = (await target.list('')).filter((k) => k.endsWith('/manifest.json'));
