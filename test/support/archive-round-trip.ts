@@ -56,6 +56,12 @@ export function roundTripSuite(kind: 'file' | 's3', full: boolean): void {
           `INSERT INTO public.interactions (user_id, type, source, source_id, raw_event_id)
            SELECT user_id, 'email', provider, source_id, id FROM public.raw_events WHERE source_id = 'src-2'`,
         );
+        // So does a dead letter of it, context and all.
+        await db.query(
+          `INSERT INTO public.raw_event_errors (raw_event_id, user_id, provider, stage, error, context, status, closed_at)
+           SELECT id, user_id, provider, 'normalize', 'once failed', '{"field": "subject"}', 'resolved', now()
+           FROM public.raw_events WHERE source_id = 'src-2'`,
+        );
         before_ = await rawEventsChecksum(db);
       });
     });
@@ -97,6 +103,10 @@ export function roundTripSuite(kind: 'file' | 's3', full: boolean): void {
           `SELECT i.raw_event_id::text AS raw_event_id FROM public.interactions i WHERE i.source_id = 'src-2'`,
         );
         const where = await findArchive(db, rows[0]!.raw_event_id);
+        const letter = await db.query<{ context: unknown }>(`SELECT context FROM public.raw_event_errors WHERE raw_event_id = $1`, [
+          rows[0]!.raw_event_id,
+        ]);
+        assert.deepEqual(letter.rows[0]?.context, { field: 'subject' });
         assert.equal(where?.state, 'deleted');
         assert.match(where?.manifestUri ?? '', new RegExp(`^${kind}://.*/manifest\\.json$`));
       });
