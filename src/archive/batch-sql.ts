@@ -264,3 +264,11 @@ WHERE id = $1 AND state = 'deleted'`,
     [id],
   );
 }
+
+/** Has this database the archive migration (202611301200_archive)? */
+export async function hasArchiveSchema(db: Queryable): Promise<boolean> {
+  const { rows } = await db.query<{ ok: boolean }>(
+    `SELECT to_regclass('omni_ingest.archived_events') IS NOT NULL AND to_regclass('public.raw_events') IS NOT NULL AS ok`,
+  );
+  return rows[0]?.ok === true;
+}

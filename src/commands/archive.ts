@@ -6,7 +6,8 @@ import { z } from 'zod';
 import type { S3Flags } from '../archive/options.js';
 import type { ArchiveTarget } from '../archive/store.js';
 import type { Context } from '../context.js';
-import { ExitCode, UsageError } from '../errors.js';
+import type { Db } from '../db/connect.js';
+import { ConfigError, ExitCode, UsageError } from '../errors.js';
 import { renderDryRun, renderList, renderRestore, renderRestoreAll, renderRun, renderVerify } from './archive-render.js';
 import { addRangeOptions, exitCodeOf, withRunControls } from './batch-options.js';
 import { durationFlag, nonEmpty, oneOf, parseFlags, uuidFlag, wholeNumber } from './flags.js';
@@ -55,6 +56,15 @@ const daysFlag = z.string().transform((text, ctx) => {
   return Number(m[1]);
 });
 
+/** The database, with the archive's tables in it (else: run migrate, exit 2). */
+async function archiveDb(ctx: Context): Promise<Db> {
+  const db = await ctx.db();
+  const { hasArchiveSchema } = await import('../archive/batch-sql.js');
+  if (!(await hasArchiveSchema(db)))
+    throw new ConfigError('this database lacks the archive migration (202611301200_archive)', { hint: 'run `omni-ingest migrate`' });
+  return db;
+}
+
 async function s3Options(flags: S3Flags) {
   const { resolveS3Options } = await import('../archive/options.js');
   return resolveS3Options(flags);
@@ -95,7 +105,7 @@ async function runArchiveCommand(ctx: Context, flags: ArchiveFlags): Promise<num
   const uri = canonicalUri(parseTargetUri(f.to));
   const open = await targetOpener(flags);
   const filter = { cutoff: new Date(ctx.clock.now().getTime() - f.olderThan * 86_400_000), userId: f.user, provider: f.provider };
-  const db = await ctx.db();
+  const db = await archiveDb(ctx);
   if (flags.dryRun) {
     const { archiveDryRun } = await import('../archive/dry-run.js');
     const result = await archiveDryRun(db, uri, filter);
@@ -132,11 +142,11 @@ async function runRestore(ctx: Context, flags: RestoreFlags): Promise<number> {
   const { restoreArchive, restoreAll } = await import('../archive/restore.js');
   if (from.endsWith(`/${MANIFEST}`)) {
     const { target, key } = await openObject(from, s3);
-    const result = await restoreArchive({ db: await ctx.db(), target, key, renormalize, logger: ctx.logger });
+    const result = await restoreArchive({ db: await archiveDb(ctx), target, key, renormalize, logger: ctx.logger });
     ctx.out.result(result, () => renderRestore(result));
   } else {
     const target = await openTarget(from, s3);
-    const result = await restoreAll({ db: await ctx.db(), target, renormalize, logger: ctx.logger });
+    const result = await restoreAll({ db: await archiveDb(ctx), target, renormalize, logger: ctx.logger });
     ctx.out.result(result, () => [
       ...result.manifests.flatMap((m) => renderRestore(m).slice(0, 1)),
       ...renderRestoreAll(result, renormalize),
@@ -149,7 +159,7 @@ async function runVerify(ctx: Context, flags: VerifyFlags): Promise<number> {
   const { from } = parseFlags({ from: nonEmpty }, flags);
   if (from !== undefined) (await import('../archive/target.js')).parseTargetUri(from);
   const open = await targetOpener(flags);
-  const db = await ctx.db();
+  const db = await archiveDb(ctx);
   const { verifyArchives } = await import('../archive/verify.js');
   const report = await verifyArchives({ db, open, from });
   ctx.out.result(report, () => renderVerify(report, ctx.out.style));
@@ -158,7 +168,7 @@ async function runVerify(ctx: Context, flags: VerifyFlags): Promise<number> {
 
 async function runList(ctx: Context, flags: ListFlags): Promise<number> {
   const f = parseFlags({ state: oneOf(STATES), limit: wholeNumber(1, 100_000) }, flags);
-  const db = await ctx.db();
+  const db = await archiveDb(ctx);
   const { listBatches } = await import('../archive/batch-sql.js');
   const batches = await listBatches(db, f.limit ?? 100, f.state);
   ctx.out.result({ batches }, () => renderList(batches));
