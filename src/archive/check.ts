@@ -149,3 +149,14 @@ export async function checkArchive(
   result.ok = result.problems.length === 0;
   return result;
 }
+
+/** Claimed ids against ids read back: claimed but in no part, in a part but never claimed, and repeats. */
+export function compareIds(claimed: string[], read: string[]): { missing: string[]; foreign: string[]; repeated: number } {
+  const inParts = new Set(read);
+  const claims = new Set(claimed);
+  return {
+    missing: claimed.filter((id) => !inParts.has(id)),
+    foreign: read.filter((id) => !claims.has(id)),
+    repeated: read.length - inParts.size,
+  };
+}

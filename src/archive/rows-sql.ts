@@ -119,28 +119,14 @@ WHERE a.batch_id = $1 AND NOT EXISTS (SELECT 1 FROM public.raw_events r WHERE r.
   return rowCount ?? 0;
 }
 
-/** Claims of the batch that are not among `ids` (the ids its parts hold): how many, and three. */
-export async function claimsNotIn(db: Queryable, batchId: string, ids: string[]): Promise<{ n: number; examples: string[] }> {
-  const { rows } = await db.query<{ n: number; examples: string[] | null }>(
-    `
-SELECT count(*)::int AS n, (array_agg(a.raw_event_id::text ORDER BY a.raw_event_id))[1:3] AS examples
-FROM omni_ingest.archived_events a
-LEFT JOIN unnest($2::uuid[]) AS x(id) ON x.id = a.raw_event_id
-WHERE a.batch_id = $1 AND x.id IS NULL`,
-    [batchId, ids],
-  );
-  return { n: rows[0]?.n ?? 0, examples: rows[0]?.examples ?? [] };
-}
-
-/** Of `ids`, those not claimed by the batch: a part holding rows the batch never claimed. */
-export async function notClaimed(db: Queryable, batchId: string, ids: string[]): Promise<string[]> {
+/** Every id the batch claims (at most a batch's size: the verify compares them with the ids read back). */
+export async function claimedIds(db: Queryable, batchId: string): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
     `
-SELECT x.id::text AS id
-FROM unnest($2::uuid[]) AS x(id)
-WHERE NOT EXISTS (SELECT 1 FROM omni_ingest.archived_events a WHERE a.batch_id = $1 AND a.raw_event_id = x.id)
-LIMIT 3`,
-    [batchId, ids],
+SELECT raw_event_id::text AS id
+FROM omni_ingest.archived_events
+WHERE batch_id = $1`,
+    [batchId],
   );
   return rows.map((r) => r.id);
 }

@@ -5,9 +5,9 @@
 // that one; with a target URI: every manifest under it.
 import type { Db } from '../db/connect.js';
 import { type BatchRow, batchesWithManifest, getBatch } from './batch-sql.js';
-import { checkArchive, type PartResult } from './check.js';
+import { checkArchive, compareIds, type PartResult } from './check.js';
 import { MANIFEST_NAME } from './manifest.js';
-import { claimsNotIn } from './rows-sql.js';
+import { claimedIds } from './rows-sql.js';
 import type { ArchiveTarget } from './store.js';
 
 interface VerifiedManifest {
@@ -46,11 +46,12 @@ async function verifyOne(db: Db, target: ArchiveTarget, prefix: string, known: B
   const batchId = check.manifest?.batch_id ?? known?.id ?? null;
   const batch = known ?? (batchId ? await getBatch(db, batchId).catch(() => undefined) : undefined);
   if (batch && check.manifest) {
-    const missing = await claimsNotIn(db, batch.id, check.ids);
-    if (missing.n > 0)
+    const { missing, repeated } = compareIds(await claimedIds(db, batch.id), check.ids);
+    if (missing.length > 0)
       check.problems.push(
-        `${missing.n} archived event(s) of batch ${batch.id} are in none of its parts (e.g. ${missing.examples.join(', ')})`,
+        `${missing.length} archived event(s) of batch ${batch.id} are in none of its parts (e.g. ${missing.slice(0, 3).join(', ')})`,
       );
+    if (repeated > 0) check.problems.push(`${repeated} event(s) appear twice in the parts`);
   }
   return {
     manifestUri: check.manifestUri,
