@@ -4,7 +4,6 @@
 // kill at any instant leaves a state a re-run can continue from, and nothing unverified is ever
 // deleted.
 import type { Db, Queryable } from '../db/connect.js';
-import { relaxCommitDurability } from '../db/session.js';
 import type { Logger } from '../logger.js';
 import { packageVersion } from '../version.js';
 import * as b from './batch-sql.js';
@@ -134,9 +133,6 @@ async function remove(w: BatchWork, batch: b.BatchRow, check: ArchiveCheck): Pro
     const ids = check.ids.slice(i, i + DELETE_ROWS);
     const md5s = check.md5s.slice(i, i + DELETE_ROWS);
     const r = await w.db.transaction(async (tx) => {
-      // A chunk lost to a server crash before its WAL reached disk comes back whole: its rows are
-      // hot again, still claimed and in the verified parts, and the next run deletes them again.
-      await relaxCommitDurability(tx);
       await rows.utcSession(tx);
       const out = await rows.deleteChunk(tx, batch.id, ids, md5s);
       if (!(await b.addDeleted(tx, batch.id, w.owner, out.deleted, out.kept))) throw lost(batch.id);
