@@ -88,22 +88,35 @@ LIMIT $4`,
   return rows.map((r) => r.line);
 }
 
-/** The next page of a batch's rows after `after`, as their archive lines, in key order. */
+/**
+ * The next page of a batch's rows after `after`, as their archive lines, in key order. Two
+ * statements, so that each has one plan whatever the statistics say: the page's ids from the
+ * claims' (batch_id, raw_event_id) index, then those rows by primary key (a merge join over the
+ * whole of raw_events, which a stale estimate once chose, read the table once per page).
+ */
 export async function readPage(
   tx: Queryable,
   batchId: string,
   after: string | null,
   limit: number,
 ): Promise<{ id: string; line: string }[]> {
+  const ids = await tx.query<{ id: string }>(
+    `
+SELECT raw_event_id::text AS id
+FROM omni_ingest.archived_events
+WHERE batch_id = $1 AND ($2::uuid IS NULL OR raw_event_id > $2)
+ORDER BY batch_id, raw_event_id
+LIMIT $3`,
+    [batchId, after, limit],
+  );
+  if (ids.rows.length === 0) return [];
   const { rows } = await tx.query<{ id: string; line: string }>(
     `
 SELECT r.id::text AS id, to_jsonb(r)::text AS line
-FROM omni_ingest.archived_events a
-JOIN public.raw_events r ON r.id = a.raw_event_id
-WHERE a.batch_id = $1 AND ($2::uuid IS NULL OR a.raw_event_id > $2)
-ORDER BY a.raw_event_id
-LIMIT $3`,
-    [batchId, after, limit],
+FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, n)
+JOIN public.raw_events r ON r.id = x.id
+ORDER BY x.n`,
+    [ids.rows.map((r) => r.id)],
   );
   return rows;
 }
