@@ -1,6 +1,7 @@
 // `npm run bench -- <name> [options]`. Benchmarks make their own data on the real server
 // (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local postgres) and print their figures.
 import { parseArgs } from 'node:util';
+import { benchArchive, printArchive } from './archive.js';
 import { embedBenchOptions, runEmbedBench } from './embed.js';
 import { benchErrors, errorsBenchOptions, printErrors } from './errors.js';
 import { benchNormalize, printNormalize } from './normalize.js';
@@ -50,7 +51,14 @@ if (name === 'normalize') {
 } else if (name === 'errors') {
   const result = await benchErrors(serverUrl, Number(values.letters), values.keep);
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printErrors(result)}\n`);
+} else if (name === 'archive') {
+  const rows = await benchArchive({
+    serverUrl,
+    events: Number(values.events),
+    batchSize: Number(values['batch-size'] === '1000' ? 10_000 : values['batch-size']),
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printArchive(rows)}\n`);
 } else {
-  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, retry, errors\n`);
+  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, retry, errors, archive\n`);
   process.exitCode = 2;
 }

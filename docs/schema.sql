@@ -7,6 +7,36 @@ auth.users
   email text
   created_at timestamp with time zone default now()
 
+omni_ingest.archive_batches
+  id uuid not null default gen_random_uuid()
+  target text not null
+  prefix text not null
+  state text not null default 'planned'::text
+  cutoff timestamp with time zone not null
+  user_id uuid
+  provider text
+  lo uuid
+  hi uuid
+  rows bigint not null default 0
+  bytes bigint not null default 0
+  parts jsonb not null default '[]'::jsonb
+  manifest_uri text
+  deleted_rows bigint not null default 0
+  kept_rows bigint not null default 0
+  leased_by text
+  lease_until timestamp with time zone
+  run_id uuid
+  error text
+  planned_at timestamp with time zone not null default now()
+  written_at timestamp with time zone
+  verified_at timestamp with time zone
+  deleted_at timestamp with time zone
+  restored_at timestamp with time zone
+
+omni_ingest.archived_events
+  raw_event_id uuid not null
+  batch_id uuid not null
+
 omni_ingest.embedding_backfill_ranges
   pass integer not null
   seq integer not null
@@ -215,6 +245,14 @@ public.sync_audit (row level security)
 
 auth.users users_pkey PRIMARY KEY (id)
 
+omni_ingest.archive_batches archive_batches_pkey PRIMARY KEY (id)
+
+omni_ingest.archive_batches archive_batches_state_check CHECK ((state = ANY (ARRAY['planned'::text, 'written'::text, 'verified'::text, 'deleted'::text, 'restored'::text])))
+
+omni_ingest.archived_events archived_events_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES omni_ingest.archive_batches(id) ON DELETE CASCADE
+
+omni_ingest.archived_events archived_events_pkey PRIMARY KEY (raw_event_id)
+
 omni_ingest.embedding_backfill_ranges embedding_backfill_ranges_pkey PRIMARY KEY (pass, seq)
 
 omni_ingest.embedding_legacy_rejects embedding_legacy_rejects_kind_check CHECK ((kind = ANY (ARRAY['wrong_dimension'::text, 'malformed'::text, 'non_finite'::text])))
@@ -284,6 +322,14 @@ public.sync_audit sync_audit_pkey PRIMARY KEY (id)
 -- indexes
 
 CREATE UNIQUE INDEX users_pkey ON auth.users USING btree (id)
+
+CREATE INDEX archive_batches_open_idx ON omni_ingest.archive_batches USING btree (target, planned_at) WHERE (state = ANY (ARRAY['planned'::text, 'written'::text, 'verified'::text]))
+
+CREATE UNIQUE INDEX archive_batches_pkey ON omni_ingest.archive_batches USING btree (id)
+
+CREATE INDEX archived_events_batch_idx ON omni_ingest.archived_events USING btree (batch_id, raw_event_id)
+
+CREATE UNIQUE INDEX archived_events_pkey ON omni_ingest.archived_events USING btree (raw_event_id)
 
 CREATE UNIQUE INDEX embedding_backfill_ranges_pkey ON omni_ingest.embedding_backfill_ranges USING btree (pass, seq)
 
@@ -1043,6 +1089,10 @@ schema public to PUBLIC: USAGE
 schema public to authenticated: USAGE
 
 schema public to service_role: USAGE
+
+table omni_ingest.archive_batches to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
+
+table omni_ingest.archived_events to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
 
 table omni_ingest.embedding_backfill_ranges to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
 

@@ -1,4 +1,5 @@
 // The findings of `omni-ingest doctor`: what an operator checks first when something is off.
+import { retentionFinding } from './archive/find.js';
 import type { OpenAISettings } from './config.js';
 import type { Db } from './db/connect.js';
 import { pgvectorInstallHint } from './db/pg-errors.js';
@@ -90,6 +91,7 @@ export async function diagnose(db: Db, openai: OpenAISettings): Promise<Finding[
   findings.push(await embeddingColumn(db));
   const letters = await deadLetters(db);
   if (letters) findings.push(letters);
+  findings.push(await retentionFinding(db));
   findings.push(providers(openai));
   return findings;
 }

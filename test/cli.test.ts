@@ -232,7 +232,18 @@ describe('the binary on a database', () => {
     const body = r.json<{ findings: { name: string; ok: boolean; detail: string }[] }>();
     assert.deepEqual(
       body.findings.map((f) => f.name),
-      ['connect', 'server', 'role', 'pgvector', 'migrations', 'row level security', 'embedding dimensions', 'dead letters', 'providers'],
+      [
+        'connect',
+        'server',
+        'role',
+        'pgvector',
+        'migrations',
+        'row level security',
+        'embedding dimensions',
+        'dead letters',
+        'retention',
+        'providers',
+      ],
     );
     assert.ok(body.findings.every((f) => f.ok));
     assert.match(body.findings[1]!.detail, /^PostgreSQL \d+/);

@@ -101,6 +101,11 @@ export const CATALOG: readonly CatalogEntry[] = [
     load: async () => (await import('./runs.js')).registerRuns,
   },
   {
+    name: 'archive',
+    description: 'move raw events older than the hot window to file:// or s3:// (verified before delete); restore, verify, list',
+    load: async () => (await import('./archive.js')).registerArchive,
+  },
+  {
     name: 'purge',
     description: 'delete data past its retention',
     load: async () => (await import('./purge.js')).registerPurge,

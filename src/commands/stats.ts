@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
+import { archiveSummary } from '../archive/find.js';
 import type { Context } from '../context.js';
 import { type OpenDeadLetters, openDeadLetters } from '../dead-letters/health.js';
 import { ExitCode } from '../errors.js';
 import { readStats, type Stats } from '../stats/sql.js';
+import { renderArchiveSummary } from './archive-render.js';
 import { action, type RunState } from './run.js';
 
 export function renderStats(s: Stats): string[] {
@@ -41,8 +43,8 @@ function renderDeadLetters(d: OpenDeadLetters): string[] {
 
 async function runStats(ctx: Context): Promise<number> {
   const db = await ctx.db();
-  const stats = { ...(await readStats(db)), deadLetters: await openDeadLetters(db) };
-  ctx.out.result(stats, () => [...renderStats(stats), ...renderDeadLetters(stats.deadLetters)]);
+  const stats = { ...(await readStats(db)), deadLetters: await openDeadLetters(db), archive: await archiveSummary(db) };
+  ctx.out.result(stats, () => [...renderStats(stats), ...renderDeadLetters(stats.deadLetters), ...renderArchiveSummary(stats.archive)]);
   return ExitCode.ok;
 }
 

@@ -1,6 +1,6 @@
 // Where `trace` learns that an event was archived (SPEC §11): the raw event is gone from
-// raw_events but its archive manifest knows it. Archiving is being built separately and will
-// export `findArchive(db, rawEventId)`; until then no event is ever archived, so this says so.
+// raw_events, and the archive batch that deleted it names the manifest holding it.
+import { findArchive } from '../archive/find.js';
 import type { Queryable } from '../db/connect.js';
 
 /** What trace reports about an archived event: where it went and when. */
@@ -11,10 +11,9 @@ export interface ArchivedEvent {
   part?: string | undefined;
 }
 
-/**
- * THE SEAM: the archive lookup of one raw event, or null when it was never archived.
- * When archiving lands this becomes `return findArchive(db, rawEventId);`.
- */
-export async function archivedEvent(_db: Queryable, _rawEventId: string): Promise<ArchivedEvent | null> {
-  return null;
+/** The archive of one raw event that is no longer in raw_events, or null when it was never archived. */
+export async function archivedEvent(db: Queryable, rawEventId: string): Promise<ArchivedEvent | null> {
+  const found = await findArchive(db, rawEventId);
+  if (found?.state !== 'deleted') return null;
+  return { uri: found.manifestUri ?? found.target, archivedAt: found.archivedAt ?? new Date(0) };
 }

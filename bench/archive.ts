@@ -1,0 +1,151 @@
+// `npm run bench -- archive --events 200000`: generated web form events, all older than the cutoff,
+// on the real server; then, on the same rows in the same run,
+// - the baseline: `psql -c "\copy (SELECT * FROM public.raw_events …) TO STDOUT" | gzip -1` to a file
+//   (a dump: no read-back, no delete), and
+// - the tool: `archive` to file:// in a process of its own — parts, manifest, the read-back verify
+//   of every part, and the delete — with its peak memory in the first half of the rows and over
+//   the whole run;
+// then the same at twice the events, to show memory stays flat as the rows double.
+// Target: the archive at ≥ 0.5× the dump's speed.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { type Db, openDb } from '../src/db/connect.js';
+import { loadMigrationFiles } from '../src/migrate/files.js';
+import { migrate } from '../src/migrate/migrator.js';
+import { migrationsDir, packageRoot } from '../src/paths.js';
+
+const run = promisify(execFile);
+
+export interface ArchiveBenchRow {
+  events: number;
+  batchSize: number;
+  dumpSeconds: number;
+  dumpMb: number;
+  archiveSeconds: number;
+  archiveMb: number;
+  deleted: number;
+  batches: number;
+  /** The dump's time over the archive's: ≥ 0.5 is the target. */
+  speedRatio: number;
+  peakRssMb: number;
+  firstHalfPeakRssMb: number;
+}
+
+const mb = (bytes: number) => bytes / 2 ** 20;
+
+async function du(dir: string): Promise<number> {
+  const { stdout } = await run('du', ['-sb', dir]);
+  return Number(stdout.split(/\s/)[0]);
+}
+
+async function withDatabase<T>(serverUrl: string, fn: (url: string, db: Db) => Promise<T>): Promise<T> {
+  const name = `omni_bench_archive_${process.pid}_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  const db = await openDb({ databaseUrl: u.toString(), dataDir: '' });
+  try {
+    return await fn(u.toString(), db);
+  } finally {
+    await db.close();
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  }
+}
+
+/**
+ * Web-form-like events (about 600 bytes of payload each, every one different) 100–400 days old,
+ * taken off the normalize queue as if normalized.
+ */
+async function prepare(db: Db, events: number): Promise<void> {
+  await migrate(db, { files: loadMigrationFiles(migrationsDir) });
+  await db.query(
+    `
+INSERT INTO public.raw_events (user_id, provider, source_id, payload, occurred_at, source_meta, batch_id, created_at)
+SELECT '33333333-3333-4333-8333-333333333333', 'webform', 'form-' || g,
+       jsonb_build_object(
+         'form_id', 'contact-' || (g % 40), 'submitted_at', (now() - make_interval(days => 100 + g % 300))::text,
+         'fields', jsonb_build_object('name', 'Person ' || g, 'email', 'person' || g || '@example.com', 'phone', '+1555' || lpad((g % 10000000)::text, 7, '0'),
+                                      'message', repeat('I would like to hear more about the plan ' || md5(g::text) || '. ', 4)),
+         'utm', jsonb_build_object('source', 'newsletter', 'campaign', 'c' || (g % 17))),
+       now() - make_interval(days => 100 + g % 300), jsonb_build_object('ip', '10.0.' || (g % 250) || '.' || (g % 200)), gen_random_uuid(),
+       now() - make_interval(days => 100 + g % 300)
+FROM generate_series(1, $1::int) g`,
+    [events],
+  );
+  await db.query('DELETE FROM omni_ingest.normalize_queue');
+  await db.query('VACUUM (ANALYZE) public.raw_events');
+}
+
+async function once(serverUrl: string, events: number, batchSize: number): Promise<ArchiveBenchRow> {
+  const log = (m: string) => process.stderr.write(`archive bench (${events.toLocaleString('en-US')} events): ${m}\n`);
+  return withDatabase(serverUrl, async (url, db) => {
+    log('generating…');
+    await prepare(db, events);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omni-bench-archive-'));
+    try {
+      log('baseline: psql \\copy … | gzip -1…');
+      const dump = path.join(dir, 'dump.tsv.gz');
+      const copy = `\\copy (SELECT * FROM public.raw_events WHERE coalesce(occurred_at, created_at) < now() - interval '90 days') TO STDOUT`;
+      let t = process.hrtime.bigint();
+      await run('sh', ['-c', `psql "$URL" -X -q -c "$COPY" | gzip -1 > "$OUT"`], {
+        env: { ...process.env, URL: url, COPY: copy, OUT: dump },
+      });
+      const dumpSeconds = Number(process.hrtime.bigint() - t) / 1e9;
+      const dumpMb = mb(fs.statSync(dump).size);
+      log('archive (write, verify, delete) in a process of its own…');
+      const worker = path.join(packageRoot, 'dist', 'bench', 'archive-worker.js');
+      t = process.hrtime.bigint();
+      const { stdout } = await run(process.execPath, [worker, url, `file://${dir}/archive`, String(batchSize), String(events)], {
+        maxBuffer: 1 << 20,
+      });
+      const w = JSON.parse(stdout.trim()) as {
+        seconds: number;
+        deleted: number;
+        batches: number;
+        peakRssBytes: number;
+        firstHalfPeakRssBytes: number;
+      };
+      if (w.deleted !== events) throw new Error(`archive left events behind: ${stdout}`);
+      return {
+        events,
+        batchSize,
+        dumpSeconds,
+        dumpMb,
+        archiveSeconds: w.seconds,
+        archiveMb: mb(await du(path.join(dir, 'archive'))),
+        deleted: w.deleted,
+        batches: w.batches,
+        speedRatio: dumpSeconds / w.seconds,
+        peakRssMb: mb(w.peakRssBytes),
+        firstHalfPeakRssMb: mb(w.firstHalfPeakRssBytes),
+      };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+export async function benchArchive(o: { serverUrl: string; events: number; batchSize: number }): Promise<ArchiveBenchRow[]> {
+  return [await once(o.serverUrl, o.events, o.batchSize), await once(o.serverUrl, o.events * 2, o.batchSize)];
+}
+
+export function printArchive(rows: ArchiveBenchRow[]): string {
+  const rate = (n: number, s: number) => `${Math.round(n / s).toLocaleString('en-US')}/s`;
+  return [
+    '| events | psql \\copy … \\| gzip -1 | archive: write + verify + delete | archive ÷ dump speed | archive peak RSS (first half / whole run) |',
+    '|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.events.toLocaleString('en-US')} | ${r.dumpSeconds.toFixed(1)} s (${rate(r.events, r.dumpSeconds)}, ${r.dumpMb.toFixed(1)} MB) | ${r.archiveSeconds.toFixed(1)} s (${rate(r.events, r.archiveSeconds)}, ${r.archiveMb.toFixed(1)} MB in ${r.batches} batches) | ${r.speedRatio.toFixed(2)}× | ${r.firstHalfPeakRssMb.toFixed(0)} MB / ${r.peakRssMb.toFixed(0)} MB |`,
+    ),
+    '',
+    'target: archive ≥ 0.5× the dump, peak RSS flat as the events double',
+  ].join('\n');
+}

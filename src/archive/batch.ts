@@ -1,0 +1,199 @@
+// One archive batch through its states: planned → written (parts, then the manifest) → verified
+// (every part read back and checked) → deleted (in short transactions, only the ids read back).
+// Each transition is committed before the next step starts and names the lease holder, so a
+// kill at any instant leaves a state a re-run can continue from, and nothing unverified is ever
+// deleted.
+import type { Db, Queryable } from '../db/connect.js';
+import type { Logger } from '../logger.js';
+import { packageVersion } from '../version.js';
+import * as b from './batch-sql.js';
+import { type ArchiveCheck, checkArchive, compareIds } from './check.js';
+import { ArchiveMismatchError, LeaseLostError } from './errors.js';
+import { faultPoint } from './fault.js';
+import { type Manifest, MANIFEST_ENCODING, MANIFEST_FORMAT, MANIFEST_NAME, type PartEntry, partName } from './manifest.js';
+import { writePart } from './parts.js';
+import * as rows from './rows-sql.js';
+import { type ArchiveTarget, joinKey } from './store.js';
+
+/** Rows read from the database per statement while a part is written. */
+const PAGE_ROWS = 5_000;
+/** Rows deleted per transaction: short enough to stay far below any statement_timeout. */
+const DELETE_ROWS = 2_000;
+
+export interface BatchWork {
+  db: Db;
+  target: ArchiveTarget;
+  owner: string;
+  partRows: number;
+  logger: Logger;
+  /** Asked to stop (signal, time budget): finish the step in hand, then leave the batch. */
+  stopping: () => boolean;
+  /** Adds counts to the run ledger inside the given transaction. */
+  record: (tx: Queryable, counts: Record<string, number>) => Promise<void>;
+}
+
+export interface BatchOutcome {
+  id: string;
+  state: b.BatchState;
+  rows: number;
+  bytes: number;
+  deleted: number;
+  kept: number;
+  manifestUri: string | null;
+}
+
+const lost = (id: string) => new LeaseLostError(`archive batch ${id} was taken over by another process (its lease expired)`);
+
+async function page(db: Db, batchId: string, after: string | null, limit: number) {
+  return db.transaction(async (tx) => {
+    await rows.utcSession(tx);
+    return rows.readPage(tx, batchId, after, limit);
+  });
+}
+
+function manifestOf(batch: b.BatchRow, parts: PartEntry[]): Manifest {
+  return {
+    format: MANIFEST_FORMAT,
+    tool: { name: 'omni-ingest', version: packageVersion() },
+    table: 'public.raw_events',
+    batch_id: batch.id,
+    created_at: new Date().toISOString(),
+    cutoff: batch.cutoff.toISOString(),
+    filter: { user_id: batch.user_id, provider: batch.provider },
+    id_range: { lo: parts[0]?.first_id ?? null, hi: parts.at(-1)?.last_id ?? null },
+    rows: parts.reduce((n, p) => n + p.rows, 0),
+    bytes: parts.reduce((n, p) => n + p.bytes, 0),
+    encoding: MANIFEST_ENCODING,
+    parts,
+  };
+}
+
+/** planned → written: the batch's rows as parts of at most `partRows`, then the manifest. */
+async function write(w: BatchWork, batch: b.BatchRow): Promise<b.Written> {
+  const parts: PartEntry[] = [];
+  let pending = await page(w.db, batch.id, null, Math.min(PAGE_ROWS, w.partRows));
+  while (pending.length > 0) {
+    const first = pending[0]!.id;
+    let last = first;
+    let count = 0;
+    async function* lines(): AsyncGenerator<Buffer> {
+      for (;;) {
+        yield Buffer.from(`${pending.map((r) => r.line).join('\n')}\n`, 'utf8');
+        count += pending.length;
+        last = pending.at(-1)!.id;
+        const room = w.partRows - count;
+        pending = room > 0 ? await page(w.db, batch.id, last, Math.min(PAGE_ROWS, room)) : [];
+        if (pending.length === 0) return;
+      }
+    }
+    const name = partName(parts.length + 1);
+    const { bytes, sha256 } = await writePart(w.target, joinKey(batch.prefix, name), lines());
+    parts.push({ name, rows: count, bytes, sha256, first_id: first, last_id: last });
+    await faultPoint('part');
+    if (count >= w.partRows) pending = await page(w.db, batch.id, last, Math.min(PAGE_ROWS, w.partRows));
+  }
+  const manifest = manifestOf(batch, parts);
+  const manifestKey = joinKey(batch.prefix, MANIFEST_NAME);
+  await w.target.put(manifestKey, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8'));
+  await faultPoint('manifest');
+  return { rows: manifest.rows, bytes: manifest.bytes, parts, manifestUri: w.target.objectUri(manifestKey) };
+}
+
+/** Reads the batch back; on any mismatch the batch goes back to planned (every row is still hot) and this throws. */
+async function verify(w: BatchWork, batch: b.BatchRow, expected: b.Written | undefined): Promise<ArchiveCheck> {
+  const e = expected ?? { rows: batch.rows, bytes: batch.bytes, parts: batch.parts };
+  const check = await checkArchive(w.target, batch.prefix, { expected: e, collect: true });
+  if (check.ok) {
+    const d = compareIds(await rows.claimedIds(w.db, batch.id), check.ids);
+    if (d.missing.length > 0)
+      check.problems.push(`${d.missing.length} rows of the batch are in no part (e.g. ${d.missing.slice(0, 3).join(', ')})`);
+    if (d.foreign.length > 0) check.problems.push(`the parts hold rows the batch never claimed (e.g. ${d.foreign.slice(0, 3).join(', ')})`);
+    if (d.repeated > 0) check.problems.push(`${d.repeated} rows appear twice in the parts`);
+    check.ok = check.problems.length === 0;
+  }
+  if (!check.ok) {
+    const why = check.problems.join('; ');
+    if (batch.deleted_rows === 0) await b.markForRewrite(w.db, batch.id, w.owner, why);
+    throw new ArchiveMismatchError(`archive batch ${batch.id} failed verification at ${check.manifestUri}: ${why}`, {
+      hint:
+        batch.deleted_rows === 0
+          ? 'nothing was deleted; every row is still in raw_events and the next run writes the batch again'
+          : 'rows deleted before this read are in the parts read back then; check the target (archive verify), the rest is still in raw_events',
+    });
+  }
+  return check;
+}
+
+/** verified → deleted: only the ids read back, in short transactions. */
+async function remove(w: BatchWork, batch: b.BatchRow, check: ArchiveCheck): Promise<{ deleted: number; kept: number; done: boolean }> {
+  let deleted = 0;
+  let kept = 0;
+  for (let i = 0; i < check.ids.length; i += DELETE_ROWS) {
+    if (w.stopping()) return { deleted, kept, done: false };
+    const ids = check.ids.slice(i, i + DELETE_ROWS);
+    const md5s = check.md5s.slice(i, i + DELETE_ROWS);
+    const r = await w.db.transaction(async (tx) => {
+      await rows.utcSession(tx);
+      const out = await rows.deleteChunk(tx, batch.id, ids, md5s);
+      if (!(await b.addDeleted(tx, batch.id, w.owner, out.deleted, out.kept))) throw lost(batch.id);
+      await w.record(tx, { events: out.deleted, deleted: out.deleted, kept: out.kept });
+      return out;
+    });
+    deleted += r.deleted;
+    kept += r.kept;
+    if (i === 0) await faultPoint('deleting');
+  }
+  await w.db.transaction(async (tx) => {
+    if (!(await b.markDeleted(tx, batch.id, w.owner))) throw lost(batch.id);
+    await w.record(tx, { batches: 1, bytes: batch.bytes });
+  });
+  return { deleted, kept, done: true };
+}
+
+/** Takes `batch` from its state as far as it goes: to deleted, or to where a stop request found it. */
+export async function advanceBatch(w: BatchWork, start: b.BatchRow): Promise<BatchOutcome> {
+  let batch = start;
+  let written: b.Written | undefined;
+  const outcome = (deleted = 0, kept = 0): BatchOutcome => ({
+    id: batch.id,
+    state: batch.state,
+    rows: written?.rows ?? batch.rows,
+    bytes: written?.bytes ?? batch.bytes,
+    deleted,
+    kept,
+    manifestUri: written?.manifestUri ?? batch.manifest_uri,
+  });
+  if (batch.state === 'planned') {
+    written = await write(w, batch);
+    const ok = await w.db.transaction(async (tx) => {
+      await rows.dropVanishedClaims(tx, batch.id);
+      return b.markWritten(tx, batch.id, w.owner, written!);
+    });
+    if (!ok) throw lost(batch.id);
+    batch = {
+      ...batch,
+      state: 'written',
+      rows: written.rows,
+      bytes: written.bytes,
+      parts: written.parts,
+      manifest_uri: written.manifestUri,
+    };
+    await faultPoint('written');
+    if (w.stopping()) return outcome();
+  }
+  // A batch found verified by an earlier run is read back again: the delete needs the ids, and
+  // only what is read back now is deleted.
+  const check = await verify(w, batch, written);
+  if (batch.state === 'written') {
+    if (!(await b.markVerified(w.db, batch.id, w.owner))) throw lost(batch.id);
+    batch = { ...batch, state: 'verified' };
+    await faultPoint('verified');
+    if (w.stopping()) return outcome();
+  }
+  const r = await remove(w, batch, check);
+  if (r.done) {
+    batch = { ...batch, state: 'deleted' };
+    await faultPoint('deleted');
+  }
+  return outcome(r.deleted, r.kept);
+}

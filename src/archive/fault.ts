@@ -1,0 +1,17 @@
+// A test-only hook for the crash tests: with OMNI_INGEST_ARCHIVE_PAUSE_AT=<point>[,<point>…] the
+// process announces on stderr that it reached the point and waits there until it is killed, so a
+// test can `kill -9` it at an exact step of the state machine. Unset (always, outside tests) it
+// costs one lookup.
+const FAULT_POINTS = ['planned', 'part', 'manifest', 'written', 'verified', 'deleting', 'deleted'] as const;
+export type FaultPoint = (typeof FAULT_POINTS)[number];
+
+const ENV = 'OMNI_INGEST_ARCHIVE_PAUSE_AT';
+
+export async function faultPoint(point: FaultPoint): Promise<void> {
+  // Read here rather than through config.ts: it is no setting of the tool, only a test's lever.
+  const wanted = process.env[ENV];
+  if (!wanted?.split(',').includes(point)) return;
+  process.stderr.write(`archive: paused at ${point}\n`);
+  // An interval keeps the event loop (and the lease renewal) alive while the test decides.
+  await new Promise<never>(() => setInterval(() => {}, 60_000));
+}

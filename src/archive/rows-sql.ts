@@ -1,0 +1,216 @@
+// The archive's reads and writes of public.raw_events and of the claims that tie each row to its
+// batch (omni_ingest.archived_events). A row is serialised as to_jsonb(row)::text with the
+// session's TimeZone set to UTC in the same transaction, so the same row always gives the same
+// text — which is how a row is recognised unchanged when it is deleted.
+import type { Queryable } from '../db/connect.js';
+
+export interface RowFilter {
+  cutoff: Date;
+  userId: string | undefined;
+  provider: string | undefined;
+}
+
+/** Timestamps in to_jsonb text depend on the session's TimeZone: fix it for this transaction. */
+export async function utcSession(tx: Queryable): Promise<void> {
+  await tx.query(`SET LOCAL TimeZone = 'UTC'`);
+}
+
+/**
+ * Claims for batch `batchId` the next `limit` eligible rows after `after` in key order: older
+ * than the cutoff (occurred_at, else created_at), of the user / provider asked for, not claimed
+ * by any batch, and not waiting to be normalized (pending work is never archived). The primary
+ * key of archived_events makes a second claim of a row impossible.
+ */
+export async function claimRows(
+  tx: Queryable,
+  batchId: string,
+  f: RowFilter,
+  after: string | null,
+  limit: number,
+): Promise<{ rows: number; lo: string | null; hi: string | null }> {
+  const { rows } = await tx.query<{ rows: number; lo: string | null; hi: string | null }>(
+    `
+WITH claimed AS (
+INSERT INTO omni_ingest.archived_events (raw_event_id, batch_id)
+SELECT r.id, $1
+FROM public.raw_events r
+WHERE coalesce(r.occurred_at, r.created_at) < $2
+  AND ($3::uuid IS NULL OR r.user_id = $3)
+  AND ($4::text IS NULL OR r.provider = $4)
+  AND ($5::uuid IS NULL OR r.id > $5)
+  AND NOT EXISTS (SELECT 1 FROM omni_ingest.archived_events a WHERE a.raw_event_id = r.id)
+  AND NOT EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id)
+ORDER BY r.id
+LIMIT $6
+ON CONFLICT (raw_event_id) DO NOTHING
+RETURNING raw_event_id
+)
+SELECT count(*)::int AS rows, min(raw_event_id::text COLLATE "C") AS lo, max(raw_event_id::text COLLATE "C") AS hi
+FROM claimed`,
+    [batchId, f.cutoff, f.userId ?? null, f.provider ?? null, after, limit],
+  );
+  return rows[0] ?? { rows: 0, lo: null, hi: null };
+}
+
+/** What a run would archive (--dry-run, and what a stopped run leaves). */
+export async function countEligible(
+  db: Queryable,
+  f: RowFilter,
+): Promise<{ rows: number; ndjson_bytes: number; pending_normalize: number }> {
+  const { rows } = await db.query<{ rows: number; ndjson_bytes: number; pending_normalize: number }>(
+    `
+SELECT count(*) FILTER (WHERE q.raw_event_id IS NULL)::float8 AS rows,
+       coalesce(sum(octet_length(to_jsonb(r)::text) + 1) FILTER (WHERE q.raw_event_id IS NULL), 0)::float8 AS ndjson_bytes,
+       count(*) FILTER (WHERE q.raw_event_id IS NOT NULL)::float8 AS pending_normalize
+FROM public.raw_events r
+LEFT JOIN omni_ingest.normalize_queue q ON q.raw_event_id = r.id
+WHERE coalesce(r.occurred_at, r.created_at) < $1
+  AND ($2::uuid IS NULL OR r.user_id = $2)
+  AND ($3::text IS NULL OR r.provider = $3)
+  AND NOT EXISTS (SELECT 1 FROM omni_ingest.archived_events a WHERE a.raw_event_id = r.id)`,
+    [f.cutoff, f.userId ?? null, f.provider ?? null],
+  );
+  return rows[0]!;
+}
+
+/** A few eligible rows' lines, to estimate how well they compress (--dry-run). */
+export async function sampleLines(db: Queryable, f: RowFilter, limit: number): Promise<string[]> {
+  const { rows } = await db.query<{ line: string }>(
+    `
+SELECT to_jsonb(r)::text AS line
+FROM public.raw_events r
+WHERE coalesce(r.occurred_at, r.created_at) < $1
+  AND ($2::uuid IS NULL OR r.user_id = $2)
+  AND ($3::text IS NULL OR r.provider = $3)
+LIMIT $4`,
+    [f.cutoff, f.userId ?? null, f.provider ?? null, limit],
+  );
+  return rows.map((r) => r.line);
+}
+
+/**
+ * The next page of a batch's rows after `after`, as their archive lines, in key order. Two
+ * statements, so that each has one plan whatever the statistics say: the page's ids from the
+ * claims' (batch_id, raw_event_id) index, then those rows by primary key (a merge join over the
+ * whole of raw_events, which a stale estimate once chose, read the table once per page).
+ */
+export async function readPage(
+  tx: Queryable,
+  batchId: string,
+  after: string | null,
+  limit: number,
+): Promise<{ id: string; line: string }[]> {
+  const ids = await tx.query<{ id: string }>(
+    `
+SELECT raw_event_id::text AS id
+FROM omni_ingest.archived_events
+WHERE batch_id = $1 AND ($2::uuid IS NULL OR raw_event_id > $2)
+ORDER BY batch_id, raw_event_id
+LIMIT $3`,
+    [batchId, after, limit],
+  );
+  if (ids.rows.length === 0) return [];
+  const { rows } = await tx.query<{ id: string; line: string }>(
+    `
+SELECT r.id::text AS id, to_jsonb(r)::text AS line
+FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, n)
+JOIN public.raw_events r ON r.id = x.id
+ORDER BY x.n`,
+    [ids.rows.map((r) => r.id)],
+  );
+  return rows;
+}
+
+/** Claims whose row vanished before it was written (deleted by someone else): not part of the batch. */
+export async function dropVanishedClaims(tx: Queryable, batchId: string): Promise<number> {
+  const { rowCount } = await tx.query(
+    `
+DELETE FROM omni_ingest.archived_events a
+WHERE a.batch_id = $1 AND NOT EXISTS (SELECT 1 FROM public.raw_events r WHERE r.id = a.raw_event_id)`,
+    [batchId],
+  );
+  return rowCount ?? 0;
+}
+
+/** Every id the batch claims (at most a batch's size: the verify compares them with the ids read back). */
+export async function claimedIds(db: Queryable, batchId: string): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `
+SELECT raw_event_id::text AS id
+FROM omni_ingest.archived_events
+WHERE batch_id = $1`,
+    [batchId],
+  );
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Deletes the chunk's rows — only ids listed in the verified part, still claimed by this batch,
+ * whose row is byte for byte what was archived (its line's MD5) and not queued for
+ * normalization again. A row that changed since is kept hot and its claim dropped (a later run
+ * archives its new version); returns how many were deleted and kept.
+ */
+export async function deleteChunk(
+  tx: Queryable,
+  batchId: string,
+  ids: string[],
+  md5s: string[],
+): Promise<{ deleted: number; kept: number }> {
+  const gone = await tx.query(
+    `
+DELETE FROM public.raw_events r
+USING unnest($2::uuid[], $3::text[]) AS x(id, md5), omni_ingest.archived_events a
+WHERE r.id = x.id AND a.raw_event_id = x.id AND a.batch_id = $1
+  AND md5(to_jsonb(r)::text) = x.md5
+  AND NOT EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id)`,
+    [batchId, ids, md5s],
+  );
+  const kept = await tx.query(
+    `
+DELETE FROM omni_ingest.archived_events a
+WHERE a.batch_id = $1 AND a.raw_event_id = ANY($2::uuid[])
+  AND EXISTS (SELECT 1 FROM public.raw_events r WHERE r.id = a.raw_event_id)`,
+    [batchId, ids],
+  );
+  return { deleted: gone.rowCount ?? 0, kept: kept.rowCount ?? 0 };
+}
+
+/**
+ * Puts archived lines back: each line becomes the row it was (jsonb_populate_record over the
+ * table's own type: every column, by name). Rows already there — by id, or by their
+ * (user, provider, source_id) — are left alone, so restoring twice adds nothing.
+ */
+export async function insertLines(tx: Queryable, lines: string[]): Promise<string[]> {
+  const { rows } = await tx.query<{ id: string }>(
+    `
+INSERT INTO public.raw_events
+SELECT (jsonb_populate_record(NULL::public.raw_events, x::jsonb)).*
+FROM unnest($1::text[]) AS x
+ON CONFLICT DO NOTHING
+RETURNING id::text AS id`,
+    [lines],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** How many of `ids` are in raw_events. */
+export async function countHot(tx: Queryable, ids: string[]): Promise<number> {
+  const { rows } = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.raw_events WHERE id = ANY($1::uuid[])`, [ids]);
+  return rows[0]?.n ?? 0;
+}
+
+/** Restored events are not normalized again unless asked: take them off the queue the insert trigger put them on. */
+export async function unqueue(tx: Queryable, ids: string[]): Promise<void> {
+  await tx.query(`DELETE FROM omni_ingest.normalize_queue WHERE raw_event_id = ANY($1::uuid[])`, [ids]);
+}
+
+/** Restored rows are hot again: their claims go, so a later run can archive them anew. */
+export async function dropClaims(tx: Queryable, ids: string[]): Promise<void> {
+  await tx.query(
+    `
+DELETE FROM omni_ingest.archived_events a
+WHERE a.raw_event_id = ANY($1::uuid[])
+  AND EXISTS (SELECT 1 FROM public.raw_events r WHERE r.id = a.raw_event_id)`,
+    [ids],
+  );
+}

@@ -1,0 +1,192 @@
+// `archive --older-than <days> --to <uri>` (SPEC §11): batch after batch, each taken through
+// planned → written → verified → deleted (batch.ts). A run first finishes the unfinished batches
+// of its target that nobody holds (a killed run's), then plans new ones. Several processes, on
+// several machines, share the work through the batches' leases and the claims' primary key:
+// none archives a row another has claimed, and a lease of a dead process is taken over.
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db/connect.js';
+import { isAlive, thisHost } from '../liveness.js';
+import type { Logger } from '../logger.js';
+import type { ProgressBar } from '../stages/engine/progress.js';
+import { withRun } from '../stages/engine/with-run.js';
+import { advanceBatch, type BatchOutcome } from './batch.js';
+import * as b from './batch-sql.js';
+import { LeaseLostError } from './errors.js';
+import { faultPoint } from './fault.js';
+import { claimRows, countEligible, type RowFilter } from './rows-sql.js';
+import type { ArchiveTarget } from './store.js';
+
+/** The ledger's name for these runs (`runs list --command archive`). */
+export const ARCHIVE_COMMAND = 'archive';
+
+/** A lease lasts this long unless renewed (every third of it while the process lives). */
+const LEASE_SECONDS = 60;
+
+export interface ArchiveRunOptions {
+  db: Db;
+  target: ArchiveTarget;
+  filter: RowFilter;
+  olderThanDays: number;
+  batchSize: number;
+  partRows: number;
+  timeBudgetMs: number | undefined;
+  signal: AbortSignal | undefined;
+  logger: Logger;
+  bar: ProgressBar | undefined;
+  reconnectMs: number;
+}
+
+export interface ArchiveRunResult {
+  target: string;
+  cutoff: string;
+  status: 'succeeded' | 'incomplete' | 'stopped';
+  stopReason: 'done' | 'time-budget' | 'signal';
+  stopSignal: string | undefined;
+  runId: string | null;
+  batches: BatchOutcome[];
+  rows: number;
+  bytes: number;
+  deleted: number;
+  kept: number;
+  /** Eligible rows not archived by this run (stopped, or held by another process). */
+  left: number;
+  /** Unfinished batches of this target another live process holds. */
+  heldElsewhere: number;
+  /** Targets with unfinished batches this run did not touch (run archive --to each to finish them). */
+  otherTargets: string[];
+  elapsedMs: number;
+}
+
+/** Renews the batch's lease while `work` runs; a renewal that finds it gone is reported by the next transition. */
+async function withLeaseRenewal<T>(db: Db, id: string, owner: string, logger: Logger, work: () => Promise<T>): Promise<T> {
+  const timer = setInterval(
+    () => {
+      b.renewLease(db, id, owner, LEASE_SECONDS).then(
+        (ok) => ok || logger.warn(`archive batch ${id}: the lease was taken over by another process`),
+        (err: unknown) => logger.debug(`archive batch ${id}: lease renewal failed: ${String(err)}`),
+      );
+    },
+    (LEASE_SECONDS * 1000) / 3,
+  );
+  timer.unref();
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Leases of this host's processes that are gone (a kill -9): taken over at once rather than at expiry. */
+async function deadOwners(db: Db): Promise<string[]> {
+  const owners = await b.ownersOnHost(db, thisHost());
+  return owners.filter((o) => !isAlive(Number(o.split(':')[1])));
+}
+
+export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult> {
+  const started = performance.now();
+  const owner = `${thisHost()}:${process.pid}:archive:${randomUUID().slice(0, 8)}`;
+  const args = {
+    to: o.target.uri,
+    older_than_days: o.olderThanDays,
+    cutoff: o.filter.cutoff.toISOString(),
+    user: o.filter.userId ?? null,
+    provider: o.filter.provider ?? null,
+    batch_size: o.batchSize,
+  };
+  const batches: BatchOutcome[] = [];
+  // A holder, not a variable: the closures below set it, and TypeScript would narrow a `let`.
+  const stop: { reason: ArchiveRunResult['stopReason'] } = { reason: 'done' };
+  const stopping = () => {
+    if (o.signal?.aborted) stop.reason = 'signal';
+    else if (o.timeBudgetMs !== undefined && performance.now() - started >= o.timeBudgetMs) stop.reason = 'time-budget';
+    return stop.reason !== 'done';
+  };
+  let runId: string | null = null;
+  const outcome = await withRun(
+    o.db,
+    { command: ARCHIVE_COMMAND, args, dryRun: false, logger: o.logger, reconnectMs: o.reconnectMs },
+    async (run) => {
+      runId = run.id;
+      let cursor: string | null = null;
+      while (!stopping()) {
+        let batch = await b.takeOverBatch(o.db, o.target.uri, owner, await deadOwners(o.db), LEASE_SECONDS, run.id);
+        if (batch) o.logger.info(`archive: continuing batch ${batch.id} (${batch.state}, ${batch.rows} rows) left by an earlier run`);
+        else {
+          batch = await plan(o, owner, run.id, cursor);
+          if (!batch) break;
+          cursor = batch.hi;
+          o.logger.debug(`archive: planned batch ${batch.id}: ${batch.rows} rows`);
+          await faultPoint('planned');
+        }
+        const current = batch;
+        const done = await withLeaseRenewal(o.db, current.id, owner, o.logger, () =>
+          advanceBatch(
+            { db: o.db, target: o.target, owner, partRows: o.partRows, logger: o.logger, stopping, record: run.record },
+            current,
+          ),
+        ).catch(async (err: unknown) => {
+          // Whatever stopped the work, the batch is left for the next run at once, not at lease expiry.
+          await b.releaseLease(o.db, current.id, owner).catch(() => {});
+          throw err;
+        });
+        batches.push(done);
+        o.bar?.increment(done.deleted);
+        if (done.state !== 'deleted') await b.releaseLease(o.db, current.id, owner);
+      }
+      const elsewhere = await b.unfinishedElsewhere(o.db, o.target.uri, owner);
+      return {
+        status: stop.reason !== 'done' ? 'stopped' : elsewhere.held > 0 ? 'incomplete' : 'succeeded',
+        stopReason: stop.reason,
+        elsewhere,
+      } as const;
+    },
+  ).catch((err: unknown) => {
+    if (err instanceof LeaseLostError) o.logger.warn(err.message);
+    throw err;
+  });
+  const left = outcome.status === 'succeeded' ? 0 : (await countEligible(o.db, o.filter)).rows;
+  const sum = (k: 'rows' | 'bytes' | 'deleted' | 'kept') => batches.filter((x) => x.state === 'deleted').reduce((n, x) => n + x[k], 0);
+  return {
+    target: o.target.uri,
+    cutoff: o.filter.cutoff.toISOString(),
+    status: outcome.status,
+    stopReason: stop.reason,
+    stopSignal: stop.reason === 'signal' ? String(o.signal?.reason ?? 'SIGTERM') : undefined,
+    runId,
+    batches,
+    rows: sum('rows'),
+    bytes: sum('bytes'),
+    deleted: batches.reduce((n, x) => n + x.deleted, 0),
+    kept: batches.reduce((n, x) => n + x.kept, 0),
+    left,
+    heldElsewhere: outcome.elsewhere.held,
+    otherTargets: outcome.elsewhere.otherTargets,
+    elapsedMs: Math.round(performance.now() - started),
+  };
+}
+
+/** A new batch: the next eligible rows after `cursor`, claimed under the planning lock. */
+async function plan(o: ArchiveRunOptions, owner: string, runId: string | null, cursor: string | null): Promise<b.BatchRow | undefined> {
+  return o.db.transaction(async (tx) => {
+    await b.lockPlanning(tx);
+    const id = randomUUID();
+    const day = new Date().toISOString().slice(0, 10);
+    await b.insertBatch(tx, {
+      id,
+      target: o.target.uri,
+      prefix: `raw_events/${day}/${id}`,
+      cutoff: o.filter.cutoff,
+      userId: o.filter.userId,
+      provider: o.filter.provider,
+      owner,
+      leaseSeconds: LEASE_SECONDS,
+      runId,
+    });
+    const claimed = await claimRows(tx, id, o.filter, cursor, o.batchSize);
+    if (claimed.rows === 0) {
+      await b.deleteEmptyBatch(tx, id);
+      return undefined;
+    }
+    return b.setPlannedRange(tx, id, claimed.rows, claimed.lo, claimed.hi);
+  });
+}

@@ -1,0 +1,21 @@
+// What a target is to the rest of the archive code: objects under '/'-separated keys, written
+// whole or not at all. Kept apart from target.ts (which picks and loads an implementation) so the
+// implementations need not import the module that imports them.
+import type { Readable } from 'node:stream';
+
+export interface ArchiveTarget {
+  /** The base URI, printable (it never holds credentials). */
+  readonly uri: string;
+  /** The URI of a key under the base. */
+  objectUri(key: string): string;
+  /** Streams `body` into `key`; the object appears whole or not at all (rename / multipart completion). */
+  write(key: string, body: Readable): Promise<void>;
+  /** A small object in one request (the manifest: one PUT on S3). */
+  put(key: string, data: Buffer): Promise<void>;
+  read(key: string): Promise<Readable>;
+  /** Every key under `prefix` (a '/'-separated folder of the base), in key order. */
+  list(prefix: string): Promise<string[]>;
+}
+
+/** Joins key segments with '/'. */
+export const joinKey = (...parts: string[]): string => parts.filter((p) => p !== '').join('/');
