@@ -96,6 +96,7 @@ export function roundTripSuite(kind: 'file' | 's3', full: boolean): void {
       assert.ok(stored.ok);
       assert.equal(stored.ids.length, seeded.old);
       assert.equal(new Set(stored.ids).size, seeded.old);
+      let archivedRawId = '';
       await withDb(target, async (db) => {
         const left = await rawEventsChecksum(db);
         assert.equal(left.rows, FRESH + seeded.pending);
@@ -109,7 +110,12 @@ export function roundTripSuite(kind: 'file' | 's3', full: boolean): void {
         assert.deepEqual(letter.rows[0]?.context, { field: 'subject' });
         assert.equal(where?.state, 'deleted');
         assert.match(where?.manifestUri ?? '', new RegExp(`^${kind}://.*/manifest\\.json$`));
+        archivedRawId = rows[0]!.raw_event_id;
       });
+      // trace follows an archived event to its manifest (and still shows its interaction).
+      const trace = await cli('--json', 'trace', archivedRawId);
+      assert.equal(trace.code, 0, trace.stderr);
+      assert.match(trace.json<{ archived: { uri: string } | null }>().archived?.uri ?? '', new RegExp(`^${kind}://.*/manifest\\.json$`));
     });
 
     it('list shows the batches; verify passes (every batch, and every manifest under the target)', async () => {
