@@ -5,6 +5,7 @@ import { DEFAULT_DATA_DIR, DEFAULT_RECONNECT_FOR } from './config.js';
 import { CATALOG } from './commands/catalog.js';
 import type { RunState } from './commands/run.js';
 import { ExitCode, OmniError, UsageError } from './errors.js';
+import { registerSecrets, scrub } from './secrets.js';
 import { printable } from './text.js';
 import { packageVersion } from './version.js';
 
@@ -61,22 +62,19 @@ Without --database-url the embedded database (PGlite + pgvector) in --data-dir i
   return program;
 }
 
-function scrub(text: string, secrets: string[]): string {
-  return secrets.reduce((acc, secret) => acc.split(secret).join('****'), text);
-}
-
 /** Prints an error the way the run's flags ask (one JSON document with --json) and returns its exit code. */
 export function report(err: unknown, state: RunState): number {
   const omni = err instanceof OmniError ? err : undefined;
   const exitCode = omni?.exitCode ?? ExitCode.failed;
-  const message = scrub(err instanceof Error ? err.message : String(err), state.secrets);
-  const hint = omni?.hint ? scrub(omni.hint, state.secrets) : undefined;
+  registerSecrets(state.secrets);
+  const message = scrub(err instanceof Error ? err.message : String(err));
+  const hint = omni?.hint ? scrub(omni.hint) : undefined;
   if (state.json) {
     process.stdout.write(`${JSON.stringify({ ok: false, error: { code: omni?.code ?? 'internal', message, hint } }, null, 2)}\n`);
   }
   process.stderr.write(`error: ${printable(message)}\n`);
   if (hint) process.stderr.write(`hint: ${printable(hint)}\n`);
-  if (!omni && state.verbose && err instanceof Error && err.stack) process.stderr.write(`${scrub(err.stack, state.secrets)}\n`);
+  if (!omni && state.verbose && err instanceof Error && err.stack) process.stderr.write(`${scrub(err.stack)}\n`);
   return exitCode;
 }
 

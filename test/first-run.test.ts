@@ -144,7 +144,11 @@ describe('a database that exists but is not migrated', () => {
       const r = await timed([...target.args, ...command]);
       const what = `${command.join(' ')}: ${r.stderr}`;
       assert.equal(r.code, 2, what);
-      assert.match(r.stderr, new RegExp(`the database is not migrated \\(0 of ${MIGRATIONS} applied\\): run \`omni-ingest migrate\``), what);
+      assert.match(
+        r.stderr,
+        new RegExp(`the database is not migrated \\(0 of ${MIGRATIONS} applied\\): run \`omni-ingest migrate\``),
+        what,
+      );
       assert.ok(r.stderr.length < 1000, `${command.join(' ')} printed ${r.stderr.length} bytes`);
       // The embedded database takes a second or two to open; a hang would hit runCli's limit.
       assert.ok(r.ms < (onServer ? QUICK_MS : 20_000), `${command.join(' ')} took ${r.ms} ms`);

@@ -24,7 +24,9 @@ function render(r: DemoResult): string[] {
 async function runDemoCommand(ctx: Context, flags: DemoFlags): Promise<number> {
   const f = parseFlags({ events: wholeNumber(0, 100_000), query: nonEmpty }, flags);
   const generated = f.events ?? 150;
-  const result = await withRunControls(ctx, ({ progress }) => runDemo(ctx, { generated, query: f.query ?? DEFAULT_QUERY, progress, force: flags.force === true }));
+  const result = await withRunControls(ctx, ({ progress }) =>
+    runDemo(ctx, { generated, query: f.query ?? DEFAULT_QUERY, progress, force: flags.force === true }),
+  );
   ctx.out.result(result, () => render(result));
   return ExitCode.ok;
 }
@@ -33,7 +35,7 @@ export function registerDemo(cmd: Command, state: RunState): void {
   cmd
     .option('--events <n>', 'generated events per provider for each of two extra users (default: 150)')
     .option('--query <text>', `the semantic search to run at the end (default: "${DEFAULT_QUERY}")`)
-    .option('--force', "write the demo data into a server database that holds other data (refused without it)")
+    .option('--force', 'write the demo data into a server database that holds other data (refused without it)')
     .addHelpText(
       'after',
       `

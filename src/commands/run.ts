@@ -6,6 +6,7 @@ import { resolveConfig, secretsOf, type Config, type GlobalFlags } from '../conf
 import { createOutput, type Context } from '../context.js';
 import type { Db } from '../db/connect.js';
 import { createLogger, type Logger } from '../logger.js';
+import { registerSecrets } from '../secrets.js';
 import type { Readiness } from '../migrate/ready.js';
 
 export type Action<O> = (ctx: Context, options: O, args: string[]) => Promise<number>;
@@ -73,6 +74,7 @@ export function action<O>(state: RunState, fn: Action<O>) {
     state.json = options.json === true;
     const config = resolveConfig(options);
     state.secrets = secretsOf(config);
+    registerSecrets(state.secrets);
     state.verbose ||= config.verbose || config.debug;
     const logger = createLogger(config);
     const policy = POLICIES[topLevelName(command)] ?? DEFAULT_POLICY;

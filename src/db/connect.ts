@@ -166,7 +166,14 @@ function createDb(pool: pg.Pool, kind: Db['kind'], target: string, maxConnection
       // PGlite's adapter runs protocol messages from a queue of its own, which may still hold the
       // Sync after a failed statement; pool.end() does not wait for it, and PGlite closed under it
       // crashes the process. A query answers only after everything queued before it.
-      if (kind === 'embedded') await settled(pooled.query('SELECT 1').then(() => undefined, () => undefined), 10_000);
+      if (kind === 'embedded')
+        await settled(
+          pooled.query('SELECT 1').then(
+            () => undefined,
+            () => undefined,
+          ),
+          10_000,
+        );
       await pool.end();
       await onClose();
     },
