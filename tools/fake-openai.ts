@@ -171,6 +171,10 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       answer(res, 500, { error: { message: 'The server had an error', type: 'server_error' } });
       return;
     }
+    if (req.method === 'GET' && req.url?.endsWith('/models')) {
+      send(res, 200, { object: 'list', data: [{ id: 'text-embedding-3-small', object: 'model' }] });
+      return;
+    }
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(text) as Record<string, unknown>;
