@@ -1,7 +1,7 @@
 // Wires commander: global options, the commands of the catalog (only the one being run is
 // loaded), and the single catch that turns errors into exit codes (SPEC §4).
 import { Command, CommanderError } from 'commander';
-import { DEFAULT_DATA_DIR, DEFAULT_RECONNECT_FOR } from './config.js';
+import { DEFAULT_DATA_DIR, DEFAULT_PROGRESS_INTERVAL, DEFAULT_RECONNECT_FOR } from './config.js';
 import { CATALOG } from './commands/catalog.js';
 import type { RunState } from './commands/run.js';
 import { ExitCode, OmniError, UsageError } from './errors.js';
@@ -11,7 +11,7 @@ import { packageVersion } from './version.js';
 
 /** The command named on the command line (skipping global options and their values). */
 export function requestedCommand(argv: string[]): string | undefined {
-  const withValue = new Set(['--database-url', '--data-dir', '--reconnect-for']);
+  const withValue = new Set(['--database-url', '--data-dir', '--reconnect-for', '--progress-interval']);
   const args = argv.slice(2);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -33,7 +33,11 @@ export async function buildProgram(state: RunState, argv: string[]): Promise<Com
     .option('--data-dir <dir>', `folder of the embedded database (env OMNI_INGEST_DATA_DIR, default ${DEFAULT_DATA_DIR})`)
     .option('--json', 'print exactly one JSON document (the result) on stdout')
     .option('--quiet', 'print only warnings and errors on stderr')
-    .option('--no-progress', 'no progress bars')
+    .option('--no-progress', 'no progress bars or lines')
+    .option(
+      '--progress-interval <duration>',
+      `when stderr is not a terminal (cron), a timestamped progress line this often; 0 for none (env OMNI_INGEST_PROGRESS_INTERVAL, default ${DEFAULT_PROGRESS_INTERVAL})`,
+    )
     .option('--verbose', 'print debug detail (and the stack of an unexpected error) on stderr')
     .option(
       '--reconnect-for <duration>',

@@ -35,6 +35,7 @@ describe('resolveConfig', () => {
       openai: { apiKey: undefined, baseUrl: undefined },
       debug: false,
       reconnectForMs: 120_000,
+      progressIntervalMs: 30_000,
     } satisfies Config);
   });
 
