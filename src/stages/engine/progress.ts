@@ -60,7 +60,7 @@ export function formatSeconds(s: number | undefined): string {
 const rateText = (r: number) => Math.round(r).toLocaleString('en-US');
 
 /** The line a log gets: `2026-11-30T02:50:00Z resolve 1,200/5,000 24% 150/s ETA 25s`. */
-export function progressLine(m: Meter, now: number): string {
+function progressLine(m: Meter, now: number): string {
   const stamp = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
   if (m.started === undefined) return `${stamp} ${m.label} waiting`;
   const of = m.total === undefined ? '' : `/${m.total.toLocaleString('en-US')}`;
