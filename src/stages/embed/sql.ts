@@ -21,10 +21,13 @@ export interface InteractionText {
 export async function readInteractions(db: Queryable, ids: string[]): Promise<InteractionText[]> {
   const { rows } = await db.query<InteractionText>(
     `
-SELECT i.id, i.user_id, i.subject, i.body_text, i.source, r.id AS raw_event_id, ${TEXT_DIGEST} AS text_digest
+-- A note may name another user's raw event: its dead letters do not point there. A raw event
+-- that is gone (archived) is still named: the dead letter keeps its trace.
+SELECT i.id, i.user_id, i.subject, i.body_text, i.source,
+       CASE WHEN EXISTS (SELECT 1 FROM public.raw_events r WHERE r.id = i.raw_event_id AND r.user_id <> i.user_id)
+            THEN NULL ELSE i.raw_event_id END AS raw_event_id,
+       ${TEXT_DIGEST} AS text_digest
 FROM public.interactions i
--- A note may name another user's raw event: its dead letters do not point there.
-LEFT JOIN public.raw_events r ON r.id = i.raw_event_id AND r.user_id = i.user_id
 WHERE i.id = ANY($1::uuid[])`,
     [ids],
   );
