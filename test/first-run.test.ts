@@ -58,7 +58,7 @@ describe('an embedded data folder that does not exist yet', { skip: onServer ? '
 
   it('every command but migrate, demo and doctor exits 2 at once, says to migrate, and creates nothing', async () => {
     const dataDir = path.join(root, 'db');
-    for (const command of [...COMMANDS, ['verify']]) {
+    for (const command of [...COMMANDS, ['verify'], ['migrate', 'status']]) {
       const r = await timed(['--data-dir', dataDir, ...command]);
       const what = `${command.join(' ')}: ${r.stderr}`;
       assert.equal(r.code, 2, what);

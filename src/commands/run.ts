@@ -39,6 +39,7 @@ const POLICIES: Record<string, DatabasePolicy> = {
   verify: { create: false, needs: 'schema' },
 };
 const DEFAULT_POLICY: DatabasePolicy = { create: false, needs: 'full' };
+const READ_ONLY: DatabasePolicy = { create: false, needs: 'none' };
 
 /** The top-level command (`errors` for `errors list`): commander's parent chain below the program. */
 function topLevelName(command: Command): string {
@@ -77,7 +78,9 @@ export function action<O>(state: RunState, fn: Action<O>) {
     registerSecrets(state.secrets);
     state.verbose ||= config.verbose || config.debug;
     const logger = createLogger(config);
-    const policy = POLICIES[topLevelName(command)] ?? DEFAULT_POLICY;
+    const top = topLevelName(command);
+    // `migrate status` only reads: it must not create the database it reports on.
+    const policy = top === 'migrate' && command.name() === 'status' ? READ_ONLY : (POLICIES[top] ?? DEFAULT_POLICY);
     let db: Db | undefined;
     let opening: Promise<Db> | undefined;
     const ctx: Context = {
