@@ -519,8 +519,8 @@ insert into omni_ingest.work_queue (stage, item_id, user_id, provider, occurred_
 select 'timeline', n.id, n.user_id, n.source, n.occurred_at
 from new_rows n
 join old_rows o on o.id = n.id
-where n.contact_id is not null
-and (n.contact_id is distinct from o.contact_id or (n.subject, n.type, n.occurred_at) is distinct from (o.subject, o.type, o.occurred_at))
+join public.contacts c on c.id = n.contact_id and c.user_id = n.user_id
+where (n.contact_id is distinct from o.contact_id or (n.subject, n.type, n.occurred_at) is distinct from (o.subject, o.type, o.occurred_at))
 on conflict (stage, item_id) do update
 set enqueued_at = now(), claimed_by = null, claimed_until = null;
 
@@ -528,8 +528,8 @@ insert into omni_ingest.work_queue (stage, item_id, user_id, occurred_at)
 select 'insights', n.contact_id, n.user_id, max(n.occurred_at)
 from new_rows n
 join old_rows o on o.id = n.id
-where n.contact_id is not null
-and (n.contact_id is distinct from o.contact_id or (n.subject, n.body_text) is distinct from (o.subject, o.body_text))
+join public.contacts c on c.id = n.contact_id and c.user_id = n.user_id
+where (n.contact_id is distinct from o.contact_id or (n.subject, n.body_text) is distinct from (o.subject, o.body_text))
 group by n.contact_id, n.user_id
 on conflict (stage, item_id) do update
 set enqueued_at = now(), claimed_by = null, claimed_until = null;
@@ -564,18 +564,19 @@ begin
 insert into omni_ingest.work_queue (stage, item_id, user_id, provider, occurred_at)
 select s.stage, n.id, n.user_id, n.source, n.occurred_at
 from new_rows n
+left join public.contacts c on c.id = n.contact_id and c.user_id = n.user_id
 cross join lateral (
 select 'embed'::text as stage
 union all select 'resolve' where n.contact_id is null
-union all select 'timeline' where n.contact_id is not null
+union all select 'timeline' where c.id is not null
 ) s
 on conflict (stage, item_id) do update
 set enqueued_at = now(), claimed_by = null, claimed_until = null;
--- The contact of a linked interaction has something new for insights.
+-- The contact of a linked interaction has something new for insights: only the user's own contact.
 insert into omni_ingest.work_queue (stage, item_id, user_id, occurred_at)
 select 'insights', n.contact_id, n.user_id, max(n.occurred_at)
 from new_rows n
-where n.contact_id is not null
+join public.contacts c on c.id = n.contact_id and c.user_id = n.user_id
 group by n.contact_id, n.user_id
 on conflict (stage, item_id) do update
 set enqueued_at = now(), claimed_by = null, claimed_until = null;

@@ -1,16 +1,17 @@
 // Wires commander: global options, the commands of the catalog (only the one being run is
 // loaded), and the single catch that turns errors into exit codes (SPEC §4).
 import { Command, CommanderError } from 'commander';
-import { DEFAULT_DATA_DIR, DEFAULT_RECONNECT_FOR } from './config.js';
+import { DEFAULT_DATA_DIR, DEFAULT_PROGRESS_INTERVAL, DEFAULT_RECONNECT_FOR } from './config.js';
 import { CATALOG } from './commands/catalog.js';
 import type { RunState } from './commands/run.js';
 import { ExitCode, OmniError, UsageError } from './errors.js';
+import { registerSecrets, scrub } from './secrets.js';
 import { printable } from './text.js';
 import { packageVersion } from './version.js';
 
 /** The command named on the command line (skipping global options and their values). */
 export function requestedCommand(argv: string[]): string | undefined {
-  const withValue = new Set(['--database-url', '--data-dir', '--reconnect-for']);
+  const withValue = new Set(['--database-url', '--data-dir', '--reconnect-for', '--progress-interval']);
   const args = argv.slice(2);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -32,7 +33,11 @@ export async function buildProgram(state: RunState, argv: string[]): Promise<Com
     .option('--data-dir <dir>', `folder of the embedded database (env OMNI_INGEST_DATA_DIR, default ${DEFAULT_DATA_DIR})`)
     .option('--json', 'print exactly one JSON document (the result) on stdout')
     .option('--quiet', 'print only warnings and errors on stderr')
-    .option('--no-progress', 'no progress bars')
+    .option('--no-progress', 'no progress bars or lines')
+    .option(
+      '--progress-interval <duration>',
+      `when stderr is not a terminal (cron), a timestamped progress line this often; 0 for none (env OMNI_INGEST_PROGRESS_INTERVAL, default ${DEFAULT_PROGRESS_INTERVAL})`,
+    )
     .option('--verbose', 'print debug detail (and the stack of an unexpected error) on stderr')
     .option(
       '--reconnect-for <duration>',
@@ -61,22 +66,19 @@ Without --database-url the embedded database (PGlite + pgvector) in --data-dir i
   return program;
 }
 
-function scrub(text: string, secrets: string[]): string {
-  return secrets.reduce((acc, secret) => acc.split(secret).join('****'), text);
-}
-
 /** Prints an error the way the run's flags ask (one JSON document with --json) and returns its exit code. */
 export function report(err: unknown, state: RunState): number {
   const omni = err instanceof OmniError ? err : undefined;
   const exitCode = omni?.exitCode ?? ExitCode.failed;
-  const message = scrub(err instanceof Error ? err.message : String(err), state.secrets);
-  const hint = omni?.hint ? scrub(omni.hint, state.secrets) : undefined;
+  registerSecrets(state.secrets);
+  const message = scrub(err instanceof Error ? err.message : String(err));
+  const hint = omni?.hint ? scrub(omni.hint) : undefined;
   if (state.json) {
     process.stdout.write(`${JSON.stringify({ ok: false, error: { code: omni?.code ?? 'internal', message, hint } }, null, 2)}\n`);
   }
   process.stderr.write(`error: ${printable(message)}\n`);
   if (hint) process.stderr.write(`hint: ${printable(hint)}\n`);
-  if (!omni && state.verbose && err instanceof Error && err.stack) process.stderr.write(`${scrub(err.stack, state.secrets)}\n`);
+  if (!omni && state.verbose && err instanceof Error && err.stack) process.stderr.write(`${scrub(err.stack)}\n`);
   return exitCode;
 }
 

@@ -12,6 +12,9 @@ export const DEFAULT_DATA_DIR = '.omni-ingest/pglite';
 /** A run that loses its connection keeps reconnecting this long before it fails. */
 export const DEFAULT_RECONNECT_FOR = '2m';
 
+/** How often a run writes a progress line when stderr is not a terminal (cron, a log file). */
+export const DEFAULT_PROGRESS_INTERVAL = '30s';
+
 interface Setting<T> {
   flag: string | undefined;
   env: string | undefined;
@@ -74,6 +77,7 @@ const settings = {
   openaiBaseUrl: { flag: undefined, env: 'OPENAI_BASE_URL', schema: httpUrl.optional() },
   debug: { flag: undefined, env: 'OMNI_INGEST_DEBUG', schema: flagLike.optional() },
   reconnectFor: { flag: '--reconnect-for', env: 'OMNI_INGEST_RECONNECT_FOR', schema: duration },
+  progressInterval: { flag: '--progress-interval', env: 'OMNI_INGEST_PROGRESS_INTERVAL', schema: duration },
 } satisfies Record<string, Setting<unknown>>;
 
 /** What the OpenAI-backed providers need; both undefined means "use the offline ones". */
@@ -97,6 +101,8 @@ export interface Config {
   debug: boolean;
   /** How long a run keeps reconnecting after losing its database connection (ms). */
   reconnectForMs: number;
+  /** Progress lines on a stream that is not a terminal, every this many ms (0: none). */
+  progressIntervalMs: number;
 }
 
 export interface GlobalFlags {
@@ -107,6 +113,7 @@ export interface GlobalFlags {
   verbose?: boolean | undefined;
   progress?: boolean | undefined;
   reconnectFor?: string | undefined;
+  progressInterval?: string | undefined;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -145,6 +152,7 @@ export function resolveConfig(flags: GlobalFlags, env: Env = process.env, cwd = 
     },
     debug: pick(settings.debug, undefined, env, undefined) ?? false,
     reconnectForMs: pick(settings.reconnectFor, flags.reconnectFor, env, DEFAULT_RECONNECT_FOR),
+    progressIntervalMs: pick(settings.progressInterval, flags.progressInterval, env, DEFAULT_PROGRESS_INTERVAL),
   };
 }
 

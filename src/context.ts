@@ -5,6 +5,7 @@ import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Db } from './db/connect.js';
 import type { Logger } from './logger.js';
+import { scrub, scrubValue } from './secrets.js';
 import { printable } from './text.js';
 
 export interface Output {
@@ -29,11 +30,11 @@ export function createOutput(json: boolean, color: boolean, stream: NodeJS.Writa
     style,
     result(value, text) {
       if (json) {
-        stream.write(`${JSON.stringify(value, null, 2)}\n`);
+        stream.write(`${JSON.stringify(scrubValue(value), null, 2)}\n`);
         return;
       }
       const lines = text();
-      const body = Array.isArray(lines) ? lines.join('\n') : lines;
+      const body = scrub(Array.isArray(lines) ? lines.join('\n') : lines);
       // Without colours there are no escape sequences of ours: any left came from the data.
       if (body.length > 0) stream.write(`${style.level === 0 ? printable(body) : body}\n`);
     },

@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Context } from './context.js';
 import type { Db } from './db/connect.js';
+import { foreignContent } from './demo-sql.js';
+import { UsageError } from './errors.js';
 import { searchInteractions, type SearchResult } from './embeddings/search.js';
 import { createLocalEmbedder } from './embed/local.js';
 import { createHeuristicInsightProvider } from './insights/heuristic.js';
@@ -28,6 +30,8 @@ const DEMO_USERS = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-
 export interface DemoOptions {
   /** Generated events per provider for each extra user. */
   generated: number;
+  /** Write into a server database that holds data other than the demo's. */
+  force: boolean;
   query: string;
   progress: Progress;
 }
@@ -91,8 +95,29 @@ async function importAll(ctx: Context, db: Db, count: number): Promise<DemoResul
   }
 }
 
+/**
+ * The demo writes three users' worth of made-up events: on a server it was pointed at by mistake
+ * (a production URL left in DATABASE_URL) that would be mixed into real data. The embedded
+ * database is the demo's own folder.
+ */
+async function refuseForeignDatabase(db: Db, force: boolean): Promise<void> {
+  if (db.kind !== 'server' || force) return;
+  const found = await foreignContent(db, DEMO_USERS);
+  const what =
+    found.foreignTables.length > 0
+      ? `tables omni-ingest did not make (${found.foreignTables.slice(0, 5).join(', ')}${found.foreignTables.length > 5 ? ', …' : ''})`
+      : found.otherEvents > 0
+        ? `raw events of users other than the demo's (${found.otherEvents >= 1000 ? '1000 or more' : found.otherEvents})`
+        : undefined;
+  if (what === undefined) return;
+  throw new UsageError(`refusing to write the demo data into ${db.target}: it holds ${what}`, {
+    hint: 'run the demo on the embedded database (no --database-url), on an empty database, or add --force to write it there anyway',
+  });
+}
+
 export async function runDemo(ctx: Context, options: DemoOptions): Promise<DemoResult> {
   const db = await ctx.db();
+  await refuseForeignDatabase(db, options.force);
   const migrated = await migrate(db, { files: loadMigrationFiles(migrationsDir), logger: ctx.logger });
   if (migrated.applied.length > 0) ctx.logger.info(`migrated: ${migrated.applied.map((a) => a.name).join(', ')}`);
   const imported = await importAll(ctx, db, options.generated);

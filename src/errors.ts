@@ -61,6 +61,14 @@ export class DatabaseError extends OmniError {
   }
 }
 
+/**
+ * The database named in the configuration cannot be used as configured (no such database, no
+ * such role, wrong password): exit 2, like any other configuration error; retrying will not help.
+ */
+export class DatabaseConfigError extends DatabaseError {
+  override readonly exitCode = ExitCode.usage;
+}
+
 /** A migration file or the migration history is not what it should be: exit 1. */
 export class MigrationError extends OmniError {
   override readonly code = 'migration';

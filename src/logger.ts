@@ -1,6 +1,7 @@
 // Logs go to stderr so stdout stays the command's result (SPEC §4: `--json` prints exactly one
 // document there). Colour only on a TTY and never with NO_COLOR.
 import { Chalk, type ChalkInstance } from 'chalk';
+import { scrub } from './secrets.js';
 import { printable } from './text.js';
 
 export interface Logger {
@@ -21,7 +22,8 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const stream = options.stream ?? process.stderr;
   const style = new Chalk({ level: options.color && stream.isTTY ? 1 : 0 });
-  const write = (line: string) => stream.write(`${line}\n`);
+  // Every level goes through the scrubber: a provider's error may quote the key it was sent.
+  const write = (line: string) => stream.write(`${scrub(line)}\n`);
   // Messages quote input (ids, file lines): its control characters are shown, not obeyed.
   return {
     style,

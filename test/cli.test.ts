@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { report, requestedCommand } from '../src/cli.js';
@@ -275,13 +276,18 @@ describe('the binary on a database', () => {
 });
 
 describe('the embedded database', { skip: onServer ? 'embedded only' : false }, () => {
-  it('is created in --data-dir on first use and says so on stderr', async () => {
+  it('is created in --data-dir by migrate, which says so on stderr; doctor reports its absence and creates nothing', async () => {
     const target = await freshTarget();
     try {
-      const r = await runCli([...target.args.slice(0, 1), `${target.config.dataDir}-new`, 'doctor']);
-      assert.equal(r.code, 3, r.stdout); // fresh: migrations pending
+      const dataDir = `${target.config.dataDir}-new`;
+      const d = await runCli(['--data-dir', dataDir, 'doctor']);
+      assert.equal(d.code, 3, d.stdout);
+      assert.match(d.stdout, /✗ connect: the database is not migrated: there is no embedded database in .*-new/);
+      assert.equal(fs.existsSync(dataDir), false);
+      const r = await runCli(['--data-dir', dataDir, 'migrate']);
+      assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /creating the embedded database in .*-new/);
-      assert.match(r.stdout, /✗ migrations: 0 applied, \d+ pending/);
+      fs.rmSync(dataDir, { recursive: true, force: true });
     } finally {
       await target.drop();
     }

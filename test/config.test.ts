@@ -35,6 +35,7 @@ describe('resolveConfig', () => {
       openai: { apiKey: undefined, baseUrl: undefined },
       debug: false,
       reconnectForMs: 120_000,
+      progressIntervalMs: 30_000,
     } satisfies Config);
   });
 
@@ -187,10 +188,11 @@ describe('mapPgError', () => {
     assert.ok(err.message.includes(target));
   });
 
-  it('3D000 (no such database) says to create it', () => {
+  it('3D000 (no such database) is a configuration error (exit 2) that says to create it, never retried as a lost connection', () => {
     const err = asDatabaseError(mapPgError(pgError('3D000', 'database "crm" does not exist'), target));
     assert.equal(err.sqlState, '3D000');
-    assert.equal(err.code, 'connection');
+    assert.equal(err.code, 'no_database');
+    assert.equal(err.exitCode, 2);
     assert.match(err.message, /database does not exist at .*: database "crm" does not exist/);
     assert.match(err.hint ?? '', /create it first \(createdb\)/);
   });

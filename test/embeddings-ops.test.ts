@@ -157,7 +157,7 @@ describe('embeddings commands refuse bad input', () => {
     try {
       const r = await runCli([...target.args, 'embeddings', 'status']);
       assert.equal(r.code, 2, r.stderr);
-      assert.match(r.stderr, /embedding swap migration[\s\S]*hint: run `omni-ingest migrate`/);
+      assert.match(r.stderr, /the database is not migrated \(0 of \d+ applied\): run `omni-ingest migrate`/);
     } finally {
       await target.drop();
     }

@@ -22,6 +22,10 @@ export interface FakeOpenAIOptions {
   hang?: boolean;
   /** The next N requests get a 200 whose body is cut off mid-JSON. */
   malformedAnswers?: number;
+  /** The next N requests get a 401 (invalid key). */
+  unauthorized?: number;
+  /** Every error message quotes the API key the request carried, as some proxies and compatible servers do. */
+  echoKey?: boolean;
 }
 
 export interface FakeOpenAIStats {
@@ -78,6 +82,18 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   res.end(JSON.stringify(body));
 }
 
+/** The key a request was sent with (its bearer token). */
+function keyOf(req: http.IncomingMessage): string {
+  return (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
+}
+
+type Answer = (
+  res: http.ServerResponse,
+  status: number,
+  body: { error: { message: string } & Record<string, unknown> },
+  headers?: Record<string, string>,
+) => void;
+
 export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<FakeOpenAI> {
   const stats: FakeOpenAIStats = {
     requests: 0,
@@ -116,10 +132,26 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
   });
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse, text: string): void {
+    const key = keyOf(req);
+    // Errors quote the key when asked, the way a leaky proxy does: the client must not repeat it.
+    const echo = (message: string) => (options.echoKey ? `${message} (request made with key ${key})` : message);
+    const answer = (
+      target: http.ServerResponse,
+      status: number,
+      body: { error: { message: string } & Record<string, unknown> },
+      headers?: Record<string, string>,
+    ) => send(target, status, { error: { ...body.error, message: echo(body.error.message) } }, headers);
+    if (options.unauthorized && options.unauthorized > 0) {
+      options.unauthorized--;
+      answer(res, 401, {
+        error: { message: `Incorrect API key provided: ${key}.`, type: 'invalid_request_error', code: 'invalid_api_key' },
+      });
+      return;
+    }
     if (options.rateLimit && options.rateLimit.count > 0) {
       options.rateLimit.count--;
       stats.rateLimited++;
-      send(
+      answer(
         res,
         429,
         { error: { message: 'Rate limit reached', type: 'requests', code: 'rate_limit_exceeded' } },
@@ -136,7 +168,11 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     if (options.serverErrors && options.serverErrors > 0) {
       options.serverErrors--;
       stats.serverErrors++;
-      send(res, 500, { error: { message: 'The server had an error', type: 'server_error' } });
+      answer(res, 500, { error: { message: 'The server had an error', type: 'server_error' } });
+      return;
+    }
+    if (req.method === 'GET' && req.url?.endsWith('/models')) {
+      send(res, 200, { object: 'list', data: [{ id: 'text-embedding-3-small', object: 'model' }] });
       return;
     }
     let body: Record<string, unknown>;
@@ -146,19 +182,19 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       send(res, 400, { error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error' } });
       return;
     }
-    if (req.url?.endsWith('/embeddings')) embeddings(res, body);
+    if (req.url?.endsWith('/embeddings')) embeddings(res, body, answer);
     else if (req.url?.endsWith('/chat/completions')) chat(res, body);
     else send(res, 404, { error: { message: `Unknown request URL: ${req.method} ${req.url}`, type: 'invalid_request_error' } });
   }
 
-  function embeddings(res: http.ServerResponse, body: Record<string, unknown>): void {
+  function embeddings(res: http.ServerResponse, body: Record<string, unknown>, answer: Answer = send): void {
     stats.embeddingRequests++;
     const input = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? (body.input as unknown[]).map(String) : [];
     stats.batchSizes.push(input.length);
     const bad = options.rejectMarker ? input.findIndex((s) => s.includes(options.rejectMarker!)) : -1;
     if (bad >= 0) {
       stats.rejected++;
-      send(res, 400, {
+      answer(res, 400, {
         error: {
           message: `Invalid 'input[${bad}]': the input was rejected by the content filter.`,
           type: 'invalid_request_error',

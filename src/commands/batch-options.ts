@@ -48,7 +48,7 @@ export async function withRunControls<T>(
   ctx: Pick<Context, 'config' | 'logger'>,
   fn: (controls: { progress: Progress; signal: AbortSignal }) => Promise<T>,
 ): Promise<T> {
-  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet });
+  const progress = createProgress({ enabled: ctx.config.progress && !ctx.config.quiet, intervalMs: ctx.config.progressIntervalMs });
   try {
     return await withStopSignal(ctx.logger, (signal) => fn({ progress, signal }));
   } finally {

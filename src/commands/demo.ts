@@ -14,6 +14,7 @@ const DEFAULT_QUERY = 'pricing for the team plan';
 interface DemoFlags {
   events?: string;
   query?: string;
+  force?: boolean;
 }
 
 function render(r: DemoResult): string[] {
@@ -23,7 +24,9 @@ function render(r: DemoResult): string[] {
 async function runDemoCommand(ctx: Context, flags: DemoFlags): Promise<number> {
   const f = parseFlags({ events: wholeNumber(0, 100_000), query: nonEmpty }, flags);
   const generated = f.events ?? 150;
-  const result = await withRunControls(ctx, ({ progress }) => runDemo(ctx, { generated, query: f.query ?? DEFAULT_QUERY, progress }));
+  const result = await withRunControls(ctx, ({ progress }) =>
+    runDemo(ctx, { generated, query: f.query ?? DEFAULT_QUERY, progress, force: flags.force === true }),
+  );
   ctx.out.result(result, () => render(result));
   return ExitCode.ok;
 }
@@ -32,12 +35,14 @@ export function registerDemo(cmd: Command, state: RunState): void {
   cmd
     .option('--events <n>', 'generated events per provider for each of two extra users (default: 150)')
     .option('--query <text>', `the semantic search to run at the end (default: "${DEFAULT_QUERY}")`)
+    .option('--force', 'write the demo data into a server database that holds other data (refused without it)')
     .addHelpText(
       'after',
       `
 Uses the embedded database unless --database-url is given, the offline embedder (lexical, not
 semantic: it matches words) and the heuristic insights provider, so it needs no key and no
-network. Running it again imports nothing new and changes nothing.
+network. Running it again imports nothing new and changes nothing. On a server it refuses a
+database that holds other data (tables it did not make, other users' events) unless --force.
 
 Examples:
   omni-ingest demo

@@ -2,9 +2,10 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import { ExitCode, OmniError } from '../errors.js';
 import { diagnose, type Finding } from '../doctor.js';
+import { checkProviderKey } from '../doctor-provider.js';
 import { action, type RunState } from './run.js';
 
-async function runDoctor(ctx: Context): Promise<number> {
+async function runDoctor(ctx: Context, flags: { offline?: boolean }): Promise<number> {
   let findings: Finding[];
   try {
     findings = await diagnose(await ctx.db(), ctx.config.openai);
@@ -13,6 +14,8 @@ async function runDoctor(ctx: Context): Promise<number> {
     if (!(err instanceof OmniError)) throw err;
     findings = [{ name: 'connect', ok: false, detail: err.message, ...(err.hint ? { hint: err.hint } : {}) }];
   }
+  const key = flags.offline ? undefined : await checkProviderKey(ctx.config.openai);
+  if (key) findings.push(key);
   const failed = findings.filter((f) => !f.ok);
   const { style } = ctx.out;
   ctx.out.result({ ok: failed.length === 0, findings }, () => [
@@ -28,6 +31,10 @@ async function runDoctor(ctx: Context): Promise<number> {
 
 export function registerDoctor(cmd: Command, state: RunState): void {
   cmd
-    .addHelpText('after', '\nExamples:\n  omni-ingest doctor\n  DATABASE_URL=postgres://… omni-ingest doctor --json')
-    .action(action(state, (ctx) => runDoctor(ctx)));
+    .option('--offline', 'do not check the provider key with the provider (one GET /models when OPENAI_API_KEY is set)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  omni-ingest doctor\n  omni-ingest doctor --offline\n  DATABASE_URL=postgres://… omni-ingest doctor --json',
+    )
+    .action(action<{ offline?: boolean }>(state, (ctx, flags) => runDoctor(ctx, flags)));
 }

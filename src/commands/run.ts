@@ -2,10 +2,12 @@
 // database, hand back an exit code. Errors propagate to the one catch in cli.ts.
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
-import { resolveConfig, secretsOf, type GlobalFlags } from '../config.js';
+import { resolveConfig, secretsOf, type Config, type GlobalFlags } from '../config.js';
 import { createOutput, type Context } from '../context.js';
 import type { Db } from '../db/connect.js';
-import { createLogger } from '../logger.js';
+import { createLogger, type Logger } from '../logger.js';
+import { registerSecrets } from '../secrets.js';
+import type { Readiness } from '../migrate/ready.js';
 
 export type Action<O> = (ctx: Context, options: O, args: string[]) => Promise<number>;
 
@@ -18,6 +20,52 @@ export interface RunState {
   secrets: string[];
 }
 
+interface DatabasePolicy {
+  /** May it create the embedded database where there is none? */
+  create: boolean;
+  /** What it needs of the migrations before it runs ('none': it looks for itself). */
+  needs: Readiness | 'none';
+}
+
+/**
+ * What each command may meet (SPEC §4): only migrate and demo create a database; doctor reports
+ * whatever it finds; verify checks a schema however it was applied (before `migrate --adopt`);
+ * everything else needs every migration applied, or exits 2 saying to run migrate.
+ */
+const POLICIES: Record<string, DatabasePolicy> = {
+  migrate: { create: true, needs: 'none' },
+  demo: { create: true, needs: 'none' },
+  doctor: { create: false, needs: 'none' },
+  verify: { create: false, needs: 'schema' },
+};
+const DEFAULT_POLICY: DatabasePolicy = { create: false, needs: 'full' };
+const READ_ONLY: DatabasePolicy = { create: false, needs: 'none' };
+
+/** The top-level command (`errors` for `errors list`): commander's parent chain below the program. */
+function topLevelName(command: Command): string {
+  let c = command;
+  while (c.parent?.parent) c = c.parent;
+  return c.name();
+}
+
+async function openFor(config: Config, logger: Logger, policy: DatabasePolicy): Promise<Db> {
+  const { openDb } = await import('../db/connect.js');
+  const db = await openDb(config, { logger, create: policy.create });
+  if (policy.needs === 'none') return db;
+  try {
+    const [{ assertMigrated }, { loadMigrationFiles }, { migrationsDir }] = await Promise.all([
+      import('../migrate/ready.js'),
+      import('../migrate/files.js'),
+      import('../paths.js'),
+    ]);
+    await assertMigrated(db, loadMigrationFiles(migrationsDir), policy.needs);
+    return db;
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+}
+
 /** Wraps an action for commander. The exit code lands in `state`; nothing calls process.exit. */
 export function action<O>(state: RunState, fn: Action<O>) {
   return async (...received: unknown[]): Promise<void> => {
@@ -27,8 +75,12 @@ export function action<O>(state: RunState, fn: Action<O>) {
     state.json = options.json === true;
     const config = resolveConfig(options);
     state.secrets = secretsOf(config);
+    registerSecrets(state.secrets);
     state.verbose ||= config.verbose || config.debug;
     const logger = createLogger(config);
+    const top = topLevelName(command);
+    // `migrate status` only reads: it must not create the database it reports on.
+    const policy = top === 'migrate' && command.name() === 'status' ? READ_ONLY : (POLICIES[top] ?? DEFAULT_POLICY);
     let db: Db | undefined;
     let opening: Promise<Db> | undefined;
     const ctx: Context = {
@@ -37,7 +89,7 @@ export function action<O>(state: RunState, fn: Action<O>) {
       clock: systemClock,
       out: createOutput(config.json, config.color),
       db: () => {
-        opening ??= import('../db/connect.js').then(({ openDb }) => openDb(config, { logger })).then((opened) => (db = opened));
+        opening ??= openFor(config, logger, policy).then((opened) => (db = opened));
         return opening;
       },
     };

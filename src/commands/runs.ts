@@ -11,8 +11,10 @@ function shownStatus(run: RunRow, now: Date): string {
   return run.status;
 }
 
+/** `events` first (what the run took), then the outcomes by name: jsonb keeps no order of its own. */
 function countsText(counts: Record<string, number>): string {
   return Object.entries(counts)
+    .sort(([a], [b]) => (a === 'events' ? -1 : b === 'events' ? 1 : a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
 }
@@ -25,10 +27,13 @@ async function runList(ctx: Context, flags: { command?: string; limit?: string }
   ctx.out.result({ runs: runs.map((r) => ({ ...r, status: shownStatus(r, now) })) }, () =>
     runs.length === 0
       ? 'no runs recorded'
-      : runs.map(
-          (r) =>
-            `${r.id}  ${r.started_at.toISOString()}  ${r.command.padEnd(10)} ${shownStatus(r, now).padEnd(10)} ${countsText(r.counts)}`,
-        ),
+      : [
+          `${'id'.padEnd(36)}  ${'started'.padEnd(24)}  ${'command'.padEnd(10)} ${'status'.padEnd(10)} counts`,
+          ...runs.map(
+            (r) =>
+              `${r.id}  ${r.started_at.toISOString()}  ${r.command.padEnd(10)} ${shownStatus(r, now).padEnd(10)} ${countsText(r.counts)}`,
+          ),
+        ],
   );
   return ExitCode.ok;
 }

@@ -41,7 +41,7 @@ export function addProviderOptions(cmd: Command): Command {
 }
 
 /** Every provider and setting the stages need, chosen up front so a missing key fails before any work (exit 2). */
-export function stageSettings(ctx: Context, flags: StageSettingFlags): StageSettings {
+export function stageSettings(ctx: Context, flags: StageSettingFlags, stages?: readonly string[]): StageSettings {
   const f = parseFlags(
     {
       defaultRegion: regionFlag,
@@ -61,7 +61,8 @@ export function stageSettings(ctx: Context, flags: StageSettingFlags): StageSett
     embedder: selectEmbedder(
       { embedder: f.embedder, model: f.embeddingModel, modelFlag: '--embedding-model', ...times },
       ctx.config.openai,
-      ctx.logger,
+      // "no OPENAI_API_KEY: using the local embedder" only where embed will run.
+      stages === undefined || stages.includes('embed') ? ctx.logger : undefined,
     ),
     insights: selectInsightProvider(
       { provider: f.insightsProvider, model: f.insightsModel, modelFlag: '--insights-model', ...times },

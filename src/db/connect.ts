@@ -5,9 +5,9 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { maskUrl } from '../config.js';
-import { BusyError, DatabaseError, errorMessage } from '../errors.js';
-import { isAlive } from '../liveness.js';
+import { DatabaseError, errorMessage, OmniError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { inspectDataDir, lockDataDir, noDatabaseError } from './data-dir.js';
 import { mapPgError } from './pg-errors.js';
 
 export type Row = Record<string, unknown>;
@@ -43,9 +43,15 @@ export interface OpenOptions {
   logger?: Logger;
   /** Pool size on a real server. */
   poolSize?: number;
+  /**
+   * May an embedded database be created where there is none (default true)? Only `migrate` and
+   * `demo` do: any other command started in the wrong folder must say so, not quietly make an
+   * empty database there.
+   */
+  create?: boolean;
 }
 
-function wrapQueryable(inner: pg.Pool | pg.PoolClient, target: string): Queryable {
+function wrapQueryable(inner: pg.PoolClient, target: string): Queryable {
   return {
     async query<R extends object>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
       try {
@@ -58,8 +64,45 @@ function wrapQueryable(inner: pg.Pool | pg.PoolClient, target: string): Queryabl
   };
 }
 
+const isConnectionLoss = (err: unknown): boolean => err instanceof DatabaseError && err.code === 'connection';
+
+/**
+ * One statement on a pooled connection, which goes back to the pool unless the connection itself
+ * broke. pg-pool's own `query` closes the connection whenever the statement fails; on PGlite that
+ * is the only connection, and its replacement shares the WASM backend with the old one's queued
+ * protocol messages (the Bind, Execute and Sync that follow a failed Parse): the next query then
+ * hangs, or those messages run after close and crash the process. A failed statement leaves a
+ * connection usable (it answers ReadyForQuery after the Sync), so nothing is lost by keeping it.
+ */
+function pooledQueryable(pool: pg.Pool, target: string): Queryable {
+  return {
+    async query<R extends object>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw mapPgError(err, target);
+      }
+      let broken: Error | undefined;
+      const onClientError = (err: Error) => {
+        broken = err;
+      };
+      client.on('error', onClientError);
+      try {
+        return await wrapQueryable(client, target).query<R>(sql, params);
+      } catch (err) {
+        if (isConnectionLoss(err)) broken ??= err as Error;
+        throw err;
+      } finally {
+        client.off('error', onClientError);
+        client.release(broken);
+      }
+    },
+  };
+}
+
 function createDb(pool: pg.Pool, kind: Db['kind'], target: string, maxConnections: number, onClose: () => Promise<void>): Db {
-  const pooled = wrapQueryable(pool, target);
+  const pooled = pooledQueryable(pool, target);
   let closed = false;
   return {
     kind,
@@ -109,7 +152,9 @@ function createDb(pool: pg.Pool, kind: Db['kind'], target: string, maxConnection
       try {
         return await fn(wrapQueryable(client, target));
       } catch (err) {
-        failed = err instanceof Error ? err : new Error(String(err));
+        // A server connection may keep session settings fn did not undo: close it. PGlite's is
+        // the only one (see pooledQueryable): keep it unless it broke.
+        if (kind === 'server' || isConnectionLoss(err)) failed = err instanceof Error ? err : new Error(String(err));
         throw err;
       } finally {
         client.release(failed);
@@ -118,6 +163,17 @@ function createDb(pool: pg.Pool, kind: Db['kind'], target: string, maxConnection
     async close() {
       if (closed) return;
       closed = true;
+      // PGlite's adapter runs protocol messages from a queue of its own, which may still hold the
+      // Sync after a failed statement; pool.end() does not wait for it, and PGlite closed under it
+      // crashes the process. A query answers only after everything queued before it.
+      if (kind === 'embedded')
+        await settled(
+          pooled.query('SELECT 1').then(
+            () => undefined,
+            () => undefined,
+          ),
+          10_000,
+        );
       await pool.end();
       await onClose();
     },
@@ -153,31 +209,11 @@ async function openServer(url: string, options: OpenOptions): Promise<Db> {
   return db;
 }
 
-/** Two processes must never open one PGlite folder: it would corrupt it. */
-function lockDataDir(dataDir: string): () => void {
-  const lockPath = `${dataDir}.lock`;
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(lockPath, String(process.pid), { flag: 'wx' });
-      return () => fs.rmSync(lockPath, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(fs.readFileSync(lockPath, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new BusyError(`the embedded database at ${dataDir} is in use by process ${pid}`, {
-          hint: 'wait for it to finish, or use a real server (--database-url) to run several processes at once',
-        });
-      }
-      fs.rmSync(lockPath, { force: true }); // left behind by a process that died
-    }
-  }
-  throw new BusyError(`could not lock the embedded database at ${dataDir}`);
-}
-
 async function openEmbedded(dataDir: string, options: OpenOptions): Promise<Db> {
+  const isNew = inspectDataDir(dataDir) === 'absent';
+  if (isNew && options.create === false) throw noDatabaseError(dataDir);
   fs.mkdirSync(path.dirname(dataDir), { recursive: true });
   const unlock = lockDataDir(dataDir);
-  const isNew = !fs.existsSync(path.join(dataDir, 'PG_VERSION'));
   try {
     // Loaded lazily: PGlite's WASM is large and most invocations (--help) never need it.
     const [{ PGlite }, { vector }, { createPgConfig }] = await Promise.all([
@@ -197,13 +233,36 @@ async function openEmbedded(dataDir: string, options: OpenOptions): Promise<Db> 
     });
   } catch (err) {
     unlock();
-    if (err instanceof BusyError) throw err;
-    throw new DatabaseError(`cannot open the embedded database in ${dataDir}: ${err instanceof Error ? err.message : String(err)}`, {
+    if (err instanceof OmniError) throw err;
+    throw new DatabaseError(`cannot open the embedded database in ${dataDir}: ${describeThrown(err)}`, {
       cause: err,
       code: 'embedded',
       hint: 'is the folder writable? If it was written by a different PGlite version, move it aside',
     });
   }
+}
+
+/** Waits for the promise, or at most `ms`. */
+async function settled(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([promise, timeout]);
+  clearTimeout(timer);
+}
+
+/** PGlite sometimes throws plain objects (an Emscripten exit status): say what is in them. */
+function describeThrown(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  if (typeof err === 'object' && err !== null) {
+    try {
+      return JSON.stringify(err);
+    } catch {
+      return Object.prototype.toString.call(err);
+    }
+  }
+  return String(err);
 }
 
 export async function openDb(config: Pick<Config, 'databaseUrl' | 'dataDir'>, options: OpenOptions = {}): Promise<Db> {

@@ -1,5 +1,5 @@
 // The one place where PostgreSQL and driver errors become omni-ingest errors.
-import { BusyError, DatabaseError, OmniError } from '../errors.js';
+import { BusyError, DatabaseConfigError, DatabaseError, OmniError } from '../errors.js';
 
 interface PgLikeError {
   code?: string;
@@ -77,13 +77,21 @@ export function mapPgError(err: unknown, target: string): OmniError {
       return new DatabaseError(`connection to ${target} lost: ${message}`, { cause: err, code: 'connection' });
     case '28P01':
     case '28000':
-      return new DatabaseError(`authentication failed at ${target}: ${message}`, { cause: err, sqlState: code, code: 'auth' });
-    case '3D000':
-      return new DatabaseError(`database does not exist at ${target}: ${message}`, {
+      return new DatabaseConfigError(`authentication failed at ${target}: ${message}`, {
         cause: err,
         sqlState: code,
-        code: 'connection',
-        hint: 'create it first (createdb), or fix the database name in the URL',
+        code: 'auth',
+        hint: /role .* does not exist/i.test(message)
+          ? 'fix the user name in --database-url / DATABASE_URL, or create the role on the server'
+          : 'check the user and password in --database-url / DATABASE_URL (and pg_hba.conf on the server)',
+      });
+    case '3D000':
+      // Not 'connection': that code means "lost, reconnect and retry", which cannot help here.
+      return new DatabaseConfigError(`database does not exist at ${target}: ${message}`, {
+        cause: err,
+        sqlState: code,
+        code: 'no_database',
+        hint: 'fix the database name in --database-url / DATABASE_URL, or create it first (createdb)',
       });
     case '0A000':
     case '58P01':

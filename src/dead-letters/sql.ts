@@ -4,6 +4,7 @@
 // the writes that made the error obsolete: a crash leaves every error open or resolved with its
 // output, never resolved without it.
 import type { Queryable } from '../db/connect.js';
+import { scrub, scrubValue } from '../secrets.js';
 import { cleanJson, cleanText } from '../text.js';
 import { deadLetterSchema, type DeadLetter } from './letters.js';
 
@@ -37,8 +38,9 @@ export async function writeDeadLetters(tx: Queryable, letters: DeadLetter[]): Pr
       user_id: letter.userId,
       provider: letter.provider,
       stage: letter.stage,
-      error: cleanText(letter.error).slice(0, ERROR_MAX_CHARS),
-      context: cleanJson(letter.context),
+      // A provider's error may quote the key it was sent; the table outlives the run.
+      error: scrub(cleanText(letter.error)).slice(0, ERROR_MAX_CHARS),
+      context: scrubValue(cleanJson(letter.context)),
     };
   });
   const { rows: out } = await tx.query<{ item_key: string; recurring: boolean }>(

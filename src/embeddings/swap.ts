@@ -7,7 +7,7 @@
 // transactional: it applies whole or not at all.
 import type { Db } from '../db/connect.js';
 import { embeddingColumns, type SwapPhase } from '../db/vector-column.js';
-import { OmniError } from '../errors.js';
+import { DatabaseError, OmniError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { withLockRetry } from './lock.js';
 import { installSyncTrigger, lockEmbeddings, renameToLegacy, renameToSwapped } from './swap-sql.js';
@@ -60,7 +60,14 @@ export async function swapColumns(db: Db, o: SwapOptions): Promise<SwapResult> {
 
   let verify: VerifyReport | null = null;
   if (!o.rollback) {
-    verify = await o.verify();
+    try {
+      verify = await o.verify();
+    } catch (err) {
+      // Another swap renamed the columns while this one was verifying (42703: the column it
+      // read is gone): if they are now as wanted, there is nothing left to do.
+      if (err instanceof DatabaseError && err.sqlState === '42703' && (await embeddingColumns(db)).phase === want) return result('already');
+      throw err;
+    }
     if (!verify.ok) return result('refused', { verify });
   }
 

@@ -38,7 +38,7 @@ export interface ContactContextRow {
  */
 export async function loadContactContexts(
   db: Queryable,
-  contactIds: string[],
+  items: { item_id: string; user_id: string }[],
   model: string,
   recent: number,
   bodyChars: number,
@@ -89,13 +89,15 @@ LEFT JOIN LATERAL (
     FROM (
       SELECT 'email' AS kind, lower(c.primary_email) AS value, 0 AS rank WHERE c.primary_email IS NOT NULL
       UNION ALL SELECT 'phone', c.primary_phone, 0 WHERE c.primary_phone IS NOT NULL
-      UNION ALL SELECT ci.kind, ci.value, 1 FROM public.contact_identities ci WHERE ci.contact_id = c.id
+      UNION ALL SELECT ci.kind, ci.value, 1 FROM public.contact_identities ci WHERE ci.contact_id = c.id AND ci.user_id = c.user_id
     ) all_ids
     ORDER BY kind, value, rank
   ) x
 ) ids ON true
-WHERE c.id = ANY($1::uuid[])`,
-    [contactIds, model, recent, bodyChars],
+-- The contact and the user its work was queued for: a queue row naming another user's contact
+-- (queued before 202611301300_tenant_guards) is not worked on.
+WHERE (c.id, c.user_id) IN (SELECT * FROM unnest($1::uuid[], $5::uuid[]))`,
+    [items.map((i) => i.item_id), model, recent, bodyChars, items.map((i) => i.user_id)],
   );
   return rows;
 }

@@ -109,11 +109,12 @@ export function createInsightsStage(options: InsightsStageOptions): Stage<Insigh
   const maxBatch = options.maxBatch ?? 100;
   const recent = options.recentInteractions ?? 50;
   const bodyChars = options.bodyChars ?? 500;
-  const load = (db: BatchInput['db'], ids: string[]) => sql.loadContactContexts(db, ids, provider.model, recent, bodyChars);
+  const load = (db: BatchInput['db'], items: { item_id: string; user_id: string }[]) =>
+    sql.loadContactContexts(db, items, provider.model, recent, bodyChars);
 
   async function leased(input: BatchInput, lease: Lease): Promise<BatchOutput<InsightsCount>> {
     const ids = lease.ids;
-    const rows = await load(input.db, ids);
+    const rows = await load(input.db, lease.items);
     const counts: Record<Exclude<InsightsCount, 'would_send' | 'recurring' | 'resolved'> | 'events', number> &
       Partial<Record<'recurring' | 'resolved', number>> = {
       events: ids.length,
@@ -242,10 +243,7 @@ export function createInsightsStage(options: InsightsStageOptions): Stage<Insigh
   async function dryBatch(input: DryBatchInput<string | undefined>): Promise<DryBatchOutput<InsightsCount, string | undefined>> {
     const items = await peekQueued(input.db, ['insights'], input.range, Math.min(input.size, maxBatch), input.cursor);
     if (items.length === 0) return { taken: 0, counts: {}, cursor: input.cursor };
-    const rows = await load(
-      input.db,
-      items.map((i) => i.item_id),
-    );
+    const rows = await load(input.db, items);
     const wouldSend = rows.filter((r) => r.total > 0 && !r.unchanged);
     options.onWouldSend?.(
       wouldSend.map((r) => ({ contactId: r.contact_id, userId: r.user_id, displayName: r.display_name, interactions: r.total })),

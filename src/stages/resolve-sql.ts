@@ -257,18 +257,21 @@ WITH links AS (
   UPDATE public.interactions i
   SET contact_id = l.contact_id
   FROM links l
-  WHERE i.id = l.id AND i.contact_id IS NULL
-  RETURNING i.raw_event_id, i.contact_id
+  JOIN public.contacts c ON c.id = l.contact_id
+  WHERE i.id = l.id AND i.contact_id IS NULL AND c.user_id = i.user_id
+  RETURNING i.raw_event_id, i.contact_id, i.user_id
 ), raw AS (
   UPDATE public.raw_events r
   SET contact_id = x.contact_id
   FROM (
-    SELECT DISTINCT ON (raw_event_id) raw_event_id, contact_id
+    SELECT DISTINCT ON (raw_event_id) raw_event_id, contact_id, user_id
     FROM linked
     WHERE raw_event_id IS NOT NULL
     ORDER BY raw_event_id, contact_id
   ) x
-  WHERE r.id = x.raw_event_id AND r.contact_id IS NULL
+  -- A user may insert a note naming another user's raw event (RLS allows the insert): only
+  -- the interaction's own user's raw event is linked.
+  WHERE r.id = x.raw_event_id AND r.user_id = x.user_id AND r.contact_id IS NULL
   RETURNING r.id
 )
 SELECT (SELECT count(*) FROM linked)::int AS linked, (SELECT count(*) FROM raw)::int AS raw_events`,

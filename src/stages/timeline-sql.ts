@@ -26,7 +26,10 @@ export async function loadInteractions(db: Queryable, ids: string[]): Promise<Ti
   const { rows } = await db.query<TimelineInteractionRow>(
     `
 SELECT i.id, i.user_id, c.id AS contact_id, i.type, i.subject, i.body_text, i.occurred_at::text AS occurred_at,
-       i.source, i.source_id, i.raw_event_id, i.source_meta,
+       i.source, i.source_id, i.source_meta,
+       -- Another user's raw event named by a note is not pointed at from this user's timeline.
+       CASE WHEN EXISTS (SELECT 1 FROM public.raw_events r WHERE r.id = i.raw_event_id AND r.user_id <> i.user_id)
+            THEN NULL ELSE i.raw_event_id END AS raw_event_id,
        c.display_name, c.primary_email, c.primary_phone
 FROM public.interactions i
 LEFT JOIN public.contacts c ON c.id = i.contact_id AND c.user_id = i.user_id

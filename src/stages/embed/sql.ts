@@ -21,7 +21,12 @@ export interface InteractionText {
 export async function readInteractions(db: Queryable, ids: string[]): Promise<InteractionText[]> {
   const { rows } = await db.query<InteractionText>(
     `
-SELECT i.id, i.user_id, i.subject, i.body_text, i.source, i.raw_event_id, ${TEXT_DIGEST} AS text_digest
+-- A note may name another user's raw event: its dead letters do not point there. A raw event
+-- that is gone (archived) is still named: the dead letter keeps its trace.
+SELECT i.id, i.user_id, i.subject, i.body_text, i.source,
+       CASE WHEN EXISTS (SELECT 1 FROM public.raw_events r WHERE r.id = i.raw_event_id AND r.user_id <> i.user_id)
+            THEN NULL ELSE i.raw_event_id END AS raw_event_id,
+       ${TEXT_DIGEST} AS text_digest
 FROM public.interactions i
 WHERE i.id = ANY($1::uuid[])`,
     [ids],
@@ -175,6 +180,8 @@ DELETE FROM public.embeddings e
 WHERE e.owner_type = 'interaction'
   AND e.owner_id = ANY($1::uuid[])
   AND e.content_hash IS NOT NULL
+  -- Only the interaction's own user's chunks: every write by id also matches user_id.
+  AND EXISTS (SELECT 1 FROM public.interactions i WHERE i.id = e.owner_id AND i.user_id = e.user_id)
   AND NOT EXISTS (
     SELECT 1
     FROM unnest($2::uuid[], $3::text[], $4::integer[]) AS k(owner_id, content_hash, chunk_index)

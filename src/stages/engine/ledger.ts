@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../../db/connect.js';
 import { isAlive, thisHost } from '../../liveness.js';
+import { scrub, scrubValue } from '../../secrets.js';
 
 /** Counts of a run or a batch by name; `events` is what the batch took. Stages name their own keys. */
 export type Counts<K extends string = string> = { [key in K | 'events']?: number };
@@ -39,7 +40,7 @@ export async function startRun(db: Queryable, command: string, args: Record<stri
 INSERT INTO omni_ingest.runs (command, args, host, pid)
 VALUES ($1, $2, $3, $4)
 RETURNING id, started_at`,
-    [command, JSON.stringify(args), thisHost(), process.pid],
+    [command, JSON.stringify(scrubValue(args)), thisHost(), process.pid],
   );
   const row = rows[0]!;
   return { id: row.id, startedAt: row.started_at };
@@ -76,7 +77,12 @@ export async function finishRun(
 UPDATE omni_ingest.runs
 SET status = $2, stop_reason = $3, error = $4, finished_at = now(), heartbeat_at = now()
 WHERE id = $1`,
-    [runId, status, details.stopReason ?? null, details.error ?? null],
+    [
+      runId,
+      status,
+      details.stopReason === undefined ? null : scrub(details.stopReason),
+      details.error === undefined ? null : scrub(details.error),
+    ],
   );
 }
 

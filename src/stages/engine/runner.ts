@@ -64,6 +64,9 @@ export interface Stage<K extends string = string, C = unknown> {
 
 export type StopReason = 'done' | 'limit' | 'time-budget' | 'signal';
 
+/** Databases already told that --workers does not apply to them. */
+const noted = new WeakSet<object>();
+
 export interface RunSummary {
   runId: string | null;
   stage: string;
@@ -137,6 +140,10 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
   const started = options.clock.now().getTime();
   const deadline = range.timeBudgetMs === undefined ? undefined : started + range.timeBudgetMs;
   const workers = range.dryRun || db.maxConnections < 2 ? 1 : Math.max(1, Math.min(options.workers ?? 1, db.maxConnections - 1));
+  if ((options.workers ?? 1) > 1 && db.maxConnections < 2 && !noted.has(db)) {
+    noted.add(db); // once per database, not once per stage of a backfill
+    logger.info(`--workers ${options.workers} ignored: the embedded database has one connection (use --database-url for parallel batches)`);
+  }
   const args = { ...describeRange(range), workers, ...options.args };
   const reconnectMs = options.reconnectMs ?? 120_000;
   const { stop, dispose } = stopController(options.signal, deadline, options.clock);

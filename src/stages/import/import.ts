@@ -53,6 +53,7 @@ export interface ImportSummary {
 }
 
 const SHOWN_PROBLEMS = 100;
+const PRINTED_PROBLEMS = 10;
 /** Invalid records in a row at the start of a file before it is refused as the wrong format or provider. */
 const LEADING_INVALID_MAX = 1000;
 
@@ -79,9 +80,14 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
     const scope = { userId: o.userId, provider: o.provider.name, batchId };
     const counts = { records: 0, inserted: 0, updated: 0, duplicates: 0, invalid: 0, conflicts: 0, resolved: 0 };
     const problems: ImportProblem[] = [];
+    // stderr gets the first few; the result (--json) keeps up to SHOWN_PROBLEMS.
+    let printed = 0;
     const note = (p: ImportProblem) => {
       if (problems.length < SHOWN_PROBLEMS) problems.push(p);
-      if (problems.length <= 10) o.logger.warn(`${p.file}:${p.line}: ${p.error}`);
+      if (printed < PRINTED_PROBLEMS) {
+        printed++;
+        o.logger.warn(`${p.file}:${p.line}: ${p.error}`);
+      }
     };
     const total = o.files.reduce((n, f) => n + fs.statSync(f).size, 0);
     o.bar?.setTotal(total);
@@ -165,8 +171,10 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
       o.bar?.increment(source.readBytes() - read);
       read = source.readBytes();
     }
-    if (counts.invalid > problems.length)
-      o.logger.warn(`… and ${counts.invalid - problems.length} more problems, all kept in raw_event_errors (stage import)`);
+    if (counts.invalid > printed)
+      o.logger.warn(
+        `… and ${counts.invalid - printed} more problem${counts.invalid - printed === 1 ? '' : 's'}${o.dryRun ? ' (a dry run keeps none)' : ', all kept in raw_event_errors (stage import)'}`,
+      );
     if (!o.dryRun) {
       await retryOnConnectionLoss(() => writeSyncAudit(o, batchId, run.id, files, counts, stopped), {
         logger: o.logger,
