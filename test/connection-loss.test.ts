@@ -11,7 +11,7 @@ import { cloneTarget, migratedTarget, onServer, poolerUrl, serverUrl, throughPoo
 import { loadEvents, USER_A } from './support/events.js';
 import { snapshot } from './support/tables.js';
 
-const EVENTS = 40_000;
+const EVENTS = 16_000;
 const PROVIDERS = ['gmail', 'twilio', 'instagram', 'webform'] as const;
 const BACKFILL = [
   'backfill',

@@ -13,7 +13,7 @@ import { kindCounts, seedLegacy } from './support/legacy.js';
 // The server proves it at full size with two workers; the embedded database (one process at a
 // time, slower to start) proves the same on fewer rows.
 const ROWS = onServer ? 2000 : 400;
-const KILLS = onServer ? 8 : 5;
+const KILLS = onServer ? 5 : 3;
 const BATCH = onServer ? '40' : '15';
 const WORKERS = onServer ? ['--workers', '2'] : [];
 

@@ -7,9 +7,9 @@ import { binary, NODE_FLAGS, runCli } from './support/cli.js';
 import { migratedTarget, onServer, type TestTarget } from './support/db.js';
 import { loadEvents, webforms } from './support/events.js';
 
-const EVENTS = onServer ? 5_000 : 2_000;
-const KILLS = onServer ? 5 : 3;
-const BATCH = '250';
+const EVENTS = onServer ? 5_000 : 1_000;
+const KILLS = onServer ? 3 : 2;
+const BATCH = onServer ? '250' : '100';
 const NO_KEY = { OPENAI_API_KEY: undefined, OPENAI_BASE_URL: undefined };
 
 function killAfterBatches(target: TestTarget, batches: number, delayMs: number): Promise<{ killed: boolean }> {

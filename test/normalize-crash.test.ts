@@ -11,7 +11,7 @@ import { loadEvents, USER_A } from './support/events.js';
 // The server proves it at full size; the embedded database (one process at a time, slower to
 // start) proves the same property on fewer events and kills.
 const EVENTS = onServer ? 20_000 : 6_000;
-const KILLS = onServer ? 10 : 6;
+const KILLS = onServer ? 6 : 4;
 const PROVIDERS = ['gmail', 'twilio', 'instagram', 'webform'] as const;
 
 /** EVENTS events over four providers, one in 200 made invalid so dead letters are in play. */

@@ -194,6 +194,13 @@ WHERE indexrelid = 'public.raw_events_payload_gin'::regclass`,
     failing: { 'row level security on embeddings': /^no ALL policy for service_role$/ },
   },
   {
+    // Supabase's service_role is BYPASSRLS: full access without policies of its own. Roles are
+    // cluster-wide, and this runs in the rolled-back transaction, so no other test sees it.
+    title: 'service_role BYPASSRLS as on Supabase, without its policy: still passes',
+    sql: [`ALTER ROLE service_role BYPASSRLS`, `DROP POLICY embeddings_service_role_all ON embeddings`],
+    failing: {},
+  },
+  {
     title: 'raw_event_errors dropped',
     sql: [`DROP TABLE raw_event_errors`],
     failing: {

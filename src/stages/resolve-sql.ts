@@ -257,8 +257,11 @@ WITH links AS (
   UPDATE public.interactions i
   SET contact_id = l.contact_id
   FROM links l
-  JOIN public.contacts c ON c.id = l.contact_id
-  WHERE i.id = l.id AND i.contact_id IS NULL AND c.user_id = i.user_id
+  -- Another user's contact is never linked. A contact that is gone (merged away by a concurrent
+  -- resolve since it was read) is not filtered out here: the foreign key then fails the batch,
+  -- which is retried and finds the contact it was merged into; a join would drop the link.
+  WHERE i.id = l.id AND i.contact_id IS NULL
+    AND coalesce((SELECT c.user_id FROM public.contacts c WHERE c.id = l.contact_id), i.user_id) = i.user_id
   RETURNING i.raw_event_id, i.contact_id, i.user_id
 ), raw AS (
   UPDATE public.raw_events r

@@ -1,9 +1,12 @@
-// A database built the way Supabase builds a project, on the test server: its roles (anon and
-// authenticated NOLOGIN, service_role NOLOGIN BYPASSRLS, a non-superuser owner like Supabase's
+// A database built the way Supabase builds a project, on the test server: its roles (anon,
+// authenticated and service_role NOLOGIN, a non-superuser BYPASSRLS owner like Supabase's
 // `postgres`), the auth schema owned by another role with GoTrue's users table and auth.uid()
 // reading request.jwt.claim.sub then request.jwt.claims, pgvector installed `with schema
 // extensions`, public's default privileges granting the API roles everything, and the owner's
-// search_path `"$user", public, extensions`. Server only: roles are cluster-wide.
+// search_path `"$user", public, extensions`. Server only: roles are cluster-wide. So is
+// service_role's BYPASSRLS, which Supabase sets: giving it here would change what every other
+// test running on the cluster sees, so verify's acceptance of it is tested inside a transaction
+// that is rolled back (test/verify.test.ts).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { serverUrl } from './db.js';
@@ -29,9 +32,9 @@ DO $$
 DECLARE r record;
 BEGIN
   FOR r IN SELECT * FROM (VALUES
-    ('anon', 'NOLOGIN NOINHERIT'),
-    ('authenticated', 'NOLOGIN NOINHERIT'),
-    ('service_role', 'NOLOGIN NOINHERIT BYPASSRLS'),
+    ('anon', 'NOLOGIN'),
+    ('authenticated', 'NOLOGIN'),
+    ('service_role', 'NOLOGIN'),
     ('supabase_auth_admin', 'NOLOGIN NOINHERIT CREATEROLE'),
     ('${OWNER}', 'LOGIN NOSUPERUSER CREATEROLE CREATEDB BYPASSRLS')) AS v(name, attrs)
   LOOP
@@ -42,8 +45,7 @@ BEGIN
     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
     END;
   END LOOP;
-  -- As on Supabase: service_role bypasses RLS; the owner may act as the API roles.
-  ALTER ROLE service_role BYPASSRLS;
+  -- As on Supabase: the owner may act as the API roles.
   GRANT anon, authenticated, service_role TO ${OWNER};
 END $$`;
 
