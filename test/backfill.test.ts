@@ -1,11 +1,10 @@
 // backfill through the binary over the bundled fixtures: every table's contents, a second run
 // that changes nothing, and a run killed mid-way that ends in the same state when re-run.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { packageRoot } from '../src/paths.js';
-import { binary, NODE_FLAGS, runCli } from './support/cli.js';
+import { killAfterBatches, runCli } from './support/cli.js';
 import { cloneTarget, migratedTarget, type TestTarget } from './support/db.js';
 import { snapshot } from './support/tables.js';
 
@@ -145,26 +144,7 @@ describe('backfill arguments', () => {
 });
 
 /** Starts a backfill with tiny batches and SIGKILLs it after `batches` batches of any stage. */
-function killAfter(target: TestTarget, batches: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [...NODE_FLAGS, binary, ...target.args, '--verbose', 'backfill', '--since', '2000-01-01', '--batch-size', '3', ...OFFLINE],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, NO_COLOR: '1', OPENAI_API_KEY: '' },
-      },
-    );
-    let seen = 0;
-    let sent = false;
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      seen += chunk.split('\n').filter((l) => /: batch \d+ took/.test(l)).length;
-      if (seen >= batches && !sent) {
-        sent = true;
-        child.kill('SIGKILL');
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (_code, signal) => resolve(signal === 'SIGKILL'));
-  });
+async function killAfter(target: TestTarget, batches: number): Promise<boolean> {
+  const args = [...target.args, 'backfill', '--since', '2000-01-01', '--batch-size', '3', ...OFFLINE];
+  return (await killAfterBatches(args, batches, 0, { OPENAI_API_KEY: '' })).killed;
 }

@@ -2,11 +2,10 @@
 // again, every row examined exactly once across all the runs, every invalid value reported
 // once, and after --reembed, embeddings verify passes.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { BACKFILL_COMMAND } from '../src/embeddings/backfill.js';
 import { generateLegacyEmbeddings } from '../src/generate/legacy-embeddings.js';
-import { binary, NODE_FLAGS, runCli } from './support/cli.js';
+import { killAfterBatches, runCli } from './support/cli.js';
 import { migratedTarget, onServer, type TestTarget } from './support/db.js';
 import { kindCounts, seedLegacy } from './support/legacy.js';
 
@@ -18,24 +17,6 @@ const BATCH = onServer ? '40' : '15';
 const WORKERS = onServer ? ['--workers', '2'] : [];
 
 /** Starts the backfill and SIGKILLs it a moment after its `batches`-th batch committed. */
-function killAfterBatches(target: TestTarget, batches: number, delayMs: number): Promise<{ killed: boolean }> {
-  return new Promise((resolve, reject) => {
-    const args = [...NODE_FLAGS, binary, ...target.args, '--verbose', 'embeddings', 'backfill', '--batch-size', BATCH, ...WORKERS];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-    let seen = 0;
-    let killed = false;
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      seen += chunk.split('\n').filter((l) => /embeddings_backfill: batch \d+ took/.test(l)).length;
-      if (seen >= batches && !killed) {
-        killed = true;
-        setTimeout(() => child.kill('SIGKILL'), delayMs);
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (_code, signal) => resolve({ killed: signal === 'SIGKILL' }));
-  });
-}
-
 describe('embeddings backfill under kill -9', { timeout: 600_000 }, () => {
   let target: TestTarget;
   let want: ReturnType<typeof kindCounts>;
@@ -55,7 +36,11 @@ describe('embeddings backfill under kill -9', { timeout: 600_000 }, () => {
   it('killed at random points and run again: each row examined once, each bad value reported once, verify passes', async () => {
     let kills = 0;
     for (let attempt = 0; kills < KILLS && attempt < 3 * KILLS; attempt++) {
-      const r = await killAfterBatches(target, 1 + Math.floor(Math.random() * 4), Math.floor(Math.random() * 30));
+      const r = await killAfterBatches(
+        [...target.args, 'embeddings', 'backfill', '--batch-size', BATCH, ...WORKERS],
+        1 + Math.floor(Math.random() * 4),
+        Math.floor(Math.random() * 30),
+      );
       if (r.killed) kills++;
     }
     assert.ok(kills >= KILLS, `only ${kills} kills landed`);

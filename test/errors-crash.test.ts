@@ -1,9 +1,8 @@
 // errors retry under kill -9 and beside other runs: each error is resolved exactly once, with
 // exactly one interaction, whatever instant the process dies at or whoever gets there first.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { binary, NODE_FLAGS, runCli } from './support/cli.js';
+import { killAfterBatches, runCli } from './support/cli.js';
 import { migratedTarget, onServer, type TestTarget } from './support/db.js';
 import { loadEvents, webforms } from './support/events.js';
 
@@ -11,27 +10,6 @@ const EVENTS = onServer ? 5_000 : 1_000;
 const KILLS = onServer ? 3 : 2;
 const BATCH = onServer ? '250' : '100';
 const NO_KEY = { OPENAI_API_KEY: undefined, OPENAI_BASE_URL: undefined };
-
-function killAfterBatches(target: TestTarget, batches: number, delayMs: number): Promise<{ killed: boolean }> {
-  return new Promise((resolve, reject) => {
-    const args = [...NODE_FLAGS, binary, ...target.args, '--verbose', 'errors', 'retry', '--all', '--batch-size', BATCH];
-    const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', OPENAI_API_KEY: '' },
-    });
-    let seen = 0;
-    let killed = false;
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      seen += chunk.split('\n').filter((l) => /: batch \d+ took/.test(l)).length;
-      if (seen >= batches && !killed) {
-        killed = true;
-        setTimeout(() => child.kill('SIGKILL'), delayMs);
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (_code, signal) => resolve({ killed: signal === 'SIGKILL' }));
-  });
-}
 
 /** A database holding EVENTS web forms that all failed normalize and have since been fixed. */
 async function fixedFailures(): Promise<TestTarget> {
@@ -92,7 +70,12 @@ describe('errors retry under kill -9', { timeout: 600_000 }, () => {
   it('killed at random points and run again: each error resolved once, with one interaction', async () => {
     let kills = 0;
     for (let attempt = 0; kills < KILLS && attempt < 3 * KILLS; attempt++) {
-      const r = await killAfterBatches(target, 1 + Math.floor(Math.random() * 2), Math.floor(Math.random() * 40));
+      const r = await killAfterBatches(
+        [...target.args, 'errors', 'retry', '--all', '--batch-size', BATCH],
+        1 + Math.floor(Math.random() * 2),
+        Math.floor(Math.random() * 40),
+        { OPENAI_API_KEY: '' },
+      );
       if (r.killed) kills++;
     }
     assert.ok(kills >= KILLS, `only ${kills} kills landed`);

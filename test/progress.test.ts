@@ -69,7 +69,7 @@ describe('progress lines without a terminal', () => {
     assert.equal(formatSeconds(undefined), '?');
   });
 
-  it('a backfill run from cron: per-stage rates within 2× of each stage’s real rate', { timeout: 300_000 }, async () => {
+  it('a backfill run from cron: per-stage rates close to each stage’s real rate', { timeout: 300_000 }, async () => {
     const { db, target, close } = await migratedDb();
     try {
       await loadEvents(db, 'webform', generateEvents('webform', 3000, { seed: 3, userId: USER_A }));
@@ -87,7 +87,10 @@ describe('progress lines without a terminal', () => {
         if (!lastLine || stage.elapsedMs < 2_500) continue;
         const shown = num(lastLine[6]!);
         const real = stage.eventsPerSecond;
-        assert.ok(shown <= real * 2 && shown >= real / 2, `${stage.stage}: shown ${shown}/s, real ${real}/s`);
+        // The last line is printed before the stage's tail, and a stage warms up (embed's first
+        // batches are the slowest): on a loaded machine its rate there can sit just past 2× from
+        // the whole stage's. A rate from the wrong start (the bug this guards) is off by far more.
+        assert.ok(shown <= real * 2.5 && shown >= real / 2.5, `${stage.stage}: shown ${shown}/s, real ${real}/s`);
         compared++;
       }
       assert.ok(compared > 0, `no stage ran long enough to compare:\n${lines.join('\n')}`);

@@ -63,3 +63,33 @@ export function runCli(
     });
   });
 }
+
+/**
+ * Runs the binary with `args` (plus `--verbose`, whose "batch N took" lines count the committed
+ * batches of any stage) and SIGKILLs it `delayMs` after the `batches`-th batch. Resolves whether
+ * the kill landed (a run that ended first was not killed).
+ */
+export function killAfterBatches(
+  args: string[],
+  batches: number,
+  delayMs = 0,
+  env: Record<string, string> = {},
+): Promise<{ killed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...NODE_FLAGS, binary, '--verbose', ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', ...env },
+    });
+    let seen = 0;
+    let killed = false;
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      seen += chunk.split('\n').filter((l) => /: batch \d+ took/.test(l)).length;
+      if (seen >= batches && !killed) {
+        killed = true;
+        setTimeout(() => child.kill('SIGKILL'), delayMs);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (_code, signal) => resolve({ killed: signal === 'SIGKILL' }));
+  });
+}
