@@ -12,11 +12,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
-import { type Db, openDb } from '../src/db/connect.js';
+import type { Db } from '../src/db/connect.js';
 import { loadMigrationFiles } from '../src/migrate/files.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { migrationsDir, packageRoot } from '../src/paths.js';
+import { withDatabase } from './normalize.js';
 
 const run = promisify(execFile);
 
@@ -40,23 +40,6 @@ const mb = (bytes: number) => bytes / 2 ** 20;
 async function du(dir: string): Promise<number> {
   const { stdout } = await run('du', ['-sb', dir]);
   return Number(stdout.split(/\s/)[0]);
-}
-
-async function withDatabase<T>(serverUrl: string, fn: (url: string, db: Db) => Promise<T>): Promise<T> {
-  const name = `omni_bench_archive_${process.pid}_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const u = new URL(serverUrl);
-  u.pathname = `/${name}`;
-  const db = await openDb({ databaseUrl: u.toString(), dataDir: '' });
-  try {
-    return await fn(u.toString(), db);
-  } finally {
-    await db.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  }
 }
 
 /**

@@ -19,13 +19,18 @@ export type OpenError = z.infer<typeof openErrorRow>;
 
 const COLUMNS = 'e.id, e.stage, e.item_id, e.user_id, e.provider, e.attempts, e.error, e.context';
 
-/** The next open errors of `stage` in the selection after `afterId`, by id (a stable keyset). */
-export async function pageOpenErrors(
+/**
+ * The next open errors of `stage` in the selection after `afterId`, by id (a stable keyset).
+ * `lock`: take them FOR UPDATE SKIP LOCKED in the caller's transaction (import retries claim
+ * their errors; the queued stages claim their items instead).
+ */
+async function openErrorsAfter(
   db: Queryable,
   selection: ErrorSelection,
   stage: string,
   afterId: string | undefined,
   limit: number,
+  lock: boolean,
 ): Promise<OpenError[]> {
   const { rows } = await db.query(
     `
@@ -36,35 +41,18 @@ WHERE ${SELECTION_WHERE}
   AND e.status = 'open'
   AND ($10::uuid IS NULL OR e.id > $10)
 ORDER BY e.id
-LIMIT $11`,
+LIMIT $11
+${lock ? 'FOR UPDATE SKIP LOCKED' : ''}`,
     [...selectionParams({ ...selection, statuses: ['open'] }), stage, afterId ?? null, limit],
   );
   return rows.map((r) => openErrorRow.parse(r));
 }
 
-/** Like pageOpenErrors, but takes the rows (FOR UPDATE SKIP LOCKED) in the caller's transaction. */
-export async function claimOpenErrors(
-  tx: Queryable,
-  selection: ErrorSelection,
-  stage: string,
-  afterId: string | undefined,
-  limit: number,
-): Promise<OpenError[]> {
-  const { rows } = await tx.query(
-    `
-SELECT ${COLUMNS}
-FROM public.raw_event_errors e
-WHERE ${SELECTION_WHERE}
-  AND e.stage = $9
-  AND e.status = 'open'
-  AND ($10::uuid IS NULL OR e.id > $10)
-ORDER BY e.id
-LIMIT $11
-FOR UPDATE SKIP LOCKED`,
-    [...selectionParams({ ...selection, statuses: ['open'] }), stage, afterId ?? null, limit],
-  );
-  return rows.map((r) => openErrorRow.parse(r));
-}
+export const pageOpenErrors = (db: Queryable, selection: ErrorSelection, stage: string, afterId: string | undefined, limit: number) =>
+  openErrorsAfter(db, selection, stage, afterId, limit, false);
+
+export const claimOpenErrors = (tx: Queryable, selection: ErrorSelection, stage: string, afterId: string | undefined, limit: number) =>
+  openErrorsAfter(tx, selection, stage, afterId, limit, true);
 
 /** Counts the open errors of the selection by stage. */
 export async function countOpenByStage(db: Queryable, selection: ErrorSelection): Promise<Map<string, number>> {
