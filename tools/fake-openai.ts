@@ -10,6 +10,8 @@ export interface FakeOpenAIOptions {
   dimensions?: number;
   /** Added before every answer, in ms. */
   latencyMs?: number;
+  /** Added before chat-completion answers instead of `latencyMs`, in ms. */
+  chatLatencyMs?: number;
   /** The next N requests (any endpoint) get 429 with this Retry-After (seconds, may be fractional). */
   rateLimit?: { count: number; retryAfterSeconds: number };
   /** The next N requests get a 500. */
@@ -126,7 +128,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
         } finally {
           finish();
         }
-      }, options.latencyMs ?? 0);
+      }, (req.url?.includes('/chat/') ? options.chatLatencyMs : undefined) ?? options.latencyMs ?? 0);
       timers.add(timer);
     });
   });
