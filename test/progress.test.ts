@@ -75,10 +75,10 @@ describe('progress lines without a terminal', () => {
     const { db, target, close } = await migratedDb();
     try {
       // normalize and resolve are as fast as the machine. embed and insights talk to a provider
-      // with a fixed latency, one request at a time, in small batches: embed takes ~5 s and
-      // insights (40 contacts) ~4 s on any machine, so both print many lines, and insights starts
+      // with a fixed latency, one request at a time, in small batches: embed takes ~2.5 s and
+      // insights (20 contacts) ~2 s on any machine, so both print many lines, and insights starts
       // so late that a rate measured from the run's start would show a third of its real rate.
-      await loadEvents(db, 'webform', generateEvents('webform', 400, { seed: 3, userId: USER_A }));
+      await loadEvents(db, 'webform', generateEvents('webform', 200, { seed: 3, userId: USER_A, contacts: 20 }));
       await db.close();
       const env = { OPENAI_API_KEY: 'sk-test-key', OPENAI_BASE_URL: fake.url };
       const r = await runCli(
@@ -103,7 +103,7 @@ describe('progress lines without a terminal', () => {
         const mine = lines.filter((l) => l.split(' ')[1] === stage.stage).map((l) => l.match(LINE)!);
         const lastLine = mine.at(-1);
         // Only lines printed well into the stage say much about its rate.
-        if (!lastLine || mine.length < 4 || stage.elapsedMs < 2_000) continue;
+        if (!lastLine || mine.length < 4 || stage.elapsedMs < 1_500) continue;
         const shown = num(lastLine[6]!);
         const real = stage.eventsPerSecond;
         // The last line is printed before the stage's tail and after its warm-up (the first
