@@ -60,7 +60,7 @@ export function renderBackfill(s: BackfillSummary): string[] {
 }
 
 async function runBackfillCommand(ctx: Context, flags: BackfillFlags): Promise<number> {
-  const range = parseRange(flags, ctx.clock, providerNames);
+  const range = parseRange(flags, ctx.clock, providerNames, 'adaptive');
   const stages = parseStages(flags.stages);
   const { workers } = parseFlags({ workers: workersFlag }, flags);
   const settings = stageSettings(ctx, flags, stages);

@@ -9,11 +9,13 @@ import type { Logger } from '../logger.js';
 import { createProgress, type Progress } from '../stages/engine/progress.js';
 import type { RangeOptions } from '../stages/engine/range.js';
 import { runStage, type RunSummary, type Stage } from '../stages/engine/runner.js';
-import { ALL_RANGE_FLAGS, RANGE_FLAG_OPTIONS, type RangeFlag } from './flags.js';
+import { ALL_RANGE_FLAGS, FIXED_BATCH_SIZE_OPTION, RANGE_FLAG_OPTIONS, type RangeFlag } from './flags.js';
 
 /** Adds the range flags a command honours (all of them unless `only` says which). */
 export function addRangeOptions(cmd: Command, only: readonly RangeFlag[] = ALL_RANGE_FLAGS): Command {
-  for (const name of only) cmd.option(...RANGE_FLAG_OPTIONS[name]);
+  // Batches adapt only where the command offers --batch-target (parseRange's 'adaptive').
+  const adaptive = only.includes('batchTarget');
+  for (const name of only) cmd.option(...(name === 'batchSize' && !adaptive ? FIXED_BATCH_SIZE_OPTION : RANGE_FLAG_OPTIONS[name]));
   return cmd;
 }
 

@@ -61,7 +61,7 @@ export function renderEmbed(d: EmbedResultDocument): string[] {
 }
 
 async function runEmbed(ctx: Context, flags: EmbedFlags): Promise<number> {
-  const range = parseRange(flags, ctx.clock, providerNames);
+  const range = parseRange(flags, ctx.clock, providerNames, 'adaptive');
   const f = parseFlags({ concurrency: concurrencyFlag, workers: workersFlag }, flags);
   const concurrency = f.concurrency ?? 4;
   const embedder = embedderFromFlags(ctx, flags);

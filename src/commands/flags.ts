@@ -9,7 +9,7 @@ import { EMBEDDERS } from '../embed/select.js';
 import { INSIGHT_PROVIDERS } from '../insights/select.js';
 import { parseDuration } from '../duration.js';
 import { UsageError } from '../errors.js';
-import { DEFAULT_BATCH_SIZE, type RangeOptions } from '../stages/engine/range.js';
+import { DEFAULT_BATCH_SIZE, DEFAULT_BATCH_TARGET_MS, type RangeOptions } from '../stages/engine/range.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -115,6 +115,8 @@ export interface RangeFlags {
   user?: string;
   provider?: string;
   batchSize?: string;
+  batchTarget?: string;
+  maxRate?: string;
   limit?: string;
   timeBudget?: string;
   dryRun?: boolean;
@@ -128,7 +130,15 @@ export const RANGE_FLAG_OPTIONS: Record<RangeFlag, [flags: string, description: 
   until: ['--until <date|duration>', 'only events before this time'],
   user: ['--user <uuid>', "only this user's events"],
   provider: ['--provider <name>', 'only this provider (gmail, twilio, instagram, webform)'],
-  batchSize: ['--batch-size <n>', `events per batch, one short transaction each (default: ${DEFAULT_BATCH_SIZE})`],
+  batchSize: [
+    '--batch-size <n|auto>',
+    `events per batch, one short transaction each; auto sizes each batch to take about --batch-target and backs off when the database pushes back (default: auto, starting at ${DEFAULT_BATCH_SIZE})`,
+  ],
+  batchTarget: [
+    '--batch-target <duration>',
+    `with --batch-size auto: how long a batch should take (default: ${DEFAULT_BATCH_TARGET_MS / 1000}s)`,
+  ],
+  maxRate: ['--max-rate <events/s>', 'at most this many events per second: waits between batches (a gentle daytime run)'],
   limit: ['--limit <n>', 'at most this many events in this run'],
   timeBudget: ['--time-budget <duration>', 'stop cleanly between batches after this long (e.g. 5m)'],
   dryRun: ['--dry-run', 'report what would happen, write nothing'],
@@ -136,14 +146,64 @@ export const RANGE_FLAG_OPTIONS: Record<RangeFlag, [flags: string, description: 
 
 export const ALL_RANGE_FLAGS = Object.keys(RANGE_FLAG_OPTIONS) as RangeFlag[];
 
-export function parseRange(flags: RangeFlags, clock: Clock, knownProviders?: readonly string[]): RangeOptions {
+/** --batch-size of a command whose batches cannot adapt (it has no --batch-target). */
+export const FIXED_BATCH_SIZE_OPTION: [flags: string, description: string] = [
+  '--batch-size <n>',
+  `events per batch, one short transaction each (default: ${DEFAULT_BATCH_SIZE})`,
+];
+
+const fixedBatchSize = wholeNumber(1, 50_000);
+
+/** --batch-size where batches may adapt: auto, or a fixed whole number. */
+const batchSizeFlag = z.string().transform((text, ctx): number | 'auto' => {
+  if (text.trim().toLowerCase() === 'auto') return 'auto';
+  const n = fixedBatchSize.safeParse(text);
+  if (n.success) return n.data;
+  ctx.addIssue({ code: 'custom', message: 'must be auto or a whole number between 1 and 50000' });
+  return z.NEVER;
+});
+
+/** --batch-target: a batch of a minute is already a long transaction (vacuum, replicas wait on it). */
+const batchTargetFlag = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < 50 || ms > 60_000) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration between 50ms and 60s, such as 500ms or 2s' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** --max-rate: events per second, fractions allowed (0.5 is one event every two seconds). */
+const maxRateFlag = z.string().transform((text, ctx) => {
+  const t = text.trim();
+  const n = Number(t);
+  if (!/^\d+(\.\d+)?$/.test(t) || n <= 0 || n > 1_000_000) {
+    ctx.addIssue({ code: 'custom', message: 'must be a number of events per second above 0 (at most 1000000)' });
+    return z.NEVER;
+  }
+  return n;
+});
+
+/**
+ * The range from flags. `batching` 'adaptive': the command runs its batches through the engine,
+ * which may size them (`--batch-size auto`, the default, `--batch-target`, `--max-rate`).
+ */
+export function parseRange(
+  flags: RangeFlags,
+  clock: Clock,
+  knownProviders?: readonly string[],
+  batching: 'adaptive' | 'fixed' = 'fixed',
+): RangeOptions {
+  const adaptive = batching === 'adaptive';
   const f = parseFlags(
     {
       since: instantFlag(clock),
       until: instantFlag(clock),
       user: uuidFlag,
       provider: knownProviders ? oneOf(knownProviders as [string, ...string[]]) : nonEmpty,
-      batchSize: wholeNumber(1, 50_000),
+      batchSize: adaptive ? batchSizeFlag : fixedBatchSize,
+      batchTarget: batchTargetFlag,
+      maxRate: maxRateFlag,
       limit: wholeNumber(1, Number.MAX_SAFE_INTEGER),
       timeBudget: durationFlag,
     },
@@ -151,12 +211,17 @@ export function parseRange(flags: RangeFlags, clock: Clock, knownProviders?: rea
   );
   if (f.since && f.until && f.since >= f.until)
     throw new UsageError(`--since (${f.since.toISOString()}) must be before --until (${f.until.toISOString()})`);
+  const auto = adaptive && (f.batchSize === undefined || f.batchSize === 'auto');
+  if (f.batchTarget !== undefined && !auto)
+    throw new UsageError(`--batch-target applies to --batch-size auto, not to a fixed --batch-size ${f.batchSize}`);
   return {
     since: f.since,
     until: f.until,
     userId: f.user,
     provider: f.provider,
-    batchSize: f.batchSize ?? DEFAULT_BATCH_SIZE,
+    batchSize: typeof f.batchSize === 'number' ? f.batchSize : DEFAULT_BATCH_SIZE,
+    batchTargetMs: auto ? (f.batchTarget ?? DEFAULT_BATCH_TARGET_MS) : undefined,
+    maxRate: f.maxRate,
     limit: f.limit,
     timeBudgetMs: f.timeBudget,
     dryRun: flags.dryRun === true,

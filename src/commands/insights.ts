@@ -29,7 +29,7 @@ interface InsightsFlags extends RangeFlags {
 const LISTED_MAX = 1_000;
 
 async function runInsights(ctx: Context, flags: InsightsFlags): Promise<number> {
-  const range = parseRange(flags, ctx.clock);
+  const range = parseRange(flags, ctx.clock, undefined, 'adaptive');
   const f = parseFlags(
     { insightsProvider: insightsProviderFlag, model: nonEmpty, concurrency: concurrencyFlag, ...providerTimeFlags },
     flags,
@@ -74,7 +74,7 @@ export function registerInsights(cmd: Command, state: RunState): void {
     .option(...PROVIDER_TIME_OPTIONS[0]!)
     .option(...PROVIDER_TIME_OPTIONS[1]!);
   // No --provider: a contact's interactions span providers.
-  addRangeOptions(cmd, ['since', 'until', 'user', 'batchSize', 'limit', 'timeBudget', 'dryRun'])
+  addRangeOptions(cmd, ['since', 'until', 'user', 'batchSize', 'batchTarget', 'maxRate', 'limit', 'timeBudget', 'dryRun'])
     .addHelpText(
       'after',
       `

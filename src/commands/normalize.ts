@@ -11,7 +11,7 @@ interface NormalizeFlags extends RangeFlags {
 }
 
 async function runNormalize(ctx: Context, flags: NormalizeFlags): Promise<number> {
-  const range = parseRange(flags, ctx.clock, providerNames);
+  const range = parseRange(flags, ctx.clock, providerNames, 'adaptive');
   const { workers } = parseFlags({ workers: workersFlag }, flags);
   const summary = await runStageCommand(ctx, await ctx.db(), normalizeStage, { range, workers });
   ctx.out.result(summary, () => renderSummary(summary));

@@ -9,7 +9,7 @@ import { parseRange, type RangeFlags } from './flags.js';
 import { action, type RunState } from './run.js';
 
 async function runPurgeInsights(ctx: Context, flags: RangeFlags): Promise<number> {
-  const range = parseRange(flags, ctx.clock);
+  const range = parseRange(flags, ctx.clock, undefined, 'adaptive');
   const db = await ctx.db();
   if (range.dryRun) {
     const expired = await countExpiredInsights(db, range.userId);
@@ -33,7 +33,7 @@ async function runPurgeInsights(ctx: Context, flags: RangeFlags): Promise<number
 
 export function registerPurge(purge: Command, state: RunState): void {
   const insights = purge.command('insights').description('delete AI insights past their expires_at (a year after creation by default)');
-  addRangeOptions(insights, ['user', 'batchSize', 'limit', 'timeBudget', 'dryRun'])
+  addRangeOptions(insights, ['user', 'batchSize', 'batchTarget', 'maxRate', 'limit', 'timeBudget', 'dryRun'])
     .addHelpText(
       'after',
       `

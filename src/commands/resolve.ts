@@ -15,7 +15,7 @@ interface ResolveFlags extends RangeFlags {
 }
 
 async function runResolve(ctx: Context, flags: ResolveFlags): Promise<number> {
-  const range = parseRange(flags, ctx.clock, providerNames);
+  const range = parseRange(flags, ctx.clock, providerNames, 'adaptive');
   const { defaultRegion, workers } = parseFlags({ defaultRegion: regionFlag, workers: workersFlag }, flags);
   const createContacts = flags.createContacts === true;
   const db = await ctx.db();

@@ -11,7 +11,7 @@ interface TimelineFlags extends RangeFlags {
 }
 
 async function runTimeline(ctx: Context, flags: TimelineFlags): Promise<number> {
-  const range = parseRange(flags, ctx.clock, providerNames);
+  const range = parseRange(flags, ctx.clock, providerNames, 'adaptive');
   const { workers } = parseFlags({ workers: workersFlag }, flags);
   const summary = await runStageCommand(ctx, await ctx.db(), createTimelineStage(), { range, workers });
   ctx.out.result(summary, () => renderSummary(summary));

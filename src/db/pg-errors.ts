@@ -35,6 +35,28 @@ function isPgLike(err: unknown): err is PgLikeError & Error {
 }
 
 /**
+ * The database pushing back on a batch rather than refusing it: a lock or statement timeout, a
+ * serialization failure or deadlock. The transaction rolled back whole; the same work, smaller
+ * and a little later, may well pass (the adaptive batch size backs off on these).
+ */
+export type Pushback = 'lock-timeout' | 'statement-timeout' | 'serialization' | 'deadlock';
+
+const PUSHBACK_STATES: Readonly<Record<string, Pushback>> = {
+  '55P03': 'lock-timeout', // lock_not_available: lock_timeout ran out (or NOWAIT)
+  '57014': 'statement-timeout', // query_canceled: statement_timeout (or a cancel request)
+  '40001': 'serialization',
+  '40P01': 'deadlock',
+};
+
+/** Which pushback an error is, by its SQLSTATE (a mapped error keeps the driver's in its cause). */
+export function pushbackOf(err: unknown): Pushback | undefined {
+  const state = err instanceof DatabaseError ? err.sqlState : undefined;
+  const cause = err instanceof OmniError && isPgLike(err.cause) ? err.cause.code : undefined;
+  const code = state ?? cause ?? (isPgLike(err) ? err.code : undefined);
+  return code === undefined ? undefined : PUSHBACK_STATES[code];
+}
+
+/**
  * Turns whatever the driver threw into an OmniError. `target` is the masked URL or data folder,
  * used to say where we were trying to go.
  */

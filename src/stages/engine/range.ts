@@ -3,13 +3,20 @@
 // stages and tests build one with makeRange.
 
 export const DEFAULT_BATCH_SIZE = 1000;
+/** What an adaptive batch (`--batch-size auto`) aims to take: short transactions, few of them. */
+export const DEFAULT_BATCH_TARGET_MS = 1000;
 
 export interface RangeOptions {
   since: Date | undefined;
   until: Date | undefined;
   userId: string | undefined;
   provider: string | undefined;
+  /** Every batch's size; with batchTargetMs, the first batch's. */
   batchSize: number;
+  /** `--batch-size auto`: each batch sized to take about this long (ms). Absent: a fixed size. */
+  batchTargetMs?: number | undefined;
+  /** At most this many events per second: the run waits between batches to hold it. */
+  maxRate?: number | undefined;
   /** At most this many events in this run. */
   limit: number | undefined;
   /** Stop cleanly between batches after this many milliseconds. */
@@ -44,7 +51,9 @@ export function describeRange(range: RangeOptions): Record<string, unknown> {
     until: range.until?.toISOString(),
     user: range.userId,
     provider: range.provider,
-    batchSize: range.batchSize,
+    batchSize: range.batchTargetMs === undefined ? range.batchSize : 'auto',
+    batchTargetMs: range.batchTargetMs,
+    maxRate: range.maxRate,
     limit: range.limit,
     timeBudgetMs: range.timeBudgetMs,
     dryRun: range.dryRun || undefined,

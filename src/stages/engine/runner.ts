@@ -6,9 +6,12 @@ import type { Clock } from '../../clock.js';
 import type { Db, Queryable } from '../../db/connect.js';
 import { retryOnConnectionLoss } from '../../db/retry.js';
 import type { Logger } from '../../logger.js';
+import { pushbackOf } from '../../db/pg-errors.js';
+import { BatchSize } from './batch-size.js';
 import type { Counts } from './ledger.js';
+import { pause, timingCommits } from './pace.js';
 import type { ProgressBar } from './progress.js';
-import { describeRange, type RangeOptions } from './range.js';
+import { DEFAULT_BATCH_TARGET_MS, describeRange, type RangeOptions } from './range.js';
 import { type RunHandle, withRun } from './with-run.js';
 
 export interface BatchInput {
@@ -172,11 +175,23 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
         if (remaining <= 0) return 'limit';
         return undefined;
       };
-      const oneBatch = async (size: number, cursor: C | undefined): Promise<{ taken: number; counts: Counts; cursor: C | undefined }> => {
-        if (range.dryRun) return stage.dryBatch({ db, range, size, cursor });
+      const now = () => performance.now();
+      const sizing = new BatchSize({
+        mode: range.batchTargetMs === undefined ? 'fixed' : 'auto',
+        start: range.batchSize,
+        targetMs: range.batchTargetMs ?? DEFAULT_BATCH_TARGET_MS,
+        maxRate: range.maxRate,
+        now,
+      });
+      const oneBatch = async (
+        size: number,
+        cursor: C | undefined,
+        batchDb: Db,
+      ): Promise<{ taken: number; counts: Counts; cursor: C | undefined }> => {
+        if (range.dryRun) return stage.dryBatch({ db: batchDb, range, size, cursor });
         // A batch rolled back by a lost connection is run again on a new one: batches are idempotent.
         const out = await reconnecting('batch', () =>
-          stage.batch({ db, range, size, record: run.record, runId: run.id, signal: stop.signal }),
+          stage.batch({ db: batchDb, range, size, record: run.record, runId: run.id, signal: stop.signal }),
         );
         return { ...out, cursor: undefined };
       };
@@ -184,20 +199,44 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
       const loop = async () => {
         let cursor: C | undefined;
         for (;;) {
+          await pause(sizing.waitMs(), stop.signal);
           const before = shouldStop();
           if (before) {
             if (stopReason === 'done') stopReason = before;
             return;
           }
-          const size = Math.min(range.batchSize, remaining);
+          const size = Math.min(sizing.next(), remaining);
           remaining -= size;
           let out: Awaited<ReturnType<typeof oneBatch>>;
+          const commits = { total: 0 };
+          const started = now();
           try {
-            out = await oneBatch(size, cursor);
+            out = await oneBatch(size, cursor, sizing.adaptive && workers === 1 ? timingCommits(db, now, commits) : db);
           } catch (err) {
-            failure ??= err;
-            return;
+            // Adaptive batches back off when the database pushes back (the batch rolled back
+            // whole); a fixed size fails the run as it always has.
+            const pushback = sizing.adaptive && !stop.signal.aborted ? pushbackOf(err) : undefined;
+            const backedOff = pushback && sizing.report({ taken: 0, durationMs: now() - started, pushback });
+            if (!backedOff || sizing.exhausted) {
+              failure ??= err;
+              return;
+            }
+            remaining += size;
+            logger.warn(
+              `${stage.name}: the database pushed back (${pushback}); next batch ${backedOff.size} events, in ${(backedOff.pauseMs / 1000).toFixed(1)} s`,
+            );
+            continue;
           }
+          // With several workers a commit's answer may wait behind another batch's work on this
+          // event loop: only one worker's commit times are the database's own.
+          const commitMs = workers === 1 ? commits.total : undefined;
+          const backedOff = sizing.report({ taken: out.taken, durationMs: now() - started, commitMs });
+          if (backedOff)
+            logger.warn(
+              `${stage.name}: commits are slowing down; next batch ${backedOff.size} events, in ${(backedOff.pauseMs / 1000).toFixed(1)} s`,
+            );
+          else if (sizing.adaptive && sizing.next() !== size && out.taken === size)
+            logger.debug(`${stage.name}: batch size ${size} → ${sizing.next()}`);
           remaining += size - out.taken; // give back what the batch did not take
           if (out.taken > 0) {
             batches++;
