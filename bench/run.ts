@@ -2,6 +2,7 @@
 // (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local postgres) and print their figures.
 import { parseArgs } from 'node:util';
 import { benchArchive, printArchive } from './archive.js';
+import { batchAutoBenchOptions, benchBatchAuto, printBatchAuto } from './batch-auto.js';
 import { embedBenchOptions, runEmbedBench } from './embed.js';
 import { benchErrors, errorsBenchOptions, printErrors } from './errors.js';
 import { benchNormalize, printNormalize } from './normalize.js';
@@ -19,6 +20,7 @@ const { positionals, values } = parseArgs({
     ...swapBenchOptions,
     ...retryBenchOptions,
     ...errorsBenchOptions,
+    ...batchAutoBenchOptions,
   },
 });
 const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -58,7 +60,10 @@ if (name === 'normalize') {
     batchSize: Number(values['batch-size'] === '1000' ? 10_000 : values['batch-size']),
   });
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printArchive(rows)}\n`);
+} else if (name === 'batch-auto') {
+  const rows = await benchBatchAuto({ serverUrl, sms: Number(values.sms), emails: Number(values.emails) });
+  process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printBatchAuto(rows)}\n`);
 } else {
-  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, retry, errors, archive\n`);
+  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, retry, errors, archive, batch-auto\n`);
   process.exitCode = 2;
 }

@@ -159,7 +159,7 @@ const batchSizeFlag = z.string().transform((text, ctx): number | 'auto' => {
   if (text.trim().toLowerCase() === 'auto') return 'auto';
   const n = fixedBatchSize.safeParse(text);
   if (n.success) return n.data;
-  ctx.addIssue({ code: 'custom', message: 'must be auto or a whole number between 1 and 50000' });
+  ctx.addIssue({ code: 'custom', message: 'must be a whole number between 1 and 50000, or auto' });
   return z.NEVER;
 });
 

@@ -198,8 +198,11 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
 
       const loop = async () => {
         let cursor: C | undefined;
+        // One per loop, not per batch: stages may cache by their database (embed's vector column).
+        const commits = { total: 0 };
+        const batchDb = sizing.adaptive && workers === 1 ? timingCommits(db, now, commits) : db;
         for (;;) {
-          await pause(sizing.waitMs(), stop.signal);
+          if (remaining > 0 && failure === undefined) await pause(sizing.waitMs(), stop.signal);
           const before = shouldStop();
           if (before) {
             if (stopReason === 'done') stopReason = before;
@@ -208,10 +211,10 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
           const size = Math.min(sizing.next(), remaining);
           remaining -= size;
           let out: Awaited<ReturnType<typeof oneBatch>>;
-          const commits = { total: 0 };
+          commits.total = 0;
           const started = now();
           try {
-            out = await oneBatch(size, cursor, sizing.adaptive && workers === 1 ? timingCommits(db, now, commits) : db);
+            out = await oneBatch(size, cursor, batchDb);
           } catch (err) {
             // Adaptive batches back off when the database pushes back (the batch rolled back
             // whole); a fixed size fails the run as it always has.
@@ -235,12 +238,12 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
             logger.warn(
               `${stage.name}: commits are slowing down; next batch ${backedOff.size} events, in ${(backedOff.pauseMs / 1000).toFixed(1)} s`,
             );
-          else if (sizing.adaptive && sizing.next() !== size && out.taken === size)
-            logger.debug(`${stage.name}: batch size ${size} → ${sizing.next()}`);
           remaining += size - out.taken; // give back what the batch did not take
           if (out.taken > 0) {
             batches++;
             logger.debug(`${stage.name}: batch ${batches} took ${out.taken} events`);
+            if (!backedOff && sizing.next() !== size && out.taken === size)
+              logger.debug(`${stage.name}: next batches ${sizing.next()} events (${size} took ${Math.round(now() - started)} ms)`);
             cursor = out.cursor;
             addCounts(counts, out.counts);
             options.bar?.increment(out.taken);
