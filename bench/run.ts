@@ -61,7 +61,7 @@ if (name === 'normalize') {
   });
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printArchive(rows)}\n`);
 } else if (name === 'batch-auto') {
-  const rows = await benchBatchAuto({ serverUrl, sms: Number(values.sms), emails: Number(values.emails) });
+  const rows = await benchBatchAuto({ serverUrl, sms: Number(values.sms), emails: Number(values.emails), rounds: Number(values.rounds) });
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printBatchAuto(rows)}\n`);
 } else {
   process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, retry, errors, archive, batch-auto\n`);

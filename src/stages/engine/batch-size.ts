@@ -67,7 +67,7 @@ const MAX_PAUSE_MS = 30_000;
 const COOLDOWN_BATCHES = 5;
 /** A commit is slow when it takes this many times the run's usual, and at least COMMIT_FLOOR_MS. */
 const COMMIT_FACTOR = 4;
-const COMMIT_FLOOR_MS = 50;
+const COMMIT_FLOOR_MS = 100;
 /** Pushbacks in a row after which the run gives up with the database's error (~2 minutes of pauses). */
 export const MAX_PUSHBACKS = 8;
 
