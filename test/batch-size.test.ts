@@ -40,6 +40,17 @@ describe('adaptive batch size', () => {
     assert.deepEqual(sizes(c, 4, 4), [1000, 500, 250, 250]);
   });
 
+  it('takes the first batch as a warm-up: it sizes the second, then the measure starts afresh', () => {
+    const c = controller();
+    c.batch(4); // a cold start: 4 ms an event
+    assert.equal(c.size.next(), 500);
+    // Warm, 1 ms an event: sized by this batch alone (1000), not by an average with the cold one.
+    c.batch(1);
+    assert.equal(c.size.next(), 750);
+    c.batch(1);
+    assert.equal(c.size.next(), 1000);
+  });
+
   it('smooths over several batches: one slow outlier does not undo the size', () => {
     const c = controller({ start: 1000 });
     sizes(c, 3, 1); // 1 ms an event: on target
@@ -85,10 +96,13 @@ describe('adaptive batch size', () => {
     assert.equal(c.size.next(), AUTO_MIN);
   });
 
-  it('backs off when commits take several times their usual time, not on small wobbles', () => {
+  it('backs off when commits take several times their usual time twice in a row, not on wobbles', () => {
     const c = controller();
     for (let i = 0; i < 3; i++) assert.equal(c.batch(1, 2).backedOff, undefined);
     assert.equal(c.batch(1, 30).backedOff, undefined, 'under the floor: not a signal');
+    assert.equal(c.batch(1, 400).backedOff, undefined, 'one late answer alone: not a signal');
+    assert.equal(c.batch(1, 2).backedOff, undefined);
+    assert.equal(c.batch(1, 400).backedOff, undefined);
     const slow = c.batch(1, 400).backedOff;
     assert.equal(slow?.reason, 'commit-latency');
     assert.equal(slow?.size, 500);

@@ -65,9 +65,14 @@ const FIRST_PAUSE_MS = 500;
 const MAX_PAUSE_MS = 30_000;
 /** Successful batches after a pushback during which the size may not grow again. */
 const COOLDOWN_BATCHES = 5;
-/** A commit is slow when it takes this many times the run's usual, and at least COMMIT_FLOOR_MS. */
+/**
+ * A commit is slow when it takes this many times the run's usual, and at least COMMIT_FLOOR_MS;
+ * it takes SLOW_COMMITS in a row to back off (on a busy machine one answer can be late for
+ * reasons of its own, and a needless backoff costs a pause and a halved batch).
+ */
 const COMMIT_FACTOR = 4;
 const COMMIT_FLOOR_MS = 100;
+const SLOW_COMMITS = 2;
 /** Pushbacks in a row after which the run gives up with the database's error (~2 minutes of pauses). */
 export const MAX_PUSHBACKS = 8;
 
@@ -76,6 +81,9 @@ export class BatchSize {
   private readonly min: number;
   private readonly max: number;
   private msPerEvent: number | undefined;
+  /** The first batch is the run's warm-up (cold caches, first plans): it sizes the second, no more. */
+  private warmedUp = false;
+  private slowCommitsInARow = 0;
   private commitBaselineMs: number | undefined;
   private pushbacksInARow = 0;
   private cooldown = 0;
@@ -132,12 +140,22 @@ export class BatchSize {
     if (r.commitMs !== undefined && this.slowCommit(r.commitMs)) return this.backOff('commit-latency', end);
     if (this.cooldown > 0) this.cooldown--;
     this.resize();
+    if (!this.warmedUp) {
+      this.warmedUp = true;
+      this.msPerEvent = undefined;
+    }
     return undefined;
   }
 
   private slowCommit(ms: number): boolean {
     const base = this.commitBaselineMs;
-    if (base !== undefined && ms >= COMMIT_FLOOR_MS && ms > COMMIT_FACTOR * base) return true;
+    if (base !== undefined && ms >= COMMIT_FLOOR_MS && ms > COMMIT_FACTOR * base) {
+      this.slowCommitsInARow++;
+      if (this.slowCommitsInARow < SLOW_COMMITS) return false;
+      this.slowCommitsInARow = 0;
+      return true;
+    }
+    this.slowCommitsInARow = 0;
     // The usual commit, moving slowly, and only with commits that were not slow.
     this.commitBaselineMs = base === undefined ? ms : 0.9 * base + 0.1 * ms;
     return false;
