@@ -121,14 +121,17 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
         inFlight--;
       };
       if (options.hang) return; // held open: closeAllConnections ends it
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        try {
-          handle(req, res, Buffer.concat(chunks).toString('utf8'));
-        } finally {
-          finish();
-        }
-      }, (req.url?.includes('/chat/') ? options.chatLatencyMs : undefined) ?? options.latencyMs ?? 0);
+      const timer = setTimeout(
+        () => {
+          timers.delete(timer);
+          try {
+            handle(req, res, Buffer.concat(chunks).toString('utf8'));
+          } finally {
+            finish();
+          }
+        },
+        (req.url?.includes('/chat/') ? options.chatLatencyMs : undefined) ?? options.latencyMs ?? 0,
+      );
       timers.add(timer);
     });
   });
