@@ -204,8 +204,8 @@ describe('a migration file changed after it was applied', () => {
     await target.drop();
   });
 
-  it('is a configuration error that names it, for every command that needs the schema', async () => {
-    for (const command of [['stats'], ['normalize'], ['runs', 'list']]) {
+  it('is a configuration error that names it, for migrate itself and every command that needs the schema', async () => {
+    for (const command of [['migrate'], ['demo'], ['stats'], ['normalize'], ['runs', 'list']]) {
       const r = await runCli([...target.args, ...command]);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /migration 20261129_stage_queues changed after it was applied/);
