@@ -142,4 +142,27 @@ describe('what the operator reads', () => {
       shown.join('\n'),
     );
   });
+
+  it('the backfill table shows every count a stage recorded that is not zero', async () => {
+    const r = await runCli([...target.args, 'backfill', '--since', '3650d', '--stages', 'normalize,resolve']);
+    assert.equal(r.code, 0, r.stderr);
+    const runs = (await runCli([...target.args, '--json', 'runs', 'list', '--limit', '3'])).json<{
+      runs: { command: string; counts: Record<string, number> }[];
+    }>().runs;
+    let checked = 0;
+    for (const stage of ['normalize', 'resolve']) {
+      const counts = runs.find((run) => run.command === stage)?.counts;
+      assert.ok(counts, JSON.stringify(runs));
+      const row = r.stdout.split('\n').find((l) => l.startsWith(`${stage} `));
+      assert.ok(row, r.stdout);
+      for (const [k, v] of Object.entries(counts)) {
+        if (k === 'events' || v === 0) continue;
+        assert.ok(row.includes(`${v} ${k.replace(/_/g, ' ')}`), `${stage}: ${k}=${v} is not in "${row}"`);
+        checked++;
+      }
+    }
+    // No contact matches the imported people: resolve's own outcome is "unresolved", and shown.
+    assert.match(r.stdout, /^resolve .*\d+ unresolved/m);
+    assert.ok(checked >= 3, r.stdout);
+  });
 });

@@ -57,7 +57,14 @@ export function mapPgError(err: unknown, target: string): OmniError {
     if (/terminated unexpectedly|connection terminated|not queryable|ECONNRESET/i.test(message)) {
       return new DatabaseError(`connection to ${target} lost: ${message}`, { cause: err, code: 'connection' });
     }
-    if (/unexpected message|invalid response|connection timeout/i.test(message)) {
+    if (/connection timeout/i.test(message)) {
+      return new DatabaseError(`no answer from PostgreSQL at ${target} in time: ${message}`, {
+        cause: err,
+        code: 'connection',
+        hint: 'is the host reachable and the server (or pooler) up? A pooler that just refused a login to a database holds further logins to it for a while (PgBouncer: server_login_retry)',
+      });
+    }
+    if (/unexpected message|invalid response/i.test(message)) {
       return new DatabaseError(`could not talk to PostgreSQL at ${target}: ${message}`, {
         cause: err,
         code: 'connection',
