@@ -68,6 +68,30 @@ describe('progress lines without a terminal', () => {
     assert.ok(!lines.some((l) => / waiting$/.test(l)), 'waiting stages are not repeated in the log');
   });
 
+  it('a count before its total is known is a running count, never "5/0"; bytes keep their unit', async () => {
+    const out = sink();
+    const progress = createProgress({ enabled: true, intervalMs: 1, stream: out });
+    const early = progress.start('early', 0);
+    const bytes = progress.start('import', 0, { unit: 'bytes' });
+    await sleep(5);
+    early.increment(5);
+    bytes.setTotal(3_500_000);
+    await sleep(5);
+    bytes.increment(1_048_576);
+    await sleep(20); // the interval's own lines, whether or not an increment fell inside the last millisecond
+    progress.stop();
+    const lines = out.text.trim().split('\n');
+    assert.ok(
+      lines.some((l) => / early 5 \d[\d,]*\/s$/.test(l)),
+      lines.join('\n'),
+    );
+    assert.ok(!lines.some((l) => /\/0\b/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => / import 1\.0 MB\/3\.5 MB 29% [\d.]+ (kB|MB)\/s ETA \S+$/.test(l)),
+      lines.join('\n'),
+    );
+  });
+
   it('formats durations for humans', () => {
     assert.equal(formatSeconds(5.4), '5s');
     assert.equal(formatSeconds(210), '3m30s');

@@ -41,7 +41,7 @@ class Meter {
   add(n: number, now: number): void {
     this.started ??= now;
     this.done += n;
-    if (this.finished) this.ended ??= now;
+    this.ended = this.finished ? (this.ended ?? now) : undefined;
   }
 
   setTotal(t: number, now: number): void {
@@ -62,8 +62,10 @@ class Meter {
     return Math.max(0, (this.total - this.done) / rate);
   }
 
+  /** All of a known total done; counting past a total of 0 (set before anything was known) is still running. */
   get finished(): boolean {
-    return this.total !== undefined && this.started !== undefined && this.done >= this.total;
+    if (this.total === undefined || this.started === undefined) return false;
+    return this.total === 0 ? this.done === 0 : this.done >= this.total;
   }
 
   amount(n: number): string {
@@ -73,7 +75,8 @@ class Meter {
   /** `1,200/5,000 24% 150/s ETA 25s`, or for a stream `1,200 150/s`. */
   figures(now: number, sep: string): string {
     const rate = `${this.amount(this.rate(now))}/s`;
-    if (this.total === undefined) return `${this.amount(this.done)}${sep}${rate}`;
+    // No total, or counted past the one set (increments before the total is known): a running count.
+    if (this.total === undefined || this.total < this.done) return `${this.amount(this.done)}${sep}${rate}`;
     const pct = this.total > 0 ? Math.floor((100 * this.done) / this.total) : 100;
     return `${this.amount(this.done)}/${this.amount(this.total)} ${pct}%${sep}${rate}${sep}ETA ${formatSeconds(this.eta(now))}`;
   }
@@ -141,7 +144,7 @@ function barLine(options: cliProgress.Options, meter: Meter): string {
   const now = Date.now();
   const label = meter.label.padEnd(10);
   if (meter.started === undefined) return `${label} [${cliProgress.Format.BarFormat(0, options)}] waiting`;
-  if (meter.total === undefined) return `${label} ${meter.figures(now, ' | ')}`;
+  if (meter.total === undefined || meter.total < meter.done) return `${label} ${meter.figures(now, ' | ')}`;
   if (meter.total === 0) return `${label} [${cliProgress.Format.BarFormat(1, options)}] nothing to do`;
   return `${label} [${cliProgress.Format.BarFormat(Math.min(1, meter.done / meter.total), options)}] ${meter.figures(now, ' | ')}`;
 }
