@@ -205,7 +205,7 @@ describe('a migration file changed after it was applied', () => {
   });
 
   it('is a configuration error that names it, for migrate itself and every command that needs the schema', async () => {
-    for (const command of [['migrate'], ['demo'], ['stats'], ['normalize'], ['runs', 'list']]) {
+    for (const command of [['migrate'], ['stats'], ['normalize'], ['runs', 'list']]) {
       const r = await runCli([...target.args, ...command]);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /migration 20261129_stage_queues changed after it was applied/);
