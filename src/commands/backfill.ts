@@ -63,7 +63,7 @@ async function runBackfillCommand(ctx: Context, flags: BackfillFlags): Promise<n
   const range = parseRange(flags, ctx.clock, providerNames);
   const stages = parseStages(flags.stages);
   const { workers } = parseFlags({ workers: workersFlag }, flags);
-  const settings = stageSettings(ctx, flags, stages);
+  const settings = stageSettings(ctx, flags);
   const db = await ctx.db();
   const summary = await withRunControls(ctx, ({ progress, signal }) =>
     runBackfill({

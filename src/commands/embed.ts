@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { providerNames } from '../providers/index.js';
 import type { RunSummary } from '../stages/engine/runner.js';
 import { addRangeOptions, exitCodeOf, leftNote, runStageCommand } from './batch-options.js';
-import { addEmbedderOptions, type EmbedderFlags, embedderFromFlags } from './embedder-options.js';
+import { addEmbedderOptions, type EmbedderFlags, embedderFromFlags, noteDefaultEmbedder } from './embedder-options.js';
 import { concurrencyFlag, parseFlags, parseRange, workersFlag, type RangeFlags } from './flags.js';
 import { action, type RunState } from './run.js';
 
@@ -69,9 +69,11 @@ async function runEmbed(ctx: Context, flags: EmbedFlags): Promise<number> {
   const { createEmbedStage } = await import('../stages/embed/index.js');
   const stage = createEmbedStage({ embedder, concurrency, logger: ctx.logger });
   const db = await ctx.db();
+  noteDefaultEmbedder(ctx, flags, embedder);
   const summary = await runStageCommand(ctx, db, stage, {
     range,
-    workers: f.workers ?? 2,
+    // The default applies where it can: on the embedded database only an explicit --workers is noted as ignored.
+    workers: f.workers ?? (db.kind === 'server' ? 2 : 1),
     args: { embedder: embedder.name, model: embedder.model, concurrency, inputsPerRequest: embedder.maxInputsPerRequest },
   });
   const doc: EmbedResultDocument = {

@@ -25,6 +25,14 @@ export interface EmbedderSettings {
   retryForMs?: number | undefined;
 }
 
+/**
+ * Said when the rule picked the local embedder for want of a key. The caller says it when a stage
+ * that uses the embedder is about to run, not when the flags are read: a command that stops
+ * first (an un-migrated database, a backfill without embed) has nothing to say about it.
+ */
+export const LOCAL_BY_DEFAULT_NOTICE =
+  'no OPENAI_API_KEY: using the local embedder (lexical: hashed words and character trigrams, not meaning)';
+
 /** The embedder the rule picks, and its model, without building it. */
 export function chooseEmbedder(
   openai: OpenAISettings,
@@ -45,12 +53,11 @@ export function chooseEmbedder(
  */
 export function selectEmbedder(settings: EmbedderSettings, openai: OpenAISettings, logger?: Logger): Embedder {
   const modelFlag = settings.modelFlag ?? '--model';
-  const { name, byDefault } = chooseEmbedder(openai, settings);
+  const { name } = chooseEmbedder(openai, settings);
   const model = settings.model;
   if (name === 'local') {
     if (model !== undefined)
       throw new UsageError(`${modelFlag} "${model}" does not apply to the local embedder (it has one lexical model)`);
-    if (byDefault) logger?.info('no OPENAI_API_KEY: using the local embedder (lexical: hashed words and character trigrams, not meaning)');
     const local = createLocalEmbedder({ maxInputsPerRequest: settings.inputsPerRequest });
     if (settings.dimensions !== undefined && settings.dimensions !== local.dimensions) {
       throw new UsageError(`--dimensions ${settings.dimensions}: the local embedder makes ${local.dimensions}-dimensional vectors`);

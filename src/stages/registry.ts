@@ -20,6 +20,8 @@ export interface StageSettings {
   insights: InsightProvider;
   /** Provider requests in flight (embed, insights). */
   concurrency: number;
+  /** Said when the embed stage is built to run (why this embedder), if anything. */
+  embedderNotice?: string | undefined;
 }
 
 export interface StageDeps {
@@ -48,6 +50,7 @@ export function buildStage(name: StageName, s: StageSettings, deps: StageDeps): 
         ...(s.defaultRegion ? { defaultRegion: s.defaultRegion } : {}),
       });
     case 'embed':
+      if (s.embedderNotice) deps.logger.info(s.embedderNotice);
       return createEmbedStage({ embedder: s.embedder, concurrency: s.concurrency, logger: deps.logger });
     case 'insights':
       return createInsightsStage({ provider: s.insights, concurrency: s.concurrency, logger: deps.logger });
