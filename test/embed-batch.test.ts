@@ -194,9 +194,6 @@ describe('embed --via batch command', () => {
       assert.equal(finished.code, 0, finished.stderr);
       assert.match(finished.stdout, /collected 1 Batch API batch/);
       assert.ok(!finished.stdout.includes('sk-test-key') && !finished.stderr.includes('sk-test-key'));
-      const again = await cli(['--json', 'embed', '--embedder', 'openai']);
-      assert.equal(again.code, 0, again.stderr);
-      assert.equal(again.json<{ counts: Record<string, number> }>().counts.events ?? 0, 0);
       assert.equal(fake.stats.embeddingRequests, 0, 'nothing was sent directly');
       assert.equal(fake.batchApi.stats.batchLines, expectedChunks(list), 'every chunk answered once');
 

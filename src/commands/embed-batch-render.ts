@@ -1,6 +1,14 @@
 // The text summary of `embed --via batch`: what was submitted, what was collected, and what is
 // still at the provider (the next run collects it).
-import type { EmbedResultDocument } from './embed.js';
+import type { OpenBatches } from '../stages/embed/batch-sql.js';
+import type { RunSummary } from '../stages/engine/runner.js';
+
+/** What of embed's result document these lines read (the document itself is embed.ts's). */
+interface BatchDoc extends Pick<RunSummary, 'counts' | 'stopReason' | 'stopSignal' | 'elapsedMs'> {
+  embedder: { name: string; model: string };
+  costUsd: number | null;
+  openBatches?: OpenBatches | undefined;
+}
 
 const n = (v: number) => v.toLocaleString('en-US');
 const plural = (k: number, one: string, many = `${one}s`) => `${n(k)} ${k === 1 ? one : many}`;
@@ -10,7 +18,7 @@ function dollars(micros: number): string {
 }
 
 /** What the Batch API part of an embed run did, and what it left open (empty when nothing). */
-export function batchStatusLines(d: EmbedResultDocument): string[] {
+export function batchStatusLines(d: BatchDoc): string[] {
   const c = (k: string) => d.counts[k] ?? 0;
   const lines: string[] = [];
   if (c('batches_collected') > 0) {
@@ -27,7 +35,7 @@ export function batchStatusLines(d: EmbedResultDocument): string[] {
   return lines;
 }
 
-export function renderBatchLines(d: EmbedResultDocument): string[] {
+export function renderBatchLines(d: BatchDoc): string[] {
   const c = (k: string) => d.counts[k] ?? 0;
   const stop = d.stopReason === 'done' ? '' : ` (stopped: ${d.stopReason === 'signal' ? (d.stopSignal ?? 'signal') : d.stopReason})`;
   const submitted =
