@@ -82,8 +82,16 @@ describe('progress lines without a terminal', () => {
       await db.close();
       const env = { OPENAI_API_KEY: 'sk-test-key', OPENAI_BASE_URL: fake.url };
       const r = await runCli(
-        [...target.args, '--json', '--progress-interval', '250ms', 'backfill', '--since', '3650d', '--create-contacts']
-          .concat(['--embedder', 'openai', '--insights-provider', 'openai', '--concurrency', '1', '--batch-size', '5']),
+        [...target.args, '--json', '--progress-interval', '250ms', 'backfill', '--since', '3650d', '--create-contacts'].concat([
+          '--embedder',
+          'openai',
+          '--insights-provider',
+          'openai',
+          '--concurrency',
+          '1',
+          '--batch-size',
+          '5',
+        ]),
         { env },
       );
       assert.equal(r.code, 0, r.stderr);
