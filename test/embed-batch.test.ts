@@ -190,10 +190,16 @@ describe('embed --via batch command', () => {
       assert.equal(fake.batchApi.stats.batchesCreated, 1, 'the batch created before the kill was found again, not created twice');
       assert.equal(fake.batchApi.stats.filesUploaded, 2, 'the file uploaded before the first kill was not recorded');
       assert.ok((await pause('downloaded')).paused, 'killed between download and write');
-      const finished = await cli(['embed', '--via', 'batch']);
+      // A backfill collects it too (embedding directly whatever is left, here nothing).
+      const finished = await cli(['--json', 'backfill', '--stages', 'embed', '--embedder', 'openai']);
       assert.equal(finished.code, 0, finished.stderr);
-      assert.match(finished.stdout, /collected 1 Batch API batch/);
+      const embedStage = finished.json<{ stages: { stage: string; counts: Record<string, number> }[] }>().stages[0]!;
+      assert.equal(embedStage.counts.batches_collected, 1);
+      assert.equal(embedStage.counts.events, list.length);
       assert.ok(!finished.stdout.includes('sk-test-key') && !finished.stderr.includes('sk-test-key'));
+      const summary = await cli(['embed', '--via', 'batch']);
+      assert.equal(summary.code, 0, summary.stderr);
+      assert.match(summary.stdout, /embed via batch in [\d.]+ s: nothing new to submit/);
       assert.equal(fake.stats.embeddingRequests, 0, 'nothing was sent directly');
       assert.equal(fake.batchApi.stats.batchLines, expectedChunks(list), 'every chunk answered once');
 
