@@ -91,6 +91,7 @@ describe('embed --via batch', () => {
     const ids = await addInteractions(db, bodies);
     const submitted = await run(true, { batchSize: '16' });
     assert.equal(submitted.counts.batches_submitted, 2);
+    assert.equal(submitted.status, 'succeeded', 'what is at the provider is not left behind');
     assert.equal(submitted.counts.submitted, 27, 'the interaction without text is written at once');
     assert.equal(submitted.counts.events, 1);
     assert.equal(fake.stats.embeddingRequests, 0, 'nothing sent directly');

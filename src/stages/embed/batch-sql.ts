@@ -1,6 +1,7 @@
 // The SQL of `embed --via batch`: omni_ingest.embed_batches, one row per provider batch, moved
 // through its states by the process holding its claim (see the migration 202612061300).
 import type { Queryable } from '../../db/connect.js';
+import { rangeParams, rangeWhere, type RangeOptions } from '../engine/range.js';
 
 export interface EmbedBatchRow {
   id: string;
@@ -195,4 +196,25 @@ export async function releaseBatchOwners(db: Queryable, owners: string[]): Promi
     [owners],
   );
   return rowCount ?? 0;
+}
+
+const IN_RANGE = rangeWhere({ at: 'occurred_at', user: 'user_id', provider: 'provider', item: 'item_id' });
+
+/**
+ * Queued embed work in the range (with `before`, queued before then), less the interactions out
+ * at the provider in a batch: those are being done, not waiting, and a run that submitted them
+ * has left nothing behind.
+ */
+export async function countQueuedOutsideBatches(db: Queryable, range: RangeOptions, before?: Date): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `
+SELECT count(*)::int AS n
+FROM omni_ingest.work_queue
+WHERE ${IN_RANGE}
+  AND stage = 'embed'
+  AND ($6::timestamptz IS NULL OR enqueued_at < $6)
+  AND NOT (coalesce(claimed_by, '') LIKE 'batch:%' AND claimed_until > now())`,
+    [...rangeParams(range), before ?? null],
+  );
+  return rows[0]?.n ?? 0;
 }

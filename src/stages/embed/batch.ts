@@ -93,6 +93,7 @@ export function withBatches(stage: Stage<EmbedCount, string | undefined>, o: Bat
 
   return {
     ...stage,
+    countPending: (db, range, before) => sql.countQueuedOutsideBatches(db, range, before),
     prepare: async (db, logger) => {
       await stage.prepare?.(db, logger);
       await reclaimDeadClaims(db, logger);
