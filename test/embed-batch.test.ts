@@ -79,10 +79,10 @@ describe('embed --via batch', () => {
   });
 
   const embedder = () => createOpenAIEmbedder({ apiKey: 'sk-test', baseURL: fake.url, retryBaseMs: 5 });
-  const run = (submit: boolean, flags: RangeFlags = {}) => {
+  const run = (submit: boolean, flags: RangeFlags = {}, limits?: { maxLines: number; maxBytes: number }) => {
     const e = embedder();
     const api = createBatchApi({ apiKey: 'sk-test', baseURL: fake.url, retryBaseMs: 5 });
-    const stage = withBatches(createEmbedStage({ embedder: e, concurrency: 2, logger }), { embedder: e, api, logger, submit });
+    const stage = withBatches(createEmbedStage({ embedder: e, concurrency: 2, logger }), { embedder: e, api, logger, submit, limits });
     return runStage(stage, { db, clock: systemClock, logger, range: parseRange(flags, systemClock) });
   };
 
@@ -140,6 +140,26 @@ describe('embed --via batch', () => {
     assert.equal(direct.counts.events, 27, 'all but the one its batch holds');
     const viaDirect = (await chunkRows(db)).filter((r) => !r.includes(ids[27]!));
     assert.deepEqual(viaDirect, viaBatch);
+  });
+
+  it('a file holds at most its limits: the interactions that do not fit go to the next batch', async () => {
+    fake = await startFakeOpenAI();
+    const list = bodies.slice(0, 10);
+    await addInteractions(db, list);
+    const submitted = await run(true, {}, { maxLines: 4, maxBytes: 10_000_000 });
+    assert.equal(submitted.counts.batches_submitted, 3);
+    assert.equal(submitted.counts.submitted, 10);
+    assert.equal(submitted.counts.released, 6 + 2, 'given back twice, then submitted');
+    const { rows } = await db.query<{ lines: number }>(
+      `SELECT cardinality(custom_ids) AS lines FROM omni_ingest.embed_batches ORDER BY created_at`,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.lines),
+      [4, 4, 2],
+    );
+    const collected = await run(true);
+    assert.equal(collected.counts.events, 10);
+    assert.equal(await count(db, `SELECT count(*)::int AS n FROM public.embeddings`), 10);
   });
 
   it('an expired batch keeps what it finished and is submitted again with the rest', async () => {
