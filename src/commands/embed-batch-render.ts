@@ -50,7 +50,9 @@ export function renderBatchLines(d: BatchDoc): string[] {
   const cost = d.costUsd === null ? `cost unknown for ${d.embedder.model}` : `${dollars(c('cost_usd_micros'))} at the Batch API price`;
   return [
     `embed via batch in ${(d.elapsedMs / 1000).toFixed(1)} s${stop}: ${submitted}${written}${released}`,
-    `${n(c('tokens'))} tokens collected, ${cost} (${d.embedder.name} ${d.embedder.model})`,
+    ...(c('batches_collected') + c('tokens') > 0
+      ? [`${n(c('tokens'))} tokens collected, ${cost} (${d.embedder.name} ${d.embedder.model})`]
+      : []),
     ...batchStatusLines(d),
   ];
 }
