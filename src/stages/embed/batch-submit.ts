@@ -14,7 +14,7 @@ import { BATCH_METADATA_KEY, BATCH_PRICE_FACTOR, type BatchApi } from '../../emb
 import type { Logger } from '../../logger.js';
 import type { Counts } from '../engine/ledger.js';
 import type { Lease } from '../engine/lease.js';
-import { completeLeased, leaseQueued, releaseLeased } from '../engine/queue.js';
+import { completeLeased, leaseQueued, releaseLeased, renewLeased } from '../engine/queue.js';
 import type { RangeOptions } from '../engine/range.js';
 import type { BatchInput, BatchOutput } from '../engine/runner.js';
 import * as sql from './batch-sql.js';
@@ -113,6 +113,8 @@ export async function submitNew(
  */
 export async function prepareAndSend(d: BatchDeps, b: { id: string; itemIds: string[]; attempts: number }): Promise<Counts<EmbedCount>> {
   const lease = batchLease(b.id, b.itemIds);
+  // A re-submission starts a new 24 h window: the interactions stay the batch's for it.
+  if (b.attempts > 0) await renewLeased(d.db, 'embed', b.itemIds, queueOwner(b.id), QUEUE_LEASE_SECONDS);
   const { items, pending } = await planBatch(d.db, d.column, d.embedder, b.itemIds, d.chunk);
   const lines: string[] = [];
   const customIds: string[] = [];
