@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
+import { selectBatchApi } from '../embed/select.js';
 import { UsageError } from '../errors.js';
 import { providerNames } from '../providers/index.js';
 import { runBackfill, type BackfillSummary } from '../stages/backfill/backfill.js';
@@ -64,6 +65,8 @@ async function runBackfillCommand(ctx: Context, flags: BackfillFlags): Promise<n
   const stages = parseStages(flags.stages);
   const { workers } = parseFlags({ workers: workersFlag }, flags);
   const settings = stageSettings(ctx, flags);
+  // embed collects what an earlier `embed --via batch` submitted, then embeds the rest directly.
+  settings.embedBatches = selectBatchApi(settings.embedder, ctx.config.openai, {}, ctx.logger);
   const db = await ctx.db();
   const summary = await withRunControls(ctx, ({ progress, signal }) =>
     runBackfill({

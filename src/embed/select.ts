@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { Embedder } from './embedder.js';
 import { createLocalEmbedder, LOCAL_MODEL } from './local.js';
 import { createOpenAIEmbedder, DEFAULT_OPENAI_MODEL } from './openai.js';
+import { type BatchApi, createBatchApi } from './openai-batch.js';
 
 export const EMBEDDERS = ['openai', 'local'] as const;
 export type EmbedderName = (typeof EMBEDDERS)[number];
@@ -75,6 +76,26 @@ export function selectEmbedder(settings: EmbedderSettings, openai: OpenAISetting
     model: model ?? DEFAULT_OPENAI_MODEL,
     dimensions: settings.dimensions,
     maxInputsPerRequest: settings.inputsPerRequest,
+    timeoutMs: settings.requestTimeoutMs,
+    retryForMs: settings.retryForMs,
+    logger,
+  });
+}
+
+/**
+ * The Batch API of the chosen embedder: openai only (the offline embedder has none). Every openai
+ * embed run gets it, so any run collects the batches an earlier `embed --via batch` submitted.
+ */
+export function selectBatchApi(
+  embedder: Embedder,
+  openai: OpenAISettings,
+  settings: Pick<EmbedderSettings, 'requestTimeoutMs' | 'retryForMs'> = {},
+  logger?: Logger,
+): BatchApi | undefined {
+  if (embedder.name !== 'openai' || !openai.apiKey) return undefined;
+  return createBatchApi({
+    apiKey: openai.apiKey,
+    baseURL: openai.baseUrl,
     timeoutMs: settings.requestTimeoutMs,
     retryForMs: settings.retryForMs,
     logger,
