@@ -183,6 +183,27 @@ describe('embed --via batch', () => {
     const { rows } = await db.query<{ state: string; attempts: number }>(`SELECT state, attempts FROM omni_ingest.embed_batches`);
     assert.deepEqual(rows, [{ state: 'done', attempts: 2 }]);
   });
+
+  it('vectors of the wrong width in the results close the batch and send its interactions back: no run is stuck on it', async () => {
+    fake = await startFakeOpenAI({ dimensions: 512 });
+    await addInteractions(db, bodies.slice(0, 5));
+    const submitted = await run(true);
+    assert.equal(submitted.counts.batches_submitted, 1);
+    const collected = await run(true);
+    assert.equal(collected.status, 'succeeded');
+    assert.equal(collected.counts.batches_collected, 1);
+    assert.equal(collected.counts.released, 5);
+    assert.equal(collected.counts.events ?? 0, 0, 'nothing written');
+    assert.equal(await count(db, `SELECT count(*)::int AS n FROM public.embeddings`), 0);
+    const { rows } = await db.query<{ state: string; error: string }>(
+      `SELECT state, error FROM omni_ingest.embed_batches ORDER BY created_at LIMIT 1`,
+    );
+    assert.equal(rows[0]?.state, 'done');
+    assert.match(rows[0]?.error ?? '', /512-dimensional/);
+    assert.ok(logger.lines.some((l) => /512-dimensional.*back to the queue/.test(l)));
+    // Back in the queue: the same run submitted them again, in a batch of their own.
+    assert.equal(collected.counts.batches_submitted, 1);
+  });
 });
 
 describe('embed --via batch command', () => {

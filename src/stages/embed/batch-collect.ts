@@ -6,7 +6,7 @@
 // commit downloads again, and one after it finds nothing to do. An expired, failed or cancelled
 // batch keeps what it finished and is submitted again with the rest, up to its attempts.
 import { z } from 'zod';
-import { EmbedInputRejected, EXPECTED_DIMENSIONS, refuseDimensions } from '../../embed/embedder.js';
+import { EmbeddingDimensionError, EmbedInputRejected, EXPECTED_DIMENSIONS, refuseDimensions } from '../../embed/embedder.js';
 import { BATCH_PRICE_FACTOR } from '../../embed/openai-batch.js';
 import type { Counts } from '../engine/ledger.js';
 import { renewLeased } from '../engine/queue.js';
@@ -134,11 +134,20 @@ async function poll(d: BatchDeps, row: sql.EmbedBatchRow): Promise<BatchOutput<E
   const { items, pending } = await planBatch(d.db, d.column, d.embedder, row.item_ids, d.chunk);
   let tokens = 0;
   for (const r of results.values()) tokens += r.tokens;
+  // Vectors that cannot be stored (a model of another width, say) leave their chunks unanswered:
+  // the interactions go back to the queue and the batch is closed, so no run is stuck on it.
+  let refused: EmbeddingDimensionError | undefined;
   for (const p of pending.values()) {
     const r = results.get(customId(p.hash));
     if (!r) continue;
     if (r.vector) {
-      checkVector(d.embedder.model, r.vector);
+      try {
+        checkVector(d.embedder.model, r.vector);
+      } catch (e) {
+        if (!(e instanceof EmbeddingDimensionError)) throw e;
+        refused ??= e;
+        continue;
+      }
       p.vector = r.vector;
     } else p.rejected = r.rejected;
     for (const item of p.waiting) item.unresolved.delete(p.hash);
@@ -154,7 +163,8 @@ async function poll(d: BatchDeps, row: sql.EmbedBatchRow): Promise<BatchOutput<E
     ...(!finished && !again && rest.length > 0 ? { batches_failed: 1 } : {}),
     ...(!again && rest.length > 0 ? { released: rest.length } : {}),
   };
-  const error = b.errors ?? (finished ? null : `the provider's batch ${b.id} ended ${b.status}`);
+  const error = refused?.message ?? b.errors ?? (finished ? null : `the provider's batch ${b.id} ended ${b.status}`);
+  if (refused) d.logger.warn(`embed: batch ${row.id} (${b.id}): ${refused.message}; its interactions go back to the queue`);
   if (!finished) d.logger.warn(`embed: batch ${row.id} (${b.id}) ended ${b.status} with ${rest.length} interactions unanswered`);
   const counts = await writeItems(
     {
