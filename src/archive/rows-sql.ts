@@ -16,40 +16,57 @@ export async function utcSession(tx: Queryable): Promise<void> {
 }
 
 /**
- * Claims for batch `batchId` the next `limit` eligible rows after `after` in key order: older
- * than the cutoff (occurred_at, else created_at), of the user / provider asked for, not claimed
- * by any batch, and not waiting to be normalized (pending work is never archived). The primary
- * key of archived_events makes a second claim of a row impossible.
+ * Claims for batch `batchId` the eligible rows of the next key window: the first `limit` rows
+ * after `after` in primary key order that are older than the cutoff (occurred_at, else
+ * created_at), of the user / provider asked for and not waiting to be normalized (pending work
+ * is never archived). Of those, rows another batch holds (the primary key of archived_events
+ * makes a second claim impossible) are left out. Each claim keeps the row's xmin:
+ * the delete removes a row only while it is still that version. The window walks the primary key
+ * index and stops after `limit` matches, so planning costs what the window holds, not what the
+ * table holds; `next` is where the following window starts (null: no rows left after `after`).
  */
-export async function claimRows(
+export async function claimWindow(
   tx: Queryable,
   batchId: string,
   f: RowFilter,
   after: string | null,
   limit: number,
-): Promise<{ rows: number; lo: string | null; hi: string | null }> {
-  const { rows } = await tx.query<{ rows: number; lo: string | null; hi: string | null }>(
+): Promise<{ rows: number; lo: string | null; hi: string | null; next: string | null }> {
+  // When the old rows are a good share of the table the planner prefers reading all of it and
+  // sorting (or a parallel scan) to walking the key index, as it prices cached heap pages as
+  // random reads: each window then cost the whole table. The key walk is what a window is; set
+  // for this transaction only.
+  await tx.query(
+    `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)`,
+  );
+  const { rows } = await tx.query<{ rows: number; lo: string | null; hi: string | null; next: string | null }>(
     `
-WITH claimed AS (
-INSERT INTO omni_ingest.archived_events (raw_event_id, batch_id)
-SELECT r.id, $1
+WITH win AS MATERIALIZED (
+SELECT r.id, r.xmin AS row_xmin
 FROM public.raw_events r
-WHERE coalesce(r.occurred_at, r.created_at) < $2
+WHERE ($5::uuid IS NULL OR r.id > $5)
+  AND coalesce(r.occurred_at, r.created_at) < $2
   AND ($3::uuid IS NULL OR r.user_id = $3)
   AND ($4::text IS NULL OR r.provider = $4)
-  AND ($5::uuid IS NULL OR r.id > $5)
-  AND NOT EXISTS (SELECT 1 FROM omni_ingest.archived_events a WHERE a.raw_event_id = r.id)
-  AND NOT EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id)
+  -- A probe per row (a sub-plan: the LIMIT keeps it from becoming a join that reads the queue
+  -- from its start for every window).
+  AND (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id LIMIT 1) IS NULL
 ORDER BY r.id
 LIMIT $6
+),
+claimed AS (
+INSERT INTO omni_ingest.archived_events (raw_event_id, batch_id, row_xmin)
+SELECT w.id, $1, w.row_xmin
+FROM win w
 ON CONFLICT (raw_event_id) DO NOTHING
 RETURNING raw_event_id
 )
-SELECT count(*)::int AS rows, min(raw_event_id::text COLLATE "C") AS lo, max(raw_event_id::text COLLATE "C") AS hi
+SELECT count(*)::int AS rows, min(raw_event_id::text COLLATE "C") AS lo, max(raw_event_id::text COLLATE "C") AS hi,
+       (SELECT w.id::text FROM win w ORDER BY w.id DESC LIMIT 1) AS next
 FROM claimed`,
     [batchId, f.cutoff, f.userId ?? null, f.provider ?? null, after, limit],
   );
-  return rows[0] ?? { rows: 0, lo: null, hi: null };
+  return rows[0] ?? { rows: 0, lo: null, hi: null, next: null };
 }
 
 /** What a run would archive (--dry-run, and what a stopped run leaves). */
@@ -146,25 +163,30 @@ WHERE batch_id = $1`,
 
 /**
  * Deletes the chunk's rows — only ids listed in the verified part, still claimed by this batch,
- * whose row is byte for byte what was archived (its line's MD5) and not queued for
- * normalization again. A row that changed since is kept hot and its claim dropped (a later run
- * archives its new version); returns how many were deleted and kept.
+ * still the version the claim recorded (same xmin: not updated since it was claimed, so what the
+ * part holds is the row), and not queued for normalization again. Claims older than the row
+ * version column are checked the slow way, by the MD5 of the archived line (`md5s`, null where
+ * not read). A row that changed since is kept hot and its claim dropped (a later run archives its
+ * new version); returns how many were deleted and kept.
  */
 export async function deleteChunk(
   tx: Queryable,
   batchId: string,
   ids: string[],
-  md5s: string[],
+  md5s: (string | null)[],
 ): Promise<{ deleted: number; kept: number }> {
   const gone = await tx.query(
     `
 DELETE FROM public.raw_events r
 USING unnest($2::uuid[], $3::text[]) AS x(id, md5), omni_ingest.archived_events a
 WHERE r.id = x.id AND a.raw_event_id = x.id AND a.batch_id = $1
-  AND md5(to_jsonb(r)::text) = x.md5
+  AND (r.xmin = a.row_xmin OR (a.row_xmin IS NULL AND md5(to_jsonb(r)::text) = x.md5))
   AND NOT EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id)`,
     [batchId, ids, md5s],
   );
+  const deleted = gone.rowCount ?? 0;
+  // Every row deleted: no claim of a row left hot to drop.
+  if (deleted === ids.length) return { deleted, kept: 0 };
   const kept = await tx.query(
     `
 DELETE FROM omni_ingest.archived_events a
@@ -172,7 +194,16 @@ WHERE a.batch_id = $1 AND a.raw_event_id = ANY($2::uuid[])
   AND EXISTS (SELECT 1 FROM public.raw_events r WHERE r.id = a.raw_event_id)`,
     [batchId, ids],
   );
-  return { deleted: gone.rowCount ?? 0, kept: kept.rowCount ?? 0 };
+  return { deleted, kept: kept.rowCount ?? 0 };
+}
+
+/** Has the batch claims from before claims kept their row's version (their delete needs the lines' MD5)? */
+export async function hasUnversionedClaims(db: Queryable, batchId: string): Promise<boolean> {
+  const { rows } = await db.query<{ any: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM omni_ingest.archived_events WHERE batch_id = $1 AND row_xmin IS NULL) AS any`,
+    [batchId],
+  );
+  return rows[0]?.any === true;
 }
 
 /**

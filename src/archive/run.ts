@@ -13,7 +13,7 @@ import { advanceBatch, type BatchOutcome } from './batch.js';
 import * as b from './batch-sql.js';
 import { LeaseLostError } from './errors.js';
 import { faultPoint } from './fault.js';
-import { claimRows, countEligible, type RowFilter } from './rows-sql.js';
+import { claimWindow, countEligible, type RowFilter } from './rows-sql.js';
 import type { ArchiveTarget } from './store.js';
 
 /** The ledger's name for these runs (`runs list --command archive`). */
@@ -29,6 +29,8 @@ export interface ArchiveRunOptions {
   olderThanDays: number;
   batchSize: number;
   partRows: number;
+  /** Batches worked on at once in this process (real server only: the embedded database has one connection). */
+  workers: number;
   timeBudgetMs: number | undefined;
   signal: AbortSignal | undefined;
   logger: Logger;
@@ -96,11 +98,16 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
   const batches: BatchOutcome[] = [];
   // A holder, not a variable: the closures below set it, and TypeScript would narrow a `let`.
   const stop: { reason: ArchiveRunResult['stopReason'] } = { reason: 'done' };
+  // Set when a lane fails: the others finish the step in hand and leave their batch.
+  const halt = { failed: false };
   const stopping = () => {
+    if (halt.failed) return true;
     if (o.signal?.aborted) stop.reason = 'signal';
     else if (o.timeBudgetMs !== undefined && performance.now() - started >= o.timeBudgetMs) stop.reason = 'time-budget';
     return stop.reason !== 'done';
   };
+  // Lanes share the key walk: one at a time takes over or plans its next batch.
+  const lanes = o.db.maxConnections < 2 ? 1 : Math.max(1, Math.min(o.workers, o.db.maxConnections - 1));
   let runId: string | null = null;
   const outcome = await withRun(
     o.db,
@@ -108,31 +115,57 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
     async (run) => {
       runId = run.id;
       let cursor: string | null = null;
-      while (!stopping()) {
+      let turn: Promise<unknown> = Promise.resolve();
+      const pick = async (): Promise<{ batch: b.BatchRow; planMs: number } | undefined> => {
+        const planStarted = performance.now();
         let batch = await b.takeOverBatch(o.db, o.target.uri, owner, await deadOwners(o.db), LEASE_SECONDS, run.id);
         if (batch) o.logger.info(`archive: continuing batch ${batch.id} (${batch.state}, ${batch.rows} rows) left by an earlier run`);
         else {
-          batch = await plan(o, owner, run.id, cursor);
-          if (!batch) break;
-          cursor = batch.hi;
+          const planned = await plan(o, owner, run.id, cursor);
+          if (!planned) return undefined;
+          batch = planned.batch;
+          cursor = planned.next;
           o.logger.debug(`archive: planned batch ${batch.id}: ${batch.rows} rows`);
           await faultPoint('planned');
         }
-        const current = batch;
-        const done = await withLeaseRenewal(o.db, current.id, owner, o.logger, () =>
-          advanceBatch(
-            { db: o.db, target: o.target, owner, partRows: o.partRows, logger: o.logger, stopping, record: run.record },
-            current,
-          ),
-        ).catch(async (err: unknown) => {
-          // Whatever stopped the work, the batch is left for the next run at once, not at lease expiry.
-          await b.releaseLease(o.db, current.id, owner).catch(() => {});
-          throw err;
-        });
-        batches.push(done);
-        o.bar?.increment(done.deleted);
-        if (done.state !== 'deleted') await b.releaseLease(o.db, current.id, owner);
-      }
+        return { batch, planMs: Math.round(performance.now() - planStarted) };
+      };
+      const nextBatch = () => {
+        const picked = turn.then(pick);
+        turn = picked.catch(() => {});
+        return picked;
+      };
+      const lane = async (): Promise<void> => {
+        while (!stopping()) {
+          const picked = await nextBatch();
+          if (!picked) return;
+          const current = picked.batch;
+          const done = await withLeaseRenewal(o.db, current.id, owner, o.logger, () =>
+            advanceBatch(
+              { db: o.db, target: o.target, owner, partRows: o.partRows, logger: o.logger, stopping, record: run.record },
+              current,
+            ),
+          ).catch(async (err: unknown) => {
+            // Whatever stopped the work, the batch is left for the next run at once, not at lease expiry.
+            await b.releaseLease(o.db, current.id, owner).catch(() => {});
+            throw err;
+          });
+          done.ms.plan = picked.planMs;
+          batches.push(done);
+          o.bar?.increment(done.deleted);
+          if (done.state !== 'deleted') await b.releaseLease(o.db, current.id, owner);
+        }
+      };
+      const settled = await Promise.allSettled(
+        Array.from({ length: lanes }, () =>
+          lane().catch((err: unknown) => {
+            halt.failed = true;
+            throw err;
+          }),
+        ),
+      );
+      const failure = settled.find((r) => r.status === 'rejected');
+      if (failure) throw failure.reason;
       const elsewhere = await b.unfinishedElsewhere(o.db, o.target.uri, owner);
       return {
         status: stop.reason !== 'done' ? 'stopped' : elsewhere.held > 0 ? 'incomplete' : 'succeeded',
@@ -165,28 +198,43 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
   };
 }
 
-/** A new batch: the next eligible rows after `cursor`, claimed under the planning lock. */
-async function plan(o: ArchiveRunOptions, owner: string, runId: string | null, cursor: string | null): Promise<b.BatchRow | undefined> {
-  return o.db.transaction(async (tx) => {
-    await b.lockPlanning(tx);
-    const id = randomUUID();
-    const day = new Date().toISOString().slice(0, 10);
-    await b.insertBatch(tx, {
-      id,
-      target: o.target.uri,
-      prefix: `raw_events/${day}/${id}`,
-      cutoff: o.filter.cutoff,
-      userId: o.filter.userId,
-      provider: o.filter.provider,
-      owner,
-      leaseSeconds: LEASE_SECONDS,
-      runId,
+/**
+ * A new batch: the eligible rows of the next key window after `cursor`, claimed under the
+ * planning lock. A window whose rows are all pending or held by other batches claims nothing:
+ * the next window is tried, until one claims rows or the key space ends.
+ */
+async function plan(
+  o: ArchiveRunOptions,
+  owner: string,
+  runId: string | null,
+  cursor: string | null,
+): Promise<{ batch: b.BatchRow; next: string | null } | undefined> {
+  let after = cursor;
+  for (;;) {
+    const planned = await o.db.transaction(async (tx) => {
+      await b.lockPlanning(tx);
+      const id = randomUUID();
+      const day = new Date().toISOString().slice(0, 10);
+      await b.insertBatch(tx, {
+        id,
+        target: o.target.uri,
+        prefix: `raw_events/${day}/${id}`,
+        cutoff: o.filter.cutoff,
+        userId: o.filter.userId,
+        provider: o.filter.provider,
+        owner,
+        leaseSeconds: LEASE_SECONDS,
+        runId,
+      });
+      const claimed = await claimWindow(tx, id, o.filter, after, o.batchSize);
+      if (claimed.rows === 0) {
+        await b.deleteEmptyBatch(tx, id);
+        return { batch: undefined, next: claimed.next };
+      }
+      return { batch: await b.setPlannedRange(tx, id, claimed.rows, claimed.lo, claimed.hi), next: claimed.next };
     });
-    const claimed = await claimRows(tx, id, o.filter, cursor, o.batchSize);
-    if (claimed.rows === 0) {
-      await b.deleteEmptyBatch(tx, id);
-      return undefined;
-    }
-    return b.setPlannedRange(tx, id, claimed.rows, claimed.lo, claimed.hi);
-  });
+    if (planned.batch) return { batch: planned.batch, next: planned.next };
+    if (planned.next === null) return undefined;
+    after = planned.next;
+  }
 }
