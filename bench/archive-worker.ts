@@ -3,6 +3,7 @@
 // half of the rows next to the peak of the whole run, to show it is flat. Prints one JSON line.
 import { runArchive } from '../src/archive/run.js';
 import { openTarget } from '../src/archive/target.js';
+import { systemClock } from '../src/clock.js';
 import { openDb } from '../src/db/connect.js';
 import { createMemoryLogger } from '../src/logger.js';
 
@@ -32,6 +33,7 @@ try {
     partRows: 50_000,
     workers: Number(workers ?? 1),
     timeBudgetMs: undefined,
+    clock: systemClock,
     signal: undefined,
     logger: createMemoryLogger(),
     bar: { increment: (n) => (done += n), setTotal: () => {} },

@@ -15,44 +15,50 @@ export async function utcSession(tx: Queryable): Promise<void> {
   await tx.query(`SET LOCAL TimeZone = 'UTC'`);
 }
 
+/** Where a walk over raw_events in physical order stands: the table's size in blocks and rows per block. */
+export async function tableBlocks(tx: Queryable): Promise<{ blocks: number; rowsPerBlock: number }> {
+  const { rows } = await tx.query<{ blocks: number; rows_per_block: number }>(`
+SELECT (pg_relation_size(c.oid) / current_setting('block_size')::int)::float8 AS blocks,
+       CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN c.reltuples / c.relpages ELSE 8 END::float8 AS rows_per_block
+FROM pg_class c
+WHERE c.oid = 'public.raw_events'::regclass`);
+  return { blocks: rows[0]?.blocks ?? 0, rowsPerBlock: rows[0]?.rows_per_block ?? 8 };
+}
+
 /**
- * Claims for batch `batchId` the eligible rows of the next key window: the first `limit` rows
- * after `after` in primary key order that are older than the cutoff (occurred_at, else
- * created_at), of the user / provider asked for and not waiting to be normalized (pending work
- * is never archived). Of those, rows another batch holds (the primary key of archived_events
- * makes a second claim impossible) are left out. Each claim keeps the row's xmin:
- * the delete removes a row only while it is still that version. The window walks the primary key
- * index and stops after `limit` matches, so planning costs what the window holds, not what the
- * table holds; `next` is where the following window starts (null: no rows left after `after`).
+ * Claims for batch `batchId` up to `limit` eligible rows of a window of raw_events in physical
+ * order — the rows after tuple `after` and before tuple `before` — that are older than the
+ * cutoff (occurred_at, else created_at), of the user / provider asked for and not waiting to be
+ * normalized (pending work is never archived). Rows another batch holds are left out (the
+ * primary key of archived_events makes a second claim impossible). Each claim keeps the row's
+ * xmin: the delete removes a row only while it is still that version.
+ *
+ * Windows of blocks rather than of primary keys: ids are random UUIDs, so a key window's rows
+ * lie on as many pages as it has rows, all over the table; a block window's rows are on a few
+ * neighbouring pages that planning, writing and deleting the batch then all find in memory.
+ * `last` is the last tuple of the window taken (null: none), `full` whether `limit` cut it short.
  */
 export async function claimWindow(
   tx: Queryable,
   batchId: string,
   f: RowFilter,
-  after: string | null,
+  window: { after: string; before: string },
   limit: number,
-): Promise<{ rows: number; lo: string | null; hi: string | null; next: string | null }> {
-  // When the old rows are a good share of the table the planner prefers reading all of it and
-  // sorting (or a parallel scan) to walking the key index, as it prices cached heap pages as
-  // random reads: each window then cost the whole table. The key walk is what a window is; set
-  // for this transaction only.
-  await tx.query(
-    `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)`,
-  );
-  const { rows } = await tx.query<{ rows: number; lo: string | null; hi: string | null; next: string | null }>(
+): Promise<{ rows: number; lo: string | null; hi: string | null; last: string | null; full: boolean }> {
+  const { rows } = await tx.query<{ rows: number; lo: string | null; hi: string | null; last: string | null; taken: number }>(
     `
 WITH win AS MATERIALIZED (
-SELECT r.id, r.xmin AS row_xmin
+SELECT r.id, r.xmin AS row_xmin, r.ctid AS at
 FROM public.raw_events r
-WHERE ($5::uuid IS NULL OR r.id > $5)
+WHERE r.ctid > $5::tid AND r.ctid < $6::tid
   AND coalesce(r.occurred_at, r.created_at) < $2
   AND ($3::uuid IS NULL OR r.user_id = $3)
   AND ($4::text IS NULL OR r.provider = $4)
-  -- A probe per row (a sub-plan: the LIMIT keeps it from becoming a join that reads the queue
-  -- from its start for every window).
+  -- A probe of the queue's key per row (a sub-plan: the LIMIT keeps it from becoming a join
+  -- that reads the whole queue for every window).
   AND (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id LIMIT 1) IS NULL
-ORDER BY r.id
-LIMIT $6
+ORDER BY r.ctid
+LIMIT $7
 ),
 claimed AS (
 INSERT INTO omni_ingest.archived_events (raw_event_id, batch_id, row_xmin)
@@ -62,11 +68,13 @@ ON CONFLICT (raw_event_id) DO NOTHING
 RETURNING raw_event_id
 )
 SELECT count(*)::int AS rows, min(raw_event_id::text COLLATE "C") AS lo, max(raw_event_id::text COLLATE "C") AS hi,
-       (SELECT w.id::text FROM win w ORDER BY w.id DESC LIMIT 1) AS next
+       (SELECT w.at::text FROM win w ORDER BY w.at DESC LIMIT 1) AS last,
+       (SELECT count(*) FROM win)::int AS taken
 FROM claimed`,
-    [batchId, f.cutoff, f.userId ?? null, f.provider ?? null, after, limit],
+    [batchId, f.cutoff, f.userId ?? null, f.provider ?? null, window.after, window.before, limit],
   );
-  return rows[0] ?? { rows: 0, lo: null, hi: null, next: null };
+  const r = rows[0] ?? { rows: 0, lo: null, hi: null, last: null, taken: 0 };
+  return { rows: r.rows, lo: r.lo, hi: r.hi, last: r.last, full: r.taken >= limit };
 }
 
 /** What a run would archive (--dry-run, and what a stopped run leaves). */

@@ -4,6 +4,7 @@
 // several machines, share the work through the batches' leases and the claims' primary key:
 // none archives a row another has claimed, and a lease of a dead process is taken over.
 import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.js';
 import type { Db } from '../db/connect.js';
 import { isAlive, thisHost } from '../liveness.js';
 import type { Logger } from '../logger.js';
@@ -13,7 +14,7 @@ import { advanceBatch, type BatchOutcome } from './batch.js';
 import * as b from './batch-sql.js';
 import { LeaseLostError } from './errors.js';
 import { faultPoint } from './fault.js';
-import { claimWindow, countEligible, type RowFilter } from './rows-sql.js';
+import { claimWindow, countEligible, type RowFilter, tableBlocks } from './rows-sql.js';
 import type { ArchiveTarget } from './store.js';
 
 /** The ledger's name for these runs (`runs list --command archive`). */
@@ -32,6 +33,8 @@ export interface ArchiveRunOptions {
   /** Batches worked on at once in this process (real server only: the embedded database has one connection). */
   workers: number;
   timeBudgetMs: number | undefined;
+  /** What the time budget is measured by (a test pins it). */
+  clock: Clock;
   signal: AbortSignal | undefined;
   logger: Logger;
   bar: ProgressBar | undefined;
@@ -86,6 +89,7 @@ async function deadOwners(db: Db): Promise<string[]> {
 
 export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult> {
   const started = performance.now();
+  const budgetFrom = o.clock.now().getTime();
   const owner = `${thisHost()}:${process.pid}:archive:${randomUUID().slice(0, 8)}`;
   const args = {
     to: o.target.uri,
@@ -103,7 +107,7 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
   const stopping = () => {
     if (halt.failed) return true;
     if (o.signal?.aborted) stop.reason = 'signal';
-    else if (o.timeBudgetMs !== undefined && performance.now() - started >= o.timeBudgetMs) stop.reason = 'time-budget';
+    else if (o.timeBudgetMs !== undefined && o.clock.now().getTime() - budgetFrom >= o.timeBudgetMs) stop.reason = 'time-budget';
     return stop.reason !== 'done';
   };
   // Lanes share the key walk: one at a time takes over or plans its next batch.
@@ -114,7 +118,7 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
     { command: ARCHIVE_COMMAND, args, dryRun: false, logger: o.logger, reconnectMs: o.reconnectMs },
     async (run) => {
       runId = run.id;
-      let cursor: string | null = null;
+      let cursor = FIRST_TUPLE;
       let turn: Promise<unknown> = Promise.resolve();
       const pick = async (): Promise<{ batch: b.BatchRow; planMs: number } | undefined> => {
         const planStarted = performance.now();
@@ -198,43 +202,56 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
   };
 }
 
+/** The block of a tuple id, '(block,offset)'. */
+const blockOf = (tid: string): number => Number(/^\((\d+),/.exec(tid)?.[1] ?? 0);
+
+/** Before every tuple: where a run's walk over raw_events starts. */
+const FIRST_TUPLE = '(0,0)';
+
 /**
- * A new batch: the eligible rows of the next key window after `cursor`, claimed under the
- * planning lock. A window whose rows are all pending or held by other batches claims nothing:
- * the next window is tried, until one claims rows or the key space ends.
+ * A new batch: the next eligible rows in physical order after tuple `cursor`, claimed under the
+ * planning lock, window after window (each about a batch's worth of blocks) until the batch is
+ * full or the table ends. Returns the batch and where the next one starts; undefined at the end.
  */
 async function plan(
   o: ArchiveRunOptions,
   owner: string,
   runId: string | null,
-  cursor: string | null,
-): Promise<{ batch: b.BatchRow; next: string | null } | undefined> {
-  let after = cursor;
-  for (;;) {
-    const planned = await o.db.transaction(async (tx) => {
-      await b.lockPlanning(tx);
-      const id = randomUUID();
-      const day = new Date().toISOString().slice(0, 10);
-      await b.insertBatch(tx, {
-        id,
-        target: o.target.uri,
-        prefix: `raw_events/${day}/${id}`,
-        cutoff: o.filter.cutoff,
-        userId: o.filter.userId,
-        provider: o.filter.provider,
-        owner,
-        leaseSeconds: LEASE_SECONDS,
-        runId,
-      });
-      const claimed = await claimWindow(tx, id, o.filter, after, o.batchSize);
-      if (claimed.rows === 0) {
-        await b.deleteEmptyBatch(tx, id);
-        return { batch: undefined, next: claimed.next };
-      }
-      return { batch: await b.setPlannedRange(tx, id, claimed.rows, claimed.lo, claimed.hi), next: claimed.next };
+  cursor: string,
+): Promise<{ batch: b.BatchRow; next: string } | undefined> {
+  return o.db.transaction(async (tx) => {
+    await b.lockPlanning(tx);
+    const id = randomUUID();
+    const day = new Date().toISOString().slice(0, 10);
+    await b.insertBatch(tx, {
+      id,
+      target: o.target.uri,
+      prefix: `raw_events/${day}/${id}`,
+      cutoff: o.filter.cutoff,
+      userId: o.filter.userId,
+      provider: o.filter.provider,
+      owner,
+      leaseSeconds: LEASE_SECONDS,
+      runId,
     });
-    if (planned.batch) return { batch: planned.batch, next: planned.next };
-    if (planned.next === null) return undefined;
-    after = planned.next;
-  }
+    const { blocks, rowsPerBlock } = await tableBlocks(tx);
+    const span = Math.max(1, Math.ceil(o.batchSize / rowsPerBlock));
+    let after = cursor;
+    let rows = 0;
+    let lo: string | null = null;
+    let hi: string | null = null;
+    while (rows < o.batchSize && blockOf(after) < blocks) {
+      const before = `(${blockOf(after) + span},0)`;
+      const w = await claimWindow(tx, id, o.filter, { after, before }, o.batchSize - rows);
+      rows += w.rows;
+      if (w.lo !== null && (lo === null || w.lo < lo)) lo = w.lo;
+      if (w.hi !== null && (hi === null || w.hi > hi)) hi = w.hi;
+      after = w.full && w.last !== null ? w.last : before;
+    }
+    if (rows === 0) {
+      await b.deleteEmptyBatch(tx, id);
+      return undefined;
+    }
+    return { batch: await b.setPlannedRange(tx, id, rows, lo, hi), next: after };
+  });
 }

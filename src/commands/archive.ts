@@ -126,6 +126,7 @@ async function runArchiveCommand(ctx: Context, flags: ArchiveFlags): Promise<num
       partRows: f.partRows ?? DEFAULT_PART_ROWS,
       workers: f.workers ?? 1,
       timeBudgetMs: f.timeBudget,
+      clock: ctx.clock,
       signal,
       logger: ctx.logger,
       bar: progress.start('archive', undefined),
