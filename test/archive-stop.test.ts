@@ -44,7 +44,17 @@ describe('archive stopped by a time budget, a signal, a kill', { timeout: 300_00
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const args = (...more: string[]) => [...target.args, 'archive', '--older-than', '90', '--to', uri, '--batch-size', String(BATCH), ...more];
+  const args = (...more: string[]) => [
+    ...target.args,
+    'archive',
+    '--older-than',
+    '90',
+    '--to',
+    uri,
+    '--batch-size',
+    String(BATCH),
+    ...more,
+  ];
 
   /** Every old event is hot or in a part that checks out; returns how many are hot. */
   async function assertNothingLost(): Promise<number> {
@@ -148,7 +158,7 @@ describe('archive stopped by a time budget, a signal, a kill', { timeout: 300_00
       await db.query(`UPDATE public.raw_events SET payload = payload || '{"edited": true}' WHERE id = $1`, [rows[0]!.id]);
       return rows[0]!.id;
     });
-    assert.equal(await assertNothingLost() > 0, true);
+    assert.equal((await assertNothingLost()) > 0, true);
   });
 
   it('the next run finishes everything: the changed row kept, then archived in its new version', async () => {

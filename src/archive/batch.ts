@@ -104,10 +104,11 @@ async function write(w: BatchWork, batch: b.BatchRow): Promise<b.Written> {
 /** Reads the batch back; on any mismatch the batch goes back to planned (every row is still hot) and this throws. */
 async function verify(w: BatchWork, batch: b.BatchRow, expected: b.Written | undefined): Promise<ArchiveCheck> {
   const e = expected ?? { rows: batch.rows, bytes: batch.bytes, parts: batch.parts };
-  const md5 = await rows.hasUnversionedClaims(w.db, batch.id);
-  const check = await checkArchive(w.target, batch.prefix, { expected: e, collect: true, md5 });
+  // The claims change only under this batch's lease: read them before the parts.
+  const claims = await rows.batchClaims(w.db, batch.id);
+  const check = await checkArchive(w.target, batch.prefix, { expected: e, collect: true, md5: claims.unversioned > 0 });
   if (check.ok) {
-    const d = compareIds(await rows.claimedIds(w.db, batch.id), check.ids);
+    const d = compareIds(claims.ids, check.ids);
     if (d.missing.length > 0)
       check.problems.push(`${d.missing.length} rows of the batch are in no part (e.g. ${d.missing.slice(0, 3).join(', ')})`);
     if (d.foreign.length > 0) check.problems.push(`the parts hold rows the batch never claimed (e.g. ${d.foreign.slice(0, 3).join(', ')})`);
@@ -177,7 +178,9 @@ export async function advanceBatch(w: BatchWork, start: b.BatchRow): Promise<Bat
   if (batch.state === 'planned') {
     written = await write(w, batch);
     const ok = await w.db.transaction(async (tx) => {
-      await rows.dropVanishedClaims(tx, batch.id);
+      // A claim whose row was not there to write (deleted by someone else since planning) is no
+      // part of the batch; with every claimed row written there is none to look for.
+      if (written!.rows < batch.rows) await rows.dropVanishedClaims(tx, batch.id);
       return b.markWritten(tx, batch.id, w.owner, written!);
     });
     if (!ok) throw lost(batch.id);

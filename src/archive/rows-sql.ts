@@ -170,6 +170,21 @@ WHERE batch_id = $1`,
 }
 
 /**
+ * Every id the batch claims, and how many of its claims are older than claims recording their
+ * row's version (their delete needs the archived lines' MD5): one read of the batch's claims.
+ */
+export async function batchClaims(db: Queryable, batchId: string): Promise<{ ids: string[]; unversioned: number }> {
+  const { rows } = await db.query<{ id: string; unversioned: boolean }>(
+    `
+SELECT raw_event_id::text AS id, row_xmin IS NULL AS unversioned
+FROM omni_ingest.archived_events
+WHERE batch_id = $1`,
+    [batchId],
+  );
+  return { ids: rows.map((r) => r.id), unversioned: rows.filter((r) => r.unversioned).length };
+}
+
+/**
  * Deletes the chunk's rows — only ids listed in the verified part, still claimed by this batch,
  * still the version the claim recorded (same xmin: not updated since it was claimed, so what the
  * part holds is the row), and not queued for normalization again. Claims older than the row
@@ -203,15 +218,6 @@ WHERE a.batch_id = $1 AND a.raw_event_id = ANY($2::uuid[])
     [batchId, ids],
   );
   return { deleted, kept: kept.rowCount ?? 0 };
-}
-
-/** Has the batch claims from before claims kept their row's version (their delete needs the lines' MD5)? */
-export async function hasUnversionedClaims(db: Queryable, batchId: string): Promise<boolean> {
-  const { rows } = await db.query<{ any: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM omni_ingest.archived_events WHERE batch_id = $1 AND row_xmin IS NULL) AS any`,
-    [batchId],
-  );
-  return rows[0]?.any === true;
 }
 
 /**

@@ -144,6 +144,11 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
           const picked = await nextBatch();
           if (!picked) return;
           const current = picked.batch;
+          // Asked to stop while waiting for its turn: the batch is left for the next run as it is.
+          if (stopping()) {
+            await b.releaseLease(o.db, current.id, owner);
+            return;
+          }
           const done = await withLeaseRenewal(o.db, current.id, owner, o.logger, () =>
             advanceBatch(
               { db: o.db, target: o.target, owner, partRows: o.partRows, logger: o.logger, stopping, record: run.record },
