@@ -1,20 +1,25 @@
 // A part larger than one upload part (8 MiB) goes to S3 as a real multipart upload — create,
 // several UploadPart requests, complete — as s3rver's own request log shows, and comes back
-// whole: verify passes and restore gives raw_events as it was. A few hundred events of random,
+// whole: restore checks it and gives raw_events back as it was. A few hundred events of random,
 // incompressible payload make the part large; no more rows than that.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { rawEventsChecksum, S3_KEYS, startS3, withDb } from './support/archive.js';
 import { runCli } from './support/cli.js';
-import { migratedTarget, type TestTarget } from './support/db.js';
+import { migratedTarget, onServer, type TestTarget } from './support/db.js';
 import { USER_A } from './support/events.js';
 
 const EVENTS = 200;
 /** Random bytes per event: 200 × 48 KiB ≈ 9.4 MiB that gzip cannot shrink, more than one 8 MiB upload part. */
 const BLOB = 48 * 1024;
 
-describe('archive to S3 with a multipart upload', { timeout: 300_000 }, () => {
+// The upload does not depend on the database: the server run shows it (and the embedded one
+// would spend its time moving the payload through WASM).
+describe('archive to S3 with a multipart upload', {
+  skip: onServer ? false : 'the upload is the same on either database; the server run shows it',
+  timeout: 300_000,
+}, () => {
   let target: TestTarget;
   let s3: Awaited<ReturnType<typeof startS3>>;
   let env: Record<string, string>;
@@ -62,8 +67,7 @@ describe('archive to S3 with a multipart upload', { timeout: 300_000 }, () => {
     const manifest = s3.requests.findIndex((l) => l.startsWith('PUT ') && l.includes('/manifest.json'));
     assert.ok(manifest > s3.requests.indexOf(completed[0]!));
 
-    const verify = await cli('archive', 'verify');
-    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+    // Restore reads the part back and checks it against the manifest before it inserts a row.
     const restore = await cli('archive', 'restore', '--from', uri);
     assert.equal(restore.code, 0, restore.stderr);
     assert.equal(restore.json<{ restored: number }>().restored, EVENTS);
