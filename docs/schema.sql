@@ -36,6 +36,7 @@ omni_ingest.archive_batches
 omni_ingest.archived_events
   raw_event_id uuid not null
   batch_id uuid not null
+  row_xmin xid
 
 omni_ingest.embed_batches
   id uuid not null default gen_random_uuid()
