@@ -3,10 +3,11 @@
 // half of the rows next to the peak of the whole run, to show it is flat. Prints one JSON line.
 import { runArchive } from '../src/archive/run.js';
 import { openTarget } from '../src/archive/target.js';
+import { systemClock } from '../src/clock.js';
 import { openDb } from '../src/db/connect.js';
 import { createMemoryLogger } from '../src/logger.js';
 
-const [url, uri, batchSize, rows] = process.argv.slice(2);
+const [url, uri, batchSize, rows, workers] = process.argv.slice(2);
 if (!url || !uri || !rows) throw new Error('usage: archive-worker <database-url> <target-uri> <batch-size> <rows>');
 
 let peakRss = 0;
@@ -30,7 +31,9 @@ try {
     olderThanDays: 90,
     batchSize: Number(batchSize ?? 10_000),
     partRows: 50_000,
+    workers: Number(workers ?? 1),
     timeBudgetMs: undefined,
+    clock: systemClock,
     signal: undefined,
     logger: createMemoryLogger(),
     bar: { increment: (n) => (done += n), setTotal: () => {} },
@@ -39,8 +42,11 @@ try {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   clearInterval(sampler);
   peakRss = Math.max(peakRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
+  // Where the time went: each step of the state machine summed over the batches.
+  const steps = { plan: 0, write: 0, verify: 0, delete: 0 };
+  for (const b of result.batches) for (const k of Object.keys(steps) as (keyof typeof steps)[]) steps[k] += b.ms[k] / 1000;
   process.stdout.write(
-    `${JSON.stringify({ seconds, deleted: result.deleted, bytes: result.bytes, batches: result.batches.length, peakRssBytes: peakRss, firstHalfPeakRssBytes: firstHalfPeak })}\n`,
+    `${JSON.stringify({ seconds, deleted: result.deleted, bytes: result.bytes, batches: result.batches.length, peakRssBytes: peakRss, firstHalfPeakRssBytes: firstHalfPeak, steps })}\n`,
   );
 } finally {
   clearInterval(sampler);

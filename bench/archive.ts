@@ -3,7 +3,7 @@
 // - the baseline: `psql -c "\copy (SELECT * FROM public.raw_events …) TO STDOUT" | gzip -1` to a file
 //   (a dump: no read-back, no delete), and
 // - the tool: `archive` to file:// in a process of its own — parts, manifest, the read-back verify
-//   of every part, and the delete — with its peak memory in the first half of the rows and over
+//   of every part, and the delete, `--workers` batches at once (default 2) — with its peak memory in the first half of the rows and over
 //   the whole run;
 // then the same at twice the events, to show memory stays flat as the rows double.
 // Target: the archive at ≥ 0.5× the dump's speed.
@@ -23,6 +23,7 @@ const run = promisify(execFile);
 export interface ArchiveBenchRow {
   events: number;
   batchSize: number;
+  workers: number;
   dumpSeconds: number;
   dumpMb: number;
   archiveSeconds: number;
@@ -33,6 +34,8 @@ export interface ArchiveBenchRow {
   speedRatio: number;
   peakRssMb: number;
   firstHalfPeakRssMb: number;
+  /** Seconds in each step of the batches: planning, writing parts, the read-back verify, the delete. */
+  steps: { plan: number; write: number; verify: number; delete: number };
 }
 
 const mb = (bytes: number) => bytes / 2 ** 20;
@@ -66,7 +69,7 @@ FROM generate_series(1, $1::int) g`,
   await db.query('VACUUM (ANALYZE) public.raw_events');
 }
 
-async function once(serverUrl: string, events: number, batchSize: number): Promise<ArchiveBenchRow> {
+async function once(serverUrl: string, events: number, batchSize: number, workers: number): Promise<ArchiveBenchRow> {
   const log = (m: string) => process.stderr.write(`archive bench (${events.toLocaleString('en-US')} events): ${m}\n`);
   return withDatabase(serverUrl, async (url, db) => {
     log('generating…');
@@ -85,20 +88,26 @@ async function once(serverUrl: string, events: number, batchSize: number): Promi
       log('archive (write, verify, delete) in a process of its own…');
       const worker = path.join(packageRoot, 'dist', 'bench', 'archive-worker.js');
       t = process.hrtime.bigint();
-      const { stdout } = await run(process.execPath, [worker, url, `file://${dir}/archive`, String(batchSize), String(events)], {
-        maxBuffer: 1 << 20,
-      });
+      const { stdout } = await run(
+        process.execPath,
+        [worker, url, `file://${dir}/archive`, String(batchSize), String(events), String(workers)],
+        {
+          maxBuffer: 1 << 20,
+        },
+      );
       const w = JSON.parse(stdout.trim()) as {
         seconds: number;
         deleted: number;
         batches: number;
         peakRssBytes: number;
         firstHalfPeakRssBytes: number;
+        steps: ArchiveBenchRow['steps'];
       };
       if (w.deleted !== events) throw new Error(`archive left events behind: ${stdout}`);
       return {
         events,
         batchSize,
+        workers,
         dumpSeconds,
         dumpMb,
         archiveSeconds: w.seconds,
@@ -108,6 +117,7 @@ async function once(serverUrl: string, events: number, batchSize: number): Promi
         speedRatio: dumpSeconds / w.seconds,
         peakRssMb: mb(w.peakRssBytes),
         firstHalfPeakRssMb: mb(w.firstHalfPeakRssBytes),
+        steps: w.steps,
       };
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -115,8 +125,13 @@ async function once(serverUrl: string, events: number, batchSize: number): Promi
   });
 }
 
-export async function benchArchive(o: { serverUrl: string; events: number; batchSize: number }): Promise<ArchiveBenchRow[]> {
-  return [await once(o.serverUrl, o.events, o.batchSize), await once(o.serverUrl, o.events * 2, o.batchSize)];
+export async function benchArchive(o: {
+  serverUrl: string;
+  events: number;
+  batchSize: number;
+  workers: number;
+}): Promise<ArchiveBenchRow[]> {
+  return [await once(o.serverUrl, o.events, o.batchSize, o.workers), await once(o.serverUrl, o.events * 2, o.batchSize, o.workers)];
 }
 
 export function printArchive(rows: ArchiveBenchRow[]): string {
@@ -126,7 +141,12 @@ export function printArchive(rows: ArchiveBenchRow[]): string {
     '|---|---|---|---|---|',
     ...rows.map(
       (r) =>
-        `| ${r.events.toLocaleString('en-US')} | ${r.dumpSeconds.toFixed(1)} s (${rate(r.events, r.dumpSeconds)}, ${r.dumpMb.toFixed(1)} MB) | ${r.archiveSeconds.toFixed(1)} s (${rate(r.events, r.archiveSeconds)}, ${r.archiveMb.toFixed(1)} MB in ${r.batches} batches) | ${r.speedRatio.toFixed(2)}× | ${r.firstHalfPeakRssMb.toFixed(0)} MB / ${r.peakRssMb.toFixed(0)} MB |`,
+        `| ${r.events.toLocaleString('en-US')} | ${r.dumpSeconds.toFixed(1)} s (${rate(r.events, r.dumpSeconds)}, ${r.dumpMb.toFixed(1)} MB) | ${r.archiveSeconds.toFixed(1)} s (${rate(r.events, r.archiveSeconds)}, ${r.archiveMb.toFixed(1)} MB in ${r.batches} batches, ${r.workers} worker(s)) | ${r.speedRatio.toFixed(2)}× | ${r.firstHalfPeakRssMb.toFixed(0)} MB / ${r.peakRssMb.toFixed(0)} MB |`,
+    ),
+    '',
+    ...rows.map(
+      (r) =>
+        `${r.events.toLocaleString('en-US')} events, archive steps summed over the batches (workers overlap): plan ${r.steps.plan.toFixed(1)} s, write ${r.steps.write.toFixed(1)} s, verify ${r.steps.verify.toFixed(1)} s, delete ${r.steps.delete.toFixed(1)} s`,
     ),
     '',
     'target: archive ≥ 0.5× the dump, peak RSS flat as the events double',

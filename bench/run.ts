@@ -58,6 +58,7 @@ if (name === 'normalize') {
     serverUrl,
     events: Number(values.events),
     batchSize: Number(values['batch-size'] === '1000' ? 10_000 : values['batch-size']),
+    workers: Number(values.workers),
   });
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printArchive(rows)}\n`);
 } else if (name === 'batch-auto') {

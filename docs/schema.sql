@@ -36,6 +36,33 @@ omni_ingest.archive_batches
 omni_ingest.archived_events
   raw_event_id uuid not null
   batch_id uuid not null
+  row_xmin xid
+
+omni_ingest.embed_batches
+  id uuid not null default gen_random_uuid()
+  state text not null default 'preparing'::text
+  provider text not null
+  model text not null
+  dimensions integer
+  item_ids uuid[] not null default '{}'::uuid[]
+  custom_ids text[] not null default '{}'::text[]
+  tokens bigint not null default 0
+  bytes bigint not null default 0
+  attempts integer not null default 0
+  input_file_id text
+  provider_batch_id text
+  provider_status text
+  output_file_id text
+  error_file_id text
+  claimed_by text
+  claimed_until timestamp with time zone
+  run_id uuid
+  last_run_id uuid
+  error text
+  created_at timestamp with time zone not null default now()
+  submitted_at timestamp with time zone
+  polled_at timestamp with time zone
+  finished_at timestamp with time zone
 
 omni_ingest.embedding_backfill_ranges
   pass integer not null
@@ -253,6 +280,10 @@ omni_ingest.archived_events archived_events_batch_id_fkey FOREIGN KEY (batch_id)
 
 omni_ingest.archived_events archived_events_pkey PRIMARY KEY (raw_event_id)
 
+omni_ingest.embed_batches embed_batches_pkey PRIMARY KEY (id)
+
+omni_ingest.embed_batches embed_batches_state_check CHECK ((state = ANY (ARRAY['preparing'::text, 'uploaded'::text, 'submitted'::text, 'done'::text, 'failed'::text])))
+
 omni_ingest.embedding_backfill_ranges embedding_backfill_ranges_pkey PRIMARY KEY (pass, seq)
 
 omni_ingest.embedding_legacy_rejects embedding_legacy_rejects_kind_check CHECK ((kind = ANY (ARRAY['wrong_dimension'::text, 'malformed'::text, 'non_finite'::text])))
@@ -330,6 +361,10 @@ CREATE UNIQUE INDEX archive_batches_pkey ON omni_ingest.archive_batches USING bt
 CREATE INDEX archived_events_batch_idx ON omni_ingest.archived_events USING btree (batch_id, raw_event_id)
 
 CREATE UNIQUE INDEX archived_events_pkey ON omni_ingest.archived_events USING btree (raw_event_id)
+
+CREATE INDEX embed_batches_open_idx ON omni_ingest.embed_batches USING btree (provider, model, created_at) WHERE (state = ANY (ARRAY['preparing'::text, 'uploaded'::text, 'submitted'::text]))
+
+CREATE UNIQUE INDEX embed_batches_pkey ON omni_ingest.embed_batches USING btree (id)
 
 CREATE UNIQUE INDEX embedding_backfill_ranges_pkey ON omni_ingest.embedding_backfill_ranges USING btree (pass, seq)
 
@@ -1094,6 +1129,8 @@ schema public to service_role: USAGE
 table omni_ingest.archive_batches to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
 
 table omni_ingest.archived_events to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
+
+table omni_ingest.embed_batches to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
 
 table omni_ingest.embedding_backfill_ranges to service_role: DELETE, INSERT, REFERENCES, SELECT, TRIGGER, TRUNCATE, UPDATE
 

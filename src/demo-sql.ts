@@ -1,13 +1,26 @@
 // What the demo looks at before writing into a server database it was pointed at.
 import type { Queryable } from './db/connect.js';
 
-/** Raw events of users other than the demo's, and tables of `public` when no omni-ingest ledger exists. */
+/**
+ * Raw events of users other than the demo's; and, where no omni-ingest ledger exists, every table
+ * of the database's own schemas (`public` unqualified, others as schema.table; not the system's
+ * nor an extension's): a database that holds anything is not the demo's.
+ */
 export async function foreignContent(db: Queryable, demoUsers: string[]): Promise<{ otherEvents: number; foreignTables: string[] }> {
   const { rows } = await db.query<{ ours: boolean; tables: string[] }>(`
 SELECT to_regclass('omni_ingest.schema_migrations') IS NOT NULL AS ours,
-       coalesce(array_agg(c.relname::text ORDER BY c.relname) FILTER (WHERE c.relname IS NOT NULL), '{}') AS tables
+       coalesce(array_agg(t.name ORDER BY t.public DESC, t.name) FILTER (WHERE t.name IS NOT NULL), '{}') AS tables
 FROM (SELECT 1) one
-LEFT JOIN pg_class c ON c.relkind IN ('r', 'p') AND c.relnamespace = 'public'::regnamespace`);
+LEFT JOIN (
+  SELECT CASE WHEN n.nspname = 'public' THEN c.relname::text ELSE format('%I.%I', n.nspname, c.relname) END AS name,
+         n.nspname = 'public' AS public
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p')
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'omni_ingest')
+    AND n.nspname NOT LIKE 'pg\\_%'
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+) t ON true`);
   const ours = rows[0]?.ours ?? false;
   const tables = rows[0]?.tables ?? [];
   if (!ours) return { otherEvents: 0, foreignTables: tables };

@@ -74,6 +74,15 @@ export class MigrationError extends OmniError {
   override readonly code = 'migration';
 }
 
+/**
+ * The migration files and this database's history disagree (a file edited after it was applied,
+ * migrations this version does not know): nothing ran and nothing will until the files or the
+ * version are put right, a configuration error (exit 2) like every other command reports it.
+ */
+export class MigrationMismatchError extends MigrationError {
+  override readonly exitCode = ExitCode.usage;
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

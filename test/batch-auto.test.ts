@@ -135,7 +135,7 @@ describe('omni-ingest with --batch-size auto and --max-rate', () => {
 
   it('refuses --batch-target with a fixed size, and bad values', async () => {
     const bad: [string[], RegExp][] = [
-      [['--batch-size', '100', '--batch-target', '2s'], /--batch-target applies to --batch-size auto/],
+      [['--batch-size', '100', '--batch-target', '2s'], /--batch-target applies only to --batch-size auto/],
       [['--batch-size', 'automatic'], /--batch-size "automatic" must be a whole number between 1 and 50000, or auto/],
       [['--batch-target', '10m'], /--batch-target "10m" must be a duration between 50ms and 60s/],
       [['--max-rate', '0'], /--max-rate "0" must be a number of events per second above 0/],

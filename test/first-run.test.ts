@@ -12,7 +12,7 @@ import { loadMigrationFiles } from '../src/migrate/files.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { migrationsDir } from '../src/paths.js';
 import { runCli } from './support/cli.js';
-import { freshTarget, migratedTarget, onServer, serverUrl, type TestTarget } from './support/db.js';
+import { freshTarget, migratedTarget, onServer, poolerUrl, serverUrl, type TestTarget } from './support/db.js';
 
 const MIGRATIONS = loadMigrationFiles(migrationsDir).length;
 const USER = '11111111-1111-4111-8111-111111111111';
@@ -59,10 +59,18 @@ describe('an embedded data folder that does not exist yet', { skip: onServer ? '
   it('every command but migrate, demo and doctor exits 2 at once, says to migrate, and creates nothing', async () => {
     const dataDir = path.join(root, 'db');
     for (const command of [...COMMANDS, ['verify'], ['migrate', 'status']]) {
-      const r = await timed(['--data-dir', dataDir, ...command]);
+      const r = await timed(['--data-dir', dataDir, ...command], { OPENAI_API_KEY: undefined });
       const what = `${command.join(' ')}: ${r.stderr}`;
       assert.equal(r.code, 2, what);
-      assert.match(r.stderr, /the database is not migrated: there is no embedded database in .*db yet: run `omni-ingest migrate`/, what);
+      // Nothing ran: no word about the embedder it would have used.
+      assert.doesNotMatch(r.stderr, /local embedder/, what);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `the database is not migrated \\(0 of ${MIGRATIONS} applied; there is no embedded database in .*db yet\\): run \`omni-ingest migrate\``,
+        ),
+        what,
+      );
       assert.match(r.stderr, /hint: .*--data-dir \/ OMNI_INGEST_DATA_DIR/, what);
       assert.ok(r.stderr.length < 1000, `${command.join(' ')} printed ${r.stderr.length} bytes`);
       assert.ok(r.ms < QUICK_MS, `${command.join(' ')} took ${r.ms} ms`);
@@ -139,9 +147,10 @@ describe('a database that exists but is not migrated', () => {
 
   it('every command but migrate, demo and doctor exits 2 with how many migrations are applied, and never hangs', async () => {
     // Those the issue saw hang or crash, and one of each other kind (the check is one, in run.ts).
-    const seen = ['runs', 'import', 'normalize', 'backfill', 'purge', 'embeddings', 'errors'];
+    const seen = ['runs', 'import', 'normalize', 'embed', 'backfill', 'purge', 'embeddings', 'errors'];
     for (const command of [...COMMANDS.filter((c) => seen.includes(c[0]!)), ['verify']]) {
-      const r = await timed([...target.args, ...command]);
+      const r = await timed([...target.args, ...command], { OPENAI_API_KEY: undefined });
+      assert.doesNotMatch(r.stderr, /local embedder/, `${command.join(' ')}: ${r.stderr}`);
       const what = `${command.join(' ')}: ${r.stderr}`;
       assert.equal(r.code, 2, what);
       assert.match(
@@ -195,8 +204,8 @@ describe('a migration file changed after it was applied', () => {
     await target.drop();
   });
 
-  it('is a configuration error that names it, for every command that needs the schema', async () => {
-    for (const command of [['stats'], ['normalize'], ['runs', 'list']]) {
+  it('is a configuration error that names it, for migrate itself and every command that needs the schema', async () => {
+    for (const command of [['migrate'], ['stats'], ['normalize'], ['runs', 'list']]) {
       const r = await runCli([...target.args, ...command]);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, /migration 20261129_stage_queues changed after it was applied/);
@@ -266,28 +275,73 @@ describe('a server URL naming what does not exist', { skip: onServer ? false : '
     }
   });
 
-  it('demo refuses a database that holds other data unless --force', async () => {
-    const target = await freshTarget();
-    const db = await target.open();
-    try {
-      await db.query('CREATE TABLE public.customers (id int)');
-    } finally {
-      await db.close();
-    }
-    try {
-      const r = await runCli([...target.args, 'demo']);
+  it('through PgBouncer, which answers both with a protocol error (08P01), the same', {
+    skip: poolerUrl ? false : 'needs TEST_PGBOUNCER_URL',
+  }, async () => {
+    const pooled = (change: (u: URL) => void) => {
+      const u = new URL(poolerUrl!);
+      change(u);
+      return u.toString();
+    };
+    // Once each, and a database name of this run's own: after a failed server login PgBouncer
+    // holds further logins to that database for server_login_retry (15 s) and they time out.
+    const database = `no_such_database_${process.pid}_${Date.now()}`;
+    const cases: [string, RegExp, RegExp][] = [
+      [
+        pooled((u) => {
+          u.pathname = `/${database}`;
+        }),
+        new RegExp(`database does not exist at .*${database}`),
+        /hint: fix the database name/,
+      ],
+      [
+        pooled((u) => {
+          u.username = 'no_such_role_xyz';
+          u.password = 'pw-of-nobody';
+        }),
+        /authentication failed at .*no_such_role_xyz/,
+        /hint: check the user and password .*PgBouncer's auth_file/,
+      ],
+    ];
+    for (const [databaseUrl, message, hint] of cases) {
+      const r = await timed(['--database-url', databaseUrl, 'stats']);
       assert.equal(r.code, 2, r.stderr);
-      assert.match(r.stderr, /refusing to write the demo data into .*: it holds tables omni-ingest did not make \(customers\)/);
-      assert.match(r.stderr, /--force/);
-      const check = await target.open();
+      assert.match(r.stderr, message);
+      assert.match(r.stderr, hint);
+      assert.doesNotMatch(r.stderr, /pw-of-nobody/);
+      assert.ok(r.ms < QUICK_MS, `took ${r.ms} ms`);
+    }
+  });
+
+  it('demo refuses a database that holds other data unless --force', async () => {
+    const cases: [string, RegExp][] = [
+      ['CREATE TABLE public.customers (id int)', /it holds tables omni-ingest did not make \(customers\)/],
+      // Not only `public`: an application's own schema counts as much.
+      ['CREATE SCHEMA sales; CREATE TABLE sales.orders (id int)', /it holds tables omni-ingest did not make \(sales\.orders\)/],
+    ];
+    for (const [ddl, refusal] of cases) {
+      const target = await freshTarget();
+      const db = await target.open();
       try {
-        const { rows } = await check.query<{ ours: boolean }>(`SELECT to_regclass('omni_ingest.schema_migrations') IS NOT NULL AS ours`);
-        assert.equal(rows[0]?.ours, false, 'the demo migrated the database it refused');
+        await db.query(ddl);
       } finally {
-        await check.close();
+        await db.close();
       }
-    } finally {
-      await target.drop();
+      try {
+        const r = await runCli([...target.args, 'demo']);
+        assert.equal(r.code, 2, r.stderr);
+        assert.match(r.stderr, new RegExp(`refusing to write the demo data into .*: ${refusal.source}`));
+        assert.match(r.stderr, /--force/);
+        const check = await target.open();
+        try {
+          const { rows } = await check.query<{ ours: boolean }>(`SELECT to_regclass('omni_ingest.schema_migrations') IS NOT NULL AS ours`);
+          assert.equal(rows[0]?.ours, false, 'the demo migrated the database it refused');
+        } finally {
+          await check.close();
+        }
+      } finally {
+        await target.drop();
+      }
     }
   });
 });

@@ -283,6 +283,7 @@ describe('the migration history', () => {
     await assert.rejects(migrate(db, { files }), (err: unknown) => {
       assert.ok(err instanceof MigrationError, String(err));
       assert.match(err.message, new RegExp(`migration ${BASELINE} changed after it was applied`));
+      assert.equal(err.exitCode, 2, 'a configuration error: nothing runs until the file is restored');
       assert.match(err.message, new RegExp(`recorded checksum ${edited.checksum.slice(0, 12)}, file now ${changed.checksum.slice(0, 12)}`));
       assert.match(err.hint ?? '', /new migration file/);
       return true;

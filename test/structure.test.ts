@@ -1,6 +1,8 @@
 // The import graph of src/ keeps its layers: nothing below the command layer reaches up into
-// src/commands/, and no files import each other in a circle (type-only imports included).
+// src/commands/, and no files import each other in a circle (type-only imports included). The
+// README's own links lead to files a fresh clone has.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -81,5 +83,28 @@ describe('the import graph of src/', () => {
     };
     for (const v of graph.keys()) if (!indexOf.has(v)) visit(v);
     assert.deepEqual(cycles, []);
+  });
+});
+
+describe('the README', () => {
+  const readme = fs.readFileSync(path.join(packageRoot, 'README.md'), 'utf8');
+
+  it('links only to files the repository holds (the contract among them), and says how to run the binary', () => {
+    const links = [...readme.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!).filter((l) => !/^[a-z]+:/i.test(l));
+    assert.ok(links.includes('docs/contract.md'), 'the README links the contract');
+    // Tracked, not merely present here: a clone has what git holds (a checkout without .git: on disk).
+    let tracked: Set<string> | undefined;
+    try {
+      tracked = new Set(execFileSync('git', ['ls-files'], { cwd: packageRoot, encoding: 'utf8' }).split('\n'));
+    } catch {
+      tracked = undefined;
+    }
+    for (const link of links) {
+      const file = path.normalize(link);
+      assert.ok(fs.existsSync(path.join(packageRoot, file)), `README links ${link}, which does not exist`);
+      if (tracked && fs.statSync(path.join(packageRoot, file)).isFile())
+        assert.ok(tracked.has(file), `README links ${link}, which git does not hold`);
+    }
+    assert.match(readme, /npx omni-ingest <command>/);
   });
 });

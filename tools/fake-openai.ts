@@ -1,9 +1,11 @@
 // A local HTTP server that speaks enough of the OpenAI API for tests and benchmarks:
 // POST /v1/embeddings and POST /v1/chat/completions, with injectable latency, 429s with
-// Retry-After, 500s and rejected inputs. Driven through the real `openai` SDK via baseURL.
+// Retry-After, 500s and rejected inputs, and the Batch API (/v1/files, /v1/batches: see
+// fake-openai-batch.ts). Driven through the real `openai` SDK via baseURL.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createFakeBatchApi, type FakeBatchApi, type FakeBatchOptions } from './fake-openai-batch.js';
 
 export interface FakeOpenAIOptions {
   /** Vector size returned by /v1/embeddings (default 1536). */
@@ -28,6 +30,8 @@ export interface FakeOpenAIOptions {
   unauthorized?: number;
   /** Every error message quotes the API key the request carried, as some proxies and compatible servers do. */
   echoKey?: boolean;
+  /** How Batch API batches behave (completion, expiry). */
+  batch?: FakeBatchOptions;
 }
 
 export interface FakeOpenAIStats {
@@ -48,6 +52,7 @@ export interface FakeOpenAI {
   url: string;
   options: FakeOpenAIOptions;
   stats: FakeOpenAIStats;
+  batchApi: FakeBatchApi;
   close(): Promise<void>;
 }
 
@@ -180,6 +185,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       send(res, 200, { object: 'list', data: [{ id: 'text-embedding-3-small', object: 'model' }] });
       return;
     }
+    if (batchApi.handle(req, res, text)) return;
     let body: Record<string, unknown>;
     try {
       body = JSON.parse(text) as Record<string, unknown>;
@@ -192,45 +198,59 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     else send(res, 404, { error: { message: `Unknown request URL: ${req.method} ${req.url}`, type: 'invalid_request_error' } });
   }
 
-  function embeddings(res: http.ServerResponse, body: Record<string, unknown>, answer: Answer = send): void {
-    stats.embeddingRequests++;
-    const input = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? (body.input as unknown[]).map(String) : [];
-    stats.batchSizes.push(input.length);
+  /** The answer to an embeddings request body: a 400 naming a rejected input, or the vectors. */
+  function embedAnswer(input: string[], body: Record<string, unknown>): { status: number; body: unknown } {
     const bad = options.rejectMarker ? input.findIndex((s) => s.includes(options.rejectMarker!)) : -1;
     if (bad >= 0) {
       stats.rejected++;
-      answer(res, 400, {
-        error: {
-          message: `Invalid 'input[${bad}]': the input was rejected by the content filter.`,
-          type: 'invalid_request_error',
-          param: `input[${bad}]`,
-          code: 'invalid_value',
+      return {
+        status: 400,
+        body: {
+          error: {
+            message: `Invalid 'input[${bad}]': the input was rejected by the content filter.`,
+            type: 'invalid_request_error',
+            param: `input[${bad}]`,
+            code: 'invalid_value',
+          },
         },
-      });
-      return;
+      };
     }
     if (input.length === 0 || input.some((s) => s.length === 0)) {
-      send(res, 400, { error: { message: "'$.input' is invalid: empty strings are not allowed.", type: 'invalid_request_error' } });
-      return;
+      return {
+        status: 400,
+        body: { error: { message: "'$.input' is invalid: empty strings are not allowed.", type: 'invalid_request_error' } },
+      };
     }
     stats.embeddingInputs += input.length;
     const dimensions = typeof body.dimensions === 'number' ? body.dimensions : (options.dimensions ?? 1536);
     const tokens = input.reduce((n, s) => n + Math.ceil(s.length / 4), 0);
     // The SDK asks for base64 by default; answer in the format asked for.
     const asBase64 = body.encoding_format === 'base64';
-    send(res, 200, {
-      object: 'list',
-      model: body.model,
-      data: input.map((s, index) => {
-        const vector = fakeVector(s, dimensions);
-        return {
-          object: 'embedding',
-          index,
-          embedding: asBase64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector,
-        };
-      }),
-      usage: { prompt_tokens: tokens, total_tokens: tokens },
-    });
+    return {
+      status: 200,
+      body: {
+        object: 'list',
+        model: body.model,
+        data: input.map((s, index) => {
+          const vector = fakeVector(s, dimensions);
+          return {
+            object: 'embedding',
+            index,
+            embedding: asBase64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector,
+          };
+        }),
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      },
+    };
+  }
+
+  function embeddings(res: http.ServerResponse, body: Record<string, unknown>, answer: Answer = send): void {
+    stats.embeddingRequests++;
+    const input = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? (body.input as unknown[]).map(String) : [];
+    stats.batchSizes.push(input.length);
+    const r = embedAnswer(input, body);
+    if (r.status === 200) send(res, r.status, r.body);
+    else answer(res, r.status, r.body as { error: { message: string } });
   }
 
   function chat(res: http.ServerResponse, body: Record<string, unknown>): void {
@@ -247,12 +267,16 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     });
   }
 
+  options.batch ??= {};
+  const batchApi = createFakeBatchApi(options.batch, (input, body) => embedAnswer([input], body), send);
+
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/v1`,
     options,
     stats,
+    batchApi,
     close: () =>
       new Promise<void>((resolve) => {
         for (const t of timers) clearTimeout(t);

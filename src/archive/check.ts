@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { errorMessage } from '../errors.js';
 import { type Manifest, MANIFEST_NAME, type PartEntry, parseManifest } from './manifest.js';
-import { lineId, lineMd5, readPart } from './parts.js';
+import { lineId, lineMd5, readPartBytes } from './parts.js';
 import { type ArchiveTarget, joinKey } from './store.js';
 
 export interface PartResult {
@@ -23,6 +23,7 @@ export interface ArchiveCheck {
   problems: string[];
   parts: PartResult[];
   ids: string[];
+  /** Each id's line MD5, when asked for (claims without their row's version); else empty. */
   md5s: string[];
 }
 
@@ -41,11 +42,17 @@ async function readText(target: ArchiveTarget, key: string): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function checkPart(target: ArchiveTarget, key: string, part: PartEntry, into: ArchiveCheck | null): Promise<PartResult> {
+async function checkPart(
+  target: ArchiveTarget,
+  key: string,
+  part: PartEntry,
+  into: ArchiveCheck | null,
+  md5: boolean,
+): Promise<PartResult> {
   let rows = 0;
   let problem: string | null = null;
   try {
-    const reading = await readPart(target, key, LINE_BATCH);
+    const reading = await readPartBytes(target, key, LINE_BATCH);
     for await (const lines of reading.lines) {
       for (const line of lines) {
         rows++;
@@ -55,7 +62,7 @@ async function checkPart(target: ArchiveTarget, key: string, part: PartEntry, in
           continue;
         }
         into?.ids.push(id);
-        into?.md5s.push(lineMd5(line));
+        if (md5) into?.md5s.push(lineMd5(line));
       }
     }
     const { bytes, sha256 } = reading.tally();
@@ -109,11 +116,11 @@ function compare(m: Manifest, e: Expected): string[] {
   return problems;
 }
 
-/** Reads the manifest under `prefix` and every part it lists; `collect` keeps the ids and MD5s. */
+/** Reads the manifest under `prefix` and every part it lists; `collect` keeps the ids (and `md5` their lines' MD5s). */
 export async function checkArchive(
   target: ArchiveTarget,
   prefix: string,
-  o: { expected?: Expected; collect: boolean },
+  o: { expected?: Expected; collect: boolean; md5?: boolean },
 ): Promise<ArchiveCheck> {
   const manifestKey = joinKey(prefix, MANIFEST_NAME);
   const result: ArchiveCheck = {
@@ -142,7 +149,7 @@ export async function checkArchive(
   const partRows = manifest.parts.reduce((n, p) => n + p.rows, 0);
   if (partRows !== manifest.rows) result.problems.push(`the manifest's parts hold ${partRows} rows, its total says ${manifest.rows}`);
   for (const part of manifest.parts) {
-    const r = await checkPart(target, joinKey(prefix, part.name), part, o.collect ? result : null);
+    const r = await checkPart(target, joinKey(prefix, part.name), part, o.collect ? result : null, o.md5 === true);
     result.parts.push(r);
     if (r.problem) result.problems.push(`${target.objectUri(joinKey(prefix, part.name))}: ${r.problem}`);
   }

@@ -15,41 +15,66 @@ export async function utcSession(tx: Queryable): Promise<void> {
   await tx.query(`SET LOCAL TimeZone = 'UTC'`);
 }
 
+/** Where a walk over raw_events in physical order stands: the table's size in blocks and rows per block. */
+export async function tableBlocks(tx: Queryable): Promise<{ blocks: number; rowsPerBlock: number }> {
+  const { rows } = await tx.query<{ blocks: number; rows_per_block: number }>(`
+SELECT (pg_relation_size(c.oid) / current_setting('block_size')::int)::float8 AS blocks,
+       CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN c.reltuples / c.relpages ELSE 8 END::float8 AS rows_per_block
+FROM pg_class c
+WHERE c.oid = 'public.raw_events'::regclass`);
+  return { blocks: rows[0]?.blocks ?? 0, rowsPerBlock: rows[0]?.rows_per_block ?? 8 };
+}
+
 /**
- * Claims for batch `batchId` the next `limit` eligible rows after `after` in key order: older
- * than the cutoff (occurred_at, else created_at), of the user / provider asked for, not claimed
- * by any batch, and not waiting to be normalized (pending work is never archived). The primary
- * key of archived_events makes a second claim of a row impossible.
+ * Claims for batch `batchId` up to `limit` eligible rows of a window of raw_events in physical
+ * order — the rows after tuple `after` and before tuple `before` — that are older than the
+ * cutoff (occurred_at, else created_at), of the user / provider asked for and not waiting to be
+ * normalized (pending work is never archived). Rows another batch holds are left out (the
+ * primary key of archived_events makes a second claim impossible). Each claim keeps the row's
+ * xmin: the delete removes a row only while it is still that version.
+ *
+ * Windows of blocks rather than of primary keys: ids are random UUIDs, so a key window's rows
+ * lie on as many pages as it has rows, all over the table; a block window's rows are on a few
+ * neighbouring pages that planning, writing and deleting the batch then all find in memory.
+ * `last` is the last tuple of the window taken (null: none), `full` whether `limit` cut it short.
  */
-export async function claimRows(
+export async function claimWindow(
   tx: Queryable,
   batchId: string,
   f: RowFilter,
-  after: string | null,
+  window: { after: string; before: string },
   limit: number,
-): Promise<{ rows: number; lo: string | null; hi: string | null }> {
-  const { rows } = await tx.query<{ rows: number; lo: string | null; hi: string | null }>(
+): Promise<{ rows: number; lo: string | null; hi: string | null; last: string | null; full: boolean }> {
+  const { rows } = await tx.query<{ rows: number; lo: string | null; hi: string | null; last: string | null; taken: number }>(
     `
-WITH claimed AS (
-INSERT INTO omni_ingest.archived_events (raw_event_id, batch_id)
-SELECT r.id, $1
+WITH win AS MATERIALIZED (
+SELECT r.id, r.xmin AS row_xmin, r.ctid AS at
 FROM public.raw_events r
-WHERE coalesce(r.occurred_at, r.created_at) < $2
+WHERE r.ctid > $5::tid AND r.ctid < $6::tid
+  AND coalesce(r.occurred_at, r.created_at) < $2
   AND ($3::uuid IS NULL OR r.user_id = $3)
   AND ($4::text IS NULL OR r.provider = $4)
-  AND ($5::uuid IS NULL OR r.id > $5)
-  AND NOT EXISTS (SELECT 1 FROM omni_ingest.archived_events a WHERE a.raw_event_id = r.id)
-  AND NOT EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id)
-ORDER BY r.id
-LIMIT $6
+  -- A probe of the queue's key per row (a sub-plan: the LIMIT keeps it from becoming a join
+  -- that reads the whole queue for every window).
+  AND (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id LIMIT 1) IS NULL
+ORDER BY r.ctid
+LIMIT $7
+),
+claimed AS (
+INSERT INTO omni_ingest.archived_events (raw_event_id, batch_id, row_xmin)
+SELECT w.id, $1, w.row_xmin
+FROM win w
 ON CONFLICT (raw_event_id) DO NOTHING
 RETURNING raw_event_id
 )
-SELECT count(*)::int AS rows, min(raw_event_id::text COLLATE "C") AS lo, max(raw_event_id::text COLLATE "C") AS hi
+SELECT count(*)::int AS rows, min(raw_event_id::text COLLATE "C") AS lo, max(raw_event_id::text COLLATE "C") AS hi,
+       (SELECT w.at::text FROM win w ORDER BY w.at DESC LIMIT 1) AS last,
+       (SELECT count(*) FROM win)::int AS taken
 FROM claimed`,
-    [batchId, f.cutoff, f.userId ?? null, f.provider ?? null, after, limit],
+    [batchId, f.cutoff, f.userId ?? null, f.provider ?? null, window.after, window.before, limit],
   );
-  return rows[0] ?? { rows: 0, lo: null, hi: null };
+  const r = rows[0] ?? { rows: 0, lo: null, hi: null, last: null, taken: 0 };
+  return { rows: r.rows, lo: r.lo, hi: r.hi, last: r.last, full: r.taken >= limit };
 }
 
 /** What a run would archive (--dry-run, and what a stopped run leaves). */
@@ -145,26 +170,46 @@ WHERE batch_id = $1`,
 }
 
 /**
+ * Every id the batch claims, and how many of its claims are older than claims recording their
+ * row's version (their delete needs the archived lines' MD5): one read of the batch's claims.
+ */
+export async function batchClaims(db: Queryable, batchId: string): Promise<{ ids: string[]; unversioned: number }> {
+  const { rows } = await db.query<{ id: string; unversioned: boolean }>(
+    `
+SELECT raw_event_id::text AS id, row_xmin IS NULL AS unversioned
+FROM omni_ingest.archived_events
+WHERE batch_id = $1`,
+    [batchId],
+  );
+  return { ids: rows.map((r) => r.id), unversioned: rows.filter((r) => r.unversioned).length };
+}
+
+/**
  * Deletes the chunk's rows — only ids listed in the verified part, still claimed by this batch,
- * whose row is byte for byte what was archived (its line's MD5) and not queued for
- * normalization again. A row that changed since is kept hot and its claim dropped (a later run
- * archives its new version); returns how many were deleted and kept.
+ * still the version the claim recorded (same xmin: not updated since it was claimed, so what the
+ * part holds is the row), and not queued for normalization again. Claims older than the row
+ * version column are checked the slow way, by the MD5 of the archived line (`md5s`, null where
+ * not read). A row that changed since is kept hot and its claim dropped (a later run archives its
+ * new version); returns how many were deleted and kept.
  */
 export async function deleteChunk(
   tx: Queryable,
   batchId: string,
   ids: string[],
-  md5s: string[],
+  md5s: (string | null)[],
 ): Promise<{ deleted: number; kept: number }> {
   const gone = await tx.query(
     `
 DELETE FROM public.raw_events r
 USING unnest($2::uuid[], $3::text[]) AS x(id, md5), omni_ingest.archived_events a
 WHERE r.id = x.id AND a.raw_event_id = x.id AND a.batch_id = $1
-  AND md5(to_jsonb(r)::text) = x.md5
+  AND (r.xmin = a.row_xmin OR (a.row_xmin IS NULL AND md5(to_jsonb(r)::text) = x.md5))
   AND NOT EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id)`,
     [batchId, ids, md5s],
   );
+  const deleted = gone.rowCount ?? 0;
+  // Every row deleted: no claim of a row left hot to drop.
+  if (deleted === ids.length) return { deleted, kept: 0 };
   const kept = await tx.query(
     `
 DELETE FROM omni_ingest.archived_events a
@@ -172,7 +217,7 @@ WHERE a.batch_id = $1 AND a.raw_event_id = ANY($2::uuid[])
   AND EXISTS (SELECT 1 FROM public.raw_events r WHERE r.id = a.raw_event_id)`,
     [batchId, ids],
   );
-  return { deleted: gone.rowCount ?? 0, kept: kept.rowCount ?? 0 };
+  return { deleted, kept: kept.rowCount ?? 0 };
 }
 
 /**

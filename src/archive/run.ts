@@ -4,6 +4,7 @@
 // several machines, share the work through the batches' leases and the claims' primary key:
 // none archives a row another has claimed, and a lease of a dead process is taken over.
 import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.js';
 import type { Db } from '../db/connect.js';
 import { isAlive, thisHost } from '../liveness.js';
 import type { Logger } from '../logger.js';
@@ -13,7 +14,7 @@ import { advanceBatch, type BatchOutcome } from './batch.js';
 import * as b from './batch-sql.js';
 import { LeaseLostError } from './errors.js';
 import { faultPoint } from './fault.js';
-import { claimRows, countEligible, type RowFilter } from './rows-sql.js';
+import { claimWindow, countEligible, type RowFilter, tableBlocks } from './rows-sql.js';
 import type { ArchiveTarget } from './store.js';
 
 /** The ledger's name for these runs (`runs list --command archive`). */
@@ -29,7 +30,11 @@ export interface ArchiveRunOptions {
   olderThanDays: number;
   batchSize: number;
   partRows: number;
+  /** Batches worked on at once in this process (real server only: the embedded database has one connection). */
+  workers: number;
   timeBudgetMs: number | undefined;
+  /** What the time budget is measured by (a test pins it). */
+  clock: Clock;
   signal: AbortSignal | undefined;
   logger: Logger;
   bar: ProgressBar | undefined;
@@ -84,6 +89,7 @@ async function deadOwners(db: Db): Promise<string[]> {
 
 export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult> {
   const started = performance.now();
+  const budgetFrom = o.clock.now().getTime();
   const owner = `${thisHost()}:${process.pid}:archive:${randomUUID().slice(0, 8)}`;
   const args = {
     to: o.target.uri,
@@ -96,43 +102,79 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
   const batches: BatchOutcome[] = [];
   // A holder, not a variable: the closures below set it, and TypeScript would narrow a `let`.
   const stop: { reason: ArchiveRunResult['stopReason'] } = { reason: 'done' };
+  // Set when a lane fails: the others finish the step in hand and leave their batch.
+  const halt = { failed: false };
   const stopping = () => {
+    if (halt.failed) return true;
     if (o.signal?.aborted) stop.reason = 'signal';
-    else if (o.timeBudgetMs !== undefined && performance.now() - started >= o.timeBudgetMs) stop.reason = 'time-budget';
+    else if (o.timeBudgetMs !== undefined && o.clock.now().getTime() - budgetFrom >= o.timeBudgetMs) stop.reason = 'time-budget';
     return stop.reason !== 'done';
   };
+  // Lanes share the key walk: one at a time takes over or plans its next batch.
+  const lanes = o.db.maxConnections < 2 ? 1 : Math.max(1, Math.min(o.workers, o.db.maxConnections - 1));
   let runId: string | null = null;
   const outcome = await withRun(
     o.db,
     { command: ARCHIVE_COMMAND, args, dryRun: false, logger: o.logger, reconnectMs: o.reconnectMs },
     async (run) => {
       runId = run.id;
-      let cursor: string | null = null;
-      while (!stopping()) {
+      let cursor = FIRST_TUPLE;
+      let turn: Promise<unknown> = Promise.resolve();
+      const pick = async (): Promise<{ batch: b.BatchRow; planMs: number } | undefined> => {
+        const planStarted = performance.now();
         let batch = await b.takeOverBatch(o.db, o.target.uri, owner, await deadOwners(o.db), LEASE_SECONDS, run.id);
         if (batch) o.logger.info(`archive: continuing batch ${batch.id} (${batch.state}, ${batch.rows} rows) left by an earlier run`);
         else {
-          batch = await plan(o, owner, run.id, cursor);
-          if (!batch) break;
-          cursor = batch.hi;
+          const planned = await plan(o, owner, run.id, cursor);
+          if (!planned) return undefined;
+          batch = planned.batch;
+          cursor = planned.next;
           o.logger.debug(`archive: planned batch ${batch.id}: ${batch.rows} rows`);
           await faultPoint('planned');
         }
-        const current = batch;
-        const done = await withLeaseRenewal(o.db, current.id, owner, o.logger, () =>
-          advanceBatch(
-            { db: o.db, target: o.target, owner, partRows: o.partRows, logger: o.logger, stopping, record: run.record },
-            current,
-          ),
-        ).catch(async (err: unknown) => {
-          // Whatever stopped the work, the batch is left for the next run at once, not at lease expiry.
-          await b.releaseLease(o.db, current.id, owner).catch(() => {});
-          throw err;
-        });
-        batches.push(done);
-        o.bar?.increment(done.deleted);
-        if (done.state !== 'deleted') await b.releaseLease(o.db, current.id, owner);
-      }
+        return { batch, planMs: Math.round(performance.now() - planStarted) };
+      };
+      const nextBatch = () => {
+        const picked = turn.then(pick);
+        turn = picked.catch(() => {});
+        return picked;
+      };
+      const lane = async (): Promise<void> => {
+        while (!stopping()) {
+          const picked = await nextBatch();
+          if (!picked) return;
+          const current = picked.batch;
+          // Asked to stop while waiting for its turn: the batch is left for the next run as it is.
+          if (stopping()) {
+            await b.releaseLease(o.db, current.id, owner);
+            return;
+          }
+          const done = await withLeaseRenewal(o.db, current.id, owner, o.logger, () =>
+            advanceBatch(
+              { db: o.db, target: o.target, owner, partRows: o.partRows, logger: o.logger, stopping, record: run.record },
+              current,
+            ),
+          ).catch(async (err: unknown) => {
+            // Whatever stopped the work, the batch is left for the next run at once, not at lease expiry.
+            await b.releaseLease(o.db, current.id, owner).catch(() => {});
+            throw err;
+          });
+          done.ms.plan = picked.planMs;
+          batches.push(done);
+          o.bar?.increment(done.deleted);
+          if (done.state !== 'deleted') await b.releaseLease(o.db, current.id, owner);
+        }
+      };
+      const settled = await Promise.allSettled(
+        Array.from({ length: lanes }, () =>
+          lane().catch((err: unknown) => {
+            halt.failed = true;
+            throw err;
+          }),
+        ),
+      );
+      const failure = settled.find((r) => r.status === 'rejected');
+      if (failure) throw failure.reason;
       const elsewhere = await b.unfinishedElsewhere(o.db, o.target.uri, owner);
       return {
         status: stop.reason !== 'done' ? 'stopped' : elsewhere.held > 0 ? 'incomplete' : 'succeeded',
@@ -165,8 +207,23 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
   };
 }
 
-/** A new batch: the next eligible rows after `cursor`, claimed under the planning lock. */
-async function plan(o: ArchiveRunOptions, owner: string, runId: string | null, cursor: string | null): Promise<b.BatchRow | undefined> {
+/** The block of a tuple id, '(block,offset)'. */
+const blockOf = (tid: string): number => Number(/^\((\d+),/.exec(tid)?.[1] ?? 0);
+
+/** Before every tuple: where a run's walk over raw_events starts. */
+const FIRST_TUPLE = '(0,0)';
+
+/**
+ * A new batch: the next eligible rows in physical order after tuple `cursor`, claimed under the
+ * planning lock, window after window (each about a batch's worth of blocks) until the batch is
+ * full or the table ends. Returns the batch and where the next one starts; undefined at the end.
+ */
+async function plan(
+  o: ArchiveRunOptions,
+  owner: string,
+  runId: string | null,
+  cursor: string,
+): Promise<{ batch: b.BatchRow; next: string } | undefined> {
   return o.db.transaction(async (tx) => {
     await b.lockPlanning(tx);
     const id = randomUUID();
@@ -182,11 +239,24 @@ async function plan(o: ArchiveRunOptions, owner: string, runId: string | null, c
       leaseSeconds: LEASE_SECONDS,
       runId,
     });
-    const claimed = await claimRows(tx, id, o.filter, cursor, o.batchSize);
-    if (claimed.rows === 0) {
+    const { blocks, rowsPerBlock } = await tableBlocks(tx);
+    const span = Math.max(1, Math.ceil(o.batchSize / rowsPerBlock));
+    let after = cursor;
+    let rows = 0;
+    let lo: string | null = null;
+    let hi: string | null = null;
+    while (rows < o.batchSize && blockOf(after) < blocks) {
+      const before = `(${blockOf(after) + span},0)`;
+      const w = await claimWindow(tx, id, o.filter, { after, before }, o.batchSize - rows);
+      rows += w.rows;
+      if (w.lo !== null && (lo === null || w.lo < lo)) lo = w.lo;
+      if (w.hi !== null && (hi === null || w.hi > hi)) hi = w.hi;
+      after = w.full && w.last !== null ? w.last : before;
+    }
+    if (rows === 0) {
       await b.deleteEmptyBatch(tx, id);
       return undefined;
     }
-    return b.setPlannedRange(tx, id, claimed.rows, claimed.lo, claimed.hi);
+    return { batch: await b.setPlannedRange(tx, id, rows, lo, hi), next: after };
   });
 }

@@ -10,7 +10,7 @@ import type { Db } from '../db/connect.js';
 import { ConfigError, ExitCode, UsageError } from '../errors.js';
 import { renderDryRun, renderList, renderRestore, renderRestoreAll, renderRun, renderVerify } from './archive-render.js';
 import { addRangeOptions, exitCodeOf, withRunControls } from './batch-options.js';
-import { durationFlag, nonEmpty, oneOf, parseFlags, uuidFlag, wholeNumber } from './flags.js';
+import { durationFlag, nonEmpty, oneOf, parseFlags, uuidFlag, wholeNumber, workersFlag } from './flags.js';
 import { action, type RunState } from './run.js';
 
 /** SPEC §11: the hot window is never shorter than this. */
@@ -28,6 +28,7 @@ interface ArchiveFlags extends S3Flags {
   provider?: string;
   batchSize?: string;
   partRows?: string;
+  workers?: string;
   timeBudget?: string;
   dryRun?: boolean;
 }
@@ -93,6 +94,7 @@ async function runArchiveCommand(ctx: Context, flags: ArchiveFlags): Promise<num
       provider: nonEmpty,
       batchSize: wholeNumber(1, 100_000),
       partRows: wholeNumber(1, 1_000_000),
+      workers: workersFlag,
       timeBudget: durationFlag,
     },
     flags,
@@ -122,7 +124,9 @@ async function runArchiveCommand(ctx: Context, flags: ArchiveFlags): Promise<num
       olderThanDays: f.olderThan!,
       batchSize: f.batchSize ?? DEFAULT_BATCH_SIZE,
       partRows: f.partRows ?? DEFAULT_PART_ROWS,
+      workers: f.workers ?? 1,
       timeBudgetMs: f.timeBudget,
+      clock: ctx.clock,
       signal,
       logger: ctx.logger,
       bar: progress.start('archive', undefined),
@@ -187,7 +191,8 @@ export function registerArchive(cmd: Command, state: RunState): void {
     .option('--older-than <days>', `archive raw events that happened more than this many days ago (at least ${MIN_DAYS})`)
     .option('--to <uri>', 'where: file://<dir> or s3://<bucket>/<prefix>')
     .option('--batch-size <n>', `events per archive batch (one manifest each; default: ${DEFAULT_BATCH_SIZE})`)
-    .option('--part-rows <n>', `events per part file of a batch (default: ${DEFAULT_PART_ROWS})`);
+    .option('--part-rows <n>', `events per part file of a batch (default: ${DEFAULT_PART_ROWS})`)
+    .option('--workers <n>', 'batches worked on at once in this process (real server only; default: 1)');
   addS3Options(addRangeOptions(cmd, ['user', 'provider', 'timeBudget', 'dryRun']))
     .addHelpText(
       'after',

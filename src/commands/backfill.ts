@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
+import { selectBatchApi } from '../embed/select.js';
 import { UsageError } from '../errors.js';
 import { providerNames } from '../providers/index.js';
 import { runBackfill, type BackfillSummary } from '../stages/backfill/backfill.js';
@@ -63,7 +64,9 @@ async function runBackfillCommand(ctx: Context, flags: BackfillFlags): Promise<n
   const range = parseRange(flags, ctx.clock, providerNames, 'adaptive');
   const stages = parseStages(flags.stages);
   const { workers } = parseFlags({ workers: workersFlag }, flags);
-  const settings = stageSettings(ctx, flags, stages);
+  const settings = stageSettings(ctx, flags);
+  // embed collects what an earlier `embed --via batch` submitted, then embeds the rest directly.
+  settings.embedBatches = selectBatchApi(settings.embedder, ctx.config.openai, {}, ctx.logger);
   const db = await ctx.db();
   const summary = await withRunControls(ctx, ({ progress, signal }) =>
     runBackfill({

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import type { Embedder } from '../embed/embedder.js';
 import { DEFAULT_OPENAI_MODEL } from '../embed/openai.js';
-import { selectEmbedder } from '../embed/select.js';
+import { LOCAL_BY_DEFAULT_NOTICE, selectEmbedder } from '../embed/select.js';
 import { embedderFlag, nonEmpty, PROVIDER_TIME_OPTIONS, parseFlags, providerTimeFlags, wholeNumber } from './flags.js';
 
 export interface EmbedderFlags {
@@ -49,4 +49,9 @@ export function embedderFromFlags(ctx: Context, flags: EmbedderFlags): Embedder 
     ctx.config.openai,
     ctx.logger,
   );
+}
+
+/** "no OPENAI_API_KEY: using the local embedder", once the database is open and the embedder about to be used. */
+export function noteDefaultEmbedder(ctx: Context, flags: EmbedderFlags, embedder: Embedder): void {
+  if (flags.embedder === undefined && embedder.name === 'local') ctx.logger.info(LOCAL_BY_DEFAULT_NOTICE);
 }

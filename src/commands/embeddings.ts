@@ -7,7 +7,7 @@ import type { VerifyReport } from '../embeddings/verify.js';
 import { ConfigError, ExitCode, UsageError } from '../errors.js';
 import type { ProgressBar } from '../stages/engine/progress.js';
 import { addRangeOptions, withRunControls } from './batch-options.js';
-import { addEmbedderOptions, type EmbedderFlags, embedderFromFlags } from './embedder-options.js';
+import { addEmbedderOptions, type EmbedderFlags, embedderFromFlags, noteDefaultEmbedder } from './embedder-options.js';
 import { renderBackfill, renderIndex, renderReembed, renderStatus, renderSwap, renderVerify } from './embeddings-render.js';
 import {
   concurrencyFlag,
@@ -91,6 +91,7 @@ async function runBackfill(ctx: Context, flags: BackfillFlags): Promise<number> 
     throw new UsageError('--embedder, --model, --dimensions and --concurrency apply only with --reembed');
   const embedder = flags.reembed ? embedderFromFlags(ctx, flags) : undefined;
   const db = await swapDb(ctx);
+  if (embedder) noteDefaultEmbedder(ctx, flags, embedder);
   const { backfillAndReembed } = await import('../embeddings/backfill-run.js');
   const doc = await withRunControls(ctx, ({ progress, signal }) =>
     backfillAndReembed({
@@ -98,7 +99,8 @@ async function runBackfill(ctx: Context, flags: BackfillFlags): Promise<number> 
       clock: ctx.clock,
       logger: ctx.logger,
       range,
-      workers: f.workers ?? 2,
+      // As embed: on the embedded database only an explicit --workers is noted as ignored.
+      workers: f.workers ?? (db.kind === 'server' ? 2 : 1),
       signal,
       progress,
       ...lock,

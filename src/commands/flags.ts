@@ -213,7 +213,9 @@ export function parseRange(
     throw new UsageError(`--since (${f.since.toISOString()}) must be before --until (${f.until.toISOString()})`);
   const auto = adaptive && (f.batchSize === undefined || f.batchSize === 'auto');
   if (f.batchTarget !== undefined && !auto)
-    throw new UsageError(`--batch-target applies to --batch-size auto, not to a fixed --batch-size ${f.batchSize}`);
+    throw new UsageError(
+      `--batch-target applies only to --batch-size auto (this run takes fixed batches of ${f.batchSize ?? DEFAULT_BATCH_SIZE})`,
+    );
   return {
     since: f.since,
     until: f.until,

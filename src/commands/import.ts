@@ -50,7 +50,7 @@ async function runImport(ctx: Context, files: string[], flags: ImportFlags): Pro
       dryRun: flags.dryRun === true,
       update: flags.update === true,
       signal,
-      bar: progress.start('import bytes', 0),
+      bar: progress.start('import', 0, { unit: 'bytes' }),
       reconnectMs: ctx.config.reconnectForMs,
     }),
   );

@@ -11,10 +11,14 @@ function shownStatus(run: RunRow, now: Date): string {
   return run.status;
 }
 
-/** `events` first (what the run took), then the outcomes by name: jsonb keeps no order of its own. */
+/** What a run took: a stage's `events`, an import's `records`. */
+const FIRST = ['events', 'records'];
+const rank = (k: string) => (FIRST.includes(k) ? FIRST.indexOf(k) : FIRST.length);
+
+/** What the run took first, then the outcomes by name: jsonb keeps no order of its own. */
 function countsText(counts: Record<string, number>): string {
   return Object.entries(counts)
-    .sort(([a], [b]) => (a === 'events' ? -1 : b === 'events' ? 1 : a < b ? -1 : a > b ? 1 : 0))
+    .sort(([a], [b]) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
 }

@@ -5,7 +5,7 @@ import type { SearchHit, SearchResult } from '../embeddings/search.js';
 import { ExitCode } from '../errors.js';
 import { providerNames } from '../providers/index.js';
 import { addRangeOptions } from './batch-options.js';
-import { addEmbedderOptions, type EmbedderFlags, embedderFromFlags } from './embedder-options.js';
+import { addEmbedderOptions, type EmbedderFlags, embedderFromFlags, noteDefaultEmbedder } from './embedder-options.js';
 import { nonEmpty, parseFlags, parseRange, type RangeFlags, wholeNumber } from './flags.js';
 import { action, type RunState } from './run.js';
 
@@ -54,6 +54,7 @@ async function runSearch(ctx: Context, words: string[], flags: SearchFlags): Pro
   // Loaded here: the tokenizer and pgvector are for runs, never for `--help`.
   const { searchInteractions } = await import('../embeddings/search.js');
   const db = await ctx.db();
+  noteDefaultEmbedder(ctx, flags, embedder);
   const result = await searchInteractions(db, { text, limit: limit ?? 10, filters: range, embedder, explain: flags.explain === true });
   ctx.out.result(result, () => renderSearch(result));
   return ExitCode.ok;

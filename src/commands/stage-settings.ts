@@ -2,7 +2,7 @@
 // stages (backfill, errors retry): chosen up front, so a missing key fails before any work.
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
-import { selectEmbedder } from '../embed/select.js';
+import { chooseEmbedder, LOCAL_BY_DEFAULT_NOTICE, selectEmbedder } from '../embed/select.js';
 import { selectInsightProvider } from '../insights/select.js';
 import type { StageSettings } from '../stages/registry.js';
 import {
@@ -41,7 +41,7 @@ export function addProviderOptions(cmd: Command): Command {
 }
 
 /** Every provider and setting the stages need, chosen up front so a missing key fails before any work (exit 2). */
-export function stageSettings(ctx: Context, flags: StageSettingFlags, stages?: readonly string[]): StageSettings {
+export function stageSettings(ctx: Context, flags: StageSettingFlags): StageSettings {
   const f = parseFlags(
     {
       defaultRegion: regionFlag,
@@ -55,15 +55,18 @@ export function stageSettings(ctx: Context, flags: StageSettingFlags, stages?: r
     flags,
   );
   const times = { requestTimeoutMs: f.requestTimeout, retryForMs: f.retryFor };
+  const chosen = chooseEmbedder(ctx.config.openai, { embedder: f.embedder });
   return {
     createContacts: flags.createContacts === true,
     defaultRegion: f.defaultRegion,
     embedder: selectEmbedder(
       { embedder: f.embedder, model: f.embeddingModel, modelFlag: '--embedding-model', ...times },
       ctx.config.openai,
-      // "no OPENAI_API_KEY: using the local embedder" only where embed will run.
-      stages === undefined || stages.includes('embed') ? ctx.logger : undefined,
+      ctx.logger,
     ),
+    // Said by the embed stage when it is built to run: not for a backfill without it, nor before
+    // the database turned out not to be migrated.
+    embedderNotice: chosen.byDefault && chosen.name === 'local' ? LOCAL_BY_DEFAULT_NOTICE : undefined,
     insights: selectInsightProvider(
       { provider: f.insightsProvider, model: f.insightsModel, modelFlag: '--insights-model', ...times },
       ctx.config.openai,

@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BusyError, ConfigError } from '../errors.js';
 import { isAlive } from '../liveness.js';
+import { loadMigrationFiles } from '../migrate/files.js';
+import { migrationsDir } from '../paths.js';
 
 const NAMES = '--data-dir / OMNI_INGEST_DATA_DIR';
 
@@ -37,11 +39,15 @@ function hintOf(): string {
   return 'point --data-dir (or OMNI_INGEST_DATA_DIR) at a new or empty folder, or at an embedded database; or use --database-url';
 }
 
-/** Where there is no database yet and the command must not make one. */
+/** Where there is no database yet and the command must not make one: the same words as an empty server database's. */
 export function noDatabaseError(dataDir: string): ConfigError {
-  return new ConfigError(`the database is not migrated: there is no embedded database in ${dataDir} yet: run \`omni-ingest migrate\``, {
-    hint: `migrate creates it there; if your database is elsewhere, point ${NAMES} (or --database-url) at it`,
-  });
+  const total = loadMigrationFiles(migrationsDir).length;
+  return new ConfigError(
+    `the database is not migrated (0 of ${total} applied; there is no embedded database in ${dataDir} yet): run \`omni-ingest migrate\``,
+    {
+      hint: `migrate creates it there; if your database is elsewhere, point ${NAMES} (or --database-url) at it`,
+    },
+  );
 }
 
 /** Two processes must never open one PGlite folder: it would corrupt it. */

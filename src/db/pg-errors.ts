@@ -30,6 +30,17 @@ const SHUTDOWN_STATES: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03']
 /** Class 08 (connection exception: what a pooler says when its server connection died too) or a shutdown. */
 const connectionLost = (code: string): boolean => code.startsWith('08') || SHUTDOWN_STATES.has(code);
 
+/**
+ * A pooler (PgBouncer) answers a login it cannot serve with 08P01 rather than the server's own
+ * code: the words say which. Neither is a lost connection to retry; both are a URL to fix.
+ */
+function poolerLoginState(code: string, message: string): '3D000' | '28000' | undefined {
+  if (code !== '08P01') return undefined;
+  if (/database ".*" does not exist|no such database/i.test(message)) return '3D000';
+  if (/authentication failed|no such user|role ".*" does not exist/i.test(message)) return '28000';
+  return undefined;
+}
+
 function isPgLike(err: unknown): err is PgLikeError & Error {
   return err instanceof Error && typeof (err as PgLikeError).code === 'string';
 }
@@ -68,7 +79,14 @@ export function mapPgError(err: unknown, target: string): OmniError {
     if (/terminated unexpectedly|connection terminated|not queryable|ECONNRESET/i.test(message)) {
       return new DatabaseError(`connection to ${target} lost: ${message}`, { cause: err, code: 'connection' });
     }
-    if (/unexpected message|invalid response|connection timeout/i.test(message)) {
+    if (/connection timeout/i.test(message)) {
+      return new DatabaseError(`no answer from PostgreSQL at ${target} in time: ${message}`, {
+        cause: err,
+        code: 'connection',
+        hint: 'is the host reachable and the server (or pooler) up? A pooler that just refused a login to a database holds further logins to it for a while (PgBouncer: server_login_retry)',
+      });
+    }
+    if (/unexpected message|invalid response/i.test(message)) {
       return new DatabaseError(`could not talk to PostgreSQL at ${target}: ${message}`, {
         cause: err,
         code: 'connection',
@@ -77,8 +95,9 @@ export function mapPgError(err: unknown, target: string): OmniError {
     }
     return new DatabaseError(`database error at ${target}: ${message}`, { cause: err });
   }
-  const code = err.code ?? '';
   const message = err.message ?? String(err);
+  const pooler = poolerLoginState(err.code ?? '', message);
+  const code = pooler ?? err.code ?? '';
   const detail = err.detail ? ` (${err.detail})` : '';
   switch (code) {
     case 'ECONNREFUSED':
@@ -105,7 +124,7 @@ export function mapPgError(err: unknown, target: string): OmniError {
         code: 'auth',
         hint: /role .* does not exist/i.test(message)
           ? 'fix the user name in --database-url / DATABASE_URL, or create the role on the server'
-          : 'check the user and password in --database-url / DATABASE_URL (and pg_hba.conf on the server)',
+          : `check the user and password in --database-url / DATABASE_URL (and ${pooler ? "the pooler's user list, PgBouncer's auth_file" : 'pg_hba.conf on the server'})`,
       });
     case '3D000':
       // Not 'connection': that code means "lost, reconnect and retry", which cannot help here.

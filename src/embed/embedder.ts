@@ -18,6 +18,8 @@ export interface Embedder {
   readonly name: string;
   readonly model: string;
   readonly dimensions: number;
+  /** The `dimensions` the provider is asked for, when it is (a Batch API request line says it too). */
+  readonly dimensionsParam?: number | undefined;
   readonly maxInputsPerRequest: number;
   readonly maxTokensPerRequest: number;
   /** USD per million tokens (0 when free, undefined when unknown), for cost reports. */

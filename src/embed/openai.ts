@@ -150,6 +150,7 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
     name: 'openai',
     model,
     dimensions: EXPECTED_DIMENSIONS,
+    dimensionsParam: dimensions,
     maxInputsPerRequest: Math.min(options.maxInputsPerRequest ?? 2048, 2048),
     maxTokensPerRequest: Math.min(options.maxTokensPerRequest ?? 300_000, 300_000),
     usdPerMillionTokens: PRICES[model],

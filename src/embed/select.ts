@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { Embedder } from './embedder.js';
 import { createLocalEmbedder, LOCAL_MODEL } from './local.js';
 import { createOpenAIEmbedder, DEFAULT_OPENAI_MODEL } from './openai.js';
+import { type BatchApi, createBatchApi } from './openai-batch.js';
 
 export const EMBEDDERS = ['openai', 'local'] as const;
 export type EmbedderName = (typeof EMBEDDERS)[number];
@@ -24,6 +25,14 @@ export interface EmbedderSettings {
   /** Retrying one request gives up this long after its first failure (openai). */
   retryForMs?: number | undefined;
 }
+
+/**
+ * Said when the rule picked the local embedder for want of a key. The caller says it when a stage
+ * that uses the embedder is about to run, not when the flags are read: a command that stops
+ * first (an un-migrated database, a backfill without embed) has nothing to say about it.
+ */
+export const LOCAL_BY_DEFAULT_NOTICE =
+  'no OPENAI_API_KEY: using the local embedder (lexical: hashed words and character trigrams, not meaning)';
 
 /** The embedder the rule picks, and its model, without building it. */
 export function chooseEmbedder(
@@ -45,12 +54,11 @@ export function chooseEmbedder(
  */
 export function selectEmbedder(settings: EmbedderSettings, openai: OpenAISettings, logger?: Logger): Embedder {
   const modelFlag = settings.modelFlag ?? '--model';
-  const { name, byDefault } = chooseEmbedder(openai, settings);
+  const { name } = chooseEmbedder(openai, settings);
   const model = settings.model;
   if (name === 'local') {
     if (model !== undefined)
       throw new UsageError(`${modelFlag} "${model}" does not apply to the local embedder (it has one lexical model)`);
-    if (byDefault) logger?.info('no OPENAI_API_KEY: using the local embedder (lexical: hashed words and character trigrams, not meaning)');
     const local = createLocalEmbedder({ maxInputsPerRequest: settings.inputsPerRequest });
     if (settings.dimensions !== undefined && settings.dimensions !== local.dimensions) {
       throw new UsageError(`--dimensions ${settings.dimensions}: the local embedder makes ${local.dimensions}-dimensional vectors`);
@@ -68,6 +76,26 @@ export function selectEmbedder(settings: EmbedderSettings, openai: OpenAISetting
     model: model ?? DEFAULT_OPENAI_MODEL,
     dimensions: settings.dimensions,
     maxInputsPerRequest: settings.inputsPerRequest,
+    timeoutMs: settings.requestTimeoutMs,
+    retryForMs: settings.retryForMs,
+    logger,
+  });
+}
+
+/**
+ * The Batch API of the chosen embedder: openai only (the offline embedder has none). Every openai
+ * embed run gets it, so any run collects the batches an earlier `embed --via batch` submitted.
+ */
+export function selectBatchApi(
+  embedder: Embedder,
+  openai: OpenAISettings,
+  settings: Pick<EmbedderSettings, 'requestTimeoutMs' | 'retryForMs'> = {},
+  logger?: Logger,
+): BatchApi | undefined {
+  if (embedder.name !== 'openai' || !openai.apiKey) return undefined;
+  return createBatchApi({
+    apiKey: openai.apiKey,
+    baseURL: openai.baseUrl,
     timeoutMs: settings.requestTimeoutMs,
     retryForMs: settings.retryForMs,
     logger,

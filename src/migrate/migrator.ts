@@ -3,7 +3,7 @@
 import os from 'node:os';
 import type { Db } from '../db/connect.js';
 import { pgvectorInstallHint } from '../db/pg-errors.js';
-import { CheckFailedError, DatabaseError, MigrationError } from '../errors.js';
+import { CheckFailedError, DatabaseError, MigrationError, MigrationMismatchError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { packageVersion } from '../version.js';
 import { findMigration, type MigrationFile } from './files.js';
@@ -56,7 +56,7 @@ export async function migrationStatus(db: Db, files: MigrationFile[]): Promise<M
 function assertHistoryIntact(statuses: MigrationStatus[]): void {
   const changed = statuses.filter((s) => s.state === 'changed');
   if (changed.length > 0) {
-    throw new MigrationError(
+    throw new MigrationMismatchError(
       `migration ${changed.map((s) => s.name).join(', ')} changed after it was applied ` +
         `(recorded checksum ${changed[0]?.appliedChecksum?.slice(0, 12)}, file now ${changed[0]?.checksum?.slice(0, 12)})`,
       { hint: 'restore the file as it was applied and put the change in a new migration file' },
@@ -64,9 +64,12 @@ function assertHistoryIntact(statuses: MigrationStatus[]): void {
   }
   const unknown = statuses.filter((s) => s.state === 'unknown');
   if (unknown.length > 0) {
-    throw new MigrationError(`the database has migrations this omni-ingest does not know: ${unknown.map((s) => s.name).join(', ')}`, {
-      hint: 'upgrade omni-ingest to the version that applied them',
-    });
+    throw new MigrationMismatchError(
+      `the database has migrations this omni-ingest does not know: ${unknown.map((s) => s.name).join(', ')}`,
+      {
+        hint: 'upgrade omni-ingest to the version that applied them',
+      },
+    );
   }
   const lastApplied = statuses.filter((s) => s.state === 'applied').at(-1);
   const early = statuses.filter((s) => s.state === 'pending' && lastApplied && s.name < lastApplied.name);

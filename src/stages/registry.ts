@@ -2,8 +2,10 @@
 // (backfill, demo) choose providers and settings once and get each stage by name here.
 import type { Clock } from '../clock.js';
 import type { Embedder } from '../embed/embedder.js';
+import type { BatchApi } from '../embed/openai-batch.js';
 import type { InsightProvider } from '../insights/provider.js';
 import type { Logger } from '../logger.js';
+import { withBatches } from './embed/batch.js';
 import { createEmbedStage } from './embed/index.js';
 import type { Stage } from './engine/runner.js';
 import { createInsightsStage } from './insights.js';
@@ -20,6 +22,10 @@ export interface StageSettings {
   insights: InsightProvider;
   /** Provider requests in flight (embed, insights). */
   concurrency: number;
+  /** Said when the embed stage is built to run (why this embedder), if anything. */
+  embedderNotice?: string | undefined;
+  /** The embedder's Batch API, when it has one: embed collects the batches `embed --via batch` submitted. */
+  embedBatches?: BatchApi | undefined;
 }
 
 export interface StageDeps {
@@ -47,8 +53,11 @@ export function buildStage(name: StageName, s: StageSettings, deps: StageDeps): 
         logger: deps.logger,
         ...(s.defaultRegion ? { defaultRegion: s.defaultRegion } : {}),
       });
-    case 'embed':
-      return createEmbedStage({ embedder: s.embedder, concurrency: s.concurrency, logger: deps.logger });
+    case 'embed': {
+      if (s.embedderNotice) deps.logger.info(s.embedderNotice);
+      const stage = createEmbedStage({ embedder: s.embedder, concurrency: s.concurrency, logger: deps.logger });
+      return s.embedBatches ? withBatches(stage, { embedder: s.embedder, api: s.embedBatches, logger: deps.logger, submit: false }) : stage;
+    }
     case 'insights':
       return createInsightsStage({ provider: s.insights, concurrency: s.concurrency, logger: deps.logger });
     case 'timeline':

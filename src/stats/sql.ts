@@ -1,6 +1,7 @@
 // The design document's debug queries (SPEC §4 `stats`), plus table sizes and queue depth.
 import type { Queryable } from '../db/connect.js';
 import { vectorColumn } from '../db/vector-column.js';
+import { STAGE_ORDER } from '../stages/names.js';
 
 export interface Stats {
   tables: { table: string; rows: number }[];
@@ -54,13 +55,23 @@ SELECT coalesce(status, '(null)') AS status, count(*)::int AS count
 FROM public.jobs
 GROUP BY 1
 ORDER BY 2 DESC`);
-  const queue = await db.query<{ stage: string; pending: number; leased: number }>(`
-SELECT stage, pending, leased FROM (
-  SELECT 'normalize' AS stage, count(*)::int AS pending, 0 AS leased FROM omni_ingest.normalize_queue
+  // Every stage in pipeline order, with nothing pending too (an operator looks for a stage by
+  // name); the timeline stage works two queues (interactions and insights); other queues (the
+  // embedding swap's) follow when they hold anything.
+  const queue = await db.query<{ stage: string; pending: number; leased: number }>(
+    `
+SELECT coalesce(s.stage, q.stage) AS stage, coalesce(q.pending, 0)::int AS pending, coalesce(q.leased, 0)::int AS leased
+FROM unnest($1::text[]) WITH ORDINALITY AS s(stage, position)
+FULL JOIN (
+  SELECT 'normalize' AS stage, count(*) AS pending, 0 AS leased FROM omni_ingest.normalize_queue
   UNION ALL
-  SELECT stage, count(*)::int, count(*) FILTER (WHERE claimed_until > now())::int FROM omni_ingest.work_queue GROUP BY stage
-) q
-ORDER BY stage`);
+  SELECT CASE stage WHEN 'timeline_insight' THEN 'timeline' ELSE stage END, count(*), count(*) FILTER (WHERE claimed_until > now())
+  FROM omni_ingest.work_queue
+  GROUP BY 1
+) q ON q.stage = s.stage
+ORDER BY s.position NULLS LAST, 1`,
+    [STAGE_ORDER],
+  );
   return {
     tables: tables.rows,
     failures24h: failures.rows,

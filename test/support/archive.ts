@@ -113,14 +113,17 @@ export function killAt(args: string[], point: string, env: Record<string, string
   });
 }
 
-/** An s3rver on loopback with one bucket, for the length of a suite. */
-export async function startS3(bucket: string): Promise<{ endpoint: string; stop(): Promise<void> }> {
+/** An s3rver on loopback with one bucket, for the length of a suite; `requests` lists every request it served ("METHOD /path?query"). */
+export async function startS3(bucket: string): Promise<{ endpoint: string; requests: string[]; stop(): Promise<void> }> {
   const { default: S3rver } = await import('s3rver');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omni-ingest-s3-'));
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir, configureBuckets: [{ name: bucket }] });
   const { port } = await server.run();
+  const requests: string[] = [];
+  server.httpServer?.on('request', (req: { method?: string; url?: string }) => requests.push(`${req.method} ${req.url}`));
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    requests,
     stop: async () => {
       await server.close();
       fs.rmSync(dir, { recursive: true, force: true });

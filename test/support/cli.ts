@@ -93,3 +93,32 @@ export function killAfterBatches(
     child.on('close', (_code, signal) => resolve({ killed: signal === 'SIGKILL' }));
   });
 }
+
+/**
+ * Runs the binary with a test pause point set (`env` names it, e.g. OMNI_INGEST_EMBED_PAUSE_AT)
+ * and SIGKILLs it as soon as it says it paused there. Resolves whether it paused (a run that
+ * ended first did not) and what it printed on stderr.
+ */
+export function killAtPause(args: string[], env: Record<string, string>): Promise<{ paused: boolean; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...NODE_FLAGS, binary, ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', ...env },
+    });
+    let stderr = '';
+    let paused = false;
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      if (!paused && /paused at /.test(stderr)) {
+        paused = true;
+        child.kill('SIGKILL');
+      }
+    });
+    child.on('error', reject);
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve({ paused, stderr });
+    });
+  });
+}

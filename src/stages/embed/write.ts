@@ -29,7 +29,15 @@ export type EmbedCount =
   | 'tokens'
   | 'requests'
   | 'cost_usd_micros'
-  | 'to_embed';
+  | 'to_embed'
+  // embed --via batch
+  | 'submitted'
+  | 'batches_submitted'
+  | 'lines'
+  | 'batches_collected'
+  | 'batches_resubmitted'
+  | 'batches_failed'
+  | 'released';
 
 interface Assembled {
   rows: sql.ChunkColumns;
@@ -88,6 +96,12 @@ export interface WriteInput {
   lease: Lease;
   record(tx: Queryable, counts: Counts): Promise<void>;
   runId: string | null;
+  /** What the tokens cost relative to the direct price (the Batch API bills half). */
+  priceFactor?: number | undefined;
+  /** More of the caller's work in the same transaction (a batch marked done with its vectors). */
+  within?: ((tx: Queryable) => Promise<void>) | undefined;
+  /** Counts of the caller's, recorded with these. */
+  extra?: Counts<EmbedCount> | undefined;
 }
 
 /** Stores the items whose vectors are all in. Returns the counts it recorded. */
@@ -147,8 +161,10 @@ export async function writeItems(w: WriteInput, items: Item[], tally: SendTally)
         requeued: changed.length,
         tokens: tally.tokens,
         requests: tally.requests,
-        cost_usd_micros: costMicros(w.embedder, tally.tokens),
+        cost_usd_micros: Math.round(costMicros(w.embedder, tally.tokens) * (w.priceFactor ?? 1)),
+        ...w.extra,
       };
+      await w.within?.(tx);
       await w.record(tx, counts);
       return counts;
     }),

@@ -6,8 +6,11 @@
 import cliProgress from 'cli-progress';
 
 export interface Progress {
-  /** A bar with done/total, rate and ETA; with no total (a stream), a running count and rate. */
-  start(label: string, total: number | undefined): ProgressBar;
+  /**
+   * A bar with done/total, rate and ETA; with no total (a stream), a running count and rate.
+   * `unit: 'bytes'` shows amounts as kB/MB/GB (import reads files by bytes).
+   */
+  start(label: string, total: number | undefined, options?: { unit?: Unit }): ProgressBar;
   stop(): void;
 }
 
@@ -15,6 +18,8 @@ export interface ProgressBar {
   increment(n: number): void;
   setTotal(total: number): void;
 }
+
+type Unit = 'items' | 'bytes';
 
 const silentBar: ProgressBar = { increment: () => {}, setTotal: () => {} };
 
@@ -27,14 +32,26 @@ class Meter {
   constructor(
     readonly label: string,
     public total: number | undefined,
+    readonly unit: Unit = 'items',
   ) {}
 
-  begin(now: number): void {
+  /** When the last of the total was done: a finished stage's rate stays what it was. */
+  ended: number | undefined;
+
+  add(n: number, now: number): void {
     this.started ??= now;
+    this.done += n;
+    this.ended = this.finished ? (this.ended ?? now) : undefined;
+  }
+
+  setTotal(t: number, now: number): void {
+    this.started ??= now;
+    this.total = Math.max(t, this.done);
+    this.ended = this.finished ? (this.ended ?? now) : undefined;
   }
 
   rate(now: number): number {
-    const seconds = this.started === undefined ? 0 : (now - this.started) / 1000;
+    const seconds = this.started === undefined ? 0 : ((this.ended ?? now) - this.started) / 1000;
     return seconds > 0 ? this.done / seconds : 0;
   }
 
@@ -45,8 +62,23 @@ class Meter {
     return Math.max(0, (this.total - this.done) / rate);
   }
 
+  /** All of a known total done; counting past a total of 0 (set before anything was known) is still running. */
   get finished(): boolean {
-    return this.total !== undefined && this.started !== undefined && this.done >= this.total;
+    if (this.total === undefined || this.started === undefined) return false;
+    return this.total === 0 ? this.done === 0 : this.done >= this.total;
+  }
+
+  amount(n: number): string {
+    return this.unit === 'bytes' ? formatBytes(n) : Math.round(n).toLocaleString('en-US');
+  }
+
+  /** `1,200/5,000 24% 150/s ETA 25s`, or for a stream `1,200 150/s`. */
+  figures(now: number, sep: string): string {
+    const rate = `${this.amount(this.rate(now))}/s`;
+    // No total, or counted past the one set (increments before the total is known): a running count.
+    if (this.total === undefined || this.total < this.done) return `${this.amount(this.done)}${sep}${rate}`;
+    const pct = this.total > 0 ? Math.floor((100 * this.done) / this.total) : 100;
+    return `${this.amount(this.done)}/${this.amount(this.total)} ${pct}%${sep}${rate}${sep}ETA ${formatSeconds(this.eta(now))}`;
   }
 }
 
@@ -57,16 +89,16 @@ export function formatSeconds(s: number | undefined): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-const rateText = (r: number) => Math.round(r).toLocaleString('en-US');
+function formatBytes(n: number): string {
+  if (n < 1000) return `${Math.round(n)} B`;
+  const [value, unit] = n < 1e6 ? [n / 1e3, 'kB'] : n < 1e9 ? [n / 1e6, 'MB'] : [n / 1e9, 'GB'];
+  return `${value.toFixed(1)} ${unit}`;
+}
 
 /** The line a log gets: `2026-11-30T02:50:00Z resolve 1,200/5,000 24% 150/s ETA 25s`. */
 function progressLine(m: Meter, now: number): string {
   const stamp = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
-  if (m.started === undefined) return `${stamp} ${m.label} waiting`;
-  const of = m.total === undefined ? '' : `/${m.total.toLocaleString('en-US')}`;
-  const pct = m.total ? ` ${Math.floor((100 * m.done) / m.total)}%` : '';
-  const eta = m.total === undefined ? '' : ` ETA ${formatSeconds(m.eta(now))}`;
-  return `${stamp} ${m.label} ${m.done.toLocaleString('en-US')}${of}${pct} ${rateText(m.rate(now))}/s${eta}`;
+  return `${stamp} ${m.label} ${m.started === undefined ? 'waiting' : m.figures(now, ' ')}`;
 }
 
 /** Timestamped lines for a stream that is not a terminal: every `intervalMs`, one per running stage. */
@@ -84,18 +116,16 @@ function lineProgress(stream: NodeJS.WritableStream, intervalMs: number): Progre
   const timer = setInterval(() => report(), intervalMs);
   timer.unref();
   return {
-    start(label, total) {
-      const m = new Meter(label, total);
+    start(label, total, options) {
+      const m = new Meter(label, total, options?.unit);
       meters.push(m);
       return {
         increment(n) {
-          m.begin(Date.now());
-          m.done += n;
+          m.add(n, Date.now());
           report();
         },
         setTotal(t) {
-          m.begin(Date.now());
-          m.total = Math.max(t, m.done);
+          m.setTotal(t, Date.now());
         },
       };
     },
@@ -105,11 +135,25 @@ function lineProgress(stream: NodeJS.WritableStream, intervalMs: number): Progre
   };
 }
 
+/**
+ * One bar's line, drawn from its meter rather than cli-progress's own figures: a stage not
+ * started is an empty bar "waiting" (cli-progress draws a total of 0 as full), a started one with
+ * nothing to do says so, and amounts keep their unit.
+ */
+function barLine(options: cliProgress.Options, meter: Meter): string {
+  const now = Date.now();
+  const label = meter.label.padEnd(10);
+  if (meter.started === undefined) return `${label} [${cliProgress.Format.BarFormat(0, options)}] waiting`;
+  if (meter.total === undefined || meter.total < meter.done) return `${label} ${meter.figures(now, ' | ')}`;
+  if (meter.total === 0) return `${label} [${cliProgress.Format.BarFormat(1, options)}] nothing to do`;
+  return `${label} [${cliProgress.Format.BarFormat(Math.min(1, meter.done / meter.total), options)}] ${meter.figures(now, ' | ')}`;
+}
+
 function barProgress(stream: NodeJS.WriteStream): Progress {
   const multi = new cliProgress.MultiBar(
     {
       stream,
-      format: '{label} [{bar}] {value}/{total} {state} | {rate}/s | ETA {eta_text}',
+      format: (options, _params, payload: { meter: Meter }) => barLine(options, payload.meter),
       hideCursor: true,
       clearOnComplete: false,
       fps: 5,
@@ -118,18 +162,10 @@ function barProgress(stream: NodeJS.WriteStream): Progress {
   );
   let drawn = 0;
   return {
-    start(label, total) {
-      const m = new Meter(label, total);
-      const payload = (now: number) => ({
-        label: label.padEnd(10),
-        rate: rateText(m.rate(now)),
-        eta_text: formatSeconds(m.eta(now)),
-        state: m.started === undefined ? 'waiting' : m.total ? `${Math.floor((100 * m.done) / m.total)}%` : '',
-      });
-      const bar =
-        total === undefined
-          ? multi.create(0, 0, payload(Date.now()), { format: '{label} {value} | {rate}/s' })
-          : multi.create(Math.max(total, 0), 0, payload(Date.now()));
+    start(label, total, options) {
+      const meter = new Meter(label, total, options?.unit);
+      // cli-progress's own value and total only drive its redraws; the line comes from the meter.
+      const bar = multi.create(Math.max(total ?? 0, 0), 0, { meter });
       // PGlite runs a batch synchronously, starving cli-progress's redraw timer: redraw on change.
       const redraw = () => {
         const now = Date.now();
@@ -140,18 +176,14 @@ function barProgress(stream: NodeJS.WriteStream): Progress {
       };
       return {
         increment(n) {
-          const now = Date.now();
-          m.begin(now);
-          m.done += n;
-          bar.increment(n, payload(now));
+          meter.add(n, Date.now());
+          bar.increment(n);
           redraw();
         },
         setTotal(t) {
-          const now = Date.now();
-          m.begin(now);
-          m.total = Math.max(t, m.done);
-          bar.setTotal(m.total);
-          bar.update(m.done, payload(now));
+          meter.setTotal(t, Date.now());
+          bar.setTotal(meter.total ?? 0);
+          bar.update(meter.done);
           redraw();
         },
       };
