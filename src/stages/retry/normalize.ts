@@ -20,9 +20,9 @@ export interface NormalizeRetry {
 
 /**
  * A stage for runStage (one worker) that walks the selection's open normalize errors in the
- * order they were last written (see ErrorCursor). Its pending work is what it has not reached yet plus the events another run held
- * when it came to them: a run that ends with some of those still open is incomplete, as a
- * normalize run that found items held is.
+ * order they were last written (see ErrorCursor). Its pending work is what it has not reached
+ * yet plus the events another run held when it came to them: a run that ends with some of those
+ * still open is incomplete, as a normalize run that found items held is.
  */
 export function normalizeRetry(o: {
   selection: ErrorSelection;
@@ -53,7 +53,7 @@ export function normalizeRetry(o: {
     for (const i of out.items) {
       selected += i.selected;
       if (i.errors === null) heldElsewhere.push(i.item_id);
-      else if (i.event === null) gone += i.errors.length;
+      else if (i.event === null) gone += i.selected;
     }
     o.budget.left -= selected;
     o.bar?.increment(selected);
