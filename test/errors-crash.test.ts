@@ -113,3 +113,79 @@ describe('errors retry beside other runs (server)', {
     await assertEachResolvedOnce(target);
   });
 });
+
+describe('errors retry and an error another transaction holds (server)', {
+  skip: !onServer && 'a transaction held open beside the binary needs the server',
+  timeout: 300_000,
+}, () => {
+  it('the retry leaves it to its holder and says so; normalize of its event waits for the holder, then finds it resolved', async () => {
+    const target = await migratedTarget();
+    const db = await target.open();
+    try {
+      await loadEvents(
+        db,
+        'webform',
+        webforms(20, () => true, 5),
+      );
+      const normalize = await runCli([...target.args, 'normalize'], { env: NO_KEY });
+      assert.equal(normalize.code, 0, normalize.stderr);
+      await db.query(
+        `UPDATE public.raw_events SET payload = jsonb_set(payload, '{submitted_at}', to_jsonb((payload ->> 'submitted_at') || 'Z'))`,
+      );
+      const { rows } = await db.query<{ id: string; raw_event_id: string }>(
+        `SELECT id, raw_event_id FROM public.raw_event_errors WHERE stage = 'normalize' ORDER BY id LIMIT 1`,
+      );
+      const held = rows[0]!;
+      const { later } = await db.transaction(async (tx) => {
+        // Another `errors retry` has claimed this error and is finishing its event.
+        await tx.query(`SELECT 1 FROM public.raw_event_errors WHERE id = $1 FOR UPDATE`, [held.id]);
+        const retry = await runCli([...target.args, '--json', 'errors', 'retry', '--all'], { env: NO_KEY });
+        assert.equal(retry.code, 0, retry.stderr);
+        const out = retry.json<{ resolved: number; stillOpen: number; status: string }>();
+        assert.deepEqual(
+          { resolved: out.resolved, stillOpen: out.stillOpen, status: out.status },
+          { resolved: 19, stillOpen: 1, status: 'incomplete' },
+        );
+
+        // The event queued again (as --reprocess does): normalize's batch waits for the holder
+        // before writing anything, so the holder can write the event's interaction.
+        await db.query(
+          `INSERT INTO omni_ingest.normalize_queue (raw_event_id, user_id, provider, occurred_at)
+SELECT id, user_id, provider, occurred_at FROM public.raw_events WHERE id = $1`,
+          [held.raw_event_id],
+        );
+        const later = runCli([...target.args, '--json', 'normalize'], { env: NO_KEY });
+        for (let waiting = 0; waiting === 0; ) {
+          const w = await db.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          waiting = w.rows[0]!.n;
+          if (waiting === 0) await new Promise((r) => setTimeout(r, 50));
+        }
+        await tx.query(
+          `INSERT INTO public.interactions (user_id, source, source_id, type, occurred_at, raw_event_id)
+SELECT user_id, provider, source_id, 'form_submission', now(), id FROM public.raw_events WHERE id = $1`,
+          [held.raw_event_id],
+        );
+        await tx.query(
+          `UPDATE public.raw_event_errors SET status = 'resolved', closed_at = now(), close_reason = 'by its holder' WHERE id = $1`,
+          [held.id],
+        );
+        return { later };
+      });
+      const after = await later;
+      assert.equal(after.code, 0, after.stderr);
+      assert.equal(after.json<{ counts: Record<string, number> }>().counts.resolved ?? 0, 0, 'resolved once, by its holder');
+      const check = await db.query<{ status: string; close_reason: string; interactions: number }>(
+        `SELECT e.status, e.close_reason,
+       (SELECT count(*)::int FROM public.interactions i WHERE i.raw_event_id = e.raw_event_id) AS interactions
+FROM public.raw_event_errors e WHERE e.id = $1`,
+        [held.id],
+      );
+      assert.deepEqual(check.rows[0], { status: 'resolved', close_reason: 'by its holder', interactions: 1 });
+    } finally {
+      await db.close();
+      await target.drop();
+    }
+  });
+});

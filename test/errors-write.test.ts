@@ -169,6 +169,27 @@ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$`,
     assert.equal(retry.json<RetryJson>().resolved, 1);
   });
 
+  it('an error whose raw event is gone, or that names none, is counted as not retryable and left open', async () => {
+    const rows = await query<{ id: string }>(
+      target,
+      `INSERT INTO public.raw_event_errors (raw_event_id, user_id, provider, stage, error, context)
+VALUES (gen_random_uuid(), $1, 'webform', 'normalize', 'invalid webform submission: gone', '{"source_id": null, "issues": []}'),
+       (NULL, $1, 'webform', 'normalize', 'invalid webform submission: no event', '{"source_id": null, "issues": []}')
+RETURNING id`,
+      [USER_A],
+    );
+    const retry = await runCli([...target.args, '--json', 'errors', 'retry', ...rows.map((r) => r.id)], { env: NO_KEY });
+    assert.equal(retry.code, 0, retry.stderr);
+    const out = retry.json<RetryJson>();
+    assert.deepEqual(
+      { resolved: out.resolved, stillOpen: out.stillOpen, stages: out.stages.map((s) => [s.stage, s.selected, s.gone]) },
+      { resolved: 0, stillOpen: 2, stages: [['normalize', 2, 2]] },
+    );
+    await query(target, `UPDATE public.raw_event_errors SET status = 'discarded', closed_at = now() WHERE id = ANY($1::uuid[])`, [
+      rows.map((r) => r.id),
+    ]);
+  });
+
   it('refuses a selection it cannot keep: exit 2, nothing run', async () => {
     const cases: [string[], RegExp][] = [
       [['errors', 'retry'], /name the errors to retry/],

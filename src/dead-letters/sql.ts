@@ -72,6 +72,51 @@ RETURNING e.item_key, e.xmax <> 0 AS recurring`,
   return { rows: out.length, recurring: out.filter((r) => r.recurring).length, keys: out.map((r) => r.item_key) };
 }
 
+/**
+ * Locks (FOR UPDATE) the open errors of these items of a stage, in the caller's transaction, and
+ * returns where they are (ctid, which stays put while the lock is held). A batch takes them
+ * before its writes, so every writer of an item's errors locks them in the same order — errors
+ * first, then the item's output — and a batch colliding with `errors retry` on the same item
+ * waits for it, then finds the error resolved, instead of deadlocking with it. Costs one probe
+ * of the open-errors index per batch.
+ */
+export async function lockOpenErrors(tx: Queryable, stage: 'normalize', itemIds: string[]): Promise<string[]> {
+  if (itemIds.length === 0) return [];
+  const { rows } = await tx.query<{ at: string }>(
+    `
+SELECT e.ctid::text AS at
+FROM public.raw_event_errors e
+WHERE e.stage = $1
+  AND e.status = 'open'
+  AND e.item_id = ANY($2::uuid[])
+FOR UPDATE`,
+    [stage, itemIds],
+  );
+  return rows.map((r) => r.at);
+}
+
+/**
+ * Resolves the open errors at these places (ctid), which the caller's transaction has locked
+ * (lockOpenErrors, or the claim of `errors retry`), except those still failing: one heap visit
+ * each, no index search. Returns how many.
+ */
+export async function resolveHeldErrors(
+  tx: Queryable,
+  r: { at: string[]; stillFailing: string[]; runId: string | null; reason: string },
+): Promise<number> {
+  if (r.at.length === 0) return 0;
+  const { rowCount } = await tx.query(
+    `
+UPDATE public.raw_event_errors e
+SET status = 'resolved', closed_at = now(), closed_by = $3, close_reason = $4
+WHERE e.ctid = ANY($1::tid[])
+  AND e.status = 'open'
+  AND NOT (e.item_key = ANY($2::text[]))`,
+    [r.at, r.stillFailing, r.runId, r.reason],
+  );
+  return rowCount ?? 0;
+}
+
 export interface Resolution {
   stage: 'normalize' | 'embed' | 'insights';
   /** The items the stage has just completed (raw events, interactions, contacts). */

@@ -1,11 +1,11 @@
-// normalize: raw events → interactions (SPEC §5). A batch is one short transaction: claim and
-// mark pending events, map them in memory (normalize-map.ts), upsert the interactions — rows the
-// database refuses isolated and dead-lettered, never the batch — apply withdrawals, dead-letter
-// the failures, move the ledger. All or nothing, so a kill at any point loses and duplicates
-// nothing.
+// normalize: raw events → interactions (SPEC §5). A batch is one short transaction: claim
+// pending events and lock their open errors, map them in memory (normalize-map.ts), upsert the
+// interactions — rows the database refuses isolated and dead-lettered, never the batch — apply
+// withdrawals, dead-letter the failures, resolve the errors that went away, move the ledger.
+// All or nothing, so a kill at any point loses and duplicates nothing.
 import type { Queryable } from '../db/connect.js';
 import { relaxCommitDurability } from '../db/session.js';
-import { resolveDeadLetters, writeDeadLetters } from '../dead-letters/sql.js';
+import { lockOpenErrors, resolveHeldErrors, writeDeadLetters } from '../dead-letters/sql.js';
 import { providers } from '../providers/index.js';
 import { cleanJson } from '../text.js';
 import { writeIsolating } from './engine/isolate.js';
@@ -93,47 +93,67 @@ function lastKey(rows: sql.RawEventRow[]): Cursor {
 
 const addWritten = (a: sql.Written, b: sql.Written): sql.Written => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated });
 
+/**
+ * A batch's work on raw events its transaction holds — claimed from the queue, or by
+ * `errors retry` through their errors — whose open errors it has locked (`openErrors`, their
+ * ctids): map, write the interactions (rows the database refuses isolated and dead-lettered),
+ * apply withdrawals, dead-letter the failures, resolve the errors of the events that went
+ * through (or were skipped, which is their outcome), move the ledger.
+ */
+export async function normalizeHeld(
+  tx: Queryable,
+  rows: sql.RawEventRow[],
+  openErrors: string[],
+  input: Pick<BatchInput, 'record' | 'runId'>,
+): Promise<Counts<NormalizeCount>> {
+  const mapped = mapRawEvents(rows);
+  await applyKnownWithdrawals(tx, mapped);
+  const byRawEvent = new Map(rows.map((r) => [r.id, r]));
+  const { result: written, rejected } = await writeIsolating(
+    tx,
+    mapped.interactions,
+    (part) => sql.upsertInteractions(tx, jsonText(part)),
+    addWritten,
+    { inserted: 0, updated: 0 },
+  );
+  for (const { row, error } of rejected) {
+    const raw = byRawEvent.get(row.raw_event_id)!;
+    mapped.deadLetters.push(
+      normalizeDeadLetter({
+        row: raw,
+        error,
+        item: row.source_id === raw.source_id ? undefined : row.source_id.slice(0, 200),
+        sqlState: error.sqlState,
+      }),
+    );
+  }
+  const refused = new Set(rejected.map((r) => r.row));
+  mapped.interactions = mapped.interactions.filter((i) => !refused.has(i));
+  const withdrawn = mapped.retractions.length === 0 ? 0 : await sql.withdrawInteractions(tx, mapped.retractions);
+  const letters = await writeDeadLetters(tx, mapped.deadLetters);
+  const resolved = await resolveHeldErrors(tx, {
+    at: openErrors,
+    stillFailing: letters.keys,
+    runId: input.runId,
+    reason: 'normalize succeeded',
+  });
+  const counts = countsOf(rows.length, mapped, written, withdrawn, { recurring: letters.recurring, resolved });
+  await input.record(tx, counts, lastKey(rows));
+  return counts;
+}
+
 async function realBatch(input: BatchInput): Promise<BatchOutput<NormalizeCount>> {
   return input.db.transaction(async (tx) => {
     await relaxCommitDurability(tx);
     const rows = await sql.claimRawEvents(tx, input.range, input.size);
     if (rows.length === 0) return { taken: 0, counts: {} };
-    const mapped = mapRawEvents(rows);
-    await applyKnownWithdrawals(tx, mapped);
-    const byRawEvent = new Map(rows.map((r) => [r.id, r]));
-    const { result: written, rejected } = await writeIsolating(
+    // Before any write: an `errors retry` holding one of these errors finishes first (see lockOpenErrors).
+    const openErrors = await lockOpenErrors(
       tx,
-      mapped.interactions,
-      (part) => sql.upsertInteractions(tx, jsonText(part)),
-      addWritten,
-      { inserted: 0, updated: 0 },
+      'normalize',
+      rows.map((r) => r.id),
     );
-    for (const { row, error } of rejected) {
-      const raw = byRawEvent.get(row.raw_event_id)!;
-      mapped.deadLetters.push(
-        normalizeDeadLetter({
-          row: raw,
-          error,
-          item: row.source_id === raw.source_id ? undefined : row.source_id.slice(0, 200),
-          sqlState: error.sqlState,
-        }),
-      );
-    }
-    const refused = new Set(rejected.map((r) => r.row));
-    mapped.interactions = mapped.interactions.filter((i) => !refused.has(i));
-    const withdrawn = mapped.retractions.length === 0 ? 0 : await sql.withdrawInteractions(tx, mapped.retractions);
-    const letters = await writeDeadLetters(tx, mapped.deadLetters);
-    // Events that went through (or were skipped, which is their outcome) close their open errors.
-    const resolved = await resolveDeadLetters(tx, {
-      stage: 'normalize',
-      itemIds: rows.map((r) => r.id),
-      stillFailing: letters.keys,
-      runId: input.runId,
-      reason: 'normalize succeeded',
-    });
-    const counts = countsOf(rows.length, mapped, written, withdrawn, { recurring: letters.recurring, resolved });
-    await input.record(tx, counts, lastKey(rows));
-    return { taken: rows.length, counts };
+    return { taken: rows.length, counts: await normalizeHeld(tx, rows, openErrors, input) };
   });
 }
 

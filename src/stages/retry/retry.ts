@@ -1,10 +1,11 @@
 // `errors retry` (SPEC §12): the selected open errors re-run through their stage now. Import
-// errors re-parse their kept record (import.ts). Normalize, embed and insights errors put their
-// item back in the stage's queue and run the stage on exactly those items, page by page: the
-// stage's own batch resolves an error in the same transaction as the writes that make it
-// obsolete, or records one more attempt. A retry killed at any point leaves each error open (its
-// item queued, so any later run finishes it) or resolved with its output; several processes
-// share the work through the stages' claims.
+// errors re-parse their kept record (import.ts). Normalize errors run normalize's batch on their
+// raw events, claimed through the errors themselves (normalize.ts). Embed and insights errors
+// put their item back in the stage's queue and run the stage on exactly those items, page by
+// page. Either way the stage's own batch resolves an error in the same transaction as the
+// writes that make it obsolete, or records one more attempt. A retry killed at any point leaves
+// each error open (its item queued, or its event untouched, so a later run finishes it) or
+// resolved with its output; several processes share the work through the stages' claims.
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import type { Db } from '../../db/connect.js';
@@ -17,7 +18,8 @@ import { makeRange } from '../engine/range.js';
 import { runStage, type Stage, type StopReason } from '../engine/runner.js';
 import { type RunHandle, withRun } from '../engine/with-run.js';
 import { prefixed, retryImportErrors } from './import.js';
-import { countOpenByStage, pageOpenErrors, type QueuedStage, requeueItems } from './sql.js';
+import { normalizeRetry } from './normalize.js';
+import { countItemless, countOpenByStage, pageOpenErrors, type QueuedStage, requeueItems } from './sql.js';
 
 const RETRY_STAGES = ['import', 'normalize', 'embed', 'insights'] as const;
 type RetryStage = (typeof RETRY_STAGES)[number];
@@ -60,6 +62,13 @@ export interface RetrySummary {
   elapsedMs: number;
 }
 
+interface QueuedOutcome {
+  counts: Counts;
+  gone: number;
+  stopReason: StopReason;
+  status: 'succeeded' | 'incomplete' | 'stopped';
+}
+
 /** Items per page: a few batches' worth, so a page's id list stays a modest parameter. */
 const PAGE_BATCHES = 5;
 
@@ -70,7 +79,7 @@ async function retryQueued(
   stop: AbortSignal,
   deadline: number | undefined,
   budget: { left: number },
-): Promise<{ counts: Counts; gone: number; stopReason: StopReason; status: 'succeeded' | 'incomplete' | 'stopped' }> {
+): Promise<QueuedOutcome> {
   const counts: Counts = {};
   let gone = 0;
   let after: string | undefined;
@@ -116,6 +125,31 @@ async function retryQueued(
     if (summary.status === 'incomplete') status = 'incomplete';
   }
   return { counts, gone, stopReason: 'done', status };
+}
+
+/** Normalize errors: one run of normalize's batch over the selection, claimed through the errors. */
+async function retryNormalize(
+  o: RetryOptions,
+  run: RunHandle,
+  stop: AbortSignal,
+  deadline: number | undefined,
+  budget: { left: number },
+): Promise<QueuedOutcome> {
+  const retry = normalizeRetry({ selection: o.selection, before: run.startedAt, budget, bar: o.bar });
+  const itemless = await countItemless(o.db, o.selection, 'normalize');
+  const summary = await runStage(retry.stage, {
+    db: o.db,
+    clock: o.clock,
+    logger: o.logger,
+    range: makeRange({
+      batchSize: o.batchSize,
+      timeBudgetMs: deadline === undefined ? undefined : Math.max(1, deadline - o.clock.now().getTime()),
+    }),
+    signal: stop,
+    run: { ...run, record: (tx, c, checkpoint) => run.record(tx, prefixed('normalize', c), checkpoint) },
+    reconnectMs: o.reconnectMs ?? 120_000,
+  });
+  return { counts: summary.counts, gone: itemless + retry.gone(), stopReason: summary.stopReason, status: summary.status };
 }
 
 export async function retryErrors(o: RetryOptions): Promise<RetrySummary> {
@@ -171,7 +205,10 @@ export async function retryErrors(o: RetryOptions): Promise<RetrySummary> {
             summary.stages.push({ stage: name, selected, counts, gone: 0 });
             continue;
           }
-          const r = await retryQueued(o, name, run, stop.signal, deadline, budget);
+          const r =
+            name === 'normalize'
+              ? await retryNormalize(o, run, stop.signal, deadline, budget)
+              : await retryQueued(o, name, run, stop.signal, deadline, budget);
           summary.stages.push({ stage: name, selected, counts: r.counts, gone: r.gone });
           if (r.status === 'incomplete') summary.status = 'incomplete';
           if (r.status === 'stopped') {
