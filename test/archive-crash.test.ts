@@ -5,14 +5,11 @@
 // before its batch was verified; a run without the hook then finishes the job: every old event
 // archived exactly once.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ARCHIVE_COMMAND } from '../src/archive/run.js';
-import { archivedIds, killAt, seedEvents, withDb } from './support/archive.js';
+import { archiveFixture, archivedIds, killAt, withDb } from './support/archive.js';
 import { runCli } from './support/cli.js';
-import { migratedTarget, type TestTarget } from './support/db.js';
+import type { TestTarget } from './support/db.js';
 
 const OLD = 240;
 
@@ -25,26 +22,17 @@ async function hotIds(target: TestTarget): Promise<Set<string>> {
 
 describe('archive under kill -9', { timeout: 300_000 }, () => {
   let target: TestTarget;
-  let dir: string;
   let uri: string;
   let oldIds: string[];
 
+  let fixture: Awaited<ReturnType<typeof archiveFixture>> | undefined;
+
   before(async () => {
-    target = await migratedTarget();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omni-ingest-archive-crash-'));
-    uri = `file://${dir}`;
-    oldIds = await withDb(target, async (db) => {
-      await seedEvents(db, OLD, 10);
-      const { rows } = await db.query<{ id: string }>(
-        `SELECT r.id::text AS id FROM public.raw_events r
-         WHERE r.source_id LIKE 'src-%' AND NOT EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id)`,
-      );
-      return rows.map((r) => r.id);
-    });
+    fixture = await archiveFixture('archive-crash', OLD, 10);
+    ({ target, uri, oldIds } = fixture);
   });
   after(async () => {
-    await target?.drop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await fixture?.done();
   });
 
   const args = () => [...target.args, 'archive', '--older-than', '90', '--to', uri, '--batch-size', '100', '--part-rows', '40'];

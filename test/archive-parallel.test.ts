@@ -2,34 +2,24 @@
 // one process at a time): they share the batches through the claims and leases, and together
 // archive every old event exactly once — none twice, none lost.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { archivedIds, seedEvents, withDb } from './support/archive.js';
+import { archiveFixture, archivedIds, withDb } from './support/archive.js';
 import { runCli } from './support/cli.js';
-import { migratedTarget, onServer, type TestTarget } from './support/db.js';
+import { onServer, type TestTarget } from './support/db.js';
 
 describe('two archive processes at once', { skip: !onServer && 'needs the real server (TEST_DATABASE_URL)', timeout: 300_000 }, () => {
   let target: TestTarget;
   let dir: string;
   let oldIds: string[];
 
+  let fixture: Awaited<ReturnType<typeof archiveFixture>> | undefined;
+
   before(async () => {
-    target = await migratedTarget();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omni-ingest-archive-parallel-'));
-    oldIds = await withDb(target, async (db) => {
-      await seedEvents(db, 3000, 50);
-      const { rows } = await db.query<{ id: string }>(
-        `SELECT r.id::text AS id FROM public.raw_events r
-         WHERE r.source_id LIKE 'src-%' AND NOT EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id)`,
-      );
-      return rows.map((r) => r.id);
-    });
+    fixture = await archiveFixture('archive-parallel', 3000, 50);
+    ({ target, dir, oldIds } = fixture);
   });
   after(async () => {
-    await target?.drop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await fixture?.done();
   });
 
   it('no event archived twice, none lost', async () => {

@@ -5,44 +5,32 @@
 // its new version. After each, every old event is in raw_events or in a part that checks out.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type ArchiveRunResult, runArchive } from '../src/archive/run.js';
 import { openTarget } from '../src/archive/target.js';
 import { renderRun } from '../src/commands/archive-render.js';
 import type { Clock } from '../src/clock.js';
 import { createMemoryLogger } from '../src/logger.js';
-import { archivedIds, killAt, seedEvents, withDb } from './support/archive.js';
+import { archiveFixture, archivedIds, killAt, withDb } from './support/archive.js';
 import { binary, NODE_FLAGS, runCli } from './support/cli.js';
-import { migratedTarget, type TestTarget } from './support/db.js';
+import type { TestTarget } from './support/db.js';
 
 const OLD = 240;
 const BATCH = 30;
 
 describe('archive stopped by a time budget, a signal, a kill', { timeout: 300_000 }, () => {
   let target: TestTarget;
-  let dir: string;
   let uri: string;
   let oldIds: string[];
 
+  let fixture: Awaited<ReturnType<typeof archiveFixture>> | undefined;
+
   before(async () => {
-    target = await migratedTarget();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'omni-ingest-archive-stop-'));
-    uri = `file://${dir}`;
-    oldIds = await withDb(target, async (db) => {
-      await seedEvents(db, OLD, 10);
-      const { rows } = await db.query<{ id: string }>(
-        `SELECT r.id::text AS id FROM public.raw_events r
-         WHERE r.source_id LIKE 'src-%' AND NOT EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id)`,
-      );
-      return rows.map((r) => r.id);
-    });
+    fixture = await archiveFixture('archive-stop', OLD, 10);
+    ({ target, uri, oldIds } = fixture);
   });
   after(async () => {
-    await target?.drop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await fixture?.done();
   });
 
   const args = (...more: string[]) => [

@@ -1,15 +1,14 @@
 // What the archive tests share: raw events old and new in a database, a checksum of every row
 // and column of raw_events, the ids a target's parts hold, the CLI stopped at a fault point,
 // and an S3-compatible server (s3rver) on loopback.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkArchive } from '../../src/archive/check.js';
 import { openTarget } from '../../src/archive/target.js';
 import type { Queryable } from '../../src/db/connect.js';
-import { binary, NODE_FLAGS } from './cli.js';
-import type { TestTarget } from './db.js';
+import { killAtPause } from './cli.js';
+import { migratedTarget, type TestTarget } from './db.js';
 import { USER_A, USER_B } from './events.js';
 
 export const S3_KEYS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER-secret-never-printed' };
@@ -90,27 +89,35 @@ export async function archivedIds(
 
 /** Runs the CLI until it announces `point` (OMNI_INGEST_ARCHIVE_PAUSE_AT), then kill -9. */
 export function killAt(args: string[], point: string, env: Record<string, string> = {}): Promise<{ paused: boolean; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...NODE_FLAGS, binary, ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', ...env, OMNI_INGEST_ARCHIVE_PAUSE_AT: point },
-    });
-    let stderr = '';
-    let paused = false;
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-      if (!paused && stderr.includes(`archive: paused at ${point}`)) {
-        paused = true;
-        child.kill('SIGKILL');
-      }
-    });
-    child.on('error', reject);
-    child.on('close', () => {
-      clearTimeout(timer);
-      resolve({ paused, stderr });
-    });
+  return killAtPause(args, { ...env, OMNI_INGEST_ARCHIVE_PAUSE_AT: point });
+}
+
+/** Old events (and a few fresh ones) in a migrated database and a folder for a file:// target; `done` drops both. */
+export async function archiveFixture(
+  name: string,
+  old: number,
+  fresh: number,
+): Promise<{ target: TestTarget; dir: string; uri: string; oldIds: string[]; done(): Promise<void> }> {
+  const target = await migratedTarget();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `omni-ingest-${name}-`));
+  const oldIds = await withDb(target, async (db) => {
+    await seedEvents(db, old, fresh);
+    const { rows } = await db.query<{ id: string }>(
+      `SELECT r.id::text AS id FROM public.raw_events r
+       WHERE r.source_id LIKE 'src-%' AND NOT EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id)`,
+    );
+    return rows.map((r) => r.id);
   });
+  return {
+    target,
+    dir,
+    uri: `file://${dir}`,
+    oldIds,
+    async done() {
+      await target.drop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** An s3rver on loopback with one bucket, for the length of a suite; `requests` lists every request it served ("METHOD /path?query"). */
