@@ -80,3 +80,16 @@ WHERE a.attrelid = to_regclass('public.embeddings')
 export async function vectorColumn(db: Queryable): Promise<VectorColumn> {
   return (await embeddingColumns(db)).vector;
 }
+
+/** vectorColumn read once per database a stage is handed (a run's workers share one). */
+export function vectorColumnPerDb(): (db: Queryable) => Promise<VectorColumn> {
+  const columns = new WeakMap<Queryable, Promise<VectorColumn>>();
+  return (db) => {
+    let c = columns.get(db);
+    if (!c) {
+      c = vectorColumn(db);
+      columns.set(db, c);
+    }
+    return c;
+  };
+}

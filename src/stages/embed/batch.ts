@@ -4,7 +4,7 @@
 // (`--via direct`, `backfill`). So a cron line of either kind finishes what an earlier run on any
 // machine submitted, and a run never waits for the provider's batch window.
 import type { Db } from '../../db/connect.js';
-import { vectorColumn, type VectorColumn } from '../../db/vector-column.js';
+import { vectorColumnPerDb } from '../../db/vector-column.js';
 import type { ChunkOptions } from '../../embed/chunk.js';
 import type { Embedder } from '../../embed/embedder.js';
 import { BATCH_LIMITS, type BatchApi } from '../../embed/openai-batch.js';
@@ -44,15 +44,7 @@ export function withBatches(stage: Stage<EmbedCount, string | undefined>, o: Bat
   const owner = leaseOwner('embed');
   // Batch rows this run has moved on (or found still running): each is looked at once per run.
   const seen = new Set<string>();
-  const columns = new WeakMap<Db, Promise<VectorColumn>>();
-  const columnOf = (db: Db) => {
-    let c = columns.get(db);
-    if (!c) {
-      c = vectorColumn(db);
-      columns.set(db, c);
-    }
-    return c;
-  };
+  const columnOf = vectorColumnPerDb();
   const deps = async (input: BatchInput): Promise<BatchDeps> => ({
     db: input.db,
     column: await columnOf(input.db),

@@ -4,8 +4,7 @@
 // (write.ts) — so writing overlaps the requests still in flight. A fatal provider error stops
 // the batch; the lease gives back every interaction not yet written.
 import { setMaxListeners } from 'node:events';
-import type { Db } from '../../db/connect.js';
-import { vectorColumn, type VectorColumn } from '../../db/vector-column.js';
+import { vectorColumnPerDb } from '../../db/vector-column.js';
 import type { ChunkOptions } from '../../embed/chunk.js';
 import { createLimiter, EXPECTED_DIMENSIONS, refuseDimensions, type Embedder } from '../../embed/embedder.js';
 import type { Logger } from '../../logger.js';
@@ -40,15 +39,7 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
     throw new RangeError('concurrency must be a positive whole number');
   const limit = createLimiter(options.concurrency);
   const leaseSeconds = options.leaseSeconds ?? 120;
-  const columns = new WeakMap<Db, Promise<VectorColumn>>();
-  const columnOf = (db: Db) => {
-    let c = columns.get(db);
-    if (!c) {
-      c = vectorColumn(db);
-      columns.set(db, c);
-    }
-    return c;
-  };
+  const columnOf = vectorColumnPerDb();
   // Until the provider has answered once, batches lease only what fills the request slots: the
   // first requests go out sooner, and a provider that fails at once (wrong model, no quota)
   // holds few leases. Then batches take their full size.
