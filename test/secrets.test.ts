@@ -2,6 +2,7 @@
 // echoes the API key in its 401, 429, 500 and 400 answers, through retry warnings, --verbose
 // lines, the run ledger, dead letters and --json output.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { secretsOf, resolveConfig } from '../src/config.js';
 import { createOutput } from '../src/context.js';
@@ -13,6 +14,7 @@ import { createMemoryLogger } from '../src/logger.js';
 import { parseRange } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
+import * as embedBatchSql from '../src/stages/embed/batch-sql.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../tools/fake-openai.js';
 import { runCli } from './support/cli.js';
 import { migratedDb, onServer, type TestTarget } from './support/db.js';
@@ -67,6 +69,34 @@ describe('the scrubber', () => {
       createOutput(json, false, out).result({ error: `a ${KEY}` }, () => `error a ${KEY}`);
       assert.ok(!out.text.includes(KEY), out.text);
       assert.match(out.text, /\*\*\*\*/);
+    }
+  });
+});
+
+describe('what the tool keeps about its own batches', () => {
+  afterEach(() => clearSecrets());
+
+  it('stores an embed batch’s error with every secret masked', async () => {
+    registerSecrets([KEY]);
+    const { db, close } = await migratedDb();
+    try {
+      const id = randomUUID();
+      await embedBatchSql.insertBatch(db, { id, provider: 'openai', model: 'm', dimensions: 1536, owner: 'o', seconds: 60, runId: null });
+      await embedBatchSql.resetBatch(db, id, { itemIds: [], status: 'failed', error: `proxy refused ${KEY}` });
+      const first = await db.query<{ error: string }>(`SELECT error FROM omni_ingest.embed_batches WHERE id = $1`, [id]);
+      assert.equal(first.rows[0]?.error, 'proxy refused ****');
+      await embedBatchSql.finishBatch(db, id, {
+        state: 'failed',
+        status: 'failed',
+        outputFileId: null,
+        errorFileId: null,
+        error: `still ${KEY}`,
+        runId: null,
+      });
+      const second = await db.query<{ error: string }>(`SELECT error FROM omni_ingest.embed_batches WHERE id = $1`, [id]);
+      assert.equal(second.rows[0]?.error, 'still ****');
+    } finally {
+      await close();
     }
   });
 });

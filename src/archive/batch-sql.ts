@@ -2,6 +2,7 @@
 // names the state it leaves and the lease holder, so a process that lost its lease changes
 // nothing; a state is committed before the step after it begins.
 import type { Queryable } from '../db/connect.js';
+import { scrub } from '../secrets.js';
 import type { PartEntry } from './manifest.js';
 
 export type BatchState = 'planned' | 'written' | 'verified' | 'deleted' | 'restored';
@@ -197,7 +198,7 @@ export async function markForRewrite(db: Queryable, id: string, owner: string, e
 UPDATE omni_ingest.archive_batches
 SET state = 'planned', error = $3, leased_by = NULL, lease_until = NULL
 WHERE id = $1 AND leased_by = $2 AND state IN ('written', 'verified') AND deleted_rows = 0`,
-    [id, owner, error],
+    [id, owner, scrub(error)],
   );
 }
 

@@ -1,6 +1,7 @@
 // The SQL of `embed --via batch`: omni_ingest.embed_batches, one row per provider batch, moved
 // through its states by the process holding its claim (see the migration 202612061300).
 import type { Queryable } from '../../db/connect.js';
+import { scrub } from '../../secrets.js';
 import { rangeParams, rangeWhere, type RangeOptions } from '../engine/range.js';
 
 export interface EmbedBatchRow {
@@ -102,7 +103,7 @@ UPDATE omni_ingest.embed_batches
 SET state = $2, provider_status = coalesce($3, provider_status), output_file_id = $4, error_file_id = $5, error = $6,
     last_run_id = coalesce($7, last_run_id), finished_at = now(), claimed_by = NULL, claimed_until = NULL
 WHERE id = $1`,
-    [id, f.state, f.status, f.outputFileId, f.errorFileId, f.error, f.runId],
+    [id, f.state, f.status, f.outputFileId, f.errorFileId, f.error === null ? null : scrub(f.error), f.runId],
   );
 }
 
@@ -114,7 +115,7 @@ UPDATE omni_ingest.embed_batches
 SET state = 'preparing', item_ids = $2::uuid[], custom_ids = '{}', provider_status = $3, error = $4,
     input_file_id = NULL, provider_batch_id = NULL, output_file_id = NULL, error_file_id = NULL
 WHERE id = $1`,
-    [id, r.itemIds, r.status, r.error],
+    [id, r.itemIds, r.status, r.error === null ? null : scrub(r.error)],
   );
 }
 
