@@ -7,7 +7,6 @@
 // batch keeps what it finished and is submitted again with the rest, up to its attempts.
 import { z } from 'zod';
 import { EmbeddingDimensionError, EmbedInputRejected, EXPECTED_DIMENSIONS, refuseDimensions } from '../../embed/embedder.js';
-import { BATCH_PRICE_FACTOR } from '../../embed/openai-batch.js';
 import type { Counts } from '../engine/ledger.js';
 import { renewLeased } from '../engine/queue.js';
 import type { BatchOutput } from '../engine/runner.js';
@@ -21,10 +20,11 @@ import {
   prepareAndSend,
   QUEUE_LEASE_SECONDS,
   queueOwner,
+  writeBatchItems,
 } from './batch-submit.js';
 import { embedFaultPoint } from './fault.js';
 import { planBatch } from './plan.js';
-import { type EmbedCount, writeItems } from './write.js';
+import type { EmbedCount } from './write.js';
 
 /** Provider statuses of a batch still under way. */
 const RUNNING = new Set(['validating', 'in_progress', 'finalizing', 'cancelling']);
@@ -166,15 +166,10 @@ async function poll(d: BatchDeps, row: sql.EmbedBatchRow): Promise<BatchOutput<E
   const error = refused?.message ?? b.errors ?? (finished ? null : `the provider's batch ${b.id} ended ${b.status}`);
   if (refused) d.logger.warn(`embed: batch ${row.id} (${b.id}): ${refused.message}; its interactions go back to the queue`);
   if (!finished) d.logger.warn(`embed: batch ${row.id} (${b.id}) ended ${b.status} with ${rest.length} interactions unanswered`);
-  const counts = await writeItems(
+  const counts = await writeBatchItems(
+    d,
+    lease,
     {
-      db: d.db,
-      column: d.column,
-      embedder: d.embedder,
-      lease,
-      record: d.record,
-      runId: d.runId,
-      priceFactor: BATCH_PRICE_FACTOR,
       extra,
       within: async (tx) => {
         if (again) {

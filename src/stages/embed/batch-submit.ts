@@ -19,8 +19,9 @@ import type { RangeOptions } from '../engine/range.js';
 import type { BatchInput, BatchOutput } from '../engine/runner.js';
 import * as sql from './batch-sql.js';
 import { embedFaultPoint } from './fault.js';
-import { planBatch, type Pending } from './plan.js';
-import { type EmbedCount, writeItems } from './write.js';
+import { type Item, planBatch, type Pending } from './plan.js';
+import type { SendTally } from './send.js';
+import { type EmbedCount, type WriteInput, writeItems } from './write.js';
 
 /** Interactions stay leased to a batch this long (the provider's window is 24 h); renewed on every poll. */
 export const QUEUE_LEASE_SECONDS = 48 * 3600;
@@ -41,6 +42,25 @@ export interface BatchDeps {
   /** Submissions of one batch before its interactions go back to the queue. */
   maxAttempts: number;
   chunk?: ChunkOptions | undefined;
+}
+
+/**
+ * Stores a batch's items whose vectors are all in, at the Batch API's price, with the batch row's
+ * own change (`within`) in the same transaction: a crash before the commit finds the batch as it
+ * was, one after finds it moved on.
+ */
+export function writeBatchItems(
+  d: BatchDeps,
+  lease: Lease,
+  o: Pick<WriteInput, 'extra' | 'within'>,
+  items: Item[],
+  tally: SendTally,
+): Promise<Counts<EmbedCount>> {
+  return writeItems(
+    { db: d.db, column: d.column, embedder: d.embedder, lease, record: d.record, runId: d.runId, priceFactor: BATCH_PRICE_FACTOR, ...o },
+    items,
+    tally,
+  );
 }
 
 export const queueOwner = (batchId: string): string => `batch:${batchId}`;
@@ -142,15 +162,10 @@ export async function prepareAndSend(d: BatchDeps, b: { id: string; itemIds: str
     bytes += addBytes;
   }
   const ready = items.filter((i) => i.unresolved.size === 0);
-  const counts = await writeItems(
+  const counts = await writeBatchItems(
+    d,
+    lease,
     {
-      db: d.db,
-      column: d.column,
-      embedder: d.embedder,
-      lease,
-      record: d.record,
-      runId: d.runId,
-      priceFactor: BATCH_PRICE_FACTOR,
       extra: back.length > 0 ? { released: back.length } : {},
       within: async (tx) => {
         await lease.release(tx, back);
