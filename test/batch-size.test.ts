@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { mapPgError, type Pushback, pushbackOf } from '../src/db/pg-errors.js';
-import { AUTO_MAX, AUTO_MIN, BatchSize, type BatchSizeOptions, MAX_PUSHBACKS } from '../src/stages/engine/batch-size.js';
+import { AUTO_MAX, AUTO_MAX_BYTES, AUTO_MIN, BatchSize, type BatchSizeOptions, MAX_PUSHBACKS } from '../src/stages/engine/batch-size.js';
 
 function controller(o: Partial<BatchSizeOptions> = {}) {
   let t = 0;
@@ -32,6 +32,32 @@ describe('adaptive batch size', () => {
     const settled = seen.at(-1)!;
     assert.ok(settled >= 9000 && settled <= 11_000, `settled at ${settled}`);
     assert.equal(c.batch(0.1).n, settled, 'no change inside the dead band');
+  });
+
+  it('keeps a batch under the byte bound whatever its pace, at once when heavy events arrive', () => {
+    let t = 0;
+    const size = new BatchSize({ mode: 'auto', start: 1000, targetMs: 1000, now: () => t });
+    const batch = (msPerEvent: number, bytesPerEvent: number) => {
+      const n = size.next();
+      t += n * msPerEvent;
+      size.report({ taken: n, durationMs: n * msPerEvent, bytes: n * bytesPerEvent });
+      return n;
+    };
+    // Fast 1 KB events: the pace alone would take 10,000; the bytes allow 4,096.
+    for (let i = 0; i < 12; i++) batch(0.1, 1024);
+    assert.equal(size.next(), AUTO_MAX_BYTES / 1024);
+    // 50 KB emails arrive: the next batch is within the bound at once, not by halvings.
+    batch(0.1, 50 * 1024);
+    assert.equal(size.next(), Math.floor(AUTO_MAX_BYTES / (50 * 1024)));
+    // Light again: the bound relaxes slowly (smoothed), never jumping back.
+    batch(0.1, 1024);
+    assert.ok(size.next() <= Math.floor(AUTO_MAX_BYTES / (50 * 1024)) * 1.5 + 1, `grew to ${size.next()}`);
+  });
+
+  it('applies no byte bound to a fixed size (the operator chose it)', () => {
+    const size = new BatchSize({ mode: 'fixed', start: 20_000, targetMs: 1000, now: () => 0 });
+    size.report({ taken: 20_000, durationMs: 100, bytes: 20_000 * 50 * 1024 });
+    assert.equal(size.next(), 20_000);
   });
 
   it('shrinks when batches run long, at most halving a step', () => {

@@ -48,9 +48,20 @@ function topLevelName(command: Command): string {
   return c.name();
 }
 
-async function openFor(config: Config, logger: Logger, policy: DatabasePolicy): Promise<Db> {
+/**
+ * Connections a command needs: one for the ledger and, for each worker, one per batch it keeps
+ * in flight (two for a pipelined stage), so `--workers` is never quietly capped by the pool.
+ */
+function poolSizeFor(options: object): number {
+  // The flag is still text here; the command validates it (and refuses a bad one) itself.
+  const n = Number((options as { workers?: unknown }).workers);
+  const workers = Number.isInteger(n) && n >= 1 && n <= 32 ? n : 1;
+  return Math.max(4, 2 * workers + 1);
+}
+
+async function openFor(config: Config, logger: Logger, policy: DatabasePolicy, poolSize: number): Promise<Db> {
   const { openDb } = await import('../db/connect.js');
-  const db = await openDb(config, { logger, create: policy.create });
+  const db = await openDb(config, { logger, create: policy.create, poolSize });
   if (policy.needs === 'none') return db;
   try {
     const [{ assertMigrated }, { loadMigrationFiles }, { migrationsDir }] = await Promise.all([
@@ -89,7 +100,7 @@ export function action<O>(state: RunState, fn: Action<O>) {
       clock: systemClock,
       out: createOutput(config.json, config.color),
       db: () => {
-        opening ??= openFor(config, logger, policy).then((opened) => (db = opened));
+        opening ??= openFor(config, logger, policy, poolSizeFor(options)).then((opened) => (db = opened));
         return opening;
       },
     };

@@ -93,6 +93,12 @@ function lastKey(rows: sql.RawEventRow[]): Cursor {
 
 const addWritten = (a: sql.Written, b: sql.Written): sql.Written => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated });
 
+/** What a held batch did, and how much it weighed (the interactions' text sent to the database). */
+interface Held {
+  counts: Counts<NormalizeCount>;
+  bytes: number;
+}
+
 /**
  * A batch's work on raw events its transaction holds — claimed from the queue, or by
  * `errors retry` through their errors — whose open errors it has locked (`openErrors`, their
@@ -104,15 +110,33 @@ export async function normalizeHeld(
   tx: Queryable,
   rows: sql.RawEventRow[],
   openErrors: string[],
-  input: Pick<BatchInput, 'record' | 'runId'>,
-): Promise<Counts<NormalizeCount>> {
+  input: Pick<BatchInput, 'record' | 'runId'> & Partial<Pick<BatchInput, 'writeTurn'>>,
+): Promise<Held> {
   const mapped = mapRawEvents(rows);
+  // Mapped outside the turn: that is the work a pipelined run overlaps with another batch's write.
+  return input.writeTurn
+    ? input.writeTurn(() => writeMapped(tx, rows, mapped, openErrors, input))
+    : writeMapped(tx, rows, mapped, openErrors, input);
+}
+
+async function writeMapped(
+  tx: Queryable,
+  rows: sql.RawEventRow[],
+  mapped: Mapped,
+  openErrors: string[],
+  input: Pick<BatchInput, 'record' | 'runId'>,
+): Promise<Held> {
   await applyKnownWithdrawals(tx, mapped);
   const byRawEvent = new Map(rows.map((r) => [r.id, r]));
+  let bytes = 0;
   const { result: written, rejected } = await writeIsolating(
     tx,
     mapped.interactions,
-    (part) => sql.upsertInteractions(tx, jsonText(part)),
+    (part) => {
+      const text = jsonText(part);
+      bytes = Math.max(bytes, text.length); // the first part is the whole batch
+      return sql.upsertInteractions(tx, text);
+    },
     addWritten,
     { inserted: 0, updated: 0 },
   );
@@ -139,7 +163,7 @@ export async function normalizeHeld(
   });
   const counts = countsOf(rows.length, mapped, written, withdrawn, { recurring: letters.recurring, resolved });
   await input.record(tx, counts, lastKey(rows));
-  return counts;
+  return { counts, bytes };
 }
 
 async function realBatch(input: BatchInput): Promise<BatchOutput<NormalizeCount>> {
@@ -153,7 +177,8 @@ async function realBatch(input: BatchInput): Promise<BatchOutput<NormalizeCount>
       'normalize',
       rows.map((r) => r.id),
     );
-    return { taken: rows.length, counts: await normalizeHeld(tx, rows, openErrors, input) };
+    const { counts, bytes } = await normalizeHeld(tx, rows, openErrors, input);
+    return { taken: rows.length, counts, bytes };
   });
 }
 
@@ -171,6 +196,7 @@ async function dryBatch(input: DryBatchInput<Cursor>): Promise<DryBatchOutput<No
 
 export const normalizeStage: Stage<NormalizeCount, Cursor> = {
   name: 'normalize',
+  pipelined: true,
   countPending: (db, range, before) => sql.countPendingRawEvents(db, range, before),
   batch: realBatch,
   dryBatch,

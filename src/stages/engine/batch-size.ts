@@ -43,6 +43,8 @@ export interface BatchReport {
   commitMs?: number | undefined;
   /** The database refused the batch this way; its transaction rolled back. */
   pushback?: Pushback | undefined;
+  /** What the batch held in memory, about (its rows as text), when the stage measures it. */
+  bytes?: number | undefined;
 }
 
 /**
@@ -52,6 +54,12 @@ export interface BatchReport {
  */
 export const AUTO_MIN = 10;
 export const AUTO_MAX = 20_000;
+/**
+ * And at most about this much data: a worker holds two batches at once (one claimed and mapped
+ * while the other writes), each as parsed rows and their text, so this keeps a run's memory
+ * flat whatever the events weigh (about 3,800 web forms, 80 50 KB emails).
+ */
+export const AUTO_MAX_BYTES = 4 * 2 ** 20;
 /** Growth per step, at most (GitLab's is 1.2 per job; ours are 1 s batches, not 2-minute jobs). */
 const MAX_GROWTH = 1.5;
 /** Shrink per step, at most: one slow outlier must not collapse the size. */
@@ -81,6 +89,8 @@ export class BatchSize {
   private readonly min: number;
   private readonly max: number;
   private msPerEvent: number | undefined;
+  /** The heaviest events per batch seen lately (bytes each), when the stage measures them. */
+  private bytesPerEvent: number | undefined;
   /** The first batch is the run's warm-up (cold caches, first plans): it sizes the second, no more. */
   private warmedUp = false;
   private slowCommitsInARow = 0;
@@ -135,6 +145,12 @@ export class BatchSize {
     }
     if (r.taken <= 0) return undefined;
     this.pushbacksInARow = 0;
+    if (r.bytes !== undefined) {
+      const each = r.bytes / r.taken;
+      // Up at once, down slowly: a run of heavy events must not find the batch sized for light ones.
+      this.bytesPerEvent =
+        this.bytesPerEvent === undefined || each > this.bytesPerEvent ? each : SMOOTHING * each + (1 - SMOOTHING) * this.bytesPerEvent;
+    }
     const sample = r.durationMs / r.taken;
     this.msPerEvent = this.msPerEvent === undefined ? sample : SMOOTHING * sample + (1 - SMOOTHING) * this.msPerEvent;
     if (r.commitMs !== undefined && this.slowCommit(r.commitMs)) return this.backOff('commit-latency', end);
@@ -170,12 +186,16 @@ export class BatchSize {
   }
 
   private resize(): void {
+    // The byte bound holds at once (not by MAX_SHRINK steps): it is about memory, not pace.
+    const byBytes = this.bytesPerEvent === undefined ? this.max : Math.max(this.min, Math.floor(AUTO_MAX_BYTES / this.bytesPerEvent));
+    const max = Math.min(this.max, byBytes);
+    if (this.current > max) this.current = max;
     if (this.msPerEvent === undefined) return;
     const ideal = this.o.targetMs / Math.max(this.msPerEvent, 1e-6);
     let ratio = ideal / this.current;
     if (Math.abs(ratio - 1) <= DEAD_BAND) return;
     ratio = clamp(ratio, MAX_SHRINK, this.cooldown > 0 ? 1 : MAX_GROWTH);
-    this.current = clamp(Math.round(this.current * ratio), this.min, this.max);
+    this.current = clamp(Math.round(this.current * ratio), this.min, max);
   }
 }
 

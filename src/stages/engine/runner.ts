@@ -12,6 +12,7 @@ import type { Counts } from './ledger.js';
 import { pause, timingCommits } from './pace.js';
 import type { ProgressBar } from './progress.js';
 import { DEFAULT_BATCH_TARGET_MS, describeRange, type RangeOptions } from './range.js';
+import { noTurns, writeTurns } from './turns.js';
 import { type RunHandle, withRun } from './with-run.js';
 
 export interface BatchInput {
@@ -28,12 +29,19 @@ export interface BatchInput {
    * aborts its requests, writes what is complete and gives the rest back; others may ignore it.
    */
   signal: AbortSignal;
+  /**
+   * A pipelined stage runs its writes through this (claim and map first, then write in a turn),
+   * so that another batch of the same worker claims and maps meanwhile. Others need not call it.
+   */
+  writeTurn<T>(fn: () => Promise<T>): Promise<T>;
 }
 
 export interface BatchOutput<K extends string> {
   /** Events taken; 0 means the range is done. */
   taken: number;
   counts: Counts<K>;
+  /** About how much data the batch held (bytes of its rows as text): adaptive sizes keep it bounded. */
+  bytes?: number | undefined;
 }
 
 export interface DryBatchInput<C> {
@@ -61,6 +69,11 @@ export interface Stage<K extends string = string, C = unknown> {
   countPending(db: Queryable, range: RangeOptions, before?: Date): Promise<number>;
   /** Before the first batch of a real run: e.g. take back the leases of processes that died. */
   prepare?(db: Db, logger: Logger): Promise<void>;
+  /**
+   * Its batches write through `writeTurn`: on a server the runner then keeps two batches in
+   * flight per worker (one connection each), one claiming and mapping while the other writes.
+   */
+  readonly pipelined?: boolean;
   batch(input: BatchInput): Promise<BatchOutput<K>>;
   dryBatch(input: DryBatchInput<C>): Promise<DryBatchOutput<K, C>>;
 }
@@ -143,6 +156,10 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
   const started = options.clock.now().getTime();
   const deadline = range.timeBudgetMs === undefined ? undefined : started + range.timeBudgetMs;
   const workers = range.dryRun || db.maxConnections < 2 ? 1 : Math.max(1, Math.min(options.workers ?? 1, db.maxConnections - 1));
+  // Two batches per worker when the stage is pipelined and the pool has a connection for each
+  // (and one for the ledger); a worker's batches still write one at a time.
+  const depth = stage.pipelined && !range.dryRun && db.maxConnections >= 2 * workers + 1 ? 2 : 1;
+  const turns = depth > 1 ? writeTurns(workers) : noTurns;
   if ((options.workers ?? 1) > 1 && db.maxConnections < 2 && !noted.has(db)) {
     noted.add(db); // once per database, not once per stage of a backfill
     logger.info(`--workers ${options.workers} ignored: the embedded database has one connection (use --database-url for parallel batches)`);
@@ -187,11 +204,11 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
         size: number,
         cursor: C | undefined,
         batchDb: Db,
-      ): Promise<{ taken: number; counts: Counts; cursor: C | undefined }> => {
+      ): Promise<{ taken: number; counts: Counts; cursor: C | undefined; bytes?: number | undefined }> => {
         if (range.dryRun) return stage.dryBatch({ db: batchDb, range, size, cursor });
         // A batch rolled back by a lost connection is run again on a new one: batches are idempotent.
         const out = await reconnecting('batch', () =>
-          stage.batch({ db: batchDb, range, size, record: run.record, runId: run.id, signal: stop.signal }),
+          stage.batch({ db: batchDb, range, size, record: run.record, runId: run.id, signal: stop.signal, writeTurn: turns.take }),
         );
         return { ...out, cursor: undefined };
       };
@@ -200,7 +217,7 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
         let cursor: C | undefined;
         // One per loop, not per batch: stages may cache by their database (embed's vector column).
         const commits = { total: 0 };
-        const batchDb = sizing.adaptive && workers === 1 ? timingCommits(db, now, commits) : db;
+        const batchDb = sizing.adaptive && workers * depth === 1 ? timingCommits(db, now, commits) : db;
         for (;;) {
           if (remaining > 0 && failure === undefined) await pause(sizing.waitMs(), stop.signal);
           const before = shouldStop();
@@ -230,10 +247,10 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
             );
             continue;
           }
-          // With several workers a commit's answer may wait behind another batch's work on this
-          // event loop: only one worker's commit times are the database's own.
-          const commitMs = workers === 1 ? commits.total : undefined;
-          const backedOff = sizing.report({ taken: out.taken, durationMs: now() - started, commitMs });
+          // With several batches in flight a commit's answer may wait behind another batch's work
+          // on this event loop: only a lone batch loop's commit times are the database's own.
+          const commitMs = workers * depth === 1 ? commits.total : undefined;
+          const backedOff = sizing.report({ taken: out.taken, durationMs: now() - started, commitMs, bytes: out.bytes });
           if (backedOff)
             logger.warn(
               `${stage.name}: commits are slowing down; next batch ${backedOff.size} events, in ${(backedOff.pauseMs / 1000).toFixed(1)} s`,
@@ -253,7 +270,7 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
         }
       };
 
-      await Promise.all(Array.from({ length: workers }, loop));
+      await Promise.all(Array.from({ length: workers * depth }, loop));
       if (failure !== undefined) throw failure;
       // Work that arrived after the start is not this run's; a borrowed run's range names its items.
       const since = options.run ? undefined : run.startedAt;

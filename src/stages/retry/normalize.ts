@@ -43,7 +43,7 @@ export function normalizeRetry(o: {
       const claim = await claimNormalizeErrors(tx, o.selection, o.before, after, limit);
       const events = claim.items.flatMap((i) => (i.event ? [i.event] : []));
       const errors = claim.items.flatMap((i) => (i.event ? (i.errors ?? []) : []));
-      const counts: Counts = events.length === 0 ? {} : await normalizeHeld(tx, events, errors, input);
+      const counts: Counts = events.length === 0 ? {} : (await normalizeHeld(tx, events, errors, input)).counts;
       return { ...claim, counts };
     });
     // The walk moves on only once the batch has committed: a batch rolled back is claimed again.
