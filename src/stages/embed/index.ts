@@ -28,6 +28,16 @@ export interface EmbedStageOptions {
   chunk?: ChunkOptions;
 }
 
+/** What a batch holds at its peak, about: its chunks' text and a vector (8-byte numbers) per chunk sent. */
+function heldBytes(items: Item[]): number {
+  let bytes = 0;
+  for (const i of items) {
+    for (const c of i.chunks) bytes += c.text.length;
+    bytes += i.missing.size * EXPECTED_DIMENSIONS * 8;
+  }
+  return bytes;
+}
+
 function addCounts(into: Counts, from: Counts): void {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + (v ?? 0);
 }
@@ -114,7 +124,7 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
       while (writing) await writing;
       if (failure !== undefined) throw failure;
       logger.debug(`embed: ${lease.ids.length} interactions, ${requests} requests${input.signal.aborted ? ' (stopped)' : ''}`);
-      return { taken: input.signal.aborted ? (total.events ?? 0) : lease.ids.length, counts: total };
+      return { taken: input.signal.aborted ? (total.events ?? 0) : lease.ids.length, counts: total, bytes: heldBytes(items) };
     } catch (err) {
       controller.abort(err);
       while (writing) await writing;
@@ -162,6 +172,9 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
     prepare: async (db, logger) => {
       await reclaimDeadLeases(db, 'embed', logger);
     },
+    // Two batches per worker: one leases and plans (or writes its last vectors) while the
+    // other's requests are in flight, so the request slots, shared by every batch, stay full.
+    pipelined: true,
     batch: realBatch,
     dryBatch,
   };

@@ -70,8 +70,9 @@ export interface Stage<K extends string = string, C = unknown> {
   /** Before the first batch of a real run: e.g. take back the leases of processes that died. */
   prepare?(db: Db, logger: Logger): Promise<void>;
   /**
-   * Its batches write through `writeTurn`: on a server the runner then keeps two batches in
-   * flight per worker (one connection each), one claiming and mapping while the other writes.
+   * On a server the runner keeps two of its batches in flight per worker (a connection each): one
+   * claims and maps while the other writes. Those that write through `writeTurn` write one at a
+   * time per worker.
    */
   readonly pipelined?: boolean;
   batch(input: BatchInput): Promise<BatchOutput<K>>;
