@@ -11,8 +11,7 @@ import { type ArchiveCheck, checkArchive, compareIds } from './check.js';
 import { ArchiveMismatchError, LeaseLostError } from './errors.js';
 import { faultPoint } from './fault.js';
 import { type Manifest, MANIFEST_ENCODING, MANIFEST_FORMAT, MANIFEST_NAME, type PartEntry, partName } from './manifest.js';
-import { knownShape, readLines } from './page.js';
-import { rawEventColumns } from './page-sql.js';
+import { readLines } from './page.js';
 import { writePart } from './parts.js';
 import * as rows from './rows-sql.js';
 import { type ArchiveTarget, joinKey } from './store.js';
@@ -68,8 +67,7 @@ function manifestOf(batch: b.BatchRow, parts: PartEntry[]): Manifest {
 /** planned → written: the batch's rows as parts of at most `partRows`, then the manifest. */
 async function write(w: BatchWork, batch: b.BatchRow): Promise<b.Written> {
   const parts: PartEntry[] = [];
-  const byColumn = knownShape(await rawEventColumns(w.db));
-  const page = (after: string | null, limit: number) => readLines(w.db, batch.id, after, limit, byColumn);
+  const page = (after: string | null, limit: number) => readLines(w.db, batch.id, after, limit);
   let pending = await page(null, Math.min(PAGE_ROWS, w.partRows));
   while (pending.length > 0) {
     const first = pending[0]!.id;

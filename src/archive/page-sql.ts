@@ -33,29 +33,31 @@ LIMIT $3`,
 }
 
 /**
- * These rows (those still there), in the order of `ids`, as their lines: to_jsonb(row)::text's
- * bytes, put together from each column's own JSON — the keys in jsonb's order (shorter names
- * first, then bytewise), ", " and ": " between them, a jsonb column as its text, any other as
- * to_json of the value (the same escaping and the same ISO 8601 timestamps as to_jsonb). For the
- * columns `RAW_EVENT_COLUMNS` lists (page.ts checks the table has exactly those). It costs the
- * server two thirds of what to_jsonb(row) does: that rebuilds every jsonb value of the row before
+ * The line of raw_events row `r`: to_jsonb(r)::text's bytes, put together from each column's own
+ * JSON — the keys in jsonb's order (shorter names first, then bytewise), ", " and ": " between
+ * them, a jsonb column as its text, any other as to_json of the value (the same escaping and the
+ * same ISO 8601 timestamps as to_jsonb). Only for the columns `RAW_EVENT_COLUMNS` lists (page.ts):
+ * whoever reads with it checks the table has exactly those, in the same transaction. It costs the
+ * server about two thirds of to_jsonb(r), which rebuilds every jsonb value of the row before
  * printing it.
  */
+export const LINE_OF_R = `'{"id": ' || to_json(r.id)::text
+|| ', "payload": ' || coalesce(r.payload::text, 'null')
+|| ', "user_id": ' || coalesce(to_json(r.user_id)::text, 'null')
+|| ', "batch_id": ' || coalesce(to_json(r.batch_id)::text, 'null')
+|| ', "provider": ' || coalesce(to_json(r.provider)::text, 'null')
+|| ', "source_id": ' || coalesce(to_json(r.source_id)::text, 'null')
+|| ', "contact_id": ' || coalesce(to_json(r.contact_id)::text, 'null')
+|| ', "created_at": ' || coalesce(to_json(r.created_at)::text, 'null')
+|| ', "occurred_at": ' || coalesce(to_json(r.occurred_at)::text, 'null')
+|| ', "source_meta": ' || coalesce(r.source_meta::text, 'null')
+|| '}'`;
+
+/** These rows (those still there), in the order of `ids`, as their lines (LINE_OF_R). */
 export async function rowLines(tx: Queryable, ids: string[]): Promise<{ id: string; line: string }[]> {
   const { rows } = await tx.query<{ id: string; line: string }>(
     `
-SELECT r.id::text AS id,
-       '{"id": ' || to_json(r.id)::text
-       || ', "payload": ' || coalesce(r.payload::text, 'null')
-       || ', "user_id": ' || coalesce(to_json(r.user_id)::text, 'null')
-       || ', "batch_id": ' || coalesce(to_json(r.batch_id)::text, 'null')
-       || ', "provider": ' || coalesce(to_json(r.provider)::text, 'null')
-       || ', "source_id": ' || coalesce(to_json(r.source_id)::text, 'null')
-       || ', "contact_id": ' || coalesce(to_json(r.contact_id)::text, 'null')
-       || ', "created_at": ' || coalesce(to_json(r.created_at)::text, 'null')
-       || ', "occurred_at": ' || coalesce(to_json(r.occurred_at)::text, 'null')
-       || ', "source_meta": ' || coalesce(r.source_meta::text, 'null')
-       || '}' AS line
+SELECT r.id::text AS id, ${LINE_OF_R} AS line
 FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, n)
 JOIN public.raw_events r ON r.id = x.id
 ORDER BY x.n`,
