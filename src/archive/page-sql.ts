@@ -41,7 +41,7 @@ LIMIT $3`,
  * server about two thirds of to_jsonb(r), which rebuilds every jsonb value of the row before
  * printing it.
  */
-export const LINE_OF_R = `'{"id": ' || to_json(r.id)::text
+const LINE_OF_R = `'{"id": ' || to_json(r.id)::text
 || ', "payload": ' || coalesce(r.payload::text, 'null')
 || ', "user_id": ' || coalesce(to_json(r.user_id)::text, 'null')
 || ', "batch_id": ' || coalesce(to_json(r.batch_id)::text, 'null')
