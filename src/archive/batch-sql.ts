@@ -54,8 +54,8 @@ export interface NewBatch {
 export async function lockPlanning(tx: Queryable): Promise<void> {
   await tx.query(`LOCK TABLE omni_ingest.archived_events IN SHARE ROW EXCLUSIVE MODE`);
   // A window's scan is costed far above what it reads (a tuple range's rows are estimated
-  // badly), which made PostgreSQL compile each claiming statement to machine code: 15–50 ms a
-  // window for a statement that runs in tens of milliseconds.
+  // badly), so PostgreSQL compiled each claiming statement to machine code: 15 ms a window at
+  // low load, more under load, for a statement that runs in tens of milliseconds.
   await tx.query(`SET LOCAL jit = off`);
 }
 
