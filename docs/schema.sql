@@ -276,8 +276,6 @@ omni_ingest.archive_batches archive_batches_pkey PRIMARY KEY (id)
 
 omni_ingest.archive_batches archive_batches_state_check CHECK ((state = ANY (ARRAY['planned'::text, 'written'::text, 'verified'::text, 'deleted'::text, 'restored'::text])))
 
-omni_ingest.archived_events archived_events_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES omni_ingest.archive_batches(id) ON DELETE CASCADE
-
 omni_ingest.archived_events archived_events_pkey PRIMARY KEY (raw_event_id)
 
 omni_ingest.embed_batches embed_batches_pkey PRIMARY KEY (id)
@@ -472,6 +470,8 @@ CREATE UNIQUE INDEX sync_audit_pkey ON public.sync_audit USING btree (id)
 
 -- triggers
 
+CREATE TRIGGER archive_batches_drop_claims AFTER DELETE ON omni_ingest.archive_batches REFERENCING OLD TABLE AS old_batches FOR EACH STATEMENT EXECUTE FUNCTION omni_ingest.archive_batches_drop_claims()
+
 CREATE TRIGGER ai_insights_enqueue_new AFTER INSERT ON public.ai_insights REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION omni_ingest.enqueue_new_insights()
 
 CREATE TRIGGER ai_insights_fingerprint_trg BEFORE INSERT OR UPDATE ON public.ai_insights FOR EACH ROW EXECUTE FUNCTION ai_insights_set_fingerprint()
@@ -493,6 +493,19 @@ select coalesce(
 nullif(current_setting('request.jwt.claim.sub', true), ''),
 (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
 )::uuid
+$function$
+
+CREATE OR REPLACE FUNCTION omni_ingest.archive_batches_drop_claims()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+begin
+delete from omni_ingest.archived_events a
+using old_batches b
+where a.batch_id = b.id;
+return null;
+end
 $function$
 
 CREATE OR REPLACE FUNCTION omni_ingest.embeddings_sync_legacy()
@@ -843,6 +856,8 @@ function auth.uid() to anon: EXECUTE
 function auth.uid() to authenticated: EXECUTE
 
 function auth.uid() to service_role: EXECUTE
+
+function omni_ingest.archive_batches_drop_claims() to PUBLIC: EXECUTE
 
 function omni_ingest.embeddings_sync_legacy() to PUBLIC: EXECUTE
 

@@ -11,6 +11,7 @@ import { type ArchiveCheck, checkArchive, compareIds } from './check.js';
 import { ArchiveMismatchError, LeaseLostError } from './errors.js';
 import { faultPoint } from './fault.js';
 import { type Manifest, MANIFEST_ENCODING, MANIFEST_FORMAT, MANIFEST_NAME, type PartEntry, partName } from './manifest.js';
+import { readLines } from './page.js';
 import { writePart } from './parts.js';
 import * as rows from './rows-sql.js';
 import { type ArchiveTarget, joinKey } from './store.js';
@@ -46,13 +47,6 @@ export interface BatchOutcome {
 
 const lost = (id: string) => new LeaseLostError(`archive batch ${id} was taken over by another process (its lease expired)`);
 
-async function page(db: Db, batchId: string, after: string | null, limit: number) {
-  return db.transaction(async (tx) => {
-    await rows.utcSession(tx);
-    return rows.readPage(tx, batchId, after, limit);
-  });
-}
-
 function manifestOf(batch: b.BatchRow, parts: PartEntry[]): Manifest {
   return {
     format: MANIFEST_FORMAT,
@@ -73,7 +67,8 @@ function manifestOf(batch: b.BatchRow, parts: PartEntry[]): Manifest {
 /** planned → written: the batch's rows as parts of at most `partRows`, then the manifest. */
 async function write(w: BatchWork, batch: b.BatchRow): Promise<b.Written> {
   const parts: PartEntry[] = [];
-  let pending = await page(w.db, batch.id, null, Math.min(PAGE_ROWS, w.partRows));
+  const page = (after: string | null, limit: number) => readLines(w.db, batch.id, after, limit);
+  let pending = await page(null, Math.min(PAGE_ROWS, w.partRows));
   while (pending.length > 0) {
     const first = pending[0]!.id;
     let last = first;
@@ -84,7 +79,7 @@ async function write(w: BatchWork, batch: b.BatchRow): Promise<b.Written> {
         count += pending.length;
         last = pending.at(-1)!.id;
         const room = w.partRows - count;
-        pending = room > 0 ? await page(w.db, batch.id, last, Math.min(PAGE_ROWS, room)) : [];
+        pending = room > 0 ? await page(last, Math.min(PAGE_ROWS, room)) : [];
         if (pending.length === 0) return;
       }
     }
@@ -92,7 +87,7 @@ async function write(w: BatchWork, batch: b.BatchRow): Promise<b.Written> {
     const { bytes, sha256 } = await writePart(w.target, joinKey(batch.prefix, name), lines());
     parts.push({ name, rows: count, bytes, sha256, first_id: first, last_id: last });
     await faultPoint('part');
-    if (count >= w.partRows) pending = await page(w.db, batch.id, last, Math.min(PAGE_ROWS, w.partRows));
+    if (count >= w.partRows) pending = await page(last, Math.min(PAGE_ROWS, w.partRows));
   }
   const manifest = manifestOf(batch, parts);
   const manifestKey = joinKey(batch.prefix, MANIFEST_NAME);

@@ -1,7 +1,8 @@
 // The archive's reads and writes of public.raw_events and of the claims that tie each row to its
-// batch (omni_ingest.archived_events). A row is serialised as to_jsonb(row)::text with the
-// session's TimeZone set to UTC in the same transaction, so the same row always gives the same
-// text — which is how a row is recognised unchanged when it is deleted.
+// batch (omni_ingest.archived_events). A row's line is to_jsonb(row)::text (or the same bytes put
+// together column by column: page-sql.ts) with the session's TimeZone set to UTC in the same
+// transaction, so the same row always gives the same text — which is how a row claimed before
+// claims recorded its version is recognised unchanged when it is deleted.
 import type { Queryable } from '../db/connect.js';
 
 export interface RowFilter {
@@ -29,9 +30,11 @@ WHERE c.oid = 'public.raw_events'::regclass`);
  * Claims for batch `batchId` up to `limit` eligible rows of a window of raw_events in physical
  * order — the rows after tuple `after` and before tuple `before` — that are older than the
  * cutoff (occurred_at, else created_at), of the user / provider asked for and not waiting to be
- * normalized (pending work is never archived). Rows another batch holds are left out (the
- * primary key of archived_events makes a second claim impossible). Each claim keeps the row's
- * xmin: the delete removes a row only while it is still that version.
+ * normalized (pending work is never archived). Rows another batch holds are left out; the
+ * caller holds the planning lock (`lockPlanning`), so no claim can appear meanwhile, and the
+ * primary key of archived_events would refuse a second claim of a row all the same (a plain
+ * insert, not ON CONFLICT DO NOTHING: a speculative insertion costs a WAL record more per claim).
+ * Each claim keeps the row's xmin: the delete removes a row only while it is still that version.
  *
  * Windows of blocks rather than of primary keys: ids are random UUIDs, so a key window's rows
  * lie on as many pages as it has rows, all over the table; a block window's rows are on a few
@@ -64,7 +67,11 @@ claimed AS (
 INSERT INTO omni_ingest.archived_events (raw_event_id, batch_id, row_xmin)
 SELECT w.id, $1, w.row_xmin
 FROM win w
-ON CONFLICT (raw_event_id) DO NOTHING
+-- Left out when another batch holds it: a probe of the claims' key (the planning lock keeps any
+-- other claim from being inserted meanwhile, so it sees them all).
+WHERE (SELECT 1 FROM omni_ingest.archived_events a WHERE a.raw_event_id = w.id LIMIT 1) IS NULL
+-- In key order: each index page the claims go into is visited once, not once per claim.
+ORDER BY w.id
 RETURNING raw_event_id
 )
 SELECT count(*)::int AS rows, min(raw_event_id::text COLLATE "C") AS lo, max(raw_event_id::text COLLATE "C") AS hi,
@@ -111,39 +118,6 @@ LIMIT $4`,
     [f.cutoff, f.userId ?? null, f.provider ?? null, limit],
   );
   return rows.map((r) => r.line);
-}
-
-/**
- * The next page of a batch's rows after `after`, as their archive lines, in key order. Two
- * statements, so that each has one plan whatever the statistics say: the page's ids from the
- * claims' (batch_id, raw_event_id) index, then those rows by primary key (a merge join over the
- * whole of raw_events, which a stale estimate once chose, read the table once per page).
- */
-export async function readPage(
-  tx: Queryable,
-  batchId: string,
-  after: string | null,
-  limit: number,
-): Promise<{ id: string; line: string }[]> {
-  const ids = await tx.query<{ id: string }>(
-    `
-SELECT raw_event_id::text AS id
-FROM omni_ingest.archived_events
-WHERE batch_id = $1 AND ($2::uuid IS NULL OR raw_event_id > $2)
-ORDER BY batch_id, raw_event_id
-LIMIT $3`,
-    [batchId, after, limit],
-  );
-  if (ids.rows.length === 0) return [];
-  const { rows } = await tx.query<{ id: string; line: string }>(
-    `
-SELECT r.id::text AS id, to_jsonb(r)::text AS line
-FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, n)
-JOIN public.raw_events r ON r.id = x.id
-ORDER BY x.n`,
-    [ids.rows.map((r) => r.id)],
-  );
-  return rows;
 }
 
 /** Claims whose row vanished before it was written (deleted by someone else): not part of the batch. */
