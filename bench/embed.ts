@@ -12,11 +12,13 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { parseFlags } from '../src/commands/flags.js';
 import { loadMigrationFiles } from '../src/migrate/files.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { migrationsDir, packageRoot } from '../src/paths.js';
 import { openDb, type Db } from '../src/db/connect.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../tools/fake-openai.js';
+import { sizesFlag } from './normalize.js';
 import { table } from './normalize-print.js';
 
 const run = promisify(execFile);
@@ -182,9 +184,7 @@ function printEmbed(r: EmbedBenchResult): string {
 export async function runEmbedBench(values: Record<string, string | boolean | undefined>, serverUrl: string): Promise<string> {
   const num = (k: string, fallback: number) => (typeof values[k] === 'string' ? Number(values[k]) : fallback);
   const chunks = num('chunks', 2000);
-  const sizes = typeof values.sizes === 'string' ? values.sizes.split(',').map(Number) : [chunks, chunks * 2];
-  if (sizes.some((s) => !Number.isSafeInteger(s) || s < 1))
-    throw new Error(`--sizes "${String(values.sizes)}" must be whole numbers, such as 2000,4000`);
+  const sizes = parseFlags({ sizes: sizesFlag }, values).sizes ?? [chunks, chunks * 2];
   const o: EmbedBenchOptions = {
     serverUrl,
     sizes,

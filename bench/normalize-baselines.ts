@@ -12,7 +12,7 @@ export type BenchProvider = 'gmail' | 'twilio' | 'instagram' | 'webform';
 export const BENCH_PROVIDERS: readonly BenchProvider[] = ['gmail', 'twilio', 'instagram', 'webform'];
 
 interface Mapping {
-  /** The select list, in the order of INSERT_COLUMNS; `r` is the raw event. */
+  /** The select list from `type` to `source_meta`, in INSERT's order; `r` is the raw event. */
   select: string;
   /** Lateral joins after `r` (the items of a webhook body, the headers of a message). */
   from: string;
@@ -54,9 +54,9 @@ jsonb_strip_nulls(jsonb_build_object(
  * Gmail: the first text/plain part anywhere in the MIME tree, base64url-decoded as UTF-8 (the
  * declared charset is not read), else the snippet (no HTML-to-text: the generated mail always has
  * a text part); addresses split at commas (quoted commas are not understood), `Name <address>` or
- * a bare address, no RFC 2047 decoding (names are taken from From and To, as the normalizer does). Attachments: parts with a file name. The payload is
- * opened once (jsonb_to_record): a message is a few kB, stored compressed, and every `->` on the
- * column would decompress it again.
+ * a bare address, no RFC 2047 decoding; names from From and To, as the normalizer takes them.
+ * Attachments: parts with a file name. The payload is opened once (jsonb_to_record): a message is
+ * a few kB, stored compressed, and every `->` on the column would decompress it again.
  */
 const gmail: Mapping = {
   select: `CASE WHEN g."labelIds" ? 'SENT' THEN 'email_sent' ELSE 'email_received' END,

@@ -53,6 +53,9 @@ const listOf = <T>(item: z.ZodType<T, string>) =>
     return out;
   });
 
+/** --sizes of the normalize and embed benchmarks: `200000,500000`. */
+export const sizesFlag = listOf(wholeNumber(1, 100_000_000));
+
 const providerFlag = z
   .enum([...BENCH_PROVIDERS, 'all'], { message: `is not one of ${[...BENCH_PROVIDERS, 'all'].join(', ')}` })
   .transform((p): BenchProvider[] => (p === 'all' ? [...BENCH_PROVIDERS] : [p]));
@@ -62,7 +65,7 @@ export function normalizeBenchOptionsFrom(values: Record<string, unknown>, serve
   const f = parseFlags(
     {
       provider: providerFlag,
-      sizes: listOf(wholeNumber(1, 100_000_000)),
+      sizes: sizesFlag,
       events: wholeNumber(1, 100_000_000),
       workers: listOf(workersFlag),
     },
