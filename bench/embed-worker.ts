@@ -64,8 +64,9 @@ async function stage(embedder: Embedder, db: Db, j: Job): Promise<{ embedded: nu
 }
 
 if (job.mode === 'stage' && !job.databaseUrl) throw new Error('embed-worker: stage mode needs databaseUrl');
+// Two connections per worker (a pipelined stage keeps two batches in flight) and room for the ledger.
 const db =
-  job.mode === 'stage' ? await openDb({ databaseUrl: job.databaseUrl ?? '', dataDir: '' }, { poolSize: job.workers + 4 }) : undefined;
+  job.mode === 'stage' ? await openDb({ databaseUrl: job.databaseUrl ?? '', dataDir: '' }, { poolSize: 2 * job.workers + 4 }) : undefined;
 try {
   const embedder = createOpenAIEmbedder({ apiKey: 'sk-bench', baseURL: job.fakeUrl, maxInputsPerRequest: job.batch });
   // Start-up before the clock: the SDK loaded, a connection open, and for the stage the

@@ -13,7 +13,9 @@ if (!url) throw new Error('usage: normalize-worker <database-url> [workers] [bat
 
 let peakRss = 0;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
-const db = await openDb({ databaseUrl: url, dataDir: '' }, { poolSize: Number(workers ?? 1) + 1 });
+// As the command sizes its pool: the ledger's connection and two per worker, one for each batch a
+// pipelined stage keeps in flight, so the pool never quietly caps the workers.
+const db = await openDb({ databaseUrl: url, dataDir: '' }, { poolSize: 2 * Number(workers ?? 1) + 1 });
 try {
   const range = parseRange({ batchSize: batchSize ?? 'auto' }, systemClock, undefined, 'adaptive');
   const started = process.hrtime.bigint();
