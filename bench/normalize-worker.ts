@@ -1,5 +1,6 @@
 // Runs one `normalize` over a database in a process of its own, so the benchmark measures that
-// process's time and peak memory alone. Prints one JSON line.
+// process's time and peak memory alone. The batch size is a number or `auto`, as on the command
+// line (where auto is the default). Prints one JSON line.
 import { openDb } from '../src/db/connect.js';
 import { createMemoryLogger } from '../src/logger.js';
 import { parseRange } from '../src/commands/flags.js';
@@ -8,13 +9,15 @@ import { normalizeStage } from '../src/stages/normalize.js';
 import { systemClock } from '../src/clock.js';
 
 const [url, workers, batchSize] = process.argv.slice(2);
-if (!url) throw new Error('usage: normalize-worker <database-url> [workers] [batch-size]');
+if (!url) throw new Error('usage: normalize-worker <database-url> [workers] [batch-size|auto]');
 
 let peakRss = 0;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
-const db = await openDb({ databaseUrl: url, dataDir: '' }, { poolSize: Number(workers ?? 1) + 1 });
+// As the command sizes its pool: the ledger's connection and two per worker, one for each batch a
+// pipelined stage keeps in flight, so the pool never quietly caps the workers.
+const db = await openDb({ databaseUrl: url, dataDir: '' }, { poolSize: 2 * Number(workers ?? 1) + 1 });
 try {
-  const range = parseRange({ batchSize: batchSize ?? '2000' }, systemClock);
+  const range = parseRange({ batchSize: batchSize ?? 'auto' }, systemClock, undefined, 'adaptive');
   const started = process.hrtime.bigint();
   const summary = await runStage(normalizeStage, {
     db,

@@ -1,11 +1,16 @@
-// `npm run bench -- normalize --events 200000`: generates webform events, times the same
-// mapping done inside PostgreSQL (INSERT … SELECT) and by `normalize` (in a process of its own,
-// with its peak memory), then repeats at twice the events to show memory stays flat.
+// `npm run bench -- normalize [--provider gmail|twilio|instagram|webform|all] [--sizes 200000,400000]
+// [--workers 1,2] [--batch-size auto|n]`: for each provider and size, a database of its own with
+// that many generated events; the provider's mapping done inside PostgreSQL (one INSERT … SELECT,
+// alone and with the queue deletes normalize also does), then `normalize` with each worker count
+// in a process of its own, with its peak memory. Every contender starts from the same state.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { z } from 'zod';
+import { systemClock } from '../src/clock.js';
+import { parseFlags, parseRange, wholeNumber, workersFlag } from '../src/commands/flags.js';
 import { openDb, type Db } from '../src/db/connect.js';
 import { generateEvents } from '../src/generate/generator.js';
 import { loadMigrationFiles } from '../src/migrate/files.js';
@@ -13,15 +18,69 @@ import { migrate } from '../src/migrate/migrator.js';
 import { migrationsDir, packageRoot } from '../src/paths.js';
 import { getProvider } from '../src/providers/index.js';
 import { insertRawEvents, type RawEventColumns } from '../src/stages/import/sql.js';
+import { BENCH_PROVIDERS, type BenchProvider, insertBaseline, insertBaselineTakingQueue } from './normalize-baselines.js';
 
 const run = promisify(execFile);
 const USER = '22222222-2222-4222-8222-222222222222';
 
+/** Merged into bench/run.ts's options (it also supplies --events, --workers, --batch-size and --json). */
+export const normalizeBenchOptions = {
+  provider: { type: 'string', default: 'all' },
+  sizes: { type: 'string' },
+} as const;
+
 export interface NormalizeBenchOptions {
   serverUrl: string;
-  events: number;
-  workers: number;
-  batchSize: number;
+  providers: BenchProvider[];
+  sizes: number[];
+  workers: number[];
+  /** A number, or `auto` (the command's default). */
+  batchSize: string;
+}
+
+/** `1,2,4` → each item through `item`; the message names the item that is wrong. */
+const listOf = <T>(item: z.ZodType<T, string>) =>
+  z.string().transform((text, ctx) => {
+    const out: T[] = [];
+    for (const part of text.split(',')) {
+      const r = item.safeParse(part.trim());
+      if (!r.success) {
+        ctx.addIssue({ code: 'custom', message: `has "${part}", which ${r.error.issues[0]?.message ?? 'is invalid'}` });
+        return z.NEVER;
+      }
+      out.push(r.data);
+    }
+    return out;
+  });
+
+/** --sizes of the normalize and embed benchmarks: `200000,500000`. */
+export const sizesFlag = listOf(wholeNumber(1, 100_000_000));
+
+const providerFlag = z
+  .enum([...BENCH_PROVIDERS, 'all'], { message: `is not one of ${[...BENCH_PROVIDERS, 'all'].join(', ')}` })
+  .transform((p): BenchProvider[] => (p === 'all' ? [...BENCH_PROVIDERS] : [p]));
+
+/** bench/run.ts's values → options; a bad value is a UsageError naming the flag. */
+export function normalizeBenchOptionsFrom(values: Record<string, unknown>, serverUrl: string): NormalizeBenchOptions {
+  const f = parseFlags(
+    {
+      provider: providerFlag,
+      sizes: sizesFlag,
+      events: wholeNumber(1, 100_000_000),
+      workers: listOf(workersFlag),
+    },
+    values,
+  );
+  const events = f.events ?? 200_000;
+  const batchSize = typeof values['batch-size'] === 'string' ? values['batch-size'] : 'auto';
+  parseRange({ batchSize }, systemClock, undefined, 'adaptive'); // refuses a bad size before any data is made
+  return {
+    serverUrl,
+    providers: f.provider ?? [...BENCH_PROVIDERS],
+    sizes: f.sizes ?? [events, events * 2],
+    workers: f.workers ?? [1, 2],
+    batchSize,
+  };
 }
 
 export async function withDatabase<T>(serverUrl: string, fn: (url: string, db: Db) => Promise<T>): Promise<T> {
@@ -41,134 +100,137 @@ export async function withDatabase<T>(serverUrl: string, fn: (url: string, db: D
   }
 }
 
-/** Loads `events` generated web forms; `transform` may spoil some (the retry benchmark does). */
-export async function load(db: Db, events: number, transform: (p: Record<string, unknown>) => unknown = (p) => p): Promise<void> {
-  const provider = getProvider('webform');
+const emptyColumns = (): RawEventColumns => ({
+  userId: [],
+  provider: [],
+  sourceId: [],
+  payload: [],
+  occurredAt: [],
+  sourceMeta: [],
+  batchId: [],
+});
+
+/**
+ * Loads `events` generated events of `provider` (web forms by default) as `import` would store
+ * them; `transform` may spoil some (the retry benchmark does). Returns the raw events' bytes.
+ */
+export async function load(
+  db: Db,
+  events: number,
+  o: { provider?: BenchProvider; transform?: (p: Record<string, unknown>) => unknown } = {},
+): Promise<number> {
+  const name = o.provider ?? 'webform';
+  const provider = getProvider(name);
   const batchId = randomUUID();
-  let cols: RawEventColumns = { userId: [], provider: [], sourceId: [], payload: [], occurredAt: [], sourceMeta: [], batchId: [] };
+  let cols = emptyColumns();
+  let bytes = 0;
+  let pendingBytes = 0;
   const flush = async () => {
     await insertRawEvents(db, cols);
-    cols = { userId: [], provider: [], sourceId: [], payload: [], occurredAt: [], sourceMeta: [], batchId: [] };
+    cols = emptyColumns();
+    pendingBytes = 0;
   };
-  for (const generated of generateEvents('webform', events, { seed: 42, userId: USER })) {
-    const payload = transform(generated as Record<string, unknown>);
+  for (const generated of generateEvents(name, events, { seed: 42, userId: USER })) {
+    const payload = o.transform ? o.transform(generated as Record<string, unknown>) : generated;
     const { sourceId, occurredAt } = provider.identify(payload);
+    const text = JSON.stringify(payload);
+    bytes += text.length;
+    pendingBytes += text.length;
     cols.userId.push(USER);
-    cols.provider.push('webform');
+    cols.provider.push(name);
     cols.sourceId.push(sourceId);
-    cols.payload.push(JSON.stringify(payload));
+    cols.payload.push(text);
+    // A webhook carries no time: import stamps it with the time it arrived.
     cols.occurredAt.push(occurredAt ?? new Date());
     cols.sourceMeta.push('{}');
     cols.batchId.push(batchId);
-    if (cols.userId.length >= 5_000) await flush();
+    if (pendingBytes >= 16_000_000 || cols.userId.length >= 5_000) await flush();
   }
   await flush();
   await db.query('VACUUM (ANALYZE) public.raw_events');
+  return bytes;
 }
 
-/**
- * The webform mapping of SPEC §5 in SQL, as close to the normalizer's output as SQL gets: the
- * same body_raw (the whole submission), the same source_meta shape (identities, names, form),
- * the message field or the fields as `key: value` lines. Phones are not made E.164 here.
- */
-const BASELINE_SELECT = `
-SELECT r.user_id, r.provider, r.source_id, 'form_submitted',
-       r.payload ->> 'form_name',
-       coalesce(r.payload -> 'fields' ->> 'message',
-                (SELECT string_agg(f.key || ': ' || f.value, E'\\n' ORDER BY f.key) FROM jsonb_each_text(r.payload -> 'fields') f)),
-       r.payload,
-       (r.payload ->> 'submitted_at')::timestamptz,
-       jsonb_build_object(
-         'direction', 'inbound', 'to', '[]'::jsonb,
-         'formId', r.payload ->> 'form_id', 'formName', r.payload ->> 'form_name',
-         'from', (SELECT coalesce(jsonb_agg(i), '[]'::jsonb) FROM (
-                    SELECT jsonb_build_object('kind', 'email', 'value', lower(trim(r.payload -> 'fields' ->> 'email'))) AS i WHERE r.payload -> 'fields' ? 'email'
-                    UNION ALL
-                    SELECT jsonb_build_object('kind', 'phone', 'value', r.payload -> 'fields' ->> 'phone') WHERE r.payload -> 'fields' ? 'phone') ids),
-         'names', CASE WHEN r.payload -> 'fields' ? 'email'
-                       THEN jsonb_build_object(lower(trim(r.payload -> 'fields' ->> 'email')), coalesce(r.payload -> 'fields' ->> 'name', ''))
-                       ELSE '{}'::jsonb END),
-       r.batch_id, r.id`;
-
-const INSERT_COLUMNS = '(user_id, source, source_id, type, subject, body_text, body_raw, occurred_at, source_meta, batch_id, raw_event_id)';
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
+async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
   const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
+  const value = await fn();
+  return { seconds: Number(process.hrtime.bigint() - t) / 1e9, value };
 }
 
+/** Back to "imported, nothing normalized": every contender starts from this state. */
 async function reset(db: Db): Promise<void> {
-  await db.query('TRUNCATE public.interactions');
+  // The work queue too: the interactions' triggers fill it, and a fuller index costs the next writer.
+  await db.query('TRUNCATE public.interactions, omni_ingest.work_queue');
   await db.query(`INSERT INTO omni_ingest.normalize_queue (raw_event_id, user_id, provider, occurred_at)
 SELECT id, user_id, provider, occurred_at FROM public.raw_events ON CONFLICT DO NOTHING`);
   await db.query('VACUUM (ANALYZE) public.raw_events');
   await db.query('VACUUM (ANALYZE) omni_ingest.normalize_queue');
   await db.query('VACUUM (ANALYZE) public.interactions');
+  await db.query('VACUUM (ANALYZE) omni_ingest.work_queue');
+}
+
+interface NormalizeRun {
+  workers: number;
+  seconds: number;
+  inserted: number;
+  skipped: number;
+  peakRssMb: number;
 }
 
 export interface NormalizeBenchRow {
+  provider: BenchProvider;
   events: number;
-  sqlMappingSeconds: number;
-  sqlWithMarkersSeconds: number;
-  normalizeSeconds: number;
-  peakRssMb: number;
-  interactions: number;
+  payloadMb: number;
+  baseline: { seconds: number; interactions: number };
+  baselineWithQueue: { seconds: number; interactions: number };
+  normalize: NormalizeRun[];
 }
 
-async function benchNormalizeOnce(o: NormalizeBenchOptions): Promise<NormalizeBenchRow> {
+async function normalizeInProcess(url: string, workers: number, batchSize: string): Promise<NormalizeRun> {
+  const worker = path.join(packageRoot, 'dist', 'bench', 'normalize-worker.js');
+  const { stdout } = await run(process.execPath, [worker, url, String(workers), batchSize], { maxBuffer: 1 << 20 });
+  const r = JSON.parse(stdout.trim()) as { seconds: number; counts: Record<string, number>; peakRssBytes: number };
+  return {
+    workers,
+    seconds: r.seconds,
+    inserted: r.counts.inserted ?? 0,
+    skipped: r.counts.skipped ?? 0,
+    peakRssMb: r.peakRssBytes / 2 ** 20,
+  };
+}
+
+async function benchOnce(o: NormalizeBenchOptions, provider: BenchProvider, events: number): Promise<NormalizeBenchRow> {
   return withDatabase(o.serverUrl, async (url, db) => {
     await migrate(db, { files: loadMigrationFiles(migrationsDir) });
-    await load(db, o.events);
-    const sqlMappingSeconds = await timed(() =>
-      db.query(
-        `INSERT INTO public.interactions ${INSERT_COLUMNS} ${BASELINE_SELECT} FROM public.raw_events r WHERE r.provider = 'webform' ON CONFLICT (user_id, source, source_id) DO NOTHING`,
-      ),
-    );
+    const bytes = await load(db, events, { provider });
+    const baseline = await timed(() => insertBaseline(db, provider));
     await reset(db);
-    // The same work normalize does: the mapping plus taking the events off the queue.
-    const sqlWithMarkersSeconds = await timed(() =>
-      db.query(`
-WITH q AS (DELETE FROM omni_ingest.normalize_queue WHERE provider = 'webform' RETURNING raw_event_id)
-INSERT INTO public.interactions ${INSERT_COLUMNS} ${BASELINE_SELECT} FROM q JOIN public.raw_events r ON r.id = q.raw_event_id ON CONFLICT (user_id, source, source_id) DO NOTHING`),
-    );
-    await reset(db);
-    const worker = path.join(packageRoot, 'dist', 'bench', 'normalize-worker.js');
-    const { stdout } = await run(process.execPath, [worker, url, String(o.workers), String(o.batchSize)], { maxBuffer: 1 << 20 });
-    const result = JSON.parse(stdout.trim()) as { seconds: number; counts: Record<string, number>; peakRssBytes: number };
+    const withQueue = await timed(() => insertBaselineTakingQueue(db, provider));
+    const runs: NormalizeRun[] = [];
+    for (const workers of o.workers) {
+      await reset(db);
+      runs.push(await normalizeInProcess(url, workers, o.batchSize));
+    }
     return {
-      events: o.events,
-      sqlMappingSeconds,
-      sqlWithMarkersSeconds,
-      normalizeSeconds: result.seconds,
-      peakRssMb: result.peakRssBytes / 2 ** 20,
-      interactions: result.counts.inserted ?? 0,
+      provider,
+      events,
+      payloadMb: bytes / 2 ** 20,
+      baseline: { seconds: baseline.seconds, interactions: baseline.value },
+      baselineWithQueue: { seconds: withQueue.seconds, interactions: withQueue.value },
+      normalize: runs,
     };
   });
 }
 
 export async function benchNormalize(o: NormalizeBenchOptions): Promise<NormalizeBenchRow[]> {
   const rows: NormalizeBenchRow[] = [];
-  for (const events of [o.events, o.events * 2]) {
-    process.stderr.write(`normalize bench: ${events} webform events, ${o.workers} worker(s), batches of ${o.batchSize}…\n`);
-    rows.push(await benchNormalizeOnce({ ...o, events }));
+  for (const provider of o.providers) {
+    for (const events of o.sizes) {
+      process.stderr.write(
+        `normalize bench: ${events} ${provider} events, ${o.workers.join(' then ')} worker(s), batch size ${o.batchSize}…\n`,
+      );
+      rows.push(await benchOnce(o, provider, events));
+    }
   }
   return rows;
-}
-
-export function printNormalize(rows: NormalizeBenchRow[]): string {
-  const rate = (n: number, s: number) =>
-    Math.round(n / s)
-      .toLocaleString('en-US')
-      .padStart(9);
-  const lines = [
-    'events   | INSERT…SELECT ev/s | +queue ev/s   | normalize ev/s | normalize ÷ INSERT…SELECT time | peak RSS',
-    '---------|--------------------|---------------|----------------|--------------------------------|---------',
-  ];
-  for (const r of rows) {
-    lines.push(
-      `${String(r.events).padEnd(8)} | ${rate(r.events, r.sqlMappingSeconds)}          | ${rate(r.events, r.sqlWithMarkersSeconds)}     | ${rate(r.events, r.normalizeSeconds)}      | ${(r.normalizeSeconds / r.sqlMappingSeconds).toFixed(2)}×                          | ${r.peakRssMb.toFixed(0)} MB`,
-    );
-  }
-  return lines.join('\n');
 }

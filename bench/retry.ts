@@ -39,7 +39,7 @@ const noOffset = (p: Record<string, unknown>) => ({ ...p, submitted_at: new Date
 
 async function prepared(db: Db, errors: number, transform?: (p: Record<string, unknown>) => unknown): Promise<void> {
   await migrate(db, { files: loadMigrationFiles(migrationsDir) });
-  await load(db, errors, transform);
+  await load(db, errors, { transform });
 }
 
 export async function benchRetry(o: { serverUrl: string; errors: number; batchSize: number }): Promise<RetryBenchResult> {

@@ -5,7 +5,8 @@ import { benchArchive, printArchive } from './archive.js';
 import { batchAutoBenchOptions, benchBatchAuto, printBatchAuto } from './batch-auto.js';
 import { embedBenchOptions, runEmbedBench } from './embed.js';
 import { benchErrors, errorsBenchOptions, printErrors } from './errors.js';
-import { benchNormalize, printNormalize } from './normalize.js';
+import { benchNormalize, normalizeBenchOptions, normalizeBenchOptionsFrom } from './normalize.js';
+import { printNormalize } from './normalize-print.js';
 import { benchRetry, printRetry, retryBenchOptions } from './retry.js';
 import { benchSwap, printSwap, swapBenchOptions } from './swap.js';
 
@@ -13,9 +14,11 @@ const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: {
     events: { type: 'string', default: '200000' },
-    workers: { type: 'string', default: '2' },
-    'batch-size': { type: 'string', default: '1000' },
+    // No defaults: each benchmark has its own (normalize: workers 1,2 and batch size auto).
+    workers: { type: 'string' },
+    'batch-size': { type: 'string' },
     json: { type: 'boolean', default: false },
+    ...normalizeBenchOptions,
     ...embedBenchOptions,
     ...swapBenchOptions,
     ...retryBenchOptions,
@@ -25,14 +28,11 @@ const { positionals, values } = parseArgs({
 });
 const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const name = positionals[0] ?? 'normalize';
+const workers = Number(values.workers ?? 2);
+const batchSize = Number(values['batch-size'] ?? 1000);
 
 if (name === 'normalize') {
-  const rows = await benchNormalize({
-    serverUrl,
-    events: Number(values.events),
-    workers: Number(values.workers),
-    batchSize: Number(values['batch-size']),
-  });
+  const rows = await benchNormalize(normalizeBenchOptionsFrom(values, serverUrl));
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printNormalize(rows)}\n`);
 } else if (name === 'embed') {
   process.stdout.write(await runEmbedBench(values, serverUrl));
@@ -40,15 +40,15 @@ if (name === 'normalize') {
   const result = await benchSwap({
     serverUrl,
     rows: Number(values.rows),
-    workers: Number(values.workers),
-    batchSize: Number(values['batch-size']),
+    workers,
+    batchSize,
     m: Number(values.m),
     efConstruction: Number(values['ef-construction']),
     maintenanceWorkMem: values['maintenance-work-mem'],
   });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printSwap(result)}\n`);
 } else if (name === 'retry') {
-  const result = await benchRetry({ serverUrl, errors: Number(values.errors), batchSize: Number(values['batch-size']) });
+  const result = await benchRetry({ serverUrl, errors: Number(values.errors), batchSize });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printRetry(result)}\n`);
 } else if (name === 'errors') {
   const result = await benchErrors(serverUrl, Number(values.letters), values.keep);
@@ -57,8 +57,8 @@ if (name === 'normalize') {
   const rows = await benchArchive({
     serverUrl,
     events: Number(values.events),
-    batchSize: Number(values['batch-size'] === '1000' ? 10_000 : values['batch-size']),
-    workers: Number(values.workers),
+    batchSize: Number(values['batch-size'] ?? 10_000),
+    workers,
   });
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printArchive(rows)}\n`);
 } else if (name === 'batch-auto') {

@@ -34,7 +34,7 @@ export interface FakeOpenAIOptions {
   batch?: FakeBatchOptions;
 }
 
-export interface FakeOpenAIStats {
+interface FakeOpenAIStats {
   requests: number;
   embeddingRequests: number;
   embeddingInputs: number;
