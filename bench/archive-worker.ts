@@ -6,6 +6,10 @@ import { openTarget } from '../src/archive/target.js';
 import { systemClock } from '../src/clock.js';
 import { openDb } from '../src/db/connect.js';
 import { createMemoryLogger } from '../src/logger.js';
+import { boundHeapGrowth } from '../src/heap.js';
+
+// As the binary does: the peak memory measured is the command's.
+boundHeapGrowth();
 
 const [url, uri, batchSize, rows, workers] = process.argv.slice(2);
 if (!url || !uri || !rows) throw new Error('usage: archive-worker <database-url> <target-uri> <batch-size> <rows>');

@@ -7,6 +7,10 @@ import { openDb } from '../src/db/connect.js';
 import { createMemoryLogger } from '../src/logger.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
+import { boundHeapGrowth } from '../src/heap.js';
+
+// As the binary does: the peak memory measured is the command's.
+boundHeapGrowth();
 
 const [url, batchSize] = process.argv.slice(2);
 if (!url || !batchSize) throw new Error('usage: batch-auto-worker <database-url> <batch-size|auto>');

@@ -12,6 +12,10 @@ import { createOpenAIEmbedder } from '../src/embed/openai.js';
 import { createMemoryLogger } from '../src/logger.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { createEmbedStage } from '../src/stages/embed/index.js';
+import { boundHeapGrowth } from '../src/heap.js';
+
+// As the binary does: the peak memory measured is the command's.
+boundHeapGrowth();
 
 const Job = z.object({
   mode: z.enum(['stage', 'sdk']),

@@ -7,6 +7,10 @@ import { parseRange } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
 import { systemClock } from '../src/clock.js';
+import { boundHeapGrowth } from '../src/heap.js';
+
+// As the binary does: the peak memory measured is the command's.
+boundHeapGrowth();
 
 const [url, workers, batchSize] = process.argv.slice(2);
 if (!url) throw new Error('usage: normalize-worker <database-url> [workers] [batch-size|auto]');

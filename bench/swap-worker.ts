@@ -9,6 +9,10 @@ import { swapColumns } from '../src/embeddings/swap.js';
 import { verifyEmbeddings } from '../src/embeddings/verify.js';
 import { createMemoryLogger } from '../src/logger.js';
 import { makeRange } from '../src/stages/engine/range.js';
+import { boundHeapGrowth } from '../src/heap.js';
+
+// As the binary does: the peak memory measured is the command's.
+boundHeapGrowth();
 
 const [url, workers, batchSize, rows] = process.argv.slice(2);
 if (!url || !rows) throw new Error('usage: swap-worker <database-url> <workers> <batch-size> <rows>');
