@@ -5,6 +5,7 @@ import { benchArchive, printArchive } from './archive.js';
 import { batchAutoBenchOptions, benchBatchAuto, printBatchAuto } from './batch-auto.js';
 import { embedBenchOptions, runEmbedBench } from './embed.js';
 import { benchErrors, errorsBenchOptions, printErrors } from './errors.js';
+import { benchImport, importBenchOptions, printImport } from './import.js';
 import { benchNormalize, normalizeBenchOptions, normalizeBenchOptionsFrom } from './normalize.js';
 import { printNormalize } from './normalize-print.js';
 import { benchRetry, printRetry, retryBenchOptions } from './retry.js';
@@ -24,6 +25,7 @@ const { positionals, values } = parseArgs({
     ...retryBenchOptions,
     ...errorsBenchOptions,
     ...batchAutoBenchOptions,
+    ...importBenchOptions,
   },
 });
 const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -64,7 +66,16 @@ if (name === 'normalize') {
 } else if (name === 'batch-auto') {
   const rows = await benchBatchAuto({ serverUrl, sms: Number(values.sms), emails: Number(values.emails), rounds: Number(values.rounds) });
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printBatchAuto(rows)}\n`);
+} else if (name === 'import') {
+  const rows = await benchImport({
+    serverUrl,
+    events: Number(values.events),
+    sizes: values.sizes,
+    provider: values.provider === 'all' ? 'twilio' : values.provider,
+    compare: values.compare,
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printImport(rows, values.compare)}\n`);
 } else {
-  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, retry, errors, archive, batch-auto\n`);
+  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, retry, errors, archive, batch-auto, import\n`);
   process.exitCode = 2;
 }

@@ -23,7 +23,8 @@ export interface Candidate {
   row: ImportRow;
   line: number;
   file: string;
-  record: KeptRecord;
+  /** What its dead letter keeps of the record, made when one is written. */
+  kept: () => KeptRecord;
 }
 
 type ImportContext = DeadLetterOf<'import'>['context'];
@@ -80,7 +81,7 @@ export function checkRecord(
   rec: RecordResult,
 ): { candidate: Candidate } | { letter: DeadLetterOf<'import'> } {
   const letter = (error: string, extra: Partial<ImportContext>) => ({
-    letter: importLetter(scope, { file, line: rec.line, record: rec.record }, error, extra),
+    letter: importLetter(scope, { file, line: rec.line, record: 'error' in rec ? rec.record : rec.kept() }, error, extra),
   });
   if ('error' in rec) return letter(rec.error, { kind: rec.kind });
   let identified: { sourceId: string; occurredAt: Date | null };
@@ -106,7 +107,7 @@ export function checkRecord(
       },
       line: rec.line,
       file,
-      record: rec.record,
+      kept: rec.kept,
     },
   };
 }

@@ -23,6 +23,7 @@ import { type Candidate, checkRecord, type ImportProblem } from './check.js';
 import { openSource } from './source.js';
 import { insertSyncAudit } from './sql.js';
 import { type BatchResult, writeBatch } from './write.js';
+import { Writes } from './writes.js';
 
 export interface ImportOptions {
   db: Db;
@@ -56,6 +57,8 @@ const SHOWN_PROBLEMS = 100;
 const PRINTED_PROBLEMS = 10;
 /** Invalid records in a row at the start of a file before it is refused as the wrong format or provider. */
 const LEADING_INVALID_MAX = 1000;
+/** Batches written at once, each on a connection of its own (one on the embedded database). */
+const WRITERS = 2;
 
 export function checkFiles(files: string[]): void {
   if (files.length === 0) throw new UsageError('import needs at least one file');
@@ -124,9 +127,34 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
       for (const l of result.letters.slice(letters.length)) note({ file: l.context.file, line: l.context.line, error: l.error });
     };
 
-    let read = 0;
-    for (const file of o.files) {
-      if (stopped) break;
+    // Batches are written while the next is read (see writes.ts); the progress bar counts the
+    // bytes of each batch once it is written.
+    const writes = new Writes(Math.min(WRITERS, o.db.maxConnections));
+    let handed = 0; // bytes of the files handed on in batches
+    const dispatch = async (candidates: Candidate[], letters: DeadLetterOf<'import'>[], upTo: number) => {
+      const bytes = upTo - handed;
+      handed = upTo;
+      await writes.start(new Set(candidates.map((c) => c.row.source_id)), async () => {
+        await flush(candidates, letters);
+        o.bar?.increment(bytes);
+      });
+    };
+    let before = 0; // bytes of the files read whole
+    try {
+      for (const file of o.files) {
+        if (stopped) break;
+        before += await readFile(file, before);
+      }
+    } catch (err) {
+      // The writes in flight still end (each commits or rolls back whole) before the read's error
+      // is told: it is the first that went wrong.
+      await writes.abandon();
+      throw err;
+    }
+    await writes.drain();
+
+    /** Reads, checks and hands on one file's records in batches; returns its size. */
+    async function readFile(file: string, before: number): Promise<number> {
       const source = await openSource(file);
       let valid = 0;
       let leading: DeadLetterOf<'import'>[] = [];
@@ -149,10 +177,8 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
           batch.push(checked.candidate);
         }
         if (batch.length + letters.length >= o.batchSize) {
-          await flush(batch, letters);
+          await dispatch(batch, letters, before + source.readBytes());
           [batch, letters] = [[], []];
-          o.bar?.increment(source.readBytes() - read);
-          read = source.readBytes();
           if (o.signal?.aborted) {
             stopped = true;
             break;
@@ -167,9 +193,8 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
         );
       }
       if (valid === 0) o.logger.warn(`${file}: no records: nothing to import`);
-      await flush(batch, letters);
-      o.bar?.increment(source.readBytes() - read);
-      read = source.readBytes();
+      await dispatch(batch, letters, before + source.size);
+      return source.size;
     }
     if (counts.invalid > printed)
       o.logger.warn(

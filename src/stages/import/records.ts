@@ -23,7 +23,11 @@ export type RecordResult =
   | {
       line: number;
       value: unknown;
-      record: KeptRecord;
+      /**
+       * The record as its dead letter keeps it, made on demand: most records never become one,
+       * and hashing and copying each record's text cost an import as much CPU as writing it.
+       */
+      kept: () => KeptRecord;
       /** The bytes were not valid UTF-8 (decoded with U+FFFD in their place). */
       invalidUtf8: boolean;
     }
@@ -39,6 +43,12 @@ function keep(bytes: Buffer, size = bytes.length): KeptRecord {
     sha256: createHash('sha256').update(bytes).digest('hex'),
     truncated: size > kept.length,
   };
+}
+
+/** `keep(bytes)` the first time it is asked for, the same object after. */
+function keeper(bytes: Buffer | (() => Buffer)): () => KeptRecord {
+  let kept: KeptRecord | undefined;
+  return () => (kept ??= keep(typeof bytes === 'function' ? bytes() : bytes));
 }
 
 function decode(bytes: Buffer): { text: string; invalidUtf8: boolean } {
@@ -60,14 +70,18 @@ function fromPiece(piece: Piece): RecordResult[] {
   if ('problem' in piece) return [{ line: piece.line, error: piece.problem, kind: kindOf(piece.problem), record: keep(piece.excerpt) }];
   const { text, invalidUtf8 } = decode(piece.bytes);
   if (text.trim() === '') return []; // a blank line (spaces, a CR)
-  const record = keep(piece.bytes);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
     const excerpt = text.trim().length > 80 ? `${text.trim().slice(0, 80)}…` : text.trim();
     return [
-      { line: piece.line, error: `not JSON (${err instanceof Error ? err.message : String(err)}): ${excerpt}`, kind: 'not_json', record },
+      {
+        line: piece.line,
+        error: `not JSON (${err instanceof Error ? err.message : String(err)}): ${excerpt}`,
+        kind: 'not_json',
+        record: keep(piece.bytes),
+      },
     ];
   }
   // A line holding an array (NDJSON written as arrays, or `[a]` then `[b, c]`): its elements.
@@ -75,11 +89,11 @@ function fromPiece(piece: Piece): RecordResult[] {
     return value.map((element: unknown) => ({
       line: piece.line,
       value: element,
-      record: keep(Buffer.from(JSON.stringify(element) ?? 'null')),
+      kept: keeper(() => Buffer.from(JSON.stringify(element) ?? 'null')),
       invalidUtf8,
     }));
   }
-  return [{ line: piece.line, value, record, invalidUtf8 }];
+  return [{ line: piece.line, value, kept: keeper(piece.bytes), invalidUtf8 }];
 }
 
 export async function* readRecords(chunks: AsyncIterable<Buffer>): AsyncGenerator<RecordResult> {

@@ -26,8 +26,10 @@ interface Scope extends ImportScope {
   runId: string | null;
 }
 
+const at = (c: Candidate) => ({ file: c.file, line: c.line, record: c.kept() });
+
 function conflictLetter(s: Scope, c: Candidate, why: string): DeadLetterOf<'import'> {
-  return importLetter(s, c, why, { kind: 'conflict', source_id: c.row.source_id });
+  return importLetter(s, at(c), why, { kind: 'conflict', source_id: c.row.source_id });
 }
 
 export async function writeBatch(
@@ -73,7 +75,7 @@ export async function writeBatch(
   );
   for (const { row: c, error } of rejected) {
     out.letters.push(
-      importLetter(s, c, `the database refused it: ${error.message}`, {
+      importLetter(s, at(c), `the database refused it: ${error.message}`, {
         kind: 'database',
         source_id: c.row.source_id,
         sqlstate: error.sqlState,

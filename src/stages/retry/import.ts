@@ -52,7 +52,8 @@ async function reread(e: OpenError): Promise<RecordResult | undefined> {
   ))
     results.push(r);
   const only = results.length === 1 ? results[0]! : undefined;
-  return only && { ...only, line, record: kept };
+  if (!only) return undefined;
+  return 'error' in only ? { ...only, line, record: kept } : { ...only, line, kept: () => kept };
 }
 
 export async function retryImportErrors(o: ImportRetryOptions): Promise<Counts> {
@@ -97,7 +98,7 @@ export async function retryImportErrors(o: ImportRetryOptions): Promise<Counts> 
               [],
             );
             const failed = new Set(r.letters.map((l) => l.context.record?.sha256));
-            for (const m of members) if (!failed.has(m.candidate.record.sha256)) ok.push(m.e.id);
+            for (const m of members) if (!failed.has(m.candidate.kept().sha256)) ok.push(m.e.id);
             letters.push(...r.letters);
             counts.inserted = (counts.inserted ?? 0) + r.inserted;
             counts.duplicates = (counts.duplicates ?? 0) + r.duplicates;
