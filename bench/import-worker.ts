@@ -7,6 +7,10 @@ import { createMemoryLogger } from '../src/logger.js';
 import { getProvider } from '../src/providers/index.js';
 import { DEFAULT_BATCH_SIZE } from '../src/stages/engine/range.js';
 import { importFiles } from '../src/stages/import/import.js';
+import { boundHeapGrowth } from '../src/heap.js';
+
+// As the binary does: the peak memory measured is the command's.
+boundHeapGrowth();
 
 const [url, file, provider, user, batchSize] = process.argv.slice(2);
 if (!url || !file || !provider || !user) throw new Error('usage: import-worker <database-url> <file> <provider> <user> [batch-size]');
