@@ -21,6 +21,9 @@ interface ErrorRow {
   attempts: number;
   closed_by: string | null;
   close_reason: string | null;
+  closed_at: Date | null;
+  first_seen: Date;
+  last_seen: Date;
 }
 
 async function query<T>(target: TestTarget, sql: string, params: unknown[] = []): Promise<T[]> {
@@ -35,7 +38,8 @@ async function query<T>(target: TestTarget, sql: string, params: unknown[] = [])
 const errorsOf = (target: TestTarget, stage: string) =>
   query<ErrorRow>(
     target,
-    `SELECT id, raw_event_id, status, attempts, closed_by, close_reason FROM public.raw_event_errors WHERE stage = $1 ORDER BY raw_event_id`,
+    `SELECT id, raw_event_id, status, attempts, closed_by, close_reason, closed_at, first_seen, last_seen
+FROM public.raw_event_errors WHERE stage = $1 ORDER BY raw_event_id`,
     [stage],
   );
 
@@ -102,6 +106,13 @@ describe('errors retry', { timeout: 300_000 }, () => {
       twice.map((e) => [e.id, e.status, e.attempts]),
       before.map((e) => [e.id, 'open', 2]),
     );
+    // Failing again is counted on the open row itself: never closed on the way, first seen as
+    // before, last seen at the retry.
+    for (const [i, e] of twice.entries()) {
+      assert.deepEqual([e.closed_at, e.closed_by, e.close_reason], [null, null, null]);
+      assert.deepEqual(e.first_seen, before[i]?.first_seen);
+      assert.ok(e.last_seen > before[i]!.last_seen, 'last seen moved');
+    }
 
     const fixed = before.slice(0, 3).map((e) => e.raw_event_id);
     await fixOffsets(target, fixed);
