@@ -228,7 +228,7 @@ public.jobs (row level security)
   updated_at timestamp without time zone default (now() AT TIME ZONE 'utc'::text)
 
 public.raw_event_errors (row level security)
-  id uuid not null default gen_random_uuid()
+  id uuid not null default omni_ingest.uuid_in_time_order()
   raw_event_id uuid
   user_id uuid
   provider text
@@ -771,6 +771,21 @@ return null;
 end
 $function$
 
+CREATE OR REPLACE FUNCTION omni_ingest.uuid_in_time_order()
+ RETURNS uuid
+ LANGUAGE sql
+ PARALLEL SAFE
+ SET search_path TO ''
+AS $function$
+select encode(
+  set_bit(set_bit(
+    overlay(uuid_send(gen_random_uuid())
+      placing substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3)
+      from 1 for 6),
+  52, 1), 53, 1),
+  'hex')::uuid
+$function$
+
 CREATE OR REPLACE FUNCTION omni_ingest.uuid_or_null(value text)
  RETURNS uuid
  LANGUAGE sql
@@ -884,6 +899,8 @@ function omni_ingest.legacy_embedding_differs(legacy text, vec vector, tolerance
 function omni_ingest.legacy_embedding_kind(legacy text) to PUBLIC: EXECUTE
 
 function omni_ingest.legacy_vector(legacy text) to PUBLIC: EXECUTE
+
+function omni_ingest.uuid_in_time_order() to PUBLIC: EXECUTE
 
 function omni_ingest.uuid_or_null(value text) to PUBLIC: EXECUTE
 

@@ -82,6 +82,22 @@ describe('errors retry', { timeout: 300_000 }, () => {
     await target?.drop();
   });
 
+  it('dead letters have ids in time order: the layout of a version 7 UUID, the first 48 bits the time of the insert', async () => {
+    const rows = await query<{ id: string; ms: string; written: string }>(
+      target,
+      `SELECT id, ('x' || left(replace(id::text, '-', ''), 12))::bit(48)::bigint::text AS ms,
+       floor(extract(epoch FROM error_at) * 1000)::bigint::text AS written
+FROM public.raw_event_errors`,
+    );
+    assert.equal(rows.length, 4);
+    for (const r of rows) {
+      assert.equal(r.id[14], '7', `version 7: ${r.id}`);
+      // error_at is the transaction's start; the id is taken a moment later in the same one.
+      const lag = Number(r.ms) - Number(r.written);
+      assert.ok(lag >= 0 && lag < 60_000, `id ${r.id} written ${lag} ms after its transaction began`);
+    }
+  });
+
   it('--dry-run lists what it would retry and writes nothing', async () => {
     const before = await errorsOf(target, 'normalize');
     const dry = await runCli([...target.args, 'errors', 'retry', '--all', '--dry-run'], { env: NO_KEY });
