@@ -1,4 +1,4 @@
--- 202612061500_error_ids_in_time_order.sql
+-- 202612061600_error_ids_in_time_order.sql
 --
 -- A dead letter's id is a UUID in the layout of RFC 9562's version 7: its first 48 bits are the
 -- time of its insert in milliseconds, the rest random as before. Errors written together then
