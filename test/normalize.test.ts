@@ -48,6 +48,17 @@ describe('normalize', () => {
       interactions,
     );
 
+    // Web forms and Twilio keep their whole payload as body_raw (the server copies it from the
+    // raw event); Gmail builds its own.
+    const bodies = await db.query<{ source: string; n: number; same: number }>(
+      `SELECT i.source, count(*)::int AS n, count(*) FILTER (WHERE i.body_raw = r.payload)::int AS same
+FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id GROUP BY i.source ORDER BY i.source`,
+    );
+    const by = Object.fromEntries(bodies.rows.map((r) => [r.source, r]));
+    for (const source of ['twilio', 'webform'])
+      assert.ok(by[source]!.n > 0 && by[source]!.same === by[source]!.n, JSON.stringify(by[source]));
+    assert.equal(by.gmail!.same, 0);
+
     const second = await normalize(db);
     assert.equal(second.counts.events ?? 0, 0);
     assert.equal(second.pendingAtStart, 0);

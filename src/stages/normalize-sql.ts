@@ -112,7 +112,9 @@ export interface InteractionRow {
  * Upserts a batch of interactions on (user_id, source, source_id), sent as one JSON document
  * (`rowsJson`, an array of InteractionRow): one parameter whatever the batch size, parsed by the
  * server in C rather than escaped into array literals in JavaScript. A re-normalized event
- * updates the normalized columns only when they differ; contact_id (set by resolve) is kept.
+ * updates the normalized columns only when they differ; contact_id (set by resolve) is kept. A
+ * row sent with `payload_as_body` true (and body_raw null) takes its raw event's stored payload
+ * as body_raw: the server reads it from the row instead of parsing it again from the document.
  */
 export interface Written {
   inserted: number;
@@ -125,10 +127,14 @@ export async function upsertInteractions(tx: Queryable, rowsJson: string): Promi
 WITH upserted AS (
   INSERT INTO public.interactions
     (user_id, source, source_id, type, subject, body_text, body_raw, occurred_at, source_meta, batch_id, raw_event_id)
-  SELECT x.user_id, x.source, x.source_id, x.type, x.subject, x.body_text, x.body_raw, x.occurred_at, x.source_meta, x.batch_id, x.raw_event_id
+  SELECT x.user_id, x.source, x.source_id, x.type, x.subject, x.body_text,
+         CASE WHEN x.payload_as_body THEN r.payload ELSE x.body_raw END,
+         x.occurred_at, x.source_meta, x.batch_id, x.raw_event_id
   FROM json_to_recordset($1::json) AS x(
     user_id uuid, source text, source_id text, type text, subject text, body_text text,
-    body_raw jsonb, occurred_at timestamptz, source_meta jsonb, batch_id uuid, raw_event_id uuid)
+    body_raw jsonb, occurred_at timestamptz, source_meta jsonb, batch_id uuid, raw_event_id uuid,
+    payload_as_body boolean)
+  LEFT JOIN public.raw_events r ON x.payload_as_body AND r.id = x.raw_event_id
   ON CONFLICT (user_id, source, source_id) DO UPDATE
   SET type = excluded.type,
       subject = excluded.subject,

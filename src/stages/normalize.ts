@@ -91,6 +91,13 @@ function lastKey(rows: sql.RawEventRow[]): Cursor {
   return last && { occurredAt: last.occurred_at?.toISOString() ?? '-infinity', id: last.id };
 }
 
+/**
+ * The interaction with its body_raw left for the server to take from the raw event: the provider
+ * kept the payload object itself (web forms, Twilio), so it is the stored payload, and parsing
+ * it again from the batch's document was a tenth of the upsert.
+ */
+const withPayloadAsBody = (i: sql.InteractionRow) => ({ ...i, body_raw: null, payload_as_body: true });
+
 const addWritten = (a: sql.Written, b: sql.Written): sql.Written => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated });
 
 /** What a held batch did, and how much it weighed (the interactions' text sent to the database). */
@@ -133,7 +140,7 @@ async function writeMapped(
     tx,
     mapped.interactions,
     (part) => {
-      const text = jsonText(part);
+      const text = jsonText(part.map((i) => (i.body_raw === byRawEvent.get(i.raw_event_id)?.payload ? withPayloadAsBody(i) : i)));
       bytes = Math.max(bytes, text.length); // the first part is the whole batch
       return sql.upsertInteractions(tx, text);
     },
