@@ -9,6 +9,7 @@ import type { ErrorSelection } from '../../dead-letters/select.js';
 import type { Counts } from '../engine/ledger.js';
 import type { ProgressBar } from '../engine/progress.js';
 import type { BatchInput, BatchOutput, Stage } from '../engine/runner.js';
+import { writeTurns } from '../engine/turns.js';
 import { normalizeHeld } from '../normalize.js';
 import { claimNormalizeErrors, countOpenNormalize, type ErrorCursor } from './sql.js';
 
@@ -34,28 +35,55 @@ export function normalizeRetry(o: {
   let after: ErrorCursor | undefined;
   let gone = 0;
   const heldElsewhere: string[] = [];
+  // Two batches are in flight at once (the stage is pipelined). They claim one at a time, each
+  // from where the previous claim ended (`claimFrom`), so the second takes the errors after the
+  // first's rather than finding them locked. `after` moves only over batches that committed, in
+  // the order they claimed; a batch that failed sends the claims back to `after`, so its errors
+  // are claimed again, never stepped over.
+  let claimFrom: ErrorCursor | undefined;
+  const claimTurn = writeTurns(1);
+  let claimed = 0;
+  let committed = 0;
+  const ends = new Map<number, ErrorCursor | null>();
 
   const batch = async (input: BatchInput): Promise<BatchOutput<string>> => {
     const limit = Math.min(input.size, o.budget.left);
     if (limit <= 0) return { taken: 0, counts: {} };
-    const out = await input.db.transaction(async (tx) => {
-      await relaxCommitDurability(tx);
-      const claim = await claimNormalizeErrors(tx, o.selection, o.before, after, limit);
-      const events = claim.items.flatMap((i) => (i.event ? [i.event] : []));
-      const errors = claim.items.flatMap((i) => (i.event ? (i.errors ?? []) : []));
-      const counts: Counts = events.length === 0 ? {} : (await normalizeHeld(tx, events, errors, input)).counts;
-      return { ...claim, counts };
-    });
-    // The walk moves on only once the batch has committed: a batch rolled back is claimed again.
-    if (out.cursor === undefined) return { taken: 0, counts: {} };
-    after = out.cursor;
+    o.budget.left -= limit; // held while in flight, so two batches never take more than --limit
+    let seq = -1;
+    let out: Awaited<ReturnType<typeof claimNormalizeErrors>> & { counts: Counts };
+    try {
+      out = await input.db.transaction(async (tx) => {
+        await relaxCommitDurability(tx);
+        const claim = await claimTurn.take(async () => {
+          seq = claimed++;
+          const c = await claimNormalizeErrors(tx, o.selection, o.before, claimFrom, limit);
+          if (c.cursor) claimFrom = c.cursor;
+          return c;
+        });
+        const events = claim.items.flatMap((i) => (i.event ? [i.event] : []));
+        const errors = claim.items.flatMap((i) => (i.event ? (i.errors ?? []) : []));
+        const counts: Counts = events.length === 0 ? {} : (await normalizeHeld(tx, events, errors, input)).counts;
+        return { ...claim, counts };
+      });
+    } catch (err) {
+      o.budget.left += limit;
+      claimFrom = after;
+      throw err;
+    }
+    ends.set(seq, out.cursor ?? null);
+    while (ends.has(committed)) {
+      after = ends.get(committed) ?? after;
+      ends.delete(committed++);
+    }
     let selected = 0;
     for (const i of out.items) {
       selected += i.selected;
       if (i.errors === null) heldElsewhere.push(i.item_id);
       else if (i.event === null) gone += i.selected;
     }
-    o.budget.left -= selected;
+    o.budget.left += limit - selected;
+    if (out.cursor === undefined) return { taken: 0, counts: {} };
     o.bar?.increment(selected);
     return { taken: out.items.length, counts: out.counts };
   };
@@ -63,6 +91,7 @@ export function normalizeRetry(o: {
   return {
     stage: {
       name: 'normalize',
+      pipelined: true,
       countPending: (db) => countOpenNormalize(db, o.selection, o.before, after, heldElsewhere),
       batch,
       dryBatch: () => Promise.reject(new Error('errors retry --dry-run plans without running a stage')),
