@@ -15,8 +15,8 @@ import { loadMigrationFiles } from '../src/migrate/files.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { migrationsDir, packageRoot } from '../src/paths.js';
 import { getProvider } from '../src/providers/index.js';
-import { insertRawEvents, type RawEventColumns } from '../src/stages/import/sql.js';
-import { withDatabase } from './normalize.js';
+import { insertRawEvents } from '../src/stages/import/sql.js';
+import { emptyColumns, withDatabase } from './normalize.js';
 
 const run = promisify(execFile);
 const USER = '44444444-4444-4444-8444-444444444444';
@@ -49,15 +49,7 @@ export interface BatchAutoRow {
 async function load(db: Db, kind: Kind): Promise<number> {
   const provider = getProvider(kind.provider);
   const batchId = randomUUID();
-  const empty = (): RawEventColumns => ({
-    userId: [],
-    provider: [],
-    sourceId: [],
-    payload: [],
-    occurredAt: [],
-    sourceMeta: [],
-    batchId: [],
-  });
+  const empty = emptyColumns;
   let cols = empty();
   let bytes = 0;
   // ~25 MB per insert whatever the event size.

@@ -100,7 +100,8 @@ export async function withDatabase<T>(serverUrl: string, fn: (url: string, db: D
   }
 }
 
-const emptyColumns = (): RawEventColumns => ({
+/** Column arrays for insertRawEvents, empty. */
+export const emptyColumns = (): RawEventColumns => ({
   userId: [],
   provider: [],
   sourceId: [],
