@@ -28,13 +28,13 @@ export interface EmbedStageOptions {
   chunk?: ChunkOptions;
 }
 
-/** What a batch holds at its peak, about: its chunks' text and a vector (8-byte numbers) per chunk sent. */
+/**
+ * What a batch holds throughout: its chunks' text. Vectors are not counted: each request's are
+ * written as it answers (the serial writer), so a batch holds a few requests' worth at a time.
+ */
 function heldBytes(items: Item[]): number {
   let bytes = 0;
-  for (const i of items) {
-    for (const c of i.chunks) bytes += c.text.length;
-    bytes += i.missing.size * EXPECTED_DIMENSIONS * 8;
-  }
+  for (const i of items) for (const c of i.chunks) bytes += c.text.length;
   return bytes;
 }
 
