@@ -57,9 +57,9 @@ export const AUTO_MAX = 20_000;
 /**
  * And at most about this much data: a worker holds two batches at once (one claimed and mapped
  * while the other writes), each as parsed rows and their text, so this keeps a run's memory
- * flat whatever the events weigh (about 3,800 web forms, 80 50 KB emails).
+ * flat whatever the events weigh (about 1,900 web forms, 40 50 KB emails).
  */
-export const AUTO_MAX_BYTES = 4 * 2 ** 20;
+export const AUTO_MAX_BYTES = 2 * 2 ** 20;
 /** Growth per step, at most (GitLab's is 1.2 per job; ours are 1 s batches, not 2-minute jobs). */
 const MAX_GROWTH = 1.5;
 /** Shrink per step, at most: one slow outlier must not collapse the size. */

@@ -4,6 +4,7 @@
 // not complete — on success, on failure, on a stop. No transaction is open while the work waits.
 import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../../db/connect.js';
+import { retryOnConnectionLoss } from '../../db/retry.js';
 import { errorMessage } from '../../errors.js';
 import { isAlive, thisHost } from '../../liveness.js';
 import type { Logger } from '../../logger.js';
@@ -18,6 +19,9 @@ import {
   type QueueStage,
 } from './queue.js';
 import type { RangeOptions } from './range.js';
+
+/** How long a release waits for the connection to come back before leaving the leases to expire. */
+const RELEASE_RETRY_MS = 30_000;
 
 /** A lease owner names its host and process, so a lease left by a dead process can be told apart. */
 export function leaseOwner(stage: QueueStage): string {
@@ -75,8 +79,14 @@ export async function withLease<T>(db: Db, o: LeaseOptions, work: (lease: Lease)
   } finally {
     clearInterval(timer);
     await renewing;
-    // Completed items are gone; those that are not go back to the queue at once.
-    await releaseLeased(db, o.stage, ids, o.owner).catch((err: unknown) =>
+    // Completed items are gone; those that are not go back to the queue at once. The connection
+    // that failed the work may be the one lost: the release gets a new one, or the items would
+    // stay leased, invisible to the rest of this run, until the lease expires.
+    await retryOnConnectionLoss(() => releaseLeased(db, o.stage, ids, o.owner), {
+      logger: o.logger,
+      what: `${o.stage}: giving back ${ids.length} leases`,
+      forMs: RELEASE_RETRY_MS,
+    }).catch((err: unknown) =>
       o.logger.warn(`${o.stage}: could not release ${ids.length} leases (they expire within ${o.seconds} s): ${errorMessage(err)}`),
     );
   }
