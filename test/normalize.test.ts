@@ -7,7 +7,7 @@ import { createMemoryLogger } from '../src/logger.js';
 import { parseRange, type RangeFlags } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
-import { enqueueRawEvents } from '../src/stages/normalize-sql.js';
+import { enqueueRawEvents, upsertInteractions } from '../src/stages/normalize-sql.js';
 import { systemClock } from '../src/clock.js';
 import { migratedDb, onServer } from './support/db.js';
 import { loadEvents, USER_A, USER_B } from './support/events.js';
@@ -62,6 +62,28 @@ FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id GRO
     const second = await normalize(db);
     assert.equal(second.counts.events ?? 0, 0);
     assert.equal(second.pendingAtStart, 0);
+  });
+
+  it('refuses a body taken from a raw event that is gone, rather than storing none', async () => {
+    const row = {
+      user_id: USER_A,
+      source: 'webform',
+      source_id: 'gone-1',
+      type: 'form_submitted',
+      subject: null,
+      body_text: 'x',
+      body_raw: null,
+      payload_as_body: true,
+      occurred_at: '2025-01-01T00:00:00Z',
+      source_meta: {},
+      batch_id: null,
+      raw_event_id: '00000000-0000-4000-8000-000000000001',
+    };
+    await assert.rejects(
+      db.transaction((tx) => upsertInteractions(tx, JSON.stringify([row]))),
+      /invalid input syntax for type json/,
+    );
+    assert.equal(await count(db, "SELECT count(*)::int AS n FROM public.interactions WHERE source_id = 'gone-1'"), 0);
   });
 
   it('dead-letters invalid payloads with message, issues and raw event id, and goes on', async () => {

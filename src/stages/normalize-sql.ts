@@ -128,7 +128,12 @@ WITH upserted AS (
   INSERT INTO public.interactions
     (user_id, source, source_id, type, subject, body_text, body_raw, occurred_at, source_meta, batch_id, raw_event_id)
   SELECT x.user_id, x.source, x.source_id, x.type, x.subject, x.body_text,
-         CASE WHEN x.payload_as_body THEN r.payload ELSE x.body_raw END,
+         -- A raw event deleted since its claim (by hand, or archived under an errors retry) must
+         -- not leave a NULL body: the failing cast names it, and the row is isolated and
+         -- dead-lettered like any other the database refuses.
+         CASE WHEN x.payload_as_body
+              THEN coalesce(r.payload, ('raw event ' || x.raw_event_id || ' was deleted while it was normalized')::jsonb)
+              ELSE x.body_raw END,
          x.occurred_at, x.source_meta, x.batch_id, x.raw_event_id
   FROM json_to_recordset($1::json) AS x(
     user_id uuid, source text, source_id text, type text, subject text, body_text text,
