@@ -11,29 +11,55 @@ import { printNormalize } from './normalize-print.js';
 import { benchRetry, printRetry, retryBenchOptions } from './retry.js';
 import { benchSwap, printSwap, swapBenchOptions } from './swap.js';
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: {
-    events: { type: 'string', default: '200000' },
-    // No defaults: each benchmark has its own (normalize: workers 1,2 and batch size auto).
-    workers: { type: 'string' },
-    'batch-size': { type: 'string' },
-    json: { type: 'boolean', default: false },
-    ...normalizeBenchOptions,
-    ...embedBenchOptions,
-    ...swapBenchOptions,
-    ...retryBenchOptions,
-    ...errorsBenchOptions,
-    ...batchAutoBenchOptions,
-    ...importBenchOptions,
-  },
-});
+const usage = `usage: npm run bench -- <benchmark> [options]
+
+benchmarks and their options (see README.md, "Benchmarks", for what each measures):
+  normalize  [--provider gmail|twilio|instagram|webform|all] [--events N | --sizes N,N] [--workers 1,2] [--batch-size auto|N]
+  embed      [--chunks N | --sizes N,N] [--latency ms] [--concurrency N] [--batch N] [--workers N] [--batch-size N]
+  swap       --rows N [--workers N] [--batch-size N] [--m 16] [--ef-construction 64] [--maintenance-work-mem 2GB]
+  errors     --letters N [--keep]
+  retry      --errors N [--batch-size N] [--rounds 3]
+  archive    --events N [--batch-size N] [--workers N]
+  batch-auto [--sms N] [--emails N] [--rounds 3]
+  import     --events N [--sizes N,N] [--provider twilio] [--compare <checkout>]
+
+every benchmark takes --json; the server is BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local postgres
+`;
+
+function parsed() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        events: { type: 'string', default: '200000' },
+        // No defaults: each benchmark has its own (normalize: workers 1,2 and batch size auto).
+        workers: { type: 'string' },
+        'batch-size': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        ...normalizeBenchOptions,
+        ...embedBenchOptions,
+        ...swapBenchOptions,
+        ...retryBenchOptions,
+        ...errorsBenchOptions,
+        ...batchAutoBenchOptions,
+        ...importBenchOptions,
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${usage}`);
+    process.exit(2);
+  }
+}
+const { positionals, values } = parsed();
 const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const name = positionals[0] ?? 'normalize';
 const workers = Number(values.workers ?? 2);
 const batchSize = Number(values['batch-size'] ?? 1000);
 
-if (name === 'normalize') {
+if (values.help) {
+  process.stdout.write(usage);
+} else if (name === 'normalize') {
   const rows = await benchNormalize(normalizeBenchOptionsFrom(values, serverUrl));
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printNormalize(rows)}\n`);
 } else if (name === 'embed') {
@@ -50,7 +76,7 @@ if (name === 'normalize') {
   });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printSwap(result)}\n`);
 } else if (name === 'retry') {
-  const result = await benchRetry({ serverUrl, errors: Number(values.errors), batchSize });
+  const result = await benchRetry({ serverUrl, errors: Number(values.errors), batchSize, rounds: Number(values.rounds) });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printRetry(result)}\n`);
 } else if (name === 'errors') {
   const result = await benchErrors(serverUrl, Number(values.letters), values.keep);
@@ -76,6 +102,6 @@ if (name === 'normalize') {
   });
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printImport(rows, values.compare)}\n`);
 } else {
-  process.stderr.write(`unknown benchmark "${name}"; known: normalize, embed, swap, retry, errors, archive, batch-auto, import\n`);
+  process.stderr.write(`unknown benchmark "${name}"\n\n${usage}`);
   process.exitCode = 2;
 }

@@ -11,6 +11,7 @@ import { cleanJson } from '../text.js';
 import { writeIsolating } from './engine/isolate.js';
 import type { Counts } from './engine/ledger.js';
 import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from './engine/runner.js';
+import { noTurns } from './engine/turns.js';
 import { type Mapped, mapRawEvents, normalizeDeadLetter } from './normalize-map.js';
 import * as sql from './normalize-sql.js';
 
@@ -121,18 +122,23 @@ export async function normalizeHeld(
 ): Promise<Held> {
   const mapped = mapRawEvents(rows);
   // Mapped outside the turn: that is the work a pipelined run overlaps with another batch's write.
-  return input.writeTurn
-    ? input.writeTurn(() => writeMapped(tx, rows, mapped, openErrors, input))
-    : writeMapped(tx, rows, mapped, openErrors, input);
+  const take = input.writeTurn ?? noTurns.take;
+  const w = await take(() => writeMapped(tx, rows, mapped));
+  // Resolved after the turn, still in the batch's transaction: the errors are this batch's alone
+  // (locked since its claim), and a retry's resolving UPDATE (a new version of each error in every
+  // index) then overlaps the other batch's write instead of lengthening the turn.
+  const resolved = await resolveHeldErrors(tx, {
+    at: openErrors,
+    stillFailing: w.letters.keys,
+    runId: input.runId,
+    reason: 'normalize succeeded',
+  });
+  const counts = countsOf(rows.length, mapped, w.written, w.withdrawn, { recurring: w.letters.recurring, resolved });
+  await input.record(tx, counts, lastKey(rows));
+  return { counts, bytes: w.bytes };
 }
 
-async function writeMapped(
-  tx: Queryable,
-  rows: sql.RawEventRow[],
-  mapped: Mapped,
-  openErrors: string[],
-  input: Pick<BatchInput, 'record' | 'runId'>,
-): Promise<Held> {
+async function writeMapped(tx: Queryable, rows: sql.RawEventRow[], mapped: Mapped) {
   await applyKnownWithdrawals(tx, mapped);
   const byRawEvent = new Map(rows.map((r) => [r.id, r]));
   let bytes = 0;
@@ -162,15 +168,7 @@ async function writeMapped(
   mapped.interactions = mapped.interactions.filter((i) => !refused.has(i));
   const withdrawn = mapped.retractions.length === 0 ? 0 : await sql.withdrawInteractions(tx, mapped.retractions);
   const letters = await writeDeadLetters(tx, mapped.deadLetters);
-  const resolved = await resolveHeldErrors(tx, {
-    at: openErrors,
-    stillFailing: letters.keys,
-    runId: input.runId,
-    reason: 'normalize succeeded',
-  });
-  const counts = countsOf(rows.length, mapped, written, withdrawn, { recurring: letters.recurring, resolved });
-  await input.record(tx, counts, lastKey(rows));
-  return { counts, bytes };
+  return { written, withdrawn, letters, bytes };
 }
 
 async function realBatch(input: BatchInput): Promise<BatchOutput<NormalizeCount>> {
