@@ -89,7 +89,12 @@ describe('human summaries', () => {
         },
       );
       assert.equal(backfill.code, 0, backfill.stderr);
-      matchSnapshot('summary/backfill', stable(backfill.stdout));
+      // How many requests embed's batches make depends on when the provider first answers (until
+      // then batches lease only what fills the request slots, and two batches in flight may both
+      // send a text they share, which the provider counts twice): the layout is what is checked.
+      const embedCost = /\d+ tokens, \d+ requests/;
+      assert.match(backfill.stdout, embedCost);
+      matchSnapshot('summary/backfill', stable(backfill.stdout).replace(embedCost, '<n> tokens, <n> requests'));
     } finally {
       await target.drop();
     }
