@@ -5,8 +5,8 @@
 // word or a line. Each chunk is re-counted as the provider will count it and shrunk if needed:
 // a chunk is never above its limit, and nothing is ever truncated silently.
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { Tiktoken, type TiktokenBPE } from 'js-tiktoken/lite';
+import { TextDecoder } from 'node:util';
+import { type Bpe, encodeOrdinary, loadCl100k } from './bpe.js';
 
 const DEFAULT_CHUNK_TOKENS = 512;
 const DEFAULT_OVERLAP_TOKENS = 64;
@@ -27,41 +27,24 @@ export interface ChunkOptions {
   overlapTokens?: number;
 }
 
-interface Encoder {
-  tiktoken: Tiktoken;
-  /** cl100k's pre-tokenizer: text splits into pieces, and BPE never crosses a piece's edge. */
-  pieces: RegExp;
-  /** Tokens per piece. Words recur, and BPE in JavaScript is slow (~1 µs a token): see encode. */
-  cache: Map<string, number[]>;
-  /** Per token id: its first byte (special tokens are ASCII). Tells where characters start. */
-  firstByte: Uint8Array;
+interface Encoder extends Bpe {
+  /**
+   * Tokens per piece (a number when it is one token, as most are). Words recur, and BPE in
+   * JavaScript is slow (~1 µs a token): see encode.
+   */
+  cache: Map<string, number | number[]>;
+  /** What js-tiktoken's decode used: it drops a leading byte-order mark, and so must a chunk. */
+  utf8: TextDecoder;
 }
 
 let encoder: Encoder | undefined;
 
-const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-
 /**
- * Built on first use: the ranks (1 MB of JavaScript) take a few hundred ms to load and index,
- * which `--help` and commands that never chunk must not pay. The package's CommonJS build lets
- * them load synchronously, on demand.
+ * Built on first use: the ranks (1 MB of JavaScript) take ~0.1 s to load and index, which
+ * `--help` and commands that never chunk must not pay.
  */
 function getEncoder(): Encoder {
-  if (encoder) return encoder;
-  const cl100k = createRequire(import.meta.url)('js-tiktoken/ranks/cl100k_base') as TiktokenBPE;
-  const tiktoken = new Tiktoken(cl100k);
-  // The ranks file lists each token's bytes in base64 (`<prefix> <first rank> <b64> <b64> …`);
-  // the first byte of a token is in its first two base64 digits.
-  const firstByte = new Uint8Array(Math.max(...Object.values(cl100k.special_tokens)) + 1).fill(0x20);
-  for (const line of cl100k.bpe_ranks.split('\n')) {
-    const parts = line.split(' ');
-    const offset = Number(parts[1]);
-    for (let i = 2; i < parts.length; i++) {
-      const b64 = parts[i]!;
-      firstByte[offset + i - 2] = (B64.indexOf(b64[0]!) << 2) | (B64.indexOf(b64[1]!) >> 4);
-    }
-  }
-  encoder = { tiktoken, firstByte, pieces: new RegExp(cl100k.pat_str, 'gu'), cache: new Map() };
+  encoder ??= { ...loadCl100k(), cache: new Map(), utf8: new TextDecoder('utf-8') };
   return encoder;
 }
 
@@ -72,17 +55,20 @@ function getEncoder(): Encoder {
 export function encode(text: string): number[] {
   const enc = getEncoder();
   const out: number[] = [];
-  // What js-tiktoken does (split into pieces, BPE each), with each piece's tokens remembered:
-  // about 5× faster on mail, where most pieces are words seen before. Bounded: cleared when full.
+  // Split into pieces and BPE each, with each piece's tokens remembered: about 5× faster on
+  // mail, where most pieces are words seen before. Bounded: cleared when full.
   for (const m of text.matchAll(enc.pieces)) {
     const piece = m[0];
     let tokens = enc.cache.get(piece);
     if (tokens === undefined) {
-      tokens = enc.tiktoken.encode(piece, [], []);
+      const fresh: number[] = [];
+      encodeOrdinary(enc, piece, fresh);
+      tokens = fresh.length === 1 ? fresh[0]! : fresh;
       if (enc.cache.size >= 200_000) enc.cache.clear();
       enc.cache.set(piece, tokens);
     }
-    for (let i = 0; i < tokens.length; i++) out.push(tokens[i]!);
+    if (typeof tokens === 'number') out.push(tokens);
+    else for (let i = 0; i < tokens.length; i++) out.push(tokens[i]!);
   }
   return out;
 }
@@ -153,13 +139,17 @@ export function chunkText(text: string, options: ChunkOptions = {}): Chunk[] {
     push(text, tokens.length);
     return chunks;
   }
+  // A window's text is its bytes of the text: cuts fall between characters (see cutBefore).
+  const bytes = Buffer.from(text, 'utf8');
+  const offsets = new Uint32Array(tokens.length + 1);
+  for (let i = 0; i < tokens.length; i++) offsets[i + 1] = offsets[i]! + enc.byteLength[tokens[i]!]!;
   let start = 0;
   while (start < tokens.length) {
     let end = tokens.length <= start + maxTokens ? tokens.length : cutBefore(enc, tokens, start, start + maxTokens);
     let piece: string;
     let count: number;
     for (;;) {
-      piece = enc.tiktoken.decode(tokens.slice(start, end));
+      piece = enc.utf8.decode(bytes.subarray(offsets[start], offsets[end]));
       // On its own a piece may tokenize a little differently than inside the whole text.
       count = encode(piece).length;
       if (count <= maxTokens) break;

@@ -12,7 +12,7 @@ import type { Counts } from '../engine/ledger.js';
 import { leaseOwner, reclaimDeadLeases, withLease, type Lease } from '../engine/lease.js';
 import { countQueued, peekCursor, peekQueued } from '../engine/queue.js';
 import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from '../engine/runner.js';
-import { costMicros, planBatch, type Item } from './plan.js';
+import { costMicros, letGo, planBatch, type Item } from './plan.js';
 import { countRequests, sendPending, type SendTally } from './send.js';
 import { writeItems, type EmbedCount } from './write.js';
 
@@ -91,6 +91,7 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
               total,
               await writeItems({ db: input.db, column, embedder, lease, record: input.record, runId: input.runId }, items, tally),
             );
+            letGo(items);
           } catch (err) {
             fail(err);
           }
