@@ -112,6 +112,19 @@ describe('chunkText against js-tiktoken', () => {
     );
   });
 
+  it('encode gives js-tiktoken’s tokens on long words (one piece each, merged through the heap)', () => {
+    const letters = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzQXZéü价格🚀'.split(/(?:)/u));
+    // Runs of one letter too: equal pairs side by side are where the leftmost must win.
+    const run = fc.tuple(letters, fc.integer({ min: 1, max: 12 })).map(([c, k]) => c.repeat(k));
+    const word = fc.array(fc.oneof(letters, run), { minLength: 32, maxLength: 400 }).map((cs) => cs.join(''));
+    fc.assert(
+      fc.property(word, (text) => {
+        assert.deepEqual(encode(text), tiktoken.encode(text, [], []));
+      }),
+      { numRuns: 80, seed: 13 },
+    );
+  });
+
   it('chunks (text, hash, tokens) are those of the windowing on js-tiktoken’s encode and decode', () => {
     fc.assert(
       fc.property(texts, fc.integer({ min: 16, max: 96 }), fc.integer({ min: 0, max: 8 }), (text, maxTokens, overlap) => {

@@ -68,12 +68,19 @@ export function loadCl100k(): Bpe {
   return { pieces: new RegExp(cl100k.pat_str, 'gu'), ranks, byteLength, firstByte };
 }
 
+/** Pieces at least this long are merged through a heap: the scan below is quadratic in length. */
+const HEAP_FROM = 32;
+
 /**
  * Appends the token ids of one piece's bytes (a latin1 string): js-tiktoken's merge, which
- * repeatedly joins the adjacent pair of lowest rank (the leftmost on a tie), with each pair's
- * rank kept between rounds rather than looked up again.
+ * repeatedly joins the adjacent pair of lowest rank (the leftmost on a tie).
  */
 function bytePairEncode(ranks: Map<string, number>, bytes: string, out: number[]): void {
+  if (bytes.length >= HEAP_FROM) {
+    bytePairEncodeLong(ranks, bytes, out);
+    return;
+  }
+  // Short pieces, the usual case: each pair's rank is kept between rounds, the lowest found by a scan.
   const starts = Array.from({ length: bytes.length + 1 }, (_, i) => i);
   const pairRank = (i: number) => (i + 2 < starts.length ? (ranks.get(bytes.slice(starts[i], starts[i + 2])) ?? Infinity) : Infinity);
   const pairs = Array.from({ length: Math.max(0, bytes.length - 1) }, (_, i) => pairRank(i));
@@ -94,6 +101,79 @@ function bytePairEncode(ranks: Map<string, number>, bytes: string, out: number[]
   }
   for (let i = 0; i + 1 < starts.length; i++) out.push(ranks.get(bytes.slice(starts[i], starts[i + 1]))!);
 }
+
+/**
+ * The same merges for a long piece (a word of thousands of letters in a pasted blob would take
+ * minutes with the scan, and hold its batch): the parts are a linked list, the candidate pairs a
+ * min-heap on (rank, start), so the lowest and leftmost comes first, as in the scan. A pair's rank
+ * depends only on its bytes, so an entry is current while its start is a part whose pair still
+ * ends where the entry says; others are skipped when they surface.
+ */
+function bytePairEncodeLong(ranks: Map<string, number>, bytes: string, out: number[]): void {
+  const n = bytes.length;
+  const next = Int32Array.from({ length: n }, (_, i) => i + 1);
+  const prev = Int32Array.from({ length: n + 1 }, (_, i) => i - 1);
+  const alive = new Uint8Array(n).fill(1);
+  const heap = new PairHeap();
+  const offer = (start: number) => {
+    const mid = next[start]!;
+    if (mid >= n) return;
+    const end = next[mid]!;
+    const rank = ranks.get(bytes.slice(start, end));
+    if (rank !== undefined) heap.push(rank, start, end);
+  };
+  for (let i = 0; i + 1 < n; i++) offer(i);
+  for (let top = heap.pop(); top; top = heap.pop()) {
+    const { start, end } = top;
+    const mid = next[start]!;
+    if (!alive[start] || mid >= n || next[mid] !== end) continue;
+    alive[mid] = 0;
+    next[start] = end;
+    prev[end] = start;
+    offer(start);
+    if (prev[start]! >= 0) offer(prev[start]!);
+  }
+  for (let i = 0; i < n; i = next[i]!) out.push(ranks.get(bytes.slice(i, next[i]))!);
+}
+
+/** A binary min-heap of pairs by (rank, start). */
+class PairHeap {
+  private readonly items: { rank: number; start: number; end: number }[] = [];
+
+  push(rank: number, start: number, end: number): void {
+    const items = this.items;
+    items.push({ rank, start, end });
+    for (let i = items.length - 1; i > 0; ) {
+      const up = (i - 1) >> 1;
+      if (!before(items[i]!, items[up]!)) break;
+      [items[i], items[up]] = [items[up]!, items[i]!];
+      i = up;
+    }
+  }
+
+  pop(): { rank: number; start: number; end: number } | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0 && last) {
+      items[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let least = i;
+        if (l < items.length && before(items[l]!, items[least]!)) least = l;
+        if (r < items.length && before(items[r]!, items[least]!)) least = r;
+        if (least === i) break;
+        [items[i], items[least]] = [items[least]!, items[i]!];
+        i = least;
+      }
+    }
+    return top;
+  }
+}
+
+const before = (a: { rank: number; start: number }, b: { rank: number; start: number }) =>
+  a.rank < b.rank || (a.rank === b.rank && a.start < b.start);
 
 /**
  * Token ids of `text` appended to `out`, exactly as js-tiktoken's `encode(text, [], [])`:

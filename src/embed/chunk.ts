@@ -10,6 +10,8 @@ import { type Bpe, encodeOrdinary, loadCl100k } from './bpe.js';
 
 const DEFAULT_CHUNK_TOKENS = 512;
 const DEFAULT_OVERLAP_TOKENS = 64;
+/** Longer pieces are not remembered (see encode). */
+const CACHED_PIECE_MAX = 256;
 /** text-embedding-3-* and ada-002 accept at most this many tokens per input. */
 export const MODEL_INPUT_LIMIT = 8191;
 
@@ -64,8 +66,11 @@ export function encode(text: string): number[] {
       const fresh: number[] = [];
       encodeOrdinary(enc, piece, fresh);
       tokens = fresh.length === 1 ? fresh[0]! : fresh;
-      if (enc.cache.size >= 200_000) enc.cache.clear();
-      enc.cache.set(piece, tokens);
+      // Words recur; a long run of letters (a pasted blob) seldom does, and would hold its size here.
+      if (piece.length <= CACHED_PIECE_MAX) {
+        if (enc.cache.size >= 200_000) enc.cache.clear();
+        enc.cache.set(piece, tokens);
+      }
     }
     if (typeof tokens === 'number') out.push(tokens);
     else for (let i = 0; i < tokens.length; i++) out.push(tokens[i]!);
