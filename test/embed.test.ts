@@ -337,19 +337,32 @@ FROM public.raw_event_errors e JOIN public.interactions i ON i.id = (e.context -
     const s = await embed(db, openai(fake, { maxInputsPerRequest: 8 }), {}, 3);
     assert.equal(s.counts.embedded, 200);
     assert.equal(fake.stats.maxConcurrent, 3);
-    assert.deepEqual(
-      fake.stats.batchSizes,
-      Array.from({ length: 25 }, () => 8),
+    // How the 200 split into batches depends on when the provider first answers (until then a
+    // batch leases only what fills the slots) and, on a server, on the second batch in flight:
+    // requests are full (8) but for the last of each batch.
+    const packed = fake.stats.batchSizes;
+    assert.equal(
+      packed.reduce((a, b) => a + b, 0),
+      200,
     );
-    assert.equal(s.counts.requests, 25);
+    assert.ok(packed.every((n) => n <= 8) && packed.filter((n) => n < 8).length <= 3, `packed: ${packed.join(', ')}`);
+    assert.equal(s.counts.requests, packed.length);
     // A small batch is spread over the concurrent slots rather than sent as one request.
     const before = fake.stats.batchSizes.length;
     await addInteractions(
       db,
       Array.from({ length: 40 }, (_, i) => ({ subject: 'again', body: `another note ${i}` })),
     );
-    await embed(db, openai(fake), {}, 4);
-    assert.deepEqual(fake.stats.batchSizes.slice(before), [10, 10, 10, 10]);
+    const small = await embed(db, openai(fake), {}, 4);
+    assert.equal(small.counts.embedded, 40);
+    // On a server two batches are in flight, and now and then the second leases some of the 40
+    // (39 + 1 gave [10, 10, 10, 9] and [1]): what is checked is the spread, not the partition.
+    const sizes = fake.stats.batchSizes.slice(before);
+    assert.equal(
+      sizes.reduce((a, b) => a + b, 0),
+      40,
+    );
+    assert.ok(sizes.length >= 4 && sizes.every((n) => n <= 10), `40 inputs spread over the 4 slots: ${sizes.join(', ')}`);
     // Several batches at once (a real server runs 3 workers here) share one limit.
     fake.stats.maxConcurrent = 0;
     await addInteractions(
