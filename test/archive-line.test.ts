@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Db } from '../src/db/connect.js';
-import { knownShape, readLines } from '../src/archive/page.js';
+import { knownShape, readPage } from '../src/archive/page.js';
 import { rawEventColumns, rowLines } from '../src/archive/page-sql.js';
 import { utcSession } from '../src/archive/rows-sql.js';
 import { migratedDb } from './support/db.js';
@@ -105,20 +105,67 @@ RETURNING id::text AS id`,
     for (const r of rows) assert.equal(r.line, expected.get(r.id), `row ${r.id}`);
   });
 
+  /** Every page of the batch, `limit` claims at a time, as the lines each page gives. */
+  async function readBatch(batchId: string, limit: number): Promise<{ pages: number; lines: { id: string; line: string }[] }> {
+    const lines: { id: string; line: string }[] = [];
+    let pages = 0;
+    for (let page = await readPage(db, batchId, null, limit); page.claims > 0; ) {
+      pages++;
+      const text = page.data.toString('utf8');
+      assert.equal(text.length === 0 || text.endsWith('\n'), true, 'each line ends with a newline');
+      const got = text.length === 0 ? [] : text.slice(0, -1).split('\n');
+      assert.equal(got.length, page.rows);
+      for (const line of got) lines.push({ id: (JSON.parse(line) as { id: string }).id, line });
+      assert.equal(page.first, lines.at(-got.length)?.id ?? null);
+      assert.equal(page.last, got.length > 0 ? lines.at(-1)!.id : null);
+      if (!page.full) break;
+      page = await readPage(db, batchId, page.next, limit);
+    }
+    return { pages, lines };
+  }
+
+  async function newBatch(batchIds: string[]): Promise<string> {
+    const batchId = randomUUID();
+    // A row is claimed by one batch at a time: the earlier tests' claims go.
+    await db.query(`DELETE FROM omni_ingest.archived_events`);
+    await db.query(`INSERT INTO omni_ingest.archive_batches (id, target, prefix, cutoff) VALUES ($1, 'file:///x', 'p', now())`, [batchId]);
+    await db.query(`INSERT INTO omni_ingest.archived_events (raw_event_id, batch_id) SELECT unnest($2::uuid[]), $1`, [batchId, batchIds]);
+    return batchId;
+  }
+
   it('reads a batch page by page in key order, each line that of to_jsonb', async () => {
     const expected = await jsonbLines();
-    const batchId = randomUUID();
-    await db.query(`INSERT INTO omni_ingest.archive_batches (id, target, prefix, cutoff) VALUES ($1, 'file:///x', 'p', now())`, [batchId]);
-    await db.query(`INSERT INTO omni_ingest.archived_events (raw_event_id, batch_id) SELECT unnest($2::uuid[]), $1`, [batchId, ids]);
-    const got: { id: string; line: string }[] = [];
-    for (let page = await readLines(db, batchId, null, 7); page.length > 0; ) {
-      got.push(...page);
-      page = await readLines(db, batchId, page.at(-1)!.id, 7);
-    }
+    const got = await readBatch(await newBatch(ids), 7);
+    assert.equal(got.pages, Math.ceil(ids.length / 7));
     assert.deepEqual(
-      got.map((r) => r.id),
+      got.lines.map((r) => r.id),
       ids,
     );
-    for (const r of got) assert.equal(r.line, expected.get(r.id), `row ${r.id}`);
+    for (const r of got.lines) assert.equal(r.line, expected.get(r.id), `row ${r.id}`);
+  });
+
+  it('goes on past a page whose rows are all gone (claims of rows deleted since)', async () => {
+    // Seven claims of rows that are not there, then the real ones: the first page is empty, not the end.
+    const gone = Array.from({ length: 7 }, (_, i) => `00000000-0000-4000-8000-00000000000${i}`);
+    const got = await readBatch(await newBatch([...gone, ...ids]), 7);
+    assert.deepEqual(
+      got.lines.map((r) => r.id),
+      ids,
+    );
+  });
+
+  it('reads a table with a column it does not know as to_jsonb(row), every column', async () => {
+    await db.query(`ALTER TABLE public.raw_events ADD COLUMN archive_test_extra text DEFAULT 'x\ny'`);
+    try {
+      const expected = await jsonbLines();
+      const got = await readBatch(await newBatch(ids), 10);
+      assert.equal(got.lines.length, ids.length);
+      for (const r of got.lines) {
+        assert.equal(r.line, expected.get(r.id), `row ${r.id}`);
+        assert.equal((JSON.parse(r.line) as Record<string, unknown>).archive_test_extra, 'x\ny');
+      }
+    } finally {
+      await db.query(`ALTER TABLE public.raw_events DROP COLUMN archive_test_extra`);
+    }
   });
 });

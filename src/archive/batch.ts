@@ -11,7 +11,7 @@ import { type ArchiveCheck, checkArchive, compareIds } from './check.js';
 import { ArchiveMismatchError, LeaseLostError } from './errors.js';
 import { faultPoint } from './fault.js';
 import { type Manifest, MANIFEST_ENCODING, MANIFEST_FORMAT, MANIFEST_NAME, type PartEntry, partName } from './manifest.js';
-import { readLines } from './page.js';
+import { NO_PAGE, type Page, readPage } from './page.js';
 import { writePart } from './parts.js';
 import * as rows from './rows-sql.js';
 import { type ArchiveTarget, joinKey } from './store.js';
@@ -64,30 +64,45 @@ function manifestOf(batch: b.BatchRow, parts: PartEntry[]): Manifest {
   };
 }
 
-/** planned → written: the batch's rows as parts of at most `partRows`, then the manifest. */
+/** Starts reading a page; a failure is kept for whoever awaits it (and never unhandled if nobody does). */
+function prefetch(p: Promise<Page>): Promise<Page> {
+  p.catch(() => {});
+  return p;
+}
+
+/**
+ * planned → written: the batch's rows as parts of at most `partRows` claims, then the manifest.
+ * The next page is read while the one before it is compressed and written.
+ */
 async function write(w: BatchWork, batch: b.BatchRow): Promise<b.Written> {
   const parts: PartEntry[] = [];
-  const page = (after: string | null, limit: number) => readLines(w.db, batch.id, after, limit);
-  let pending = await page(null, Math.min(PAGE_ROWS, w.partRows));
-  while (pending.length > 0) {
-    const first = pending[0]!.id;
-    let last = first;
-    let count = 0;
-    async function* lines(): AsyncGenerator<Buffer> {
-      for (;;) {
-        yield Buffer.from(`${pending.map((r) => r.line).join('\n')}\n`, 'utf8');
-        count += pending.length;
-        last = pending.at(-1)!.id;
-        const room = w.partRows - count;
-        pending = room > 0 ? await page(last, Math.min(PAGE_ROWS, room)) : [];
-        if (pending.length === 0) return;
+  const read = (after: string | null, room: number) => prefetch(readPage(w.db, batch.id, after, Math.min(PAGE_ROWS, room)));
+  let start: Page = await read(null, w.partRows);
+  while (start.claims > 0) {
+    const tally = { claims: 0, rows: 0, first: null as string | null, last: null as string | null, next: null as Promise<Page> | null };
+    const firstPage = start;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      for (let page: Page | null = firstPage; page; ) {
+        tally.claims += page.claims;
+        tally.rows += page.rows;
+        tally.first ??= page.first;
+        tally.last = page.last ?? tally.last;
+        // A short page is the batch's last; a full one may have more after it, in this part or the next.
+        const room = w.partRows - tally.claims;
+        const next: Promise<Page> | null = page.full ? read(page.next, room > 0 ? room : w.partRows) : null;
+        if (page.data.length > 0) yield page.data;
+        if (room > 0 && next) page = await next;
+        else {
+          tally.next = next;
+          page = null;
+        }
       }
     }
     const name = partName(parts.length + 1);
-    const { bytes, sha256 } = await writePart(w.target, joinKey(batch.prefix, name), lines());
-    parts.push({ name, rows: count, bytes, sha256, first_id: first, last_id: last });
+    const { bytes, sha256 } = await writePart(w.target, joinKey(batch.prefix, name), chunks());
+    parts.push({ name, rows: tally.rows, bytes, sha256, first_id: tally.first, last_id: tally.last });
     await faultPoint('part');
-    if (count >= w.partRows) pending = await page(last, Math.min(PAGE_ROWS, w.partRows));
+    start = tally.next ? await tally.next : NO_PAGE;
   }
   const manifest = manifestOf(batch, parts);
   const manifestKey = joinKey(batch.prefix, MANIFEST_NAME);

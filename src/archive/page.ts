@@ -1,6 +1,7 @@
-// A page of a batch's rows as their archive lines, in key order. The lines of a table with the
-// columns the migrations make are put together column by column (LINE_OF_R); a table with any
-// other column list is read with to_jsonb(row) as a whole, which gives the same bytes, slower.
+// A page of a batch's rows as their archive lines, in key order, each page in a short transaction
+// of its own. The lines of a table with the columns the migrations make are put together column by
+// column (LINE_OF_R); a table with any other column list is read with to_jsonb(row) as a whole,
+// which gives the same bytes, slower.
 import type { Db } from '../db/connect.js';
 import { pageIds, rawEventColumns, rowLines, rowsAsJsonb } from './page-sql.js';
 import { utcSession } from './rows-sql.js';
@@ -27,18 +28,41 @@ export function knownShape(columns: { name: string; type: string }[]): boolean {
   );
 }
 
-/**
- * The next page of the batch after `after`. The table's columns are looked at after its rows were
- * read, in the same transaction: no column can be added or dropped while the transaction holds
- * the table, so the lines put together column by column are whole rows, or they are read again
- * with to_jsonb.
- */
-export async function readLines(db: Db, batchId: string, after: string | null, limit: number): Promise<{ id: string; line: string }[]> {
+export interface Page {
+  /** Claims the page covered: 0 when the batch has no more. */
+  claims: number;
+  /** Did the page cover as many claims as asked (there may be more after it)? */
+  full: boolean;
+  /** The last claim of the page: where the next page starts. */
+  next: string | null;
+  /** The lines of the rows still there, each followed by '\n'. */
+  data: Buffer;
+  rows: number;
+  first: string | null;
+  last: string | null;
+}
+
+/** What reading past the batch's last claim gives. */
+export const NO_PAGE: Page = { claims: 0, full: false, next: null, data: Buffer.alloc(0), rows: 0, first: null, last: null };
+
+/** The next page of the batch: the claims after `after` (at most `limit`) and the lines of their rows. */
+export async function readPage(db: Db, batchId: string, after: string | null, limit: number): Promise<Page> {
   return db.transaction(async (tx) => {
     await utcSession(tx);
     const ids = await pageIds(tx, batchId, after, limit);
-    if (ids.length === 0) return [];
-    const lines = await rowLines(tx, ids);
-    return knownShape(await rawEventColumns(tx)) ? lines : rowsAsJsonb(tx, ids);
+    if (ids.length === 0) return NO_PAGE;
+    // The columns are looked at after the rows were read: no column can be added or dropped while
+    // the transaction holds the table, so lines put together column by column are whole rows.
+    let lines = await rowLines(tx, ids);
+    if (!knownShape(await rawEventColumns(tx))) lines = await rowsAsJsonb(tx, ids);
+    return {
+      claims: ids.length,
+      full: ids.length >= limit,
+      next: ids.at(-1)!,
+      data: lines.length === 0 ? Buffer.alloc(0) : Buffer.from(`${lines.map((l) => l.line).join('\n')}\n`, 'utf8'),
+      rows: lines.length,
+      first: lines[0]?.id ?? null,
+      last: lines.at(-1)?.id ?? null,
+    };
   });
 }
