@@ -44,12 +44,18 @@ interface StoredBatch {
   counts: { total: number; completed: number; failed: number };
 }
 
-type Send = (res: http.ServerResponse, status: number, body: unknown) => void;
+/** What an answer is written to: the response itself, or a reply held until its latency is up. */
+export interface Reply {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  end(body: string | Buffer): unknown;
+}
+
+type Send = (res: Reply, status: number, body: unknown) => void;
 
 export interface FakeBatchApi {
   stats: FakeBatchStats;
   /** Answers a /files or /batches request; false when the URL is not one of them. */
-  handle(req: http.IncomingMessage, res: http.ServerResponse, text: string): boolean;
+  handle(req: http.IncomingMessage, res: Reply, text: string): boolean;
   /** The batches created so far (tests look at their metadata and status). */
   batches(): StoredBatch[];
 }
@@ -143,7 +149,7 @@ export function createFakeBatchApi(
     b.status = b.expire ? 'expired' : 'completed';
   }
 
-  function handle(req: http.IncomingMessage, res: http.ServerResponse, text: string): boolean {
+  function handle(req: http.IncomingMessage, res: Reply, text: string): boolean {
     const url = new URL(req.url ?? '/', 'http://fake');
     const path = url.pathname.replace(/^\/v1/, '');
     if (req.method === 'POST' && path === '/files') {

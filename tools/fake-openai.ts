@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createFakeBatchApi, type FakeBatchApi, type FakeBatchOptions } from './fake-openai-batch.js';
+import { createFakeBatchApi, type FakeBatchApi, type FakeBatchOptions, type Reply } from './fake-openai-batch.js';
 
 export interface FakeOpenAIOptions {
   /** Vector size returned by /v1/embeddings (default 1536). */
@@ -84,7 +84,30 @@ const defaultChat = () =>
     ],
   });
 
-function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+/**
+ * A reply made now and sent later: the answer is worked out when the request arrives and sent when
+ * its latency is up, so the latency is the whole round trip, as a provider's is — not the delay
+ * plus this server's own work, which, done after the delay for requests that arrived together,
+ * made the last of them wait for the others' (64 vectors, ~0.5 MB of JSON each).
+ */
+function heldReply(): Reply & { sendTo(res: http.ServerResponse): void } {
+  let head: [number, Record<string, string>] = [200, {}];
+  let body: string | Buffer = '';
+  return {
+    writeHead(status, headers) {
+      head = [status, headers];
+    },
+    end(b) {
+      body = b;
+    },
+    sendTo(res) {
+      res.writeHead(head[0], head[1]);
+      res.end(body);
+    },
+  };
+}
+
+function send(res: Reply, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }
@@ -95,7 +118,7 @@ function keyOf(req: http.IncomingMessage): string {
 }
 
 type Answer = (
-  res: http.ServerResponse,
+  res: Reply,
   status: number,
   body: { error: { message: string } & Record<string, unknown> },
   headers?: Record<string, string>,
@@ -126,27 +149,31 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
         inFlight--;
       };
       if (options.hang) return; // held open: closeAllConnections ends it
+      const arrived = performance.now();
+      const latency = (req.url?.includes('/chat/') ? options.chatLatencyMs : undefined) ?? options.latencyMs ?? 0;
+      const reply = heldReply();
+      handle(req, reply, Buffer.concat(chunks).toString('utf8'));
       const timer = setTimeout(
         () => {
           timers.delete(timer);
           try {
-            handle(req, res, Buffer.concat(chunks).toString('utf8'));
+            reply.sendTo(res);
           } finally {
             finish();
           }
         },
-        (req.url?.includes('/chat/') ? options.chatLatencyMs : undefined) ?? options.latencyMs ?? 0,
+        Math.max(0, latency - (performance.now() - arrived)),
       );
       timers.add(timer);
     });
   });
 
-  function handle(req: http.IncomingMessage, res: http.ServerResponse, text: string): void {
+  function handle(req: http.IncomingMessage, res: Reply, text: string): void {
     const key = keyOf(req);
     // Errors quote the key when asked, the way a leaky proxy does: the client must not repeat it.
     const echo = (message: string) => (options.echoKey ? `${message} (request made with key ${key})` : message);
     const answer = (
-      target: http.ServerResponse,
+      target: Reply,
       status: number,
       body: { error: { message: string } & Record<string, unknown> },
       headers?: Record<string, string>,
@@ -244,7 +271,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     };
   }
 
-  function embeddings(res: http.ServerResponse, body: Record<string, unknown>, answer: Answer = send): void {
+  function embeddings(res: Reply, body: Record<string, unknown>, answer: Answer = send): void {
     stats.embeddingRequests++;
     const input = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? (body.input as unknown[]).map(String) : [];
     stats.batchSizes.push(input.length);
@@ -253,7 +280,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     else answer(res, r.status, r.body as { error: { message: string } });
   }
 
-  function chat(res: http.ServerResponse, body: Record<string, unknown>): void {
+  function chat(res: Reply, body: Record<string, unknown>): void {
     stats.chatRequests++;
     const messages = (Array.isArray(body.messages) ? body.messages : []) as { role: string; content: string }[];
     const content = (options.chatContent ?? defaultChat)(messages);
