@@ -6,12 +6,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { type ArchiveRunResult, runArchive } from '../src/archive/run.js';
-import { openTarget } from '../src/archive/target.js';
+import type { ArchiveRunResult } from '../src/archive/run.js';
 import { renderRun } from '../src/commands/archive-render.js';
 import type { Clock } from '../src/clock.js';
-import { createMemoryLogger } from '../src/logger.js';
-import { archiveFixture, archivedIds, killAt, withDb } from './support/archive.js';
+import { archiveFixture, archivedIds, archiveInProcess, killAt, withDb } from './support/archive.js';
 import { binary, NODE_FLAGS, runCli } from './support/cli.js';
 import type { TestTarget } from './support/db.js';
 
@@ -77,21 +75,12 @@ describe('archive stopped by a time budget, a signal, a kill', { timeout: 300_00
     const clock: Clock = { now: () => new Date(now) };
     const db = await target.open();
     try {
-      const result = await runArchive({
-        db,
-        target: await openTarget(uri, { endpoint: undefined, region: 'us-east-1', forcePathStyle: false }),
-        filter: { cutoff: new Date(Date.now() - 90 * 86_400_000), userId: undefined, provider: undefined },
-        olderThanDays: 90,
+      const result = await archiveInProcess(db, uri, {
         batchSize: BATCH,
-        partRows: 1_000,
-        workers: 1,
         timeBudgetMs: 60_000,
         clock,
-        signal: undefined,
-        logger: createMemoryLogger(),
         // Each finished batch takes "30 s" of the 60 s budget.
         bar: { increment: () => (now += 30_000), setTotal: () => {} },
-        reconnectMs: 1_000,
       });
       assert.deepEqual([result.status, result.stopReason], ['stopped', 'time-budget']);
       assert.deepEqual(

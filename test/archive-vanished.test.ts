@@ -4,11 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { runArchive } from '../src/archive/run.js';
-import { openTarget } from '../src/archive/target.js';
-import { systemClock } from '../src/clock.js';
-import { createMemoryLogger } from '../src/logger.js';
-import { archivedIds, archiveFixture, withDb } from './support/archive.js';
+import { archivedIds, archiveFixture, archiveInProcess, withDb } from './support/archive.js';
 
 const PAGE = 4;
 
@@ -40,21 +36,7 @@ describe('archive batch with claims of rows gone since planning', { timeout: 120
     });
     const db = await target.open();
     try {
-      const result = await runArchive({
-        db,
-        target: await openTarget(uri, { endpoint: undefined, region: 'us-east-1', forcePathStyle: false }),
-        filter: { cutoff: new Date(Date.now() - 90 * 86_400_000), userId: undefined, provider: undefined },
-        olderThanDays: 90,
-        batchSize: 1_000,
-        partRows: PAGE,
-        workers: 1,
-        timeBudgetMs: undefined,
-        clock: systemClock,
-        signal: undefined,
-        logger: createMemoryLogger(),
-        bar: undefined,
-        reconnectMs: 1_000,
-      });
+      const result = await archiveInProcess(db, uri, { partRows: PAGE });
       assert.equal(result.status, 'succeeded');
       const batch = result.batches.find((b) => b.id === batchId);
       assert.deepEqual([batch?.state, batch?.rows, batch?.deleted], ['deleted', oldIds.length, oldIds.length]);

@@ -5,8 +5,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkArchive } from '../../src/archive/check.js';
+import { type ArchiveRunOptions, type ArchiveRunResult, runArchive } from '../../src/archive/run.js';
 import { openTarget } from '../../src/archive/target.js';
-import type { Queryable } from '../../src/db/connect.js';
+import { systemClock } from '../../src/clock.js';
+import type { Db, Queryable } from '../../src/db/connect.js';
+import { createMemoryLogger } from '../../src/logger.js';
 import { killAtPause } from './cli.js';
 import { migratedTarget, type TestTarget } from './db.js';
 import { USER_A, USER_B } from './events.js';
@@ -58,6 +61,30 @@ export async function rawEventsChecksum(db: Queryable): Promise<{ rows: number; 
     `SELECT count(*)::int AS rows, md5(coalesce(string_agg(to_jsonb(r)::text, E'\\n' ORDER BY r.id), '')) AS md5 FROM public.raw_events r`,
   );
   return rows[0]!;
+}
+
+/** `archive --older-than 90 --to <uri>` run in this process, one worker, with `overrides`. */
+export async function archiveInProcess(
+  db: Db,
+  uri: string,
+  overrides: Partial<Omit<ArchiveRunOptions, 'db' | 'target'>> = {},
+): Promise<ArchiveRunResult> {
+  return runArchive({
+    db,
+    target: await openTarget(uri, { endpoint: undefined, region: 'us-east-1', forcePathStyle: false }),
+    filter: { cutoff: new Date(Date.now() - 90 * 86_400_000), userId: undefined, provider: undefined },
+    olderThanDays: 90,
+    batchSize: 1_000,
+    partRows: 1_000,
+    workers: 1,
+    timeBudgetMs: undefined,
+    clock: systemClock,
+    signal: undefined,
+    logger: createMemoryLogger(),
+    bar: undefined,
+    reconnectMs: 1_000,
+    ...overrides,
+  });
 }
 
 export async function withDb<T>(target: TestTarget, fn: (db: Queryable) => Promise<T>): Promise<T> {
