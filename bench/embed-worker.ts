@@ -1,8 +1,8 @@
 // One embed run in a process of its own, so the benchmark measures its time and peak memory
 // alone (the fake provider runs in the parent): the heap is set first, as bin/omni-ingest.js
 // sets it for embed before the CLI's modules load, then bench/embed-job.ts runs.
-import { boundHeapGrowth, boundProviderBoundHeap } from '../src/heap.js';
+import { boundHeapGrowth, holdYoungGeneration } from '../src/heap.js';
 
 boundHeapGrowth();
-boundProviderBoundHeap();
+holdYoungGeneration();
 await import('./embed-job.js');

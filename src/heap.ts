@@ -13,15 +13,16 @@ export function boundHeapGrowth(): void {
 }
 
 /**
- * For a provider-bound run (embed), which allocates fast (each answer is ~2 MB of JSON, base64
- * and arrays) but holds little, and whose pace the requests set, not the collector: the young
- * generation stays at its initial size (1 MB semispaces) instead of growing to V8's 16 MB ones,
- * which alone kept ~30 MB of RSS. V8 reads this flag each time it would grow them, so it works
- * when set at run time (their maximum does not), but only before the modules load: loading them
- * grows the semispaces, and V8 seldom shrinks them. (Letting the old generation grow only 20%
- * between collections saved ~5 MB more and cost 6 points of the ideal rate on a quiet machine.)
+ * Holds V8's young generation at the size it has now: V8 reads the semispaces' growth factor each
+ * time it would grow them, so this works at run time (their maximum does not), but only before the
+ * modules load — loading them grows the semispaces to V8's 16 MB maximum, and V8 seldom shrinks
+ * them. The binary calls it for every command before it imports the CLI. `embed` keeps it for its
+ * whole run: it allocates fast (each answer is ~2 MB of JSON, base64 and arrays) but holds little,
+ * and the requests set its pace, not the collector; 16 MB semispaces alone kept ~30 MB of RSS.
+ * (Letting the old generation grow only 20% between collections saved ~5 MB more and cost 6
+ * points of the ideal rate on a quiet machine.)
  */
-export function boundProviderBoundHeap(): void {
+export function holdYoungGeneration(): void {
   v8.setFlagsFromString('--semi-space-growth-factor=1');
 }
 
@@ -35,9 +36,10 @@ const semiSpaceBytes = (): number => v8.getHeapSpaceStatistics().find((s) => s.s
  * fast: grown to V8's 16 MB semispaces, the young generation alone kept ~32 MB of RSS, and a
  * normalize worker peaked at ~150 MB. `--max-semi-space-size=4` kept it at 115–120 MB for ~13%
  * more of the process's CPU, but V8 takes that flag only at start-up. The growth factor it reads
- * whenever it would grow them: held at 1 while the modules load (`boundProviderBoundHeap`, which
- * would otherwise grow them to the maximum), then let grow until the semispaces reach 4 MB, and
- * held there.
+ * whenever it would grow them: held at 1 while the modules load (`holdYoungGeneration`), then let
+ * grow until the semispaces reach 4 MB, and held there. The watch sees collections only between
+ * turns of the event loop: a long synchronous burst of allocation can grow them further (at most
+ * to V8's default maximum) before it runs; `--max-semi-space-size` is the hard cap.
  */
 export function boundYoungGeneration(): void {
   if (semiSpaceBytes() >= YOUNG_SEMI_SPACE_BYTES) return;
