@@ -73,7 +73,7 @@ FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id GRO
       subject: null,
       body_text: 'x',
       body_raw: null,
-      payload_as_body: true,
+      body_path: [],
       occurred_at: '2025-01-01T00:00:00Z',
       source_meta: {},
       batch_id: null,

@@ -27,8 +27,20 @@ export interface NormalizedInteraction {
   bodyText: string | null;
   /** The parts of the payload worth keeping losslessly (headers, ids). */
   bodyRaw: Record<string, unknown>;
+  /**
+   * Where bodyRaw is in the payload, when it is one of its objects: normalize then lets the
+   * database copy it from the stored payload rather than send it back. A promise: bodyRaw must
+   * be exactly what this describes.
+   */
+  bodyRawAt?: BodyRawAt;
   /** Participants as canonical identities, thread id, labels, attachments, direction. */
   sourceMeta: SourceMeta;
+}
+
+/** The payload's object at `path` (keys, and indexes of arrays), with the keys of `set` put over it. */
+export interface BodyRawAt {
+  path: (string | number)[];
+  set?: Record<string, unknown>;
 }
 
 export interface SourceMeta {

@@ -73,6 +73,8 @@ function unstorable(i: NormalizedInteraction): PayloadError | undefined {
   return undefined;
 }
 
+const WHOLE_PAYLOAD = { path: [] };
+
 function toRow(row: RawEventRow, i: NormalizedInteraction): InteractionRow {
   return {
     user_id: row.user_id,
@@ -86,6 +88,8 @@ function toRow(row: RawEventRow, i: NormalizedInteraction): InteractionRow {
     source_meta: i.sourceMeta,
     batch_id: row.batch_id,
     raw_event_id: row.id,
+    // A provider that keeps the whole payload (web forms, Twilio) need not say so.
+    body_at: i.bodyRawAt ?? (i.bodyRaw === row.payload ? WHOLE_PAYLOAD : undefined),
   };
 }
 

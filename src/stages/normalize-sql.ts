@@ -1,6 +1,7 @@
 // The normalize stage's SQL. Every write is one set-based statement per batch; values travel
 // as arrays through unnest, so the parameter count stays constant whatever the batch size.
 import type { Queryable } from '../db/connect.js';
+import type { BodyRawAt } from '../providers/types.js';
 import { rangeParams, rangeWhere, type RangeOptions } from './engine/range.js';
 
 export interface RawEventRow {
@@ -32,13 +33,16 @@ WHERE ${QUEUE_IN_RANGE}
 /**
  * Claims the next queued events by deleting their queue rows, and reads the events. Runs inside
  * the batch's transaction: if anything later fails, the queue rows come back with the rollback.
- * SKIP LOCKED lets parallel workers take disjoint batches without waiting on each other.
+ * SKIP LOCKED lets parallel workers take disjoint batches without waiting on each other. The
+ * rows are deleted by ctid (a row this statement locked keeps it), as an array: a join, on the key
+ * or on ctid, let the planner hash the whole queue for every batch (100 ms a batch with 200,000
+ * events queued, against 10 ms).
  */
 export async function claimRawEvents(tx: Queryable, range: RangeOptions, limit: number): Promise<RawEventRow[]> {
   const { rows } = await tx.query<RawEventRow>(
     `
 WITH next AS (
-  SELECT q.raw_event_id
+  SELECT q.ctid
   FROM omni_ingest.normalize_queue q
   WHERE ${QUEUE_IN_RANGE}
   ORDER BY q.occurred_at, q.raw_event_id
@@ -46,8 +50,7 @@ WITH next AS (
   FOR UPDATE SKIP LOCKED
 ), claimed AS (
   DELETE FROM omni_ingest.normalize_queue q
-  USING next
-  WHERE q.raw_event_id = next.raw_event_id
+  WHERE q.ctid = ANY(ARRAY(SELECT ctid FROM next))
   RETURNING q.raw_event_id
 )
 SELECT r.id, r.user_id, r.provider, r.source_id, r.occurred_at, r.payload, r.batch_id
@@ -93,7 +96,7 @@ ON CONFLICT (raw_event_id) DO NOTHING`,
   return rowCount ?? 0;
 }
 
-/** One interaction as the upsert reads it from the batch's JSON document. */
+/** One interaction as the batch maps it; the upsert reads it from the batch's JSON document. */
 export interface InteractionRow {
   user_id: string;
   source: string;
@@ -106,6 +109,27 @@ export interface InteractionRow {
   source_meta: Record<string, unknown>;
   batch_id: string | null;
   raw_event_id: string;
+  /** Where body_raw is in the raw event's payload, if it is a part of it: not sent (see bodyFromPayload). */
+  body_at?: BodyRawAt | undefined;
+}
+
+/** What the document holds for a row whose body the server copies from its raw event. */
+interface BodyByPath {
+  body_raw: null;
+  body_path: (string | number)[];
+  body_set: Record<string, unknown> | null;
+}
+
+/**
+ * The row as the upsert's document carries it: body_raw itself, or where the server finds it in
+ * the stored payload. Parsing body_raw again from the document was a third of the upsert on
+ * Instagram's events; copying it from the row the server reads anyway costs next to nothing.
+ */
+export function wireRow(
+  i: InteractionRow,
+): Omit<InteractionRow, 'body_at' | 'body_raw'> & ({ body_raw: Record<string, unknown> } | BodyByPath) {
+  const { body_at, ...row } = i;
+  return body_at ? { ...row, body_raw: null, body_path: body_at.path, body_set: body_at.set ?? null } : row;
 }
 
 /**
@@ -113,8 +137,8 @@ export interface InteractionRow {
  * (`rowsJson`, an array of InteractionRow): one parameter whatever the batch size, parsed by the
  * server in C rather than escaped into array literals in JavaScript. A re-normalized event
  * updates the normalized columns only when they differ; contact_id (set by resolve) is kept. A
- * row sent with `payload_as_body` true (and body_raw null) takes its raw event's stored payload
- * as body_raw: the server reads it from the row instead of parsing it again from the document.
+ * row sent with a `body_path` (and body_raw null) takes as body_raw its raw event's stored
+ * payload at that path, with the keys of `body_set` put over it (see wireRow).
  */
 export interface Written {
   inserted: number;
@@ -131,15 +155,17 @@ WITH upserted AS (
          -- A raw event deleted since its claim (by hand, or archived under an errors retry) must
          -- not leave a NULL body: the failing cast names it, and the row is isolated and
          -- dead-lettered like any other the database refuses.
-         CASE WHEN x.payload_as_body
-              THEN coalesce(r.payload, ('raw event ' || x.raw_event_id || ' was deleted while it was normalized')::jsonb)
-              ELSE x.body_raw END,
+         CASE WHEN x.body_path IS NULL THEN x.body_raw
+              ELSE coalesce(CASE WHEN x.body_set IS NULL THEN r.payload #> x.body_path ELSE (r.payload #> x.body_path) || x.body_set END,
+                            ('raw event ' || x.raw_event_id || ' was deleted or changed while it was normalized')::jsonb)
+              END,
          x.occurred_at, x.source_meta, x.batch_id, x.raw_event_id
   FROM json_to_recordset($1::json) AS x(
     user_id uuid, source text, source_id text, type text, subject text, body_text text,
     body_raw jsonb, occurred_at timestamptz, source_meta jsonb, batch_id uuid, raw_event_id uuid,
-    payload_as_body boolean)
-  LEFT JOIN public.raw_events r ON x.payload_as_body AND r.id = x.raw_event_id
+    body_path text[], body_set jsonb)
+  -- The key is null for a row that brings its own body: no index probe for it.
+  LEFT JOIN public.raw_events r ON r.id = CASE WHEN x.body_path IS NOT NULL THEN x.raw_event_id END
   ON CONFLICT (user_id, source, source_id) DO UPDATE
   SET type = excluded.type,
       subject = excluded.subject,

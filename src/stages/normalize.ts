@@ -57,6 +57,7 @@ async function applyKnownWithdrawals(tx: Queryable, mapped: Mapped): Promise<voi
     i.subject = null;
     i.body_text = null;
     i.body_raw = sql.withoutText(i.body_raw);
+    i.body_at = undefined; // no longer a part of the payload
     i.source_meta = { ...i.source_meta, withdrawn: true };
   }
 }
@@ -92,13 +93,6 @@ function lastKey(rows: sql.RawEventRow[]): Cursor {
   return last && { occurredAt: last.occurred_at?.toISOString() ?? '-infinity', id: last.id };
 }
 
-/**
- * The interaction with its body_raw left for the server to take from the raw event: the provider
- * kept the payload object itself (web forms, Twilio), so it is the stored payload, and parsing
- * it again from the batch's document was a tenth of the upsert.
- */
-const withPayloadAsBody = (i: sql.InteractionRow) => ({ ...i, body_raw: null, payload_as_body: true });
-
 const addWritten = (a: sql.Written, b: sql.Written): sql.Written => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated });
 
 /** What a held batch did, and how much it weighed (the interactions' text sent to the database). */
@@ -121,7 +115,9 @@ export async function normalizeHeld(
   input: Pick<BatchInput, 'record' | 'runId'> & Partial<Pick<BatchInput, 'writeTurn'>>,
 ): Promise<Held> {
   const mapped = mapRawEvents(rows);
-  // Mapped outside the turn: that is the work a pipelined run overlaps with another batch's write.
+  // Mapped, and withdrawals looked up (a read), outside the turn: that is the work a pipelined
+  // run overlaps with another batch's write.
+  await applyKnownWithdrawals(tx, mapped);
   const take = input.writeTurn ?? noTurns.take;
   const w = await take(() => writeMapped(tx, rows, mapped));
   // Resolved after the turn, still in the batch's transaction: the errors are this batch's alone
@@ -139,14 +135,13 @@ export async function normalizeHeld(
 }
 
 async function writeMapped(tx: Queryable, rows: sql.RawEventRow[], mapped: Mapped) {
-  await applyKnownWithdrawals(tx, mapped);
   const byRawEvent = new Map(rows.map((r) => [r.id, r]));
   let bytes = 0;
   const { result: written, rejected } = await writeIsolating(
     tx,
     mapped.interactions,
     (part) => {
-      const text = jsonText(part.map((i) => (i.body_raw === byRawEvent.get(i.raw_event_id)?.payload ? withPayloadAsBody(i) : i)));
+      const text = jsonText(part.map(sql.wireRow));
       bytes = Math.max(bytes, text.length); // the first part is the whole batch
       return sql.upsertInteractions(tx, text);
     },

@@ -42,8 +42,11 @@ function attachmentsOf(item: MessagingItem): Attachment[] {
   return out;
 }
 
-/** What an item makes. `path` locates the item in the payload. */
-function fromItem(item: MessagingItem, path: string, entry: Entry | null): ItemResult {
+/**
+ * What an item makes. `raw` is the item as the payload holds it, at `at`; `item` is what the
+ * schema made of it.
+ */
+function fromItem(item: MessagingItem, raw: Record<string, unknown>, at: (string | number)[], entry: Entry | null): ItemResult {
   const message = item.message;
   let sourceId: string;
   let text: string | null;
@@ -70,7 +73,7 @@ function fromItem(item: MessagingItem, path: string, entry: Entry | null): ItemR
   }
 
   const time = fromEpochMs(item.timestamp);
-  if (!time.ok) throw payloadError(entry ? WHAT_BODY : WHAT_ITEM, `${path}.timestamp`, time.problem);
+  if (!time.ok) throw payloadError(entry ? WHAT_BODY : WHAT_ITEM, `${formatPath(at)}.timestamp`, time.problem);
   const outbound = message?.is_echo === true;
   const sourceMeta: SourceMeta = {
     direction: outbound ? 'outbound' : 'inbound',
@@ -82,8 +85,11 @@ function fromItem(item: MessagingItem, path: string, entry: Entry | null): ItemR
   setIfDefined(sourceMeta, 'quickReply', message?.quick_reply?.payload);
   setIfDefined(sourceMeta, 'postback', item.postback?.payload);
   setIfDefined(sourceMeta, 'accountId', entry?.id);
-  const bodyRaw: Record<string, unknown> = { ...item };
-  if (entry) bodyRaw.entry = entry.time === undefined ? { id: entry.id } : { id: entry.id, time: entry.time };
+  // body_raw: the item as it came, keys the schema does not know included, and from a whole
+  // body its entry's id and time. That is a part of the payload, so the database can copy it.
+  const set = entry ? { entry: entry.time === undefined ? { id: entry.id } : { id: entry.id, time: entry.time } } : undefined;
+  const bodyRaw = set ? { ...raw, ...set } : raw;
+  const safe = jsonSafe(bodyRaw);
   return {
     interaction: {
       type: outbound ? 'dm_sent' : 'dm_received',
@@ -91,7 +97,8 @@ function fromItem(item: MessagingItem, path: string, entry: Entry | null): ItemR
       occurredAt: time.date,
       subject: null,
       bodyText: text,
-      bodyRaw: jsonSafe(bodyRaw),
+      bodyRaw: safe,
+      ...(safe === bodyRaw ? { bodyRawAt: set ? { path: at, set } : { path: at } } : {}),
       sourceMeta: jsonSafe(sourceMeta),
     },
   };
@@ -115,7 +122,7 @@ function fromBody(payload: unknown): NormalizeResult {
     ];
     items.forEach(({ raw, at }) => {
       try {
-        const r = fromItem(parsePart(itemSchema, raw, WHAT_BODY, at), formatPath(at), entry);
+        const r = fromItem(parsePart(itemSchema, raw, WHAT_BODY, at), raw as Record<string, unknown>, at, entry);
         if ('interaction' in r) out.push(r.interaction);
         else if ('retracted' in r) retracted.push(r.retracted);
         else reasons.set(r.skip, (reasons.get(r.skip) ?? 0) + 1);
@@ -207,7 +214,7 @@ export const instagram: Provider = {
 
   normalize(event) {
     if (isBody(event.payload)) return fromBody(event.payload);
-    const r = fromItem(parsePayload(itemSchema, event.payload, WHAT_ITEM), 'payload', null);
+    const r = fromItem(parsePayload(itemSchema, event.payload, WHAT_ITEM), event.payload as Record<string, unknown>, [], null);
     if ('interaction' in r) return interactions([r.interaction]);
     return 'retracted' in r ? interactions([], { retracted: [r.retracted] }) : skip(r.skip);
   },

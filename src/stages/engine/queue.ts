@@ -32,12 +32,16 @@ WHERE ${IN_RANGE}
   return rows[0]?.n ?? 0;
 }
 
-/** Takes (deletes) the next queued items of the stages, in the caller's transaction. */
+/**
+ * Takes (deletes) the next queued items of the stages, in the caller's transaction. Deleted by
+ * ctid (a row this statement locked keeps it), as an array: a join let the planner hash the
+ * whole queue for every batch.
+ */
 export async function claimQueued(tx: Queryable, stages: QueueStage[], range: RangeOptions, limit: number): Promise<QueuedItem[]> {
   const { rows } = await tx.query<QueuedItem>(
     `
 WITH next AS (
-  SELECT stage, item_id
+  SELECT ctid
   FROM omni_ingest.work_queue
   WHERE ${IN_RANGE}
     AND stage = ANY($6::text[])
@@ -47,8 +51,7 @@ WITH next AS (
   FOR UPDATE SKIP LOCKED
 )
 DELETE FROM omni_ingest.work_queue q
-USING next
-WHERE q.stage = next.stage AND q.item_id = next.item_id
+WHERE q.ctid = ANY(ARRAY(SELECT ctid FROM next))
 RETURNING q.item_id, q.user_id, q.stage`,
     [...rangeParams(range), stages, limit],
   );
@@ -95,7 +98,7 @@ export async function leaseQueued(
   const { rows } = await db.query<QueuedItem>(
     `
 WITH next AS (
-  SELECT stage, item_id
+  SELECT ctid
   FROM omni_ingest.work_queue
   WHERE ${IN_RANGE}
     AND stage = $6
@@ -106,8 +109,7 @@ WITH next AS (
 )
 UPDATE omni_ingest.work_queue q
 SET claimed_by = $8, claimed_until = now() + make_interval(secs => $9::int), attempts = q.attempts + 1
-FROM next
-WHERE q.stage = next.stage AND q.item_id = next.item_id
+WHERE q.ctid = ANY(ARRAY(SELECT ctid FROM next))
 RETURNING q.item_id, q.user_id, q.stage`,
     [...rangeParams(range), stage, limit, worker, seconds],
   );

@@ -1,0 +1,169 @@
+// body_raw as normalize stores it. Where a provider's body_raw is a part of the payload (a web
+// form or a Twilio message whole, an Instagram item), the database copies it from the stored
+// payload instead of parsing it again from the batch: what it stores must be exactly what the
+// provider made, for every provider and every shape of payload.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import type { Db } from '../src/db/connect.js';
+import { generateEvents } from '../src/generate/generator.js';
+import { createMemoryLogger } from '../src/logger.js';
+import { parseRange } from '../src/commands/flags.js';
+import { packageRoot } from '../src/paths.js';
+import { providers } from '../src/providers/index.js';
+import { runStage } from '../src/stages/engine/runner.js';
+import { normalizeStage } from '../src/stages/normalize.js';
+import { upsertInteractions } from '../src/stages/normalize-sql.js';
+import { systemClock } from '../src/clock.js';
+import { migratedDb } from './support/db.js';
+import { loadEvents, USER_A } from './support/events.js';
+
+const normalize = (db: Db) =>
+  runStage(normalizeStage, { db, clock: systemClock, logger: createMemoryLogger(), range: parseRange({ batchSize: '7' }, systemClock) });
+
+const fixture = (name: string): Record<string, unknown> =>
+  JSON.parse(fs.readFileSync(path.join(packageRoot, 'fixtures', 'instagram', name), 'utf8')) as Record<string, unknown>;
+
+const item = (mid: string, extra: Record<string, unknown> = {}) => ({
+  sender: { id: '7135602948817345' },
+  recipient: { id: '17841405822304914' },
+  timestamp: 1724490001000,
+  message: { mid, text: `text of ${mid}` },
+  ...extra,
+});
+
+/** Instagram payloads of every shape a body_raw can be taken from. */
+function instagramPayloads(): unknown[] {
+  return [
+    ...[...generateEvents('instagram', 60, { seed: 11, userId: USER_A })],
+    fixture('body-two-messages-and-read.json'),
+    fixture('item-story-reply.json'),
+    fixture('item-attachment-only.json'),
+    // Keys the schema does not know, on the item and in its message: kept, as the payload has them.
+    item('m-unknown-item', {
+      referral_source: { ref: 'ad-7' },
+      message: { mid: 'm-unknown-item', text: 'hi', is_self: false, tags: [1, 2] },
+    }),
+    // Two entries, messaging and standby, in one body: each item from its own place.
+    {
+      object: 'instagram',
+      entry: [
+        { id: '17841405822304914', time: 1724490012345, messaging: [item('m-e0-a'), item('m-e0-b', { extra: true })] },
+        { id: '17841405822304999', standby: [item('m-e1-standby')], messaging: [item('m-e1-msg')] },
+      ],
+    },
+    // An item that itself holds a key named entry: the body's entry is put over it.
+    { object: 'instagram', entry: [{ id: '17841405822304914', time: 1, messaging: [item('m-own-entry', { entry: 'mine' })] }] },
+  ];
+}
+
+describe('normalize: body_raw taken from the stored payload', () => {
+  let db: Db;
+  let close: () => Promise<void>;
+  beforeEach(async () => {
+    ({ db, close } = await migratedDb());
+  });
+  afterEach(async () => close());
+
+  it('stores exactly the body_raw each provider makes, whichever way it travels', async () => {
+    let loaded = await loadEvents(db, 'instagram', instagramPayloads());
+    loaded += await loadEvents(db, 'twilio', generateEvents('twilio', 40, { seed: 12, userId: USER_A }));
+    loaded += await loadEvents(db, 'webform', generateEvents('webform', 40, { seed: 13, userId: USER_A }));
+    loaded += await loadEvents(db, 'gmail', generateEvents('gmail', 20, { seed: 14, userId: USER_A }));
+    const s = await normalize(db);
+    assert.equal(s.counts.events, loaded);
+    assert.equal(s.counts.dead_lettered ?? 0, 0);
+
+    // What each provider makes of the payload as the database holds it, beside what was stored.
+    const { rows } = await db.query<{
+      provider: string;
+      source_id: string;
+      payload: unknown;
+      body_raw: unknown;
+      raw_event_id: string;
+      raw_source_id: string;
+      occurred_at: Date;
+    }>(`
+SELECT r.provider, i.source_id, r.payload, i.body_raw, r.id AS raw_event_id, r.source_id AS raw_source_id, r.occurred_at
+FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id`);
+    assert.equal(rows.length, s.counts.inserted);
+    const bySource = new Map<string, number>();
+    for (const r of rows) {
+      const made = providers[r.provider]!.normalize({
+        id: r.raw_event_id,
+        userId: USER_A,
+        provider: r.provider,
+        sourceId: r.raw_source_id,
+        occurredAt: r.occurred_at,
+        payload: r.payload,
+      });
+      assert.equal(made.kind, 'interactions');
+      const mine = made.kind === 'interactions' ? made.interactions.find((i) => i.sourceId === r.source_id) : undefined;
+      assert.ok(mine, `${r.provider} ${r.source_id}`);
+      assert.deepEqual(r.body_raw, mine.bodyRaw, `${r.provider} ${r.source_id}`);
+      bySource.set(r.provider, (bySource.get(r.provider) ?? 0) + 1);
+    }
+    assert.deepEqual([...bySource.keys()].sort(), ['gmail', 'instagram', 'twilio', 'webform']);
+
+    const byMid = async (mid: string) =>
+      (await db.query<{ body_raw: Record<string, unknown> }>(`SELECT body_raw FROM public.interactions WHERE source_id = $1`, [mid]))
+        .rows[0]?.body_raw;
+    assert.deepEqual(
+      await byMid('m-unknown-item'),
+      item('m-unknown-item', {
+        referral_source: { ref: 'ad-7' },
+        message: { mid: 'm-unknown-item', text: 'hi', is_self: false, tags: [1, 2] },
+      }),
+    );
+    assert.deepEqual(await byMid('m-e1-standby'), { ...item('m-e1-standby'), entry: { id: '17841405822304999' } });
+    assert.deepEqual(await byMid('m-e0-b'), {
+      ...item('m-e0-b', { extra: true }),
+      entry: { id: '17841405822304914', time: 1724490012345 },
+    });
+    assert.deepEqual((await byMid('m-own-entry'))?.entry, { id: '17841405822304914', time: 1 });
+  });
+
+  it('a message withdrawn before it arrived is stored without its text, not as the payload holds it', async () => {
+    const deleted = fixture('item-deleted.json');
+    const mid = (deleted.message as { mid: string }).mid;
+    await loadEvents(db, 'instagram', [deleted]);
+    await normalize(db);
+    await loadEvents(db, 'instagram', [
+      { object: 'instagram', entry: [{ id: '17841405822304914', time: 5, messaging: [item(mid, { message: { mid, text: 'regret' } })] }] },
+    ]);
+    await normalize(db);
+    const { rows } = await db.query<{ body_raw: { message: Record<string, unknown> }; body_text: string | null; withdrawn: string }>(
+      `SELECT body_raw, body_text, source_meta ->> 'withdrawn' AS withdrawn FROM public.interactions WHERE source_id = $1`,
+      [mid],
+    );
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.body_text, null);
+    assert.equal(rows[0]!.withdrawn, 'true');
+    assert.deepEqual(rows[0]!.body_raw.message, { mid });
+  });
+
+  it('refuses a row whose path is not in its raw event, rather than storing no body', async () => {
+    await loadEvents(db, 'instagram', [fixture('item-text.json')]);
+    const { rows } = await db.query<{ id: string }>(`SELECT id FROM public.raw_events`);
+    const row = {
+      user_id: USER_A,
+      source: 'instagram',
+      source_id: 'nowhere-1',
+      type: 'dm_received',
+      subject: null,
+      body_text: 'x',
+      body_raw: null,
+      body_path: ['entry', 3, 'messaging', 0],
+      body_set: { entry: { id: '1' } },
+      occurred_at: '2025-01-01T00:00:00Z',
+      source_meta: {},
+      batch_id: null,
+      raw_event_id: rows[0]!.id,
+    };
+    await assert.rejects(
+      db.transaction((tx) => upsertInteractions(tx, JSON.stringify([row]))),
+      /invalid input syntax for type json/,
+    );
+  });
+});
