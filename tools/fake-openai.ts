@@ -152,7 +152,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       const arrived = performance.now();
       const latency = (req.url?.includes('/chat/') ? options.chatLatencyMs : undefined) ?? options.latencyMs ?? 0;
       const reply = heldReply();
-      handle(req, reply, Buffer.concat(chunks).toString('utf8'));
+      try {
+        handle(req, reply, Buffer.concat(chunks).toString('utf8'));
+      } catch (err) {
+        finish(); // as when it was answered in the timer: the count stays true, the error surfaces
+        throw err;
+      }
       const timer = setTimeout(
         () => {
           timers.delete(timer);

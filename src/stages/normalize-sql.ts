@@ -109,7 +109,7 @@ export interface InteractionRow {
   source_meta: Record<string, unknown>;
   batch_id: string | null;
   raw_event_id: string;
-  /** Where body_raw is in the raw event's payload, if it is a part of it: not sent (see bodyFromPayload). */
+  /** Where body_raw is in the raw event's payload, if it is a part of it: never sent as it is (see wireRow). */
   body_at?: BodyRawAt | undefined;
 }
 
