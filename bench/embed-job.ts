@@ -9,6 +9,7 @@ import { openDb, type Db } from '../src/db/connect.js';
 import { countTokens } from '../src/embed/chunk.js';
 import { createLimiter, type Embedder } from '../src/embed/embedder.js';
 import { createOpenAIEmbedder } from '../src/embed/openai.js';
+import { boundYoungGeneration } from '../src/heap.js';
 import { createMemoryLogger } from '../src/logger.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { createEmbedStage } from '../src/stages/embed/index.js';
@@ -26,6 +27,7 @@ const Job = z.object({
 });
 type Job = z.infer<typeof Job>;
 
+boundYoungGeneration();
 const job = Job.parse(JSON.parse(process.argv[2] ?? '{}'));
 
 let peakRss = process.memoryUsage().rss;

@@ -6,6 +6,6 @@ boundHeapGrowth();
 // Before the CLI's modules load, which would grow the young generation to its maximum (heap.ts).
 holdYoungGeneration();
 const { main } = await import('../dist/src/cli.js');
-// embed keeps the smallest young generation; every other command lets it grow to 4 MB semispaces.
-if (!process.argv.slice(2).includes('embed')) boundYoungGeneration();
+// Then every command lets it grow to 4 MB semispaces, and no further.
+boundYoungGeneration();
 process.exitCode = await main(process.argv);

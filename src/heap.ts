@@ -16,11 +16,11 @@ export function boundHeapGrowth(): void {
  * Holds V8's young generation at the size it has now: V8 reads the semispaces' growth factor each
  * time it would grow them, so this works at run time (their maximum does not), but only before the
  * modules load — loading them grows the semispaces to V8's 16 MB maximum, and V8 seldom shrinks
- * them. The binary calls it for every command before it imports the CLI. `embed` keeps it for its
- * whole run: it allocates fast (each answer is ~2 MB of JSON, base64 and arrays) but holds little,
- * and the requests set its pace, not the collector; 16 MB semispaces alone kept ~30 MB of RSS.
- * (Letting the old generation grow only 20% between collections saved ~5 MB more and cost 6
- * points of the ideal rate on a quiet machine.)
+ * them. The binary calls it for every command before it imports the CLI, then lets them grow to
+ * 4 MB (boundYoungGeneration). `embed` was once kept at the smallest for its whole run: at 1 MB
+ * semispaces each answer's strings (~0.5 MB of JSON per 64 vectors) were promoted before they
+ * died, the old generation filled with them and was marked every ~0.3 s — 19% of the run's time
+ * in the collector and 3–4 points of the ideal rate, for no memory saved at 4 MB.
  */
 export function holdYoungGeneration(): void {
   v8.setFlagsFromString('--semi-space-growth-factor=1');

@@ -32,6 +32,8 @@ export interface FakeOpenAIOptions {
   echoKey?: boolean;
   /** How Batch API batches behave (completion, expiry). */
   batch?: FakeBatchOptions;
+  /** Embeddings always as arrays of numbers, even when base64 is asked for (as some compatible servers do). */
+  floatsOnly?: boolean;
 }
 
 interface FakeOpenAIStats {
@@ -57,7 +59,7 @@ export interface FakeOpenAI {
 }
 
 /** A deterministic unit vector from the text (so equal texts get equal vectors), cheap to make. */
-function fakeVector(text: string, dimensions: number): number[] {
+export function fakeVector(text: string, dimensions: number): number[] {
   let a = createHash('sha256').update(text).digest().readUInt32LE(0);
   const out = new Array<number>(dimensions);
   let norm = 0;
@@ -257,7 +259,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     const dimensions = typeof body.dimensions === 'number' ? body.dimensions : (options.dimensions ?? 1536);
     const tokens = input.reduce((n, s) => n + Math.ceil(s.length / 4), 0);
     // The SDK asks for base64 by default; answer in the format asked for.
-    const asBase64 = body.encoding_format === 'base64';
+    const asBase64 = body.encoding_format === 'base64' && !options.floatsOnly;
     return {
       status: 200,
       body: {

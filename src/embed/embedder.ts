@@ -1,14 +1,21 @@
 // What the embed stage needs from a provider, and the provider-independent parts of talking to
 // one: the 1536-dimension guard, request packing, a concurrency limit shared by every request of
 // a run, and isolating the input a provider rejects so its neighbours still get embedded.
+import os from 'node:os';
 import { ExitCode, OmniError } from '../errors.js';
 
 /** The width of embeddings.embedding_v (SPEC §3.2). Anything else is refused before a write. */
 export const EXPECTED_DIMENSIONS = 1536;
 
+/**
+ * One embedding. The OpenAI embedder keeps the float32s the provider sent as they came (6 KB for
+ * 1536 dimensions; a `number[]` of the same is ~12 KB and costs an array build per vector).
+ */
+export type Vector = Float32Array | readonly number[];
+
 export interface EmbedResult {
   /** One vector per input, in input order. */
-  vectors: number[][];
+  vectors: Vector[];
   /** Tokens the provider counted (what it bills); 0 when it does not say (the stage then counts). */
   tokens: number;
 }
@@ -62,7 +69,7 @@ export function refuseDimensions(model: string, dimensions: number, where: strin
 }
 
 /** Checks a response before anything of it is kept: count, width and finite values. */
-export function checkVectors(embedder: Pick<Embedder, 'model'>, inputs: number, vectors: number[][]): void {
+export function checkVectors(embedder: Pick<Embedder, 'model'>, inputs: number, vectors: Vector[]): void {
   if (vectors.length !== inputs)
     throw new EmbedProviderError(`model ${embedder.model} answered ${vectors.length} vectors for ${inputs} inputs`);
   for (const v of vectors) {
@@ -71,6 +78,22 @@ export function checkVectors(embedder: Pick<Embedder, 'model'>, inputs: number, 
       if (!Number.isFinite(v[i])) throw new EmbedProviderError(`model ${embedder.model} returned a vector with a non-finite value`);
     }
   }
+}
+
+/**
+ * A base64 embedding (what OpenAI sends for `encoding_format: 'base64'`): little-endian float32s,
+ * viewed where they were decoded rather than copied into an array of numbers.
+ */
+export function float32sOfBase64(base64: string): Float32Array {
+  const bytes = Buffer.from(base64, 'base64');
+  if (bytes.length % 4 !== 0) throw new EmbedProviderError(`a base64 embedding of ${bytes.length} bytes is not a run of float32s`);
+  // A view needs its offset aligned to 4 and the platform's byte order; otherwise copy.
+  if (bytes.byteOffset % 4 === 0 && os.endianness() === 'LE') return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+  const copy = Buffer.from(bytes);
+  if (os.endianness() === 'BE') copy.swap32();
+  const out = new Float32Array(bytes.length / 4);
+  new Uint8Array(out.buffer).set(copy);
+  return out;
 }
 
 /** At most `n` calls at once; the others wait their turn in order. */
@@ -121,7 +144,7 @@ export function packRequests<T extends { tokens: number }>(items: T[], limits: P
 
 export interface IsolatedResult {
   /** Per input: its vector, or undefined when it was rejected. */
-  vectors: (number[] | undefined)[];
+  vectors: (Vector | undefined)[];
   /** Rejected inputs by index, with the provider's message. */
   rejected: Map<number, EmbedInputRejected>;
   tokens: number;
@@ -135,7 +158,7 @@ export interface IsolatedResult {
  * the index the split is around it (three parts); otherwise it is a binary split.
  */
 export async function embedIsolating(send: (texts: string[]) => Promise<EmbedResult>, texts: string[]): Promise<IsolatedResult> {
-  const out: IsolatedResult = { vectors: new Array<number[] | undefined>(texts.length), rejected: new Map(), tokens: 0, requests: 0 };
+  const out: IsolatedResult = { vectors: new Array<Vector | undefined>(texts.length), rejected: new Map(), tokens: 0, requests: 0 };
   const run = async (offset: number, part: string[]): Promise<void> => {
     out.requests++;
     try {

@@ -35,6 +35,7 @@ export async function searchInteractions(db: Db, o: SearchOptions): Promise<Sear
   const { embedder } = o;
   const [vector] = (await embedder.embed([o.text])).vectors;
   if (!vector || vector.length !== EXPECTED_DIMENSIONS) throw refuseDimensions(embedder.model, vector?.length ?? 0, 'returned');
+  const query = Array.from(vector);
   const cols = await embeddingColumns(db);
   const index =
     (await vectorIndexes(db, cols.vector.name)).find((i) => i.valid && i.method === 'hnsw' && i.opclass === 'vector_cosine_ops')?.name ??
@@ -42,8 +43,8 @@ export async function searchInteractions(db: Db, o: SearchOptions): Promise<Sear
   const efSearch = Math.min(1000, Math.max(40, o.limit * 4));
   const { hits, plan } = await db.transaction(async (tx) => {
     await tuneSearch(tx, efSearch);
-    const found = await nearestInteractions(tx, cols.vector, vector, o.limit, o.filters);
-    return { hits: found, plan: o.explain ? await explainNearest(tx, cols.vector, vector, o.limit, o.filters) : null };
+    const found = await nearestInteractions(tx, cols.vector, query, o.limit, o.filters);
+    return { hits: found, plan: o.explain ? await explainNearest(tx, cols.vector, query, o.limit, o.filters) : null };
   });
   return {
     query: o.text,

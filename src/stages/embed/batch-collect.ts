@@ -6,7 +6,14 @@
 // commit downloads again, and one after it finds nothing to do. An expired, failed or cancelled
 // batch keeps what it finished and is submitted again with the rest, up to its attempts.
 import { z } from 'zod';
-import { EmbeddingDimensionError, EmbedInputRejected, EXPECTED_DIMENSIONS, refuseDimensions } from '../../embed/embedder.js';
+import {
+  EmbeddingDimensionError,
+  EmbedInputRejected,
+  EXPECTED_DIMENSIONS,
+  float32sOfBase64,
+  refuseDimensions,
+  type Vector,
+} from '../../embed/embedder.js';
 import type { Counts } from '../engine/ledger.js';
 import { renewLeased } from '../engine/queue.js';
 import type { BatchOutput } from '../engine/runner.js';
@@ -43,16 +50,14 @@ const errorBody = z.object({
 });
 
 interface LineResult {
-  vector?: number[];
+  vector?: Vector;
   rejected?: EmbedInputRejected;
   tokens: number;
 }
 
 /** A base64 embedding is little-endian float32s. */
-function decodeVector(v: number[] | string): number[] {
-  if (Array.isArray(v)) return v;
-  const bytes = Buffer.from(v, 'base64');
-  return Array.from(new Float32Array(new Uint8Array(bytes).buffer));
+function decodeVector(v: number[] | string): Vector {
+  return Array.isArray(v) ? v : float32sOfBase64(v);
 }
 
 /**
@@ -89,7 +94,7 @@ function parseResults(text: string, into: Map<string, LineResult>, warn: (m: str
   }
 }
 
-function checkVector(model: string, v: number[]): void {
+function checkVector(model: string, v: Vector): void {
   if (v.length !== EXPECTED_DIMENSIONS) throw refuseDimensions(model, v.length, 'returned');
   for (const x of v) if (!Number.isFinite(x)) throw refuseDimensions(model, v.length, 'returned a non-finite value in');
 }

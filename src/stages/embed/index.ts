@@ -13,6 +13,7 @@ import { leaseOwner, reclaimDeadLeases, withLease, type Lease } from '../engine/
 import { countQueued, peekCursor, peekQueued } from '../engine/queue.js';
 import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from '../engine/runner.js';
 import { costMicros, letGo, planBatch, type Item } from './plan.js';
+import { WriteBacklog } from './backlog.js';
 import { countRequests, sendPending, type SendTally } from './send.js';
 import { writeItems, type EmbedCount } from './write.js';
 
@@ -26,6 +27,8 @@ export interface EmbedStageOptions {
   /** How long a lease lasts without renewal (default 120 s); it is renewed while the batch runs. */
   leaseSeconds?: number;
   chunk?: ChunkOptions;
+  /** Answered vectors that may wait for their write (default: ~16 MB of them). */
+  backlog?: WriteBacklog;
 }
 
 /**
@@ -38,6 +41,13 @@ function heldBytes(items: Item[]): number {
   return bytes;
 }
 
+/** The vectors these items store (their chunks not reused). */
+function vectorsOf(items: Item[]): number {
+  let n = 0;
+  for (const i of items) n += i.missing.size;
+  return n;
+}
+
 function addCounts(into: Counts, from: Counts): void {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + (v ?? 0);
 }
@@ -48,6 +58,7 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
   if (!Number.isInteger(options.concurrency) || options.concurrency < 1)
     throw new RangeError('concurrency must be a positive whole number');
   const limit = createLimiter(options.concurrency);
+  const backlog = options.backlog ?? WriteBacklog.forRequests(embedder.maxInputsPerRequest);
   const leaseSeconds = options.leaseSeconds ?? 120;
   const columnOf = vectorColumnPerDb();
   // Until the provider has answered once, batches lease only what fills the request slots: the
@@ -67,6 +78,14 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
     let failure: unknown;
     let ready: Item[] = [];
     let writing: Promise<void> | undefined;
+    // Vectors of this batch's items answered and not yet written: counted in the stage's backlog.
+    let held = 0;
+    let over = false;
+    const release = (items: Item[]) => {
+      const n = vectorsOf(items);
+      held -= n;
+      backlog.remove(n);
+    };
     const fail = (err: unknown) => {
       failure ??= err;
       controller.abort(err);
@@ -92,6 +111,7 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
               await writeItems({ db: input.db, column, embedder, lease, record: input.record, runId: input.runId }, items, tally),
             );
             letGo(items);
+            release(items);
           } catch (err) {
             fail(err);
           }
@@ -111,8 +131,14 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
         limit,
         concurrency: options.concurrency,
         signal: controller.signal,
+        room: (signal) => backlog.room(signal),
         onAnswer: (done, tally) => {
           answered = true;
+          // A request answered after the batch gave up (another failed first) is not written.
+          if (over) return;
+          const n = vectorsOf(done);
+          held += n;
+          backlog.add(n);
           unrecorded.requests += tally.requests;
           unrecorded.tokens += tally.tokens;
           ready.push(...done);
@@ -131,6 +157,9 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
       while (writing) await writing;
       throw err;
     } finally {
+      // What was answered and never written (a failure, a stop) leaves the backlog with the batch.
+      over = true;
+      backlog.remove(held);
       input.signal.removeEventListener('abort', onStop);
     }
   }

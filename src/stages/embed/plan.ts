@@ -5,7 +5,7 @@
 import type { Queryable } from '../../db/connect.js';
 import type { VectorColumn } from '../../db/vector-column.js';
 import { chunkText, interactionText, type Chunk, type ChunkOptions } from '../../embed/chunk.js';
-import type { EmbedInputRejected, Embedder } from '../../embed/embedder.js';
+import type { EmbedInputRejected, Embedder, Vector } from '../../embed/embedder.js';
 import * as sql from './sql.js';
 
 /** A distinct chunk text still to embed, and the interactions waiting on it. */
@@ -16,7 +16,7 @@ export interface Pending {
   waiting: Item[];
   /** Waiting items not yet written: at 0 the vector is let go (see letGo). */
   unwritten: number;
-  vector?: number[] | undefined;
+  vector?: Vector | undefined;
   rejected?: EmbedInputRejected | undefined;
 }
 
@@ -86,7 +86,7 @@ export async function planBatch(
 /**
  * Lets go of the vectors of these items, written or given back, that no other item still waits
  * to write. A batch's plan is held until its last request answers, and with it every vector
- * (~12 KB each, ~12 MB for a batch of 1,000 one-chunk interactions) unless let go as it is written.
+ * (~6 KB each, ~6 MB for a batch of 1,000 one-chunk interactions) unless let go as it is written.
  */
 export function letGo(items: Item[]): void {
   for (const item of items) {

@@ -16,6 +16,8 @@ export interface SendOptions {
   /** Requests in flight at once: a small batch is spread over this many requests. */
   concurrency: number;
   signal: AbortSignal;
+  /** Resolves when answers may be taken in: a request holding its slot waits for it before sending. */
+  room?: ((signal: AbortSignal) => Promise<void>) | undefined;
   /** Called with the items whose last chunk was just answered, and what that request cost. */
   onAnswer(ready: Item[], tally: SendTally): void;
 }
@@ -29,6 +31,7 @@ export async function sendPending(pending: Pending[], o: SendOptions): Promise<n
   const { embedder } = o;
   const send = (texts: string[]) =>
     o.limit(async () => {
+      await o.room?.(o.signal);
       if (o.signal.aborted) throw o.signal.reason;
       return embedder.embed(texts, o.signal);
     });

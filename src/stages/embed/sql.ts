@@ -4,6 +4,7 @@
 import os from 'node:os';
 import type { Queryable } from '../../db/connect.js';
 import type { VectorColumn } from '../../db/vector-column.js';
+import type { Vector } from '../../embed/embedder.js';
 
 /** The interaction's text as the stage read it, fingerprinted the same way in both transactions. */
 const TEXT_DIGEST = `md5(coalesce(i.subject, '') || chr(1) || coalesce(i.body_text, ''))`;
@@ -40,7 +41,7 @@ WHERE i.id = ANY($1::uuid[])`,
  * parameter in binary. Text would be ~20 bytes per float to build, ship and parse; this is 4,
  * and the values stay exactly the float4s the provider sent.
  */
-function vectorArrayParam(vectors: number[][], typeOid: number): Buffer {
+function vectorArrayParam(vectors: Vector[], typeOid: number): Buffer {
   const dims = vectors[0]?.length ?? 0;
   const element = 4 + dims * 4;
   const buf = Buffer.allocUnsafe(20 + vectors.length * (4 + element));
@@ -55,10 +56,11 @@ function vectorArrayParam(vectors: number[][], typeOid: number): Buffer {
     o = buf.writeInt32BE(element, o);
     o = buf.writeInt16BE(dims, o);
     o = buf.writeInt16BE(0, o);
-    // float4s in native (little-endian) order, then swapped in place: no per-value JavaScript call.
-    const floats = Buffer.from(new Float32Array(v).buffer);
-    if (os.endianness() === 'LE') floats.swap32();
-    o += floats.copy(buf, o);
+    // float4s in native order, copied in and swapped in place: no per-value JavaScript call.
+    const floats = v instanceof Float32Array ? v : Float32Array.from(v);
+    buf.set(new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength), o);
+    if (os.endianness() === 'LE') buf.subarray(o, o + floats.byteLength).swap32();
+    o += floats.byteLength;
   }
   return buf;
 }
@@ -122,7 +124,7 @@ export interface ChunkColumns {
   hash: string[];
   index: number[];
   tokens: number[];
-  vectors: number[][];
+  vectors: Vector[];
 }
 
 /**
