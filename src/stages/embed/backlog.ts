@@ -4,8 +4,13 @@
 // its writes slowed. Past this budget a request slot waits for writes to catch up before it sends.
 import { EXPECTED_DIMENSIONS } from '../../embed/embedder.js';
 
-/** About 16 MB of float32 vectors (2,730 at 1536 dimensions): writes of this size take well under a second. */
-export const BACKLOG_BYTES = 16 * 2 ** 20;
+/**
+ * About 4 MB of float32 vectors (682 at 1536 dimensions). A write holds what waits three times
+ * over at its peak — the vectors, the binary parameter, the driver's message — so 16 MB let a
+ * lagging database's writes add ~50 MB of RSS; on a quiet machine the database keeps up and the
+ * budget is never reached (16 and 256 MB measured the same rate).
+ */
+export const BACKLOG_BYTES = 4 * 2 ** 20;
 
 export class WriteBacklog {
   private held = 0;

@@ -27,7 +27,7 @@ export interface EmbedStageOptions {
   /** How long a lease lasts without renewal (default 120 s); it is renewed while the batch runs. */
   leaseSeconds?: number;
   chunk?: ChunkOptions;
-  /** Answered vectors that may wait for their write (default: ~16 MB of them). */
+  /** Answered vectors that may wait for their write (default: ~4 MB of them). */
   backlog?: WriteBacklog;
 }
 
