@@ -86,6 +86,25 @@ describe('embed --via batch', () => {
     return runStage(stage, { db, clock: systemClock, logger, range: parseRange(flags, systemClock) });
   };
 
+  it('a result line whose embedding is not float32s is skipped: its chunk is sent again, its neighbours are written', async () => {
+    fake = await startFakeOpenAI({ batch: { garbleMarker: 'GARBLE' } });
+    const few = [
+      { subject: 'One', body: 'The first enquiry about pricing.' },
+      { subject: 'Two', body: 'The second enquiry, GARBLE inside.' },
+      { subject: 'Three', body: 'The third enquiry about a renewal.' },
+    ];
+    await addInteractions(db, few);
+    await run(true);
+    const collected = await run(false);
+    assert.equal(collected.counts.batches_collected, 1);
+    assert.equal(collected.counts.released, 1, 'the garbled one goes back to the queue');
+    // …and this run, a direct one, sends it again at once: all three are stored.
+    assert.equal(collected.counts.events, 3);
+    assert.equal(fake.stats.embeddingRequests, 1, 'only the garbled chunk sent again, directly');
+    assert.equal(await count(db, `SELECT count(*)::int AS n FROM public.embeddings`), 3);
+    assert.equal(await count(db, `SELECT count(*)::int AS n FROM public.raw_event_errors`), 0, 'not the input: not dead-lettered');
+  });
+
   it('submits, polls while in progress, completes: vectors identical to direct; rejected lines dead-lettered', async () => {
     fake = await startFakeOpenAI({ rejectMarker: REJECT, batch: { completeAfterPolls: 2, failMarker: FAIL } });
     const ids = await addInteractions(db, bodies);

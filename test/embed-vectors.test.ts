@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { systemClock } from '../src/clock.js';
 import { parseRange, type RangeFlags } from '../src/commands/flags.js';
 import type { Db, Queryable } from '../src/db/connect.js';
-import { EmbedProviderError, float32sOfBase64, type Embedder } from '../src/embed/embedder.js';
+import { EmbedProviderError, float32sOfBase64, float32sOfBytes, type Embedder } from '../src/embed/embedder.js';
 import { createLocalEmbedder } from '../src/embed/local.js';
 import { createOpenAIEmbedder } from '../src/embed/openai.js';
 import { createMemoryLogger } from '../src/logger.js';
@@ -31,12 +31,19 @@ FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS x(source_id, body, n)`,
   );
 }
 
-const run = (db: Db, embedder: Embedder, o: { backlog?: WriteBacklog; concurrency?: number; flags?: RangeFlags } = {}) =>
+const run = (
+  db: Db,
+  embedder: Embedder,
+  o: { backlog?: WriteBacklog; concurrency?: number; flags?: RangeFlags; signal?: AbortSignal; workers?: number } = {},
+) =>
   runStage(createEmbedStage({ embedder, concurrency: o.concurrency ?? 2, logger, ...(o.backlog ? { backlog: o.backlog } : {}) }), {
     db,
     clock: systemClock,
     logger,
     range: parseRange(o.flags ?? {}, systemClock),
+    signal: o.signal,
+    // On the server two workers, each with two batches in flight, share the backlog.
+    workers: o.workers,
   });
 
 /** The same database, each transaction started `ms` later: a database that writes slowly. */
@@ -90,7 +97,11 @@ describe('embed: the vectors stored', () => {
       fake = await startFakeOpenAI({ floatsOnly });
       const bodies = Array.from({ length: 5 }, (_, i) => `Message ${i}: the renewal, the budget and a call on Tuesday.`);
       await addInteractions(db, bodies);
-      const summary = await run(db, createOpenAIEmbedder({ apiKey: 'sk-test', baseURL: fake.url, retryBaseMs: 5 }));
+      const embedder = createOpenAIEmbedder({ apiKey: 'sk-test', baseURL: fake.url, retryBaseMs: 5 });
+      // base64 asked for and kept as float32s; numbers, when that is what the server sends.
+      const [probe] = (await embedder.embed(['probe'])).vectors;
+      assert.equal(probe instanceof Float32Array, !floatsOnly);
+      const summary = await run(db, embedder);
       assert.equal(summary.counts.embedded, 5);
       const { rows } = await db.query<{ body_text: string; v: string }>(
         `SELECT i.body_text, e.embedding_v::text AS v FROM public.embeddings e JOIN public.interactions i ON i.id = e.owner_id`,
@@ -109,13 +120,17 @@ describe('embed: the vectors stored', () => {
     });
   }
 
-  it('decodes base64 float32s whatever the alignment of the decoded bytes', () => {
+  it('decodes little-endian float32s at any offset and on either byte order; refuses a length that is not float32s', () => {
     const values = Float32Array.from([1.5, -2.25, 3.4028234663852886e38, 1e-45, 0]);
-    const b64 = Buffer.from(values.buffer).toString('base64');
-    for (let pad = 0; pad < 4; pad++) {
-      // Decoded right after `pad` bytes of another allocation from Node's buffer pool.
-      Buffer.from('x'.repeat(pad));
-      assert.deepEqual(Array.from(float32sOfBase64(b64)), Array.from(values));
+    const le = Buffer.from(values.buffer); // this machine's order: little-endian
+    assert.deepEqual(Array.from(float32sOfBase64(le.toString('base64'))), Array.from(values));
+    for (let offset = 0; offset < 4; offset++) {
+      const at = Buffer.alloc(le.length + 4).subarray(offset, offset + le.length);
+      le.copy(at);
+      assert.deepEqual(Array.from(float32sOfBytes(at)), Array.from(values), `at byte offset ${at.byteOffset}`);
+      // On a big-endian machine the bytes are swapped into its order.
+      const big = float32sOfBytes(at, false);
+      assert.deepEqual(Buffer.from(big.buffer, big.byteOffset, big.byteLength), Buffer.from(le).swap32());
     }
     assert.throws(() => float32sOfBase64(Buffer.from([1, 2, 3]).toString('base64')), EmbedProviderError);
   });
@@ -136,7 +151,7 @@ describe('embed: answered vectors waiting for their write are bounded', () => {
     const backlog = new WriteBacklog(8);
     const seen: number[] = [];
     const embedder = watching(createLocalEmbedder({ maxInputsPerRequest: 4 }), backlog, seen);
-    const summary = await run(slowWrites(db, 40), embedder, { backlog, flags: { batchSize: '60' } });
+    const summary = await run(slowWrites(db, 40), embedder, { backlog, flags: { batchSize: '30' }, workers: 2 });
     assert.equal(summary.counts.embedded, 120);
     const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM public.embeddings');
     assert.equal(rows[0]?.n, 120);
@@ -157,10 +172,18 @@ describe('embed: answered vectors waiting for their write are bounded', () => {
     await assert.rejects(run(slowWrites(db, 40), failing, { backlog, flags: { batchSize: '60' } }), EmbedProviderError);
     assert.equal(backlog.waiting, 0, 'after a failure');
 
-    const stopped = await run(slowWrites(db, 40), createLocalEmbedder({ maxInputsPerRequest: 4 }), {
-      backlog,
-      flags: { batchSize: '60', timeBudget: '1s' },
-    });
+    // Stopped (as by a signal) while answers wait for their write.
+    const stop = new AbortController();
+    const stopping = watching(createLocalEmbedder({ maxInputsPerRequest: 4 }), backlog, []);
+    const stopper: Embedder = {
+      ...stopping,
+      async embed(texts, signal) {
+        if (backlog.waiting > 0) stop.abort();
+        return stopping.embed(texts, signal);
+      },
+    };
+    const stopped = await run(slowWrites(db, 40), stopper, { backlog, flags: { batchSize: '60' }, signal: stop.signal });
+    assert.equal(stopped.status, 'stopped');
     assert.equal(backlog.waiting, 0, 'after a stop');
     // What the stop left is taken by the next run: nothing lost.
     const rest = await run(db, createLocalEmbedder(), { backlog });
@@ -189,5 +212,6 @@ describe('embed: answered vectors waiting for their write are bounded', () => {
     stop.abort();
     await stopped;
     assert.equal(backlog.waiting, 6);
+    assert.throws(() => backlog.remove(7), /7 vectors released, 6 held/);
   });
 });

@@ -13,6 +13,8 @@ export interface FakeBatchOptions {
   expire?: number;
   /** Answers a batch line with a 500 (inside the batch) when its input contains this text. */
   failMarker?: string;
+  /** Answers a batch line with a 200 whose embedding is not float32s (3 bytes) when its input contains this text. */
+  garbleMarker?: string;
 }
 
 interface FakeBatchStats {
@@ -134,6 +136,9 @@ export function createFakeBatchApi(
       const r = failed
         ? { status: 500, body: { error: { message: 'The server had an error', type: 'server_error' } } }
         : embed(input, line.body);
+      if (r.status === 200 && o.garbleMarker !== undefined && input.includes(o.garbleMarker)) {
+        for (const d of (r.body as { data: { embedding: unknown }[] }).data) d.embedding = Buffer.from([1, 2, 3]).toString('base64');
+      }
       const result = JSON.stringify({
         id: `batch_req_${b.id}_${k}`,
         custom_id: line.custom_id,

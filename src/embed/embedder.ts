@@ -85,12 +85,15 @@ export function checkVectors(embedder: Pick<Embedder, 'model'>, inputs: number, 
  * viewed where they were decoded rather than copied into an array of numbers.
  */
 export function float32sOfBase64(base64: string): Float32Array {
-  const bytes = Buffer.from(base64, 'base64');
+  return float32sOfBytes(Buffer.from(base64, 'base64'));
+}
+
+/** Little-endian float32s as a Float32Array: a view when offset and byte order allow, else a copy. */
+export function float32sOfBytes(bytes: Buffer, platformLittleEndian = os.endianness() === 'LE'): Float32Array {
   if (bytes.length % 4 !== 0) throw new EmbedProviderError(`a base64 embedding of ${bytes.length} bytes is not a run of float32s`);
-  // A view needs its offset aligned to 4 and the platform's byte order; otherwise copy.
-  if (bytes.byteOffset % 4 === 0 && os.endianness() === 'LE') return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+  if (bytes.byteOffset % 4 === 0 && platformLittleEndian) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
   const copy = Buffer.from(bytes);
-  if (os.endianness() === 'BE') copy.swap32();
+  if (!platformLittleEndian) copy.swap32();
   const out = new Float32Array(bytes.length / 4);
   new Uint8Array(out.buffer).set(copy);
   return out;

@@ -107,6 +107,7 @@ function decodeEmbedding(model: string, embedding: unknown): Vector {
   if (typeof embedding === 'string') return float32sOfBase64(embedding);
   // Its values are checked with every answer's (checkVectors: width, finite numbers).
   if (Array.isArray(embedding)) return embedding as number[];
+  if (embedding instanceof Float32Array) return embedding; // should the SDK ever decode it itself
   throw new EmbedProviderError(`model ${model} answered an embedding that is neither base64 nor an array of numbers`);
 }
 

@@ -2,6 +2,11 @@
 // provider can answer faster than the database writes (a table past the page cache, a busy
 // server): answers then piled up in memory — a 2,000,000-chunk run grew from 164 to 188 MB as
 // its writes slowed. Past this budget a request slot waits for writes to catch up before it sends.
+// What is counted: the vectors of interactions whose every chunk is answered (what the writer
+// holds or will take next). An interaction still waiting on another request holds its answered
+// chunks uncounted; they are few, as a batch's chunks are sent in order. Requests already in
+// flight can add up to `concurrency × inputs per request` past the limit: that much is the
+// requests' own size, whatever the budget.
 import { EXPECTED_DIMENSIONS } from '../../embed/embedder.js';
 
 /**
@@ -14,13 +19,14 @@ export const BACKLOG_BYTES = 4 * 2 ** 20;
 
 export class WriteBacklog {
   private held = 0;
-  private waiters: (() => void)[] = [];
+  private waiters = new Set<() => void>();
 
-  /** `limit` vectors; at least one request's worth, so a request can always be answered. */
-  constructor(readonly limit: number) {}
+  constructor(readonly limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError('the write backlog limit must be a positive whole number');
+  }
 
-  static forRequests(maxInputsPerRequest: number): WriteBacklog {
-    return new WriteBacklog(Math.max(maxInputsPerRequest, Math.floor(BACKLOG_BYTES / (EXPECTED_DIMENSIONS * 4))));
+  static standard(): WriteBacklog {
+    return new WriteBacklog(Math.floor(BACKLOG_BYTES / (EXPECTED_DIMENSIONS * 4)));
   }
 
   get waiting(): number {
@@ -32,10 +38,11 @@ export class WriteBacklog {
     while (this.held >= this.limit && !signal.aborted) {
       await new Promise<void>((resolve) => {
         const wake = () => {
+          this.waiters.delete(wake);
           signal.removeEventListener('abort', wake);
           resolve();
         };
-        this.waiters.push(wake);
+        this.waiters.add(wake);
         signal.addEventListener('abort', wake, { once: true });
       });
     }
@@ -47,10 +54,10 @@ export class WriteBacklog {
 
   remove(vectors: number): void {
     if (vectors === 0) return;
-    this.held = Math.max(0, this.held - vectors);
+    // Releasing more than was added is a bug in the caller's accounting: say so, never hide it.
+    if (vectors > this.held) throw new Error(`write backlog: ${vectors} vectors released, ${this.held} held`);
+    this.held -= vectors;
     if (this.held >= this.limit) return;
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
+    for (const wake of [...this.waiters]) wake();
   }
 }

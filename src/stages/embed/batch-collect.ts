@@ -80,7 +80,14 @@ function parseResults(text: string, into: Map<string, LineResult>, warn: (m: str
       const ok = okBody.safeParse(line.response?.body);
       if (!ok.success) continue;
       const tokens = ok.data.usage?.total_tokens ?? ok.data.usage?.prompt_tokens ?? 0;
-      into.set(line.custom_id, { vector: decodeVector(ok.data.data[0]!.embedding), tokens });
+      let vector: Vector;
+      try {
+        vector = decodeVector(ok.data.data[0]!.embedding);
+      } catch {
+        warn(`embed: a result line of a batch holds an embedding that is not float32s (${line.custom_id}); its chunk will be sent again`);
+        continue;
+      }
+      into.set(line.custom_id, { vector, tokens });
     } else if (status === 400) {
       const e = errorBody.safeParse(line.response?.body);
       const message = e.success ? e.data.error.message : (line.error?.message ?? 'rejected');

@@ -58,7 +58,7 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
   if (!Number.isInteger(options.concurrency) || options.concurrency < 1)
     throw new RangeError('concurrency must be a positive whole number');
   const limit = createLimiter(options.concurrency);
-  const backlog = options.backlog ?? WriteBacklog.forRequests(embedder.maxInputsPerRequest);
+  const backlog = options.backlog ?? WriteBacklog.standard();
   const leaseSeconds = options.leaseSeconds ?? 120;
   const columnOf = vectorColumnPerDb();
   // Until the provider has answered once, batches lease only what fills the request slots: the
