@@ -15,7 +15,7 @@ import { EXPECTED_DIMENSIONS } from '../../embed/embedder.js';
  * lagging database's writes add ~50 MB of RSS; on a quiet machine the database keeps up and the
  * budget costs nothing (4, 16 and 256 MB measured the same rate within a point or two).
  */
-export const BACKLOG_BYTES = 4 * 2 ** 20;
+const BACKLOG_BYTES = 4 * 2 ** 20;
 
 export class WriteBacklog {
   private held = 0;
