@@ -3,14 +3,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { systemClock } from '../src/clock.js';
-import type { Db } from '../src/db/connect.js';
+import { type Db, openDb } from '../src/db/connect.js';
 import { mapPgError } from '../src/db/pg-errors.js';
 import { generateEvents } from '../src/generate/generator.js';
 import { createMemoryLogger } from '../src/logger.js';
+import { AUTO_MAX_BYTES } from '../src/stages/engine/batch-size.js';
 import { makeRange, type RangeOptions } from '../src/stages/engine/range.js';
 import { type BatchInput, type BatchOutput, runStage, type Stage } from '../src/stages/engine/runner.js';
 import { runCli } from './support/cli.js';
-import { cloneTarget, migratedDb } from './support/db.js';
+import { cloneTarget, migratedDb, onServer } from './support/db.js';
 import { loadEvents, USER_A } from './support/events.js';
 import { snapshot } from './support/tables.js';
 
@@ -75,6 +76,57 @@ describe('adaptive batches in the engine', () => {
     // What is not a pushback fails the run, adaptive or not.
     const bug = counterStage(3000, { at: 2, error: new Error('a bug') });
     await assert.rejects(run(db, bug, { batchTargetMs: 1000 }), /a bug/);
+  });
+});
+
+describe('adaptive batches of several pipelined workers', {
+  skip: onServer ? false : 'needs a real server (one connection on the embedded database)',
+}, () => {
+  /** A pipelined stage whose events weigh 1 KB each and whose batches write through their turn. */
+  function heavyStage(total: number): Stage<'things'> & { sizes: number[] } {
+    let done = 0;
+    const stage = {
+      name: 'test_stage',
+      pipelined: true,
+      sizes: [] as number[],
+      countPending: async () => total - done,
+      dryBatch: async () => ({ taken: 0, counts: {}, cursor: undefined }),
+      batch: async (input: BatchInput): Promise<BatchOutput<'things'>> => {
+        const take = Math.min(input.size, total - done);
+        if (take === 0) return { taken: 0, counts: {} };
+        done += take;
+        stage.sizes.push(take);
+        await input.db.transaction((tx) => input.writeTurn(() => input.record(tx, { events: take, things: take })));
+        return { taken: take, counts: { events: take, things: take }, bytes: take * 1024 };
+      },
+    };
+    return stage;
+  }
+
+  it('share one byte budget: two workers hold what one does, in smaller batches', async () => {
+    const { target, close } = await migratedDb();
+    // A connection for each batch in flight and one for the ledger: two batches per worker.
+    const db = await openDb(target.config, { poolSize: 5 });
+    try {
+      const runWith = async (workers: number) => {
+        const stage = heavyStage(40_000);
+        const s = await runStage(stage, {
+          db,
+          clock: systemClock,
+          logger: createMemoryLogger(),
+          range: makeRange({ batchTargetMs: 60_000 }),
+          workers,
+        });
+        assert.equal(s.counts.events, 40_000);
+        return Math.max(...stage.sizes);
+      };
+      // The pace alone would grow them to 20,000; the bytes hold them at 2 MB, then 1 MB, a batch.
+      assert.equal(await runWith(1), AUTO_MAX_BYTES / 1024);
+      assert.equal(await runWith(2), AUTO_MAX_BYTES / 2 / 1024);
+    } finally {
+      await db.close();
+      await close();
+    }
   });
 });
 

@@ -54,6 +54,25 @@ describe('adaptive batch size', () => {
     assert.ok(size.next() <= Math.floor(AUTO_MAX_BYTES / (50 * 1024)) * 1.5 + 1, `grew to ${size.next()}`);
   });
 
+  it('shares the byte bound among the batches in flight: more workers, not more memory', () => {
+    const settle = (inFlight: number | undefined) => {
+      let t = 0;
+      const size = new BatchSize({ mode: 'auto', start: 1000, targetMs: 1000, now: () => t, inFlight });
+      for (let i = 0; i < 12; i++) {
+        const n = size.next();
+        t += n * 0.1;
+        size.report({ taken: n, durationMs: n * 0.1, bytes: n * 1024 });
+      }
+      return size.next();
+    };
+    // One or two batches at once (one worker, pipelined or not): each may hold AUTO_MAX_BYTES.
+    assert.equal(settle(undefined), AUTO_MAX_BYTES / 1024);
+    assert.equal(settle(2), AUTO_MAX_BYTES / 1024);
+    // Two pipelined workers: four batches hold together what two did.
+    assert.equal(settle(4), AUTO_MAX_BYTES / 2 / 1024);
+    assert.equal(settle(8), AUTO_MAX_BYTES / 4 / 1024);
+  });
+
   it('applies no byte bound to a fixed size (the operator chose it)', () => {
     const size = new BatchSize({ mode: 'fixed', start: 20_000, targetMs: 1000, now: () => 0 });
     size.report({ taken: 20_000, durationMs: 100, bytes: 20_000 * 50 * 1024 });

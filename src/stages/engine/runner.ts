@@ -200,6 +200,7 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
         targetMs: range.batchTargetMs ?? DEFAULT_BATCH_TARGET_MS,
         maxRate: range.maxRate,
         now,
+        inFlight: workers * depth,
       });
       const oneBatch = async (
         size: number,
