@@ -25,7 +25,7 @@ function speedTable(rows: NormalizeBenchRow[]): string {
     'interactions SQL / tool',
     'INSERT … SELECT',
     '+ queue deletes',
-    ...workers.flatMap((w) => [`normalize, ${w} worker${w > 1 ? 's' : ''}`, 'speed ÷ SQL']),
+    ...workers.flatMap((w) => [`normalize, ${w} worker${w > 1 ? 's' : ''} (its own CPU)`, 'speed ÷ SQL']),
     'peak RSS',
   ];
   const body = rows.map((r) => [
@@ -35,7 +35,10 @@ function speedTable(rows: NormalizeBenchRow[]): string {
     `${int(r.baseline.interactions)} / ${r.normalize.map((n) => int(n.inserted)).join(', ')}`,
     timeAndRate(r.events, r.baseline.seconds),
     timeAndRate(r.events, r.baselineWithQueue.seconds),
-    ...r.normalize.flatMap((n) => [timeAndRate(r.events, n.seconds), `${(r.baseline.seconds / n.seconds).toFixed(2)}×`]),
+    ...r.normalize.flatMap((n) => [
+      `${timeAndRate(r.events, n.seconds)}; ${n.cpuSeconds.toFixed(1)} s CPU`,
+      `${(r.baseline.seconds / n.seconds).toFixed(2)}×`,
+    ]),
     r.normalize.map((n) => `${n.peakRssMb.toFixed(0)} MB`).join(' / '),
   ]);
   return table(head, body);

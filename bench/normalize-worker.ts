@@ -34,7 +34,9 @@ try {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   clearInterval(sampler);
   peakRss = Math.max(peakRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
-  process.stdout.write(`${JSON.stringify({ seconds, counts: summary.counts, peakRssBytes: peakRss })}\n`);
+  const { user, system } = process.cpuUsage();
+  const cpuSeconds = (user + system) / 1e6;
+  process.stdout.write(`${JSON.stringify({ seconds, cpuSeconds, counts: summary.counts, peakRssBytes: peakRss })}\n`);
 } finally {
   clearInterval(sampler);
   await db.close();

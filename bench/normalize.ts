@@ -173,6 +173,8 @@ SELECT id, user_id, provider, occurred_at FROM public.raw_events ON CONFLICT DO 
 interface NormalizeRun {
   workers: number;
   seconds: number;
+  /** The normalize process's own CPU (user + system), start-up included. */
+  cpuSeconds: number;
   inserted: number;
   skipped: number;
   peakRssMb: number;
@@ -190,10 +192,11 @@ export interface NormalizeBenchRow {
 async function normalizeInProcess(url: string, workers: number, batchSize: string): Promise<NormalizeRun> {
   const worker = path.join(packageRoot, 'dist', 'bench', 'normalize-worker.js');
   const { stdout } = await run(process.execPath, [worker, url, String(workers), batchSize], { maxBuffer: 1 << 20 });
-  const r = JSON.parse(stdout.trim()) as { seconds: number; counts: Record<string, number>; peakRssBytes: number };
+  const r = JSON.parse(stdout.trim()) as { seconds: number; cpuSeconds: number; counts: Record<string, number>; peakRssBytes: number };
   return {
     workers,
     seconds: r.seconds,
+    cpuSeconds: r.cpuSeconds,
     inserted: r.counts.inserted ?? 0,
     skipped: r.counts.skipped ?? 0,
     peakRssMb: r.peakRssBytes / 2 ** 20,
