@@ -41,7 +41,7 @@ function heldBytes(items: Item[]): number {
   return bytes;
 }
 
-/** The vectors these items store (their chunks not reused). */
+/** The vectors these items store (their chunks not reused): what the backlog counts, what a dry run sends. */
 function vectorsOf(items: Item[]): number {
   let n = 0;
   for (const i of items) n += i.missing.size;
@@ -181,7 +181,7 @@ export function createEmbedStage(options: EmbedStageOptions): Stage<EmbedCount, 
       options.chunk,
     );
     const chunks = items.reduce((n, i) => n + i.chunks.length, 0);
-    const toEmbed = items.reduce((n, i) => n + i.missing.size, 0);
+    const toEmbed = vectorsOf(items);
     const tokens = [...pending.values()].reduce((n, p) => n + p.tokens, 0);
     const counts: Counts<EmbedCount> = {
       events: queued.length,
