@@ -14,7 +14,7 @@ import { packageRoot } from '../src/paths.js';
 import { providers } from '../src/providers/index.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
-import { upsertInteractions } from '../src/stages/normalize-sql.js';
+import { interactionsDocument, upsertInteractions } from '../src/stages/normalize-sql.js';
 import { systemClock } from '../src/clock.js';
 import { migratedDb } from './support/db.js';
 import { loadEvents, USER_A } from './support/events.js';
@@ -143,6 +143,32 @@ FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id`);
     assert.deepEqual(rows[0]!.body_raw.message, { mid });
   });
 
+  it('finds a body under keys that quote, escape, split or look like NULL in a text[] literal', async () => {
+    const keys = ['a "quoted" key', 'back\\slash\\', 'comma, {brace}', 'NULL', '', ' spaced ', 'ünï ✉'];
+    const deep = { text: 'found' };
+    let nested: Record<string, unknown> = deep;
+    for (const k of [...keys].reverse()) nested = { [k]: nested };
+    await loadEvents(db, 'instagram', [item('awkward-keys-1', { extra: [nested] })]);
+    const { rows } = await db.query<{ id: string }>(`SELECT id FROM public.raw_events`);
+    const row = {
+      user_id: USER_A,
+      source: 'instagram',
+      source_id: 'awkward-keys-1',
+      type: 'dm_received',
+      subject: null,
+      body_text: 'x',
+      body_raw: {},
+      body_at: { path: ['extra', 0, ...keys], set: { 'set "key"': 1 } },
+      occurred_at: '2025-01-01T00:00:00Z',
+      source_meta: {},
+      batch_id: null,
+      raw_event_id: rows[0]!.id,
+    };
+    await db.transaction((tx) => upsertInteractions(tx, interactionsDocument([row])));
+    const stored = await db.query<{ body_raw: unknown }>(`SELECT body_raw FROM public.interactions WHERE source_id = 'awkward-keys-1'`);
+    assert.deepEqual(stored.rows[0]?.body_raw, { ...deep, 'set "key"': 1 });
+  });
+
   it('refuses a row whose path is not in its raw event, rather than storing no body', async () => {
     await loadEvents(db, 'instagram', [fixture('item-text.json')]);
     const { rows } = await db.query<{ id: string }>(`SELECT id FROM public.raw_events`);
@@ -153,16 +179,15 @@ FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id`);
       type: 'dm_received',
       subject: null,
       body_text: 'x',
-      body_raw: null,
-      body_path: ['entry', 3, 'messaging', 0],
-      body_set: { entry: { id: '1' } },
+      body_raw: {},
+      body_at: { path: ['entry', 3, 'messaging', 0], set: { entry: { id: '1' } } },
       occurred_at: '2025-01-01T00:00:00Z',
       source_meta: {},
       batch_id: null,
       raw_event_id: rows[0]!.id,
     };
     await assert.rejects(
-      db.transaction((tx) => upsertInteractions(tx, JSON.stringify([row]))),
+      db.transaction((tx) => upsertInteractions(tx, interactionsDocument([row]))),
       /invalid input syntax for type json/,
     );
   });

@@ -7,7 +7,7 @@ import { createMemoryLogger } from '../src/logger.js';
 import { parseRange, type RangeFlags } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
-import { enqueueRawEvents, upsertInteractions } from '../src/stages/normalize-sql.js';
+import { enqueueRawEvents, interactionsDocument, upsertInteractions } from '../src/stages/normalize-sql.js';
 import { systemClock } from '../src/clock.js';
 import { migratedDb, onServer } from './support/db.js';
 import { loadEvents, USER_A, USER_B } from './support/events.js';
@@ -72,15 +72,15 @@ FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id GRO
       type: 'form_submitted',
       subject: null,
       body_text: 'x',
-      body_raw: null,
-      body_path: [],
+      body_raw: {},
+      body_at: { path: [] },
       occurred_at: '2025-01-01T00:00:00Z',
       source_meta: {},
       batch_id: null,
       raw_event_id: '00000000-0000-4000-8000-000000000001',
     };
     await assert.rejects(
-      db.transaction((tx) => upsertInteractions(tx, JSON.stringify([row]))),
+      db.transaction((tx) => upsertInteractions(tx, interactionsDocument([row]))),
       /invalid input syntax for type json/,
     );
     assert.equal(await count(db, "SELECT count(*)::int AS n FROM public.interactions WHERE source_id = 'gone-1'"), 0);

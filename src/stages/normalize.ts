@@ -7,7 +7,6 @@ import type { Queryable } from '../db/connect.js';
 import { relaxCommitDurability } from '../db/session.js';
 import { lockOpenErrors, resolveHeldErrors, writeDeadLetters } from '../dead-letters/sql.js';
 import { providers } from '../providers/index.js';
-import { cleanJson } from '../text.js';
 import { writeIsolating } from './engine/isolate.js';
 import type { Counts } from './engine/ledger.js';
 import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from './engine/runner.js';
@@ -29,16 +28,6 @@ type NormalizeCount =
 
 /** Where a dry run's keyset walk of the queue is. */
 type Cursor = { occurredAt: string; id: string } | undefined;
-
-/**
- * JSON text for the server. jsonb and text reject NUL and lone surrogates; what a provider builds
- * from a jsonb payload rarely holds either, so the copy-and-clean pass runs only when the text
- * shows one (JSON.stringify escapes both, which makes them cheap to spot).
- */
-function jsonText(value: unknown): string {
-  const text = JSON.stringify(value);
-  return text.includes('\\u0000') || /\\ud[89a-f]/i.test(text) ? JSON.stringify(cleanJson(value)) : text;
-}
 
 /**
  * A message normalized after its sender withdrew it (the withdrawal was imported first) is
@@ -144,7 +133,7 @@ async function writeMapped(tx: Queryable, rows: sql.RawEventRow[], mapped: Mappe
       // Built here, in the turn, though the database waits for it (~25 ms a batch of 3,000
       // Instagram events): built before the turn, one more batch's document was alive at once
       // and a one-worker run peaked ~20 MB higher (160–163 MB against 139–140) for ~4% speed.
-      const text = jsonText(part.map(sql.wireRow));
+      const text = sql.interactionsDocument(part);
       bytes = Math.max(bytes, text.length); // the first part is the whole batch
       return sql.upsertInteractions(tx, text);
     },
