@@ -64,9 +64,9 @@ function isClean(value: unknown): boolean {
     return true;
   }
   if (value instanceof Date) return false;
-  const keys = Object.keys(value);
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i] as string;
+  // for…in, not Object.keys: no array of keys allocated per object (~4% of what normalize allocated).
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
     if (!isCleanString(key) || !isClean((value as Record<string, unknown>)[key])) return false;
   }
   return true;

@@ -58,6 +58,12 @@ describe('text', () => {
     const dirty = { a: ['b', { c: 'x\u0000' }] };
     assert.deepEqual(jsonSafe(dirty), { a: ['b', { c: 'x' }] });
     assert.notEqual(jsonSafe(dirty), dirty);
+    const dirtyKey = { a: { 'k\ud800': 1 } };
+    assert.notEqual(jsonSafe(dirtyKey), dirtyKey);
+    // Only own keys count, as JSON.stringify sees them: an inherited one is never written.
+    const inherits = Object.create({ inherited: 'x\u0000' }) as Record<string, unknown>;
+    inherits.own = 'y';
+    assert.equal(jsonSafe(inherits), inherits);
   });
 
   it('htmlToText: readable text, no link targets, no wrapping, no scripts', () => {
