@@ -115,22 +115,12 @@ export interface InteractionRow {
 }
 
 /** The row as the upsert's document carries it (see interactionsDocument). */
-interface WireRow {
-  user_id: string;
-  source: string;
-  source_id: string;
-  type: string;
-  subject: string | null;
-  body_text: string | null;
+type WireRow = Omit<InteractionRow, 'body_at' | 'body_raw'> & {
   body_raw: Record<string, unknown> | null;
-  occurred_at: string;
-  source_meta: Record<string, unknown>;
-  batch_id: string | null;
-  raw_event_id: string;
   /** Where the server finds body_raw in the stored payload, as a text[] literal. */
   body_path: string | null;
   body_set: Record<string, unknown> | null;
-}
+};
 
 /** `{"entry","0","messaging","1"}`: every element quoted, so no key can end or split it. */
 const textArrayLiteral = (path: (string | number)[]): string =>
