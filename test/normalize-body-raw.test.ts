@@ -12,9 +12,10 @@ import { createMemoryLogger } from '../src/logger.js';
 import { parseRange } from '../src/commands/flags.js';
 import { packageRoot } from '../src/paths.js';
 import { providers } from '../src/providers/index.js';
+import type { BodyRawAt } from '../src/providers/types.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
-import { interactionsDocument, upsertInteractions } from '../src/stages/normalize-sql.js';
+import { type InteractionRow, interactionsDocument, upsertInteractions } from '../src/stages/normalize-sql.js';
 import { systemClock } from '../src/clock.js';
 import { migratedDb } from './support/db.js';
 import { loadEvents, USER_A } from './support/events.js';
@@ -31,6 +32,22 @@ const item = (mid: string, extra: Record<string, unknown> = {}) => ({
   timestamp: 1724490001000,
   message: { mid, text: `text of ${mid}` },
   ...extra,
+});
+
+/** An Instagram interaction whose body the upsert is to take from its raw event at `at`. */
+const rowAt = (rawEventId: string, sourceId: string, at: BodyRawAt): InteractionRow => ({
+  user_id: USER_A,
+  source: 'instagram',
+  source_id: sourceId,
+  type: 'dm_received',
+  subject: null,
+  body_text: 'x',
+  body_raw: {},
+  body_at: at,
+  occurred_at: '2025-01-01T00:00:00Z',
+  source_meta: {},
+  batch_id: null,
+  raw_event_id: rawEventId,
 });
 
 /** Instagram payloads of every shape a body_raw can be taken from. */
@@ -150,20 +167,7 @@ FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id`);
     for (const k of [...keys].reverse()) nested = { [k]: nested };
     await loadEvents(db, 'instagram', [item('awkward-keys-1', { extra: [nested] })]);
     const { rows } = await db.query<{ id: string }>(`SELECT id FROM public.raw_events`);
-    const row = {
-      user_id: USER_A,
-      source: 'instagram',
-      source_id: 'awkward-keys-1',
-      type: 'dm_received',
-      subject: null,
-      body_text: 'x',
-      body_raw: {},
-      body_at: { path: ['extra', 0, ...keys], set: { 'set "key"': 1 } },
-      occurred_at: '2025-01-01T00:00:00Z',
-      source_meta: {},
-      batch_id: null,
-      raw_event_id: rows[0]!.id,
-    };
+    const row = rowAt(rows[0]!.id, 'awkward-keys-1', { path: ['extra', 0, ...keys], set: { 'set "key"': 1 } });
     await db.transaction((tx) => upsertInteractions(tx, interactionsDocument([row])));
     const stored = await db.query<{ body_raw: unknown }>(`SELECT body_raw FROM public.interactions WHERE source_id = 'awkward-keys-1'`);
     assert.deepEqual(stored.rows[0]?.body_raw, { ...deep, 'set "key"': 1 });
@@ -172,20 +176,7 @@ FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id`);
   it('refuses a row whose path is not in its raw event, rather than storing no body', async () => {
     await loadEvents(db, 'instagram', [fixture('item-text.json')]);
     const { rows } = await db.query<{ id: string }>(`SELECT id FROM public.raw_events`);
-    const row = {
-      user_id: USER_A,
-      source: 'instagram',
-      source_id: 'nowhere-1',
-      type: 'dm_received',
-      subject: null,
-      body_text: 'x',
-      body_raw: {},
-      body_at: { path: ['entry', 3, 'messaging', 0], set: { entry: { id: '1' } } },
-      occurred_at: '2025-01-01T00:00:00Z',
-      source_meta: {},
-      batch_id: null,
-      raw_event_id: rows[0]!.id,
-    };
+    const row = rowAt(rows[0]!.id, 'nowhere-1', { path: ['entry', 3, 'messaging', 0], set: { entry: { id: '1' } } });
     await assert.rejects(
       db.transaction((tx) => upsertInteractions(tx, interactionsDocument([row]))),
       /invalid input syntax for type json/,

@@ -1,5 +1,5 @@
 // The normalize stage's SQL. Every write is one set-based statement per batch; values travel
-// as arrays through unnest, so the parameter count stays constant whatever the batch size.
+// as one JSON document (or an array), so the parameter count stays constant whatever the batch size.
 import type { Queryable } from '../db/connect.js';
 import type { BodyRawAt } from '../providers/types.js';
 import { cleanJson } from '../text.js';
