@@ -168,6 +168,9 @@ SELECT id, user_id, provider, occurred_at FROM public.raw_events ON CONFLICT DO 
   await db.query('VACUUM (ANALYZE) omni_ingest.normalize_queue');
   await db.query('VACUUM (ANALYZE) public.interactions');
   await db.query('VACUUM (ANALYZE) omni_ingest.work_queue');
+  // Each contender starts with no dirty pages and a fresh WAL budget: without it, the checkpoint
+  // the last contender's writes (or the load's) made due fell on whoever ran next.
+  await db.query('CHECKPOINT');
 }
 
 interface NormalizeRun {
@@ -207,6 +210,7 @@ async function benchOnce(o: NormalizeBenchOptions, provider: BenchProvider, even
   return withDatabase(o.serverUrl, async (url, db) => {
     await migrate(db, { files: loadMigrationFiles(migrationsDir) });
     const bytes = await load(db, events, { provider });
+    await reset(db);
     const baseline = await timed(() => insertBaseline(db, provider));
     await reset(db);
     const withQueue = await timed(() => insertBaselineTakingQueue(db, provider));
