@@ -83,11 +83,12 @@ describe('adaptive batches of several pipelined workers', {
   skip: onServer ? false : 'needs a real server (one connection on the embedded database)',
 }, () => {
   /** A pipelined stage whose events weigh 1 KB each and whose batches write through their turn. */
-  function heavyStage(total: number): Stage<'things'> & { sizes: number[] } {
+  function heavyStage(total: number, batchBytes?: number): Stage<'things'> & { sizes: number[] } {
     let done = 0;
     const stage = {
       name: 'test_stage',
       pipelined: true,
+      ...(batchBytes === undefined ? {} : { batchBytes }),
       sizes: [] as number[],
       countPending: async () => total - done,
       dryBatch: async () => ({ taken: 0, counts: {}, cursor: undefined }),
@@ -108,8 +109,8 @@ describe('adaptive batches of several pipelined workers', {
     // A connection for each batch in flight and one for the ledger: two batches per worker.
     const db = await openDb(target.config, { poolSize: 5 });
     try {
-      const runWith = async (workers: number) => {
-        const stage = heavyStage(40_000);
+      const runWith = async (workers: number, batchBytes?: number) => {
+        const stage = heavyStage(40_000, batchBytes);
         const s = await runStage(stage, {
           db,
           clock: systemClock,
@@ -118,11 +119,16 @@ describe('adaptive batches of several pipelined workers', {
           workers,
         });
         assert.equal(s.counts.events, 40_000);
-        return Math.max(...stage.sizes);
+        // After the batches that start at once (two per worker), at the fixed default (1,000)
+        // before any is measured.
+        return Math.max(...stage.sizes.slice(2 * workers));
       };
       // The pace alone would grow them to 20,000; the bytes hold them at 2 MB, then 1 MB, a batch.
       assert.equal(await runWith(1), AUTO_MAX_BYTES / 1024);
       assert.equal(await runWith(2), AUTO_MAX_BYTES / 2 / 1024);
+      // A stage that sets its own bound (normalize does) gets it, shared the same way.
+      assert.equal(await runWith(1, 1600 * 1024), 1600);
+      assert.equal(await runWith(2, 1600 * 1024), 800);
     } finally {
       await db.close();
       await close();

@@ -55,9 +55,9 @@ describe('adaptive batch size', () => {
   });
 
   it('shares the byte bound among the batches in flight: more workers, not more memory', () => {
-    const settle = (inFlight: number | undefined) => {
+    const settle = (inFlight: number | undefined, maxBytes?: number) => {
       let t = 0;
-      const size = new BatchSize({ mode: 'auto', start: 1000, targetMs: 1000, now: () => t, inFlight });
+      const size = new BatchSize({ mode: 'auto', start: 1000, targetMs: 1000, now: () => t, inFlight, maxBytes });
       for (let i = 0; i < 12; i++) {
         const n = size.next();
         t += n * 0.1;
@@ -71,6 +71,9 @@ describe('adaptive batch size', () => {
     // Two pipelined workers: four batches hold together what two did.
     assert.equal(settle(4), AUTO_MAX_BYTES / 2 / 1024);
     assert.equal(settle(8), AUTO_MAX_BYTES / 4 / 1024);
+    // A stage's own bound (normalize's), shared the same way.
+    assert.equal(settle(2, 1600 * 1024), 1600);
+    assert.equal(settle(4, 1600 * 1024), 800);
   });
 
   it('applies no byte bound to a fixed size (the operator chose it)', () => {

@@ -15,7 +15,7 @@ import { providers } from '../src/providers/index.js';
 import type { BodyRawAt } from '../src/providers/types.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
-import { type InteractionRow, interactionsDocument, upsertInteractions } from '../src/stages/normalize-sql.js';
+import { type InteractionRow, interactionColumns, upsertInteractions } from '../src/stages/normalize-sql.js';
 import { systemClock } from '../src/clock.js';
 import { migratedDb } from './support/db.js';
 import { loadEvents, USER_A } from './support/events.js';
@@ -168,7 +168,7 @@ FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id`);
     await loadEvents(db, 'instagram', [item('awkward-keys-1', { extra: [nested] })]);
     const { rows } = await db.query<{ id: string }>(`SELECT id FROM public.raw_events`);
     const row = rowAt(rows[0]!.id, 'awkward-keys-1', { path: ['extra', 0, ...keys], set: { 'set "key"': 1 } });
-    await db.transaction((tx) => upsertInteractions(tx, interactionsDocument([row])));
+    await db.transaction((tx) => upsertInteractions(tx, interactionColumns([row])));
     const stored = await db.query<{ body_raw: unknown }>(`SELECT body_raw FROM public.interactions WHERE source_id = 'awkward-keys-1'`);
     assert.deepEqual(stored.rows[0]?.body_raw, { ...deep, 'set "key"': 1 });
   });
@@ -178,7 +178,7 @@ FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id`);
     const { rows } = await db.query<{ id: string }>(`SELECT id FROM public.raw_events`);
     const row = rowAt(rows[0]!.id, 'nowhere-1', { path: ['entry', 3, 'messaging', 0], set: { entry: { id: '1' } } });
     await assert.rejects(
-      db.transaction((tx) => upsertInteractions(tx, interactionsDocument([row]))),
+      db.transaction((tx) => upsertInteractions(tx, interactionColumns([row]))),
       /invalid input syntax for type json/,
     );
   });

@@ -7,7 +7,7 @@ import { createMemoryLogger } from '../src/logger.js';
 import { parseRange, type RangeFlags } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
-import { enqueueRawEvents, interactionsDocument, upsertInteractions } from '../src/stages/normalize-sql.js';
+import { enqueueRawEvents, interactionColumns, upsertInteractions } from '../src/stages/normalize-sql.js';
 import { systemClock } from '../src/clock.js';
 import { migratedDb, onServer } from './support/db.js';
 import { loadEvents, USER_A, USER_B } from './support/events.js';
@@ -80,10 +80,50 @@ FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id GRO
       raw_event_id: '00000000-0000-4000-8000-000000000001',
     };
     await assert.rejects(
-      db.transaction((tx) => upsertInteractions(tx, interactionsDocument([row]))),
+      db.transaction((tx) => upsertInteractions(tx, interactionColumns([row]))),
       /invalid input syntax for type json/,
     );
     assert.equal(await count(db, "SELECT count(*)::int AS n FROM public.interactions WHERE source_id = 'gone-1'"), 0);
+  });
+
+  it('cleans a column that holds NUL or a lone surrogate before sending it', async () => {
+    const row = (sourceId: string, bodyText: string, meta: Record<string, unknown>) => ({
+      user_id: USER_A,
+      source: 'webform',
+      source_id: sourceId,
+      type: 'form_submitted',
+      subject: null,
+      body_text: bodyText,
+      body_raw: { note: bodyText },
+      occurred_at: '2025-01-01T00:00:00Z',
+      source_meta: meta,
+      batch_id: null,
+      raw_event_id: '00000000-0000-4000-8000-000000000002',
+    });
+    const rows = [
+      row('clean-1', 'plain 👋', { names: { 'a@b.c': 'Zoë' } }),
+      row('dirty-1', 'a\u0000b \ud800c', { ['k\udc00']: 'v\u0000' }),
+    ];
+    const columns = interactionColumns(rows);
+    assert.equal(columns.length, 13);
+    for (const c of columns) assert.ok(!c.includes('\\u0000') && !/\\ud[89a-f]/i.test(c), c);
+    assert.ok(columns[5]!.includes('plain 👋'), 'a clean value is sent as it is');
+    assert.deepEqual(await db.transaction((tx) => upsertInteractions(tx, columns)), { inserted: 2, updated: 0 });
+    const { rows: stored } = await db.query<{ source_id: string; body_text: string; body_raw: unknown; source_meta: unknown }>(
+      `SELECT source_id, body_text, body_raw, source_meta FROM public.interactions WHERE source_id IN ('clean-1', 'dirty-1') ORDER BY source_id`,
+    );
+    assert.deepEqual(stored[0], {
+      source_id: 'clean-1',
+      body_text: 'plain 👋',
+      body_raw: { note: 'plain 👋' },
+      source_meta: { names: { 'a@b.c': 'Zoë' } },
+    });
+    assert.deepEqual(stored[1], {
+      source_id: 'dirty-1',
+      body_text: 'ab \ufffdc',
+      body_raw: { note: 'ab \ufffdc' },
+      source_meta: { 'k\ufffd': 'v' },
+    });
   });
 
   it('dead-letters invalid payloads with message, issues and raw event id, and goes on', async () => {

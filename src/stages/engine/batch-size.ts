@@ -27,6 +27,8 @@ export interface BatchSizeOptions {
   now: () => number;
   /** Batches in flight at once sharing these sizes (workers × batches per worker; default 1). */
   inFlight?: number | undefined;
+  /** The data one adaptive batch may hold, in the bytes the stage reports (default AUTO_MAX_BYTES). */
+  maxBytes?: number | undefined;
 }
 
 export interface BackedOff {
@@ -57,18 +59,11 @@ export interface BatchReport {
 export const AUTO_MIN = 10;
 export const AUTO_MAX = 20_000;
 /**
- * And at most about this much data per batch: a worker holds two batches at once (one claimed
- * and mapped while the other writes), each as parsed rows and their text, so this keeps a run's
- * memory flat whatever the events weigh (about 1,900 web forms, 40 50 KB emails).
+ * And at most about this much data per batch (by default; a stage may set its own): a worker
+ * holds two batches at once (one claimed and mapped while the other writes), each as parsed rows
+ * and their text, so this keeps a run's memory flat whatever the events weigh.
  */
 export const AUTO_MAX_BYTES = 2 * 2 ** 20;
-/**
- * What all the batches in flight at once may hold together: two at AUTO_MAX_BYTES (one worker,
- * pipelined). More workers share it, so that a second worker adds speed, not memory: with four
- * batches at 2 MB each, a two-worker run peaked 20–40 MB above one worker's (Instagram,
- * 200,000 events); sharing it, 135–142 MB against 167–179 at the same speed.
- */
-const IN_FLIGHT_BYTES = 2 * AUTO_MAX_BYTES;
 /** Growth per step, at most (GitLab's is 1.2 per job; ours are 1 s batches, not 2-minute jobs). */
 const MAX_GROWTH = 1.5;
 /** Shrink per step, at most: one slow outlier must not collapse the size. */
@@ -118,7 +113,12 @@ export class BatchSize {
     const rateCap = o.maxRate === undefined ? AUTO_MAX : Math.max(1, Math.floor((o.maxRate * o.targetMs) / 1000));
     this.max = Math.min(AUTO_MAX, rateCap);
     this.min = Math.min(AUTO_MIN, this.max);
-    this.maxBytes = Math.min(AUTO_MAX_BYTES, Math.floor(IN_FLIGHT_BYTES / Math.max(1, o.inFlight ?? 1)));
+    // All the batches in flight at once hold two batches' worth together (one worker, pipelined):
+    // more workers share it, so that a second worker adds speed, not memory. With four batches
+    // at the most each, a two-worker run peaked 20–40 MB above one worker's (Instagram, 200,000
+    // events); sharing it, 135–142 MB against 167–179 at the same speed.
+    const perBatch = o.maxBytes ?? AUTO_MAX_BYTES;
+    this.maxBytes = Math.min(perBatch, Math.floor((2 * perBatch) / Math.max(1, o.inFlight ?? 1)));
     this.current = o.mode === 'fixed' ? o.start : clamp(o.start, this.min, this.max);
   }
 

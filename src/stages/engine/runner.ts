@@ -75,6 +75,8 @@ export interface Stage<K extends string = string, C = unknown> {
    * time per worker.
    */
   readonly pipelined?: boolean;
+  /** What one adaptive batch may hold, in the bytes its batches report (default AUTO_MAX_BYTES). */
+  readonly batchBytes?: number;
   batch(input: BatchInput): Promise<BatchOutput<K>>;
   dryBatch(input: DryBatchInput<C>): Promise<DryBatchOutput<K, C>>;
 }
@@ -201,6 +203,7 @@ export async function runStage<K extends string, C>(stage: Stage<K, C>, options:
         maxRate: range.maxRate,
         now,
         inFlight: workers * depth,
+        maxBytes: stage.batchBytes,
       });
       const oneBatch = async (
         size: number,
