@@ -130,9 +130,9 @@ async function writeMapped(tx: Queryable, rows: sql.RawEventRow[], mapped: Mappe
     tx,
     mapped.interactions,
     (part) => {
-      // Built here, in the turn, though the database waits for it (~25 ms a batch of 3,000
-      // Instagram events): built before the turn, one more batch's document was alive at once
-      // and a one-worker run peaked ~20 MB higher (160–163 MB against 139–140) for ~4% speed.
+      // Built here, in the turn, though the database waits for it (~8 ms a batch of 3,000
+      // Instagram events): built before the turn, one more batch's text was alive at once and
+      // a one-worker run peaked ~20 MB higher (160–163 MB against 139–140) for ~4% speed.
       const columns = sql.interactionColumns(part);
       let length = 0;
       for (const c of columns) length += c.length;
