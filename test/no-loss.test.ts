@@ -11,7 +11,7 @@ import { makeRange } from '../src/stages/engine/range.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
 import { migratedDb } from './support/db.js';
-import { loadEvents, USER_A } from './support/events.js';
+import { loadEvents, USER_A, USER_B } from './support/events.js';
 
 const normalize = (db: Db, batchSize = 1000) =>
   runStage(normalizeStage, { db, clock: systemClock, logger: createMemoryLogger(), range: makeRange({ batchSize }) });
@@ -216,6 +216,45 @@ describe('provider edge cases that used to lose messages', () => {
     assert.equal(row.rows.length, 1);
     assert.equal(row.rows[0]?.body_text, null);
     assert.equal(row.rows[0]?.source_meta.withdrawn, true);
+  });
+
+  it('in a batch of many messages, only those whose own unsend notice arrived first are withdrawn: by position, by user, by provider', async () => {
+    const msg = (mid: string, t: number) => ({
+      sender: { id: '333' },
+      recipient: { id: '17841405822304914' },
+      timestamp: 1724490001000 + t,
+      message: { mid, text: `text of ${mid}` },
+    });
+    const unsent = (mid: string, t: number) => ({ ...msg(mid, t), timestamp: 1724490100000 + t, message: { mid, is_deleted: true } });
+    // User A unsent m2 and m5 first; user B unsent m3 (a mid of user A's too), which is no withdrawal of A's.
+    await loadEvents(db, 'instagram', [unsent('m2', 2), unsent('m5', 5)]);
+    await loadEvents(db, 'instagram', [unsent('m3', 3)], USER_B);
+    await normalize(db);
+    const forms = [...generateEvents('webform', 3, { seed: 85, userId: USER_A })];
+    await loadEvents(db, 'webform', forms);
+    await loadEvents(
+      db,
+      'instagram',
+      [1, 2, 3, 4, 5, 6].map((n) => msg(`m${n}`, n)),
+    );
+    await loadEvents(db, 'instagram', [msg('m3', 3), msg('m2', 20)], USER_B);
+    await normalize(db);
+    const { rows } = await db.query<{
+      user_id: string;
+      source: string;
+      source_id: string;
+      body_text: string | null;
+      withdrawn: string | null;
+    }>(
+      `SELECT user_id::text, source, source_id, body_text, source_meta ->> 'withdrawn' AS withdrawn
+       FROM public.interactions ORDER BY user_id, source, source_id`,
+    );
+    const withdrawn = rows.filter((r) => r.withdrawn === 'true').map((r) => `${r.user_id === USER_A ? 'A' : 'B'}:${r.source_id}`);
+    assert.deepEqual(withdrawn, ['A:m2', 'A:m5', 'B:m3']);
+    for (const r of rows.filter((x) => x.withdrawn !== 'true'))
+      assert.notEqual(r.body_text, null, `${r.source}:${r.source_id} kept its text`);
+    assert.equal(rows.filter((r) => r.source === 'webform').length, 3);
+    assert.equal(rows.filter((r) => r.source === 'instagram').length, 8);
   });
 
   it('a whole Instagram body with one bad item stores the good ones and dead-letters that item only; entry[].time is not required', async () => {

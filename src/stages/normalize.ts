@@ -34,15 +34,19 @@ type Cursor = { occurredAt: string; id: string } | undefined;
  * stored withdrawn: the batch's interactions whose withdrawal notice is already a raw event.
  */
 async function applyKnownWithdrawals(tx: Queryable, mapped: Mapped): Promise<void> {
-  const keys = mapped.interactions.flatMap((i) => {
-    const key = providers[i.source]?.retractionKey?.(i.source_id);
-    return key === undefined ? [] : [{ user_id: i.user_id, provider: i.source, source_id: key }];
-  });
-  if (keys.length === 0) return;
-  const withdrawn = await sql.existingRawKeys(tx, keys);
+  const keys: sql.RawKeys = { userIds: [], providers: [], sourceIds: [] };
+  const of: sql.InteractionRow[] = [];
   for (const i of mapped.interactions) {
     const key = providers[i.source]?.retractionKey?.(i.source_id);
-    if (key === undefined || !withdrawn.has(`${i.user_id}\u0001${i.source}\u0001${key}`)) continue;
+    if (key === undefined) continue;
+    keys.userIds.push(i.user_id);
+    keys.providers.push(i.source);
+    keys.sourceIds.push(key);
+    of.push(i);
+  }
+  if (of.length === 0) return;
+  for (const n of await sql.existingRawKeys(tx, keys)) {
+    const i = of[n]!;
     i.subject = null;
     i.body_text = null;
     i.body_raw = sql.withoutText(i.body_raw);
