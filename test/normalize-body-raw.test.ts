@@ -75,6 +75,42 @@ function instagramPayloads(): unknown[] {
   ];
 }
 
+/**
+ * Every stored interaction's body_raw beside what its provider makes of the payload as the database
+ * holds it; returns the providers seen.
+ */
+async function bodiesAsMade(db: Db, inserted: number): Promise<string[]> {
+  const { rows } = await db.query<{
+    provider: string;
+    source_id: string;
+    payload: unknown;
+    body_raw: unknown;
+    raw_event_id: string;
+    raw_source_id: string;
+    occurred_at: Date;
+  }>(`
+SELECT r.provider, i.source_id, r.payload, i.body_raw, r.id AS raw_event_id, r.source_id AS raw_source_id, r.occurred_at
+FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id`);
+  assert.equal(rows.length, inserted);
+  const bySource = new Map<string, number>();
+  for (const r of rows) {
+    const made = providers[r.provider]!.normalize({
+      id: r.raw_event_id,
+      userId: USER_A,
+      provider: r.provider,
+      sourceId: r.raw_source_id,
+      occurredAt: r.occurred_at,
+      payload: r.payload,
+    });
+    assert.equal(made.kind, 'interactions');
+    const mine = made.kind === 'interactions' ? made.interactions.find((i) => i.sourceId === r.source_id) : undefined;
+    assert.ok(mine, `${r.provider} ${r.source_id}`);
+    assert.deepEqual(r.body_raw, mine.bodyRaw, `${r.provider} ${r.source_id}`);
+    bySource.set(r.provider, (bySource.get(r.provider) ?? 0) + 1);
+  }
+  return [...bySource.keys()].sort();
+}
+
 describe('normalize: body_raw taken from the stored payload', () => {
   let db: Db;
   let close: () => Promise<void>;
@@ -92,36 +128,7 @@ describe('normalize: body_raw taken from the stored payload', () => {
     assert.equal(s.counts.events, loaded);
     assert.equal(s.counts.dead_lettered ?? 0, 0);
 
-    // What each provider makes of the payload as the database holds it, beside what was stored.
-    const { rows } = await db.query<{
-      provider: string;
-      source_id: string;
-      payload: unknown;
-      body_raw: unknown;
-      raw_event_id: string;
-      raw_source_id: string;
-      occurred_at: Date;
-    }>(`
-SELECT r.provider, i.source_id, r.payload, i.body_raw, r.id AS raw_event_id, r.source_id AS raw_source_id, r.occurred_at
-FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id`);
-    assert.equal(rows.length, s.counts.inserted);
-    const bySource = new Map<string, number>();
-    for (const r of rows) {
-      const made = providers[r.provider]!.normalize({
-        id: r.raw_event_id,
-        userId: USER_A,
-        provider: r.provider,
-        sourceId: r.raw_source_id,
-        occurredAt: r.occurred_at,
-        payload: r.payload,
-      });
-      assert.equal(made.kind, 'interactions');
-      const mine = made.kind === 'interactions' ? made.interactions.find((i) => i.sourceId === r.source_id) : undefined;
-      assert.ok(mine, `${r.provider} ${r.source_id}`);
-      assert.deepEqual(r.body_raw, mine.bodyRaw, `${r.provider} ${r.source_id}`);
-      bySource.set(r.provider, (bySource.get(r.provider) ?? 0) + 1);
-    }
-    assert.deepEqual([...bySource.keys()].sort(), ['gmail', 'instagram', 'twilio', 'webform']);
+    assert.deepEqual(await bodiesAsMade(db, s.counts.inserted ?? 0), ['gmail', 'instagram', 'twilio', 'webform']);
 
     const byMid = async (mid: string) =>
       (await db.query<{ body_raw: Record<string, unknown> }>(`SELECT body_raw FROM public.interactions WHERE source_id = $1`, [mid]))
@@ -139,6 +146,41 @@ FROM public.interactions i JOIN public.raw_events r ON r.id = i.raw_event_id`);
       entry: { id: '17841405822304914', time: 1724490012345 },
     });
     assert.deepEqual((await byMid('m-own-entry'))?.entry, { id: '17841405822304914', time: 1 });
+  });
+
+  it('stores the same bodies when rows the database refuses are isolated out of their batches', async () => {
+    // Isolating a refused row writes the rest of its batch again in parts, rebuilt from the batch's
+    // interactions after the batch let go of its payloads: the bodies taken from the stored payload
+    // must come out as they would have.
+    await db.query(
+      `ALTER TABLE public.interactions ADD CONSTRAINT test_no_poison CHECK (body_text IS NULL OR body_text NOT LIKE '%POISON%')`,
+    );
+    const poisoned = [
+      item('m-poison-1', { message: { mid: 'm-poison-1', text: 'POISON one' } }),
+      {
+        object: 'instagram',
+        entry: [
+          {
+            id: '17841405822304914',
+            time: 9,
+            messaging: [item('m-next-to-poison'), item('m-poison-2', { message: { mid: 'm-poison-2', text: 'POISON two' } })],
+          },
+        ],
+      },
+    ];
+    let loaded = await loadEvents(db, 'instagram', [...instagramPayloads(), ...poisoned]);
+    const forms = [...generateEvents('webform', 40, { seed: 13, userId: USER_A })] as Record<string, unknown>[];
+    for (const i of [3, 17, 18]) forms[i]!.fields = { message: `POISON ${i}` };
+    loaded += await loadEvents(db, 'webform', forms);
+    loaded += await loadEvents(db, 'twilio', generateEvents('twilio', 40, { seed: 12, userId: USER_A }));
+    const s = await normalize(db);
+    assert.equal(s.counts.events, loaded);
+    assert.equal(s.counts.dead_lettered, 5);
+    assert.deepEqual(await bodiesAsMade(db, s.counts.inserted ?? 0), ['instagram', 'twilio', 'webform']);
+    const next = (
+      await db.query<{ body_raw: Record<string, unknown> }>(`SELECT body_raw FROM public.interactions WHERE source_id = 'm-next-to-poison'`)
+    ).rows[0];
+    assert.deepEqual(next?.body_raw, { ...item('m-next-to-poison'), entry: { id: '17841405822304914', time: 9 } });
   });
 
   it('a message withdrawn before it arrived is stored without its text, not as the payload holds it', async () => {
