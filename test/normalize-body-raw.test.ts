@@ -177,6 +177,24 @@ describe('normalize: body_raw taken from the stored payload', () => {
     assert.equal(s.counts.events, loaded);
     assert.equal(s.counts.dead_lettered, 5);
     assert.deepEqual(await bodiesAsMade(db, s.counts.inserted ?? 0), ['instagram', 'twilio', 'webform']);
+    // Each refused row's dead letter names its own event, and the message of a body by its mid.
+    const { rows: letters } = await db.query<{ source_id: string; item: string | null }>(
+      `SELECT r.source_id, e.context ->> 'item' AS item
+       FROM public.raw_event_errors e JOIN public.raw_events r ON r.id = e.raw_event_id
+       WHERE e.stage = 'normalize' ORDER BY r.source_id`,
+    );
+    const poisonForms = [3, 17, 18].map((i) => forms[i]!.id as string);
+    assert.deepEqual(
+      letters
+        .filter((l) => l.item === null)
+        .map((l) => l.source_id)
+        .sort(),
+      ['m-poison-1', ...poisonForms].sort(),
+    );
+    assert.deepEqual(
+      letters.filter((l) => l.item !== null).map((l) => l.item),
+      ['m-poison-2'],
+    );
     const next = (
       await db.query<{ body_raw: Record<string, unknown> }>(`SELECT body_raw FROM public.interactions WHERE source_id = 'm-next-to-poison'`)
     ).rows[0];

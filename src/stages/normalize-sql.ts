@@ -137,6 +137,10 @@ function textArrayLiteral(path: (string | number)[]): string {
  * with body_set's keys put over it): parsing body_raw again was a third of the upsert on
  * Instagram's events; copying it from the row the server reads anyway costs next to nothing.
  */
+/** Positions in COLUMNS of what names a row's origin (rowRef). */
+const SOURCE_ID = 2;
+const RAW_EVENT_ID = 10;
+
 const COLUMNS: ((i: InteractionRow) => unknown)[] = [
   (i) => i.user_id,
   (i) => i.source,
@@ -169,6 +173,21 @@ export function interactionColumns(rows: InteractionRow[]): string[] {
     const text = JSON.stringify(values);
     return text.includes('\\u0000') || /\\ud[89a-f]/i.test(text) ? JSON.stringify(cleanJson(values)) : text;
   });
+}
+
+/** The values of columns interactionColumns made, read back (rare: a part of a batch that had a row refused). */
+export function columnValues(columns: string[]): unknown[][] {
+  return columns.map((c) => JSON.parse(c) as unknown[]);
+}
+
+/** The columns of the rows at positions `at` of a batch whose column values are `values`. */
+export function partColumns(values: unknown[][], at: number[]): string[] {
+  return values.map((column) => JSON.stringify(at.map((k) => column[k])));
+}
+
+/** Where the row at position `k` comes from: its raw event and its key (COLUMNS' order). */
+export function rowRef(values: unknown[][], k: number): { raw_event_id: string; source_id: string } {
+  return { raw_event_id: values[RAW_EVENT_ID]![k] as string, source_id: values[SOURCE_ID]![k] as string };
 }
 
 export interface Written {

@@ -61,13 +61,20 @@ interface Letters {
   resolved: number;
 }
 
-function countsOf(taken: number, mapped: Mapped, written: sql.Written, withdrawn: number, letters?: Letters): Counts<NormalizeCount> {
+function countsOf(
+  taken: number,
+  interactions: number,
+  mapped: Mapped,
+  written: sql.Written,
+  withdrawn: number,
+  letters?: Letters,
+): Counts<NormalizeCount> {
   return {
     events: taken,
-    interactions: mapped.interactions.length,
+    interactions,
     inserted: written.inserted,
     updated: written.updated,
-    unchanged: mapped.interactions.length - written.inserted - written.updated,
+    unchanged: interactions - written.inserted - written.updated,
     skipped: mapped.skipped,
     dead_lettered: mapped.deadLetters.length,
     ...(withdrawn > 0 ? { withdrawn } : {}),
@@ -111,9 +118,9 @@ export async function normalizeHeld(
   // Mapped, and withdrawals looked up (a read), outside the turn: that is the work a pipelined
   // run overlaps with another batch's write.
   await applyKnownWithdrawals(tx, mapped);
-  const columns = columnsBeforeTurn(rows, mapped);
+  const batch = columnsBeforeTurn(rows, mapped);
   const take = input.writeTurn ?? noTurns.take;
-  const w = await take(() => writeMapped(tx, rows, mapped, columns));
+  const w = await take(() => writeColumns(tx, rows, mapped, batch));
   // Resolved after the turn, still in the batch's transaction: the errors are this batch's alone
   // (locked since its claim), and a retry's resolving UPDATE (a new version of each error in every
   // index) then overlaps the other batch's write instead of lengthening the turn.
@@ -123,60 +130,64 @@ export async function normalizeHeld(
     runId: input.runId,
     reason: 'normalize succeeded',
   });
-  const counts = countsOf(rows.length, mapped, w.written, w.withdrawn, { recurring: w.letters.recurring, resolved });
+  const counts = countsOf(rows.length, batch.count - w.refused, mapped, w.written, w.withdrawn, {
+    recurring: w.letters.recurring,
+    resolved,
+  });
   await input.record(tx, counts, lastKey(rows));
   return { counts, bytes: w.bytes };
 }
 
-/** What a body taken from the stored payload keeps in this process: nothing (see columnsBeforeTurn). */
-const BODY_AT_PAYLOAD: Record<string, unknown> = Object.freeze({});
+/** A batch's interactions as its upsert takes them, and how many there are. */
+interface BatchColumns {
+  columns: string[];
+  count: number;
+}
 
 /**
  * The batch's upsert parameters, built before its write turn: in the turn the database waited
- * for them (11 ms a batch of 3,000 Instagram events, 5% of a one-worker run). What no later step
- * reads is let go first — each row's parsed payload, and the bodies the server copies from the
- * stored payload (sent as a path, never as text) — so that the text built early does not add to
- * what a batch waiting for its turn holds.
+ * for them (11 ms a batch of 3,000 Instagram events, 5% of a one-worker run). Built, they are all
+ * the batch keeps of its interactions, and its rows let go of their parsed payloads: a batch
+ * waiting for its turn holds the text it will send and little else (built early while the
+ * interactions were kept, a one-worker run peaked ~20 MB higher). A part written again after a
+ * row was refused is taken from these columns.
  */
-function columnsBeforeTurn(rows: sql.RawEventRow[], mapped: Mapped): string[] {
+function columnsBeforeTurn(rows: sql.RawEventRow[], mapped: Mapped): BatchColumns {
   for (const r of rows) r.payload = null;
-  for (const i of mapped.interactions) if (i.body_at) i.body_raw = BODY_AT_PAYLOAD;
-  return sql.interactionColumns(mapped.interactions);
+  const batch = { columns: sql.interactionColumns(mapped.interactions), count: mapped.interactions.length };
+  mapped.interactions = [];
+  return batch;
 }
 
-async function writeMapped(tx: Queryable, rows: sql.RawEventRow[], mapped: Mapped, whole: string[]) {
+async function writeColumns(tx: Queryable, rows: sql.RawEventRow[], mapped: Mapped, batch: BatchColumns) {
   const byRawEvent = new Map(rows.map((r) => [r.id, r]));
   let bytes = 0;
+  for (const c of batch.columns) bytes += c.length;
+  // Read back only when a row was refused: the parts of an isolated failure come from them.
+  let values: unknown[][] | undefined;
+  const valuesOf = () => (values ??= sql.columnValues(batch.columns));
   const { result: written, rejected } = await writeIsolating(
     tx,
-    mapped.interactions,
-    (part) => {
-      // The whole batch first, as built before the turn; the parts of an isolated failure after it.
-      const columns = part === mapped.interactions ? whole : sql.interactionColumns(part);
-      let length = 0;
-      for (const c of columns) length += c.length;
-      bytes = Math.max(bytes, length); // the first part is the whole batch
-      return sql.upsertInteractions(tx, columns);
-    },
+    Array.from({ length: batch.count }, (_, k) => k),
+    (part) => sql.upsertInteractions(tx, part.length === batch.count ? batch.columns : sql.partColumns(valuesOf(), part)),
     addWritten,
     { inserted: 0, updated: 0 },
   );
-  for (const { row, error } of rejected) {
-    const raw = byRawEvent.get(row.raw_event_id)!;
+  for (const { row: k, error } of rejected) {
+    const ref = sql.rowRef(valuesOf(), k);
+    const raw = byRawEvent.get(ref.raw_event_id)!;
     mapped.deadLetters.push(
       normalizeDeadLetter({
         row: raw,
         error,
-        item: row.source_id === raw.source_id ? undefined : row.source_id.slice(0, 200),
+        item: ref.source_id === raw.source_id ? undefined : ref.source_id.slice(0, 200),
         sqlState: error.sqlState,
       }),
     );
   }
-  const refused = new Set(rejected.map((r) => r.row));
-  mapped.interactions = mapped.interactions.filter((i) => !refused.has(i));
   const withdrawn = mapped.retractions.length === 0 ? 0 : await sql.withdrawInteractions(tx, mapped.retractions);
   const letters = await writeDeadLetters(tx, mapped.deadLetters);
-  return { written, withdrawn, letters, bytes };
+  return { written, refused: rejected.length, withdrawn, letters, bytes };
 }
 
 async function realBatch(input: BatchInput): Promise<BatchOutput<NormalizeCount>> {
@@ -200,7 +211,7 @@ async function dryBatch(input: DryBatchInput<Cursor>): Promise<DryBatchOutput<No
   if (rows.length === 0) return { taken: 0, counts: {}, cursor: input.cursor };
   const mapped = mapRawEvents(rows);
   // Nothing is written: every mapped interaction counts as what would be upserted.
-  const counts = countsOf(rows.length, mapped, { inserted: mapped.interactions.length, updated: 0 }, 0);
+  const counts = countsOf(rows.length, mapped.interactions.length, mapped, { inserted: mapped.interactions.length, updated: 0 }, 0);
   const sorted = [...rows].sort(
     (a, b) => (a.occurred_at?.getTime() ?? -Infinity) - (b.occurred_at?.getTime() ?? -Infinity) || (a.id < b.id ? -1 : 1),
   );
