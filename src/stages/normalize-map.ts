@@ -5,7 +5,8 @@ import type { DeadLetterOf } from '../dead-letters/letters.js';
 import { errorMessage } from '../errors.js';
 import { providers } from '../providers/index.js';
 import { PayloadError, type NormalizedInteraction, type Provider } from '../providers/types.js';
-import type { InteractionRow, RawEventRow } from './normalize-sql.js';
+import type { InteractionRow } from './normalize-columns.js';
+import type { RawEventRow } from './normalize-sql.js';
 
 /**
  * The longest key the unique indexes take, in UTF-8 bytes. A btree entry holds at most ~2,700

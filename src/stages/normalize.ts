@@ -12,6 +12,7 @@ import type { Counts } from './engine/ledger.js';
 import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from './engine/runner.js';
 import { noTurns } from './engine/turns.js';
 import { type Mapped, mapRawEvents, normalizeDeadLetter } from './normalize-map.js';
+import * as cols from './normalize-columns.js';
 import * as sql from './normalize-sql.js';
 
 type NormalizeCount =
@@ -35,7 +36,7 @@ type Cursor = { occurredAt: string; id: string } | undefined;
  */
 async function applyKnownWithdrawals(tx: Queryable, mapped: Mapped): Promise<void> {
   const keys: sql.RawKeys = { userIds: [], providers: [], sourceIds: [] };
-  const of: sql.InteractionRow[] = [];
+  const of: cols.InteractionRow[] = [];
   for (const i of mapped.interactions) {
     const key = providers[i.source]?.retractionKey?.(i.source_id);
     if (key === undefined) continue;
@@ -154,27 +155,28 @@ interface BatchColumns {
  */
 function columnsBeforeTurn(rows: sql.RawEventRow[], mapped: Mapped): BatchColumns {
   for (const r of rows) r.payload = null;
-  const batch = { columns: sql.interactionColumns(mapped.interactions), count: mapped.interactions.length };
+  const batch = { columns: cols.interactionColumns(mapped.interactions), count: mapped.interactions.length };
   mapped.interactions = [];
   return batch;
 }
 
 async function writeColumns(tx: Queryable, rows: sql.RawEventRow[], mapped: Mapped, batch: BatchColumns) {
   const byRawEvent = new Map(rows.map((r) => [r.id, r]));
+  // What the batch sends: nothing when every event was skipped or refused before the write.
   let bytes = 0;
-  for (const c of batch.columns) bytes += c.length;
+  if (batch.count > 0) for (const c of batch.columns) bytes += c.length;
   // Read back only when a row was refused: the parts of an isolated failure come from them.
   let values: unknown[][] | undefined;
-  const valuesOf = () => (values ??= sql.columnValues(batch.columns));
+  const valuesOf = () => (values ??= cols.columnValues(batch.columns));
   const { result: written, rejected } = await writeIsolating(
     tx,
     Array.from({ length: batch.count }, (_, k) => k),
-    (part) => sql.upsertInteractions(tx, part.length === batch.count ? batch.columns : sql.partColumns(valuesOf(), part)),
+    (part) => sql.upsertInteractions(tx, part.length === batch.count ? batch.columns : cols.partColumns(valuesOf(), part)),
     addWritten,
     { inserted: 0, updated: 0 },
   );
   for (const { row: k, error } of rejected) {
-    const ref = sql.rowRef(valuesOf(), k);
+    const ref = cols.rowRef(valuesOf(), k);
     const raw = byRawEvent.get(ref.raw_event_id)!;
     mapped.deadLetters.push(
       normalizeDeadLetter({
