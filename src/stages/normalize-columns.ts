@@ -37,16 +37,16 @@ function textArrayLiteral(path: (string | number)[]): string {
   return `${out}}`;
 }
 
+/** Positions in COLUMNS of what names a row's origin (rowRef). */
+const SOURCE_ID = 2;
+const RAW_EVENT_ID = 10;
+
 /**
  * The upsert's columns, in the order of its parameters ($1 … $13), each with what it holds of a
  * row. body_raw is sent itself, or as where the server finds it in the stored payload (body_path,
  * with body_set's keys put over it): parsing body_raw again was a third of the upsert on
  * Instagram's events; copying it from the row the server reads anyway costs next to nothing.
  */
-/** Positions in COLUMNS of what names a row's origin (rowRef). */
-const SOURCE_ID = 2;
-const RAW_EVENT_ID = 10;
-
 const COLUMNS: ((i: InteractionRow) => unknown)[] = [
   (i) => i.user_id,
   (i) => i.source,

@@ -107,7 +107,8 @@ interface Held {
  * `errors retry` through their errors — whose open errors it has locked (`openErrors`, their
  * ctids): map, write the interactions (rows the database refuses isolated and dead-lettered),
  * apply withdrawals, dead-letter the failures, resolve the errors of the events that went
- * through (or were skipped, which is their outcome), move the ledger.
+ * through (or were skipped, which is their outcome), move the ledger. Once mapped, the rows'
+ * payloads are let go (set to null): nothing after the mapping reads them.
  */
 export async function normalizeHeld(
   tx: Queryable,
