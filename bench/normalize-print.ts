@@ -11,9 +11,16 @@ export function table(head: string[], rows: string[][]): string {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
+/** The speed ratio of worker count `k`; over several rounds, the median and the rounds' lowest and highest. */
+function ratioCell(r: NormalizeBenchRow, k: number): string {
+  const each = r.rounds.map((round) => round.baseline.seconds / round.normalize[k]!.seconds);
+  const median = `${r.ratios[k]!.toFixed(2)}×`;
+  return each.length < 2 ? median : `${median} (${Math.min(...each).toFixed(2)}–${Math.max(...each).toFixed(2)})`;
+}
+
 /**
  * Speed: each contender's time and rate, and normalize's speed ratio to the plain INSERT … SELECT
- * (baseline time ÷ normalize time: ≥ 0.8× with one worker and ≥ 1.0× with two is the goal).
+ * (baseline time ÷ normalize time, the median of the rounds': ≥ 0.8× with one worker and ≥ 1.0× with two is the goal).
  * Interactions: what the SQL and the tool wrote (they differ only where the SQL leaves a case out).
  */
 function speedTable(rows: NormalizeBenchRow[]): string {
@@ -35,10 +42,7 @@ function speedTable(rows: NormalizeBenchRow[]): string {
     `${int(r.baseline.interactions)} / ${r.normalize.map((n) => int(n.inserted)).join(', ')}`,
     timeAndRate(r.events, r.baseline.seconds),
     timeAndRate(r.events, r.baselineWithQueue.seconds),
-    ...r.normalize.flatMap((n) => [
-      `${timeAndRate(r.events, n.seconds)}; ${n.cpuSeconds.toFixed(1)} s CPU`,
-      `${(r.baseline.seconds / n.seconds).toFixed(2)}×`,
-    ]),
+    ...r.normalize.flatMap((n, k) => [`${timeAndRate(r.events, n.seconds)}; ${n.cpuSeconds.toFixed(1)} s CPU`, ratioCell(r, k)]),
     r.normalize.map((n) => `${n.peakRssMb.toFixed(0)} MB`).join(' / '),
   ]);
   return table(head, body);
@@ -69,5 +73,10 @@ function memoryTable(rows: NormalizeBenchRow[]): string {
 }
 
 export function printNormalize(rows: NormalizeBenchRow[]): string {
-  return `${speedTable(rows)}\n\nnormalize's peak RSS, each run in a process of its own:\n\n${memoryTable(rows)}`;
+  const rounds = rows[0]?.rounds.length ?? 1;
+  const note =
+    rounds > 1
+      ? `\n\nEvery contender ran ${rounds} times, in turn: times are medians, a ratio is the median of the rounds' ratios (lowest–highest in brackets), peak RSS the highest.`
+      : '';
+  return `${speedTable(rows)}${note}\n\nnormalize's peak RSS, each run in a process of its own:\n\n${memoryTable(rows)}`;
 }

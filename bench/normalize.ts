@@ -1,8 +1,12 @@
 // `npm run bench -- normalize [--provider gmail|twilio|instagram|webform|all] [--sizes 200000,400000]
-// [--workers 1,2] [--batch-size auto|n]`: for each provider and size, a database of its own with
-// that many generated events; the provider's mapping done inside PostgreSQL (one INSERT … SELECT,
-// alone and with the queue deletes normalize also does), then `normalize` with each worker count
-// in a process of its own, with its peak memory. Every contender starts from the same state.
+// [--workers 1,2] [--batch-size auto|n] [--rounds 1]`: for each provider and size, a database of
+// its own with that many generated events; the provider's mapping done inside PostgreSQL (one
+// INSERT … SELECT, alone and with the queue deletes normalize also does), then `normalize` with
+// each worker count in a process of its own, with its peak memory. Every contender starts from the
+// same state. With `--rounds N` every contender runs N times, in turn, on the same data: each
+// figure printed is the median of its rounds, and a speed ratio the median of the rounds' own
+// ratios (each one of a baseline and a run minutes apart): on a shared machine one run moves by
+// ±10% with whatever else the host does.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -18,6 +22,7 @@ import { migrate } from '../src/migrate/migrator.js';
 import { migrationsDir, packageRoot } from '../src/paths.js';
 import { getProvider } from '../src/providers/index.js';
 import { insertRawEvents, type RawEventColumns } from '../src/stages/import/sql.js';
+import { median } from './median.js';
 import { BENCH_PROVIDERS, type BenchProvider, insertBaseline, insertBaselineTakingQueue } from './normalize-baselines.js';
 
 const run = promisify(execFile);
@@ -27,6 +32,7 @@ const USER = '22222222-2222-4222-8222-222222222222';
 export const normalizeBenchOptions = {
   provider: { type: 'string', default: 'all' },
   sizes: { type: 'string' },
+  rounds: { type: 'string' },
 } as const;
 
 export interface NormalizeBenchOptions {
@@ -36,6 +42,8 @@ export interface NormalizeBenchOptions {
   workers: number[];
   /** A number, or `auto` (the command's default). */
   batchSize: string;
+  /** How many times every contender runs (the figures are the rounds' medians). */
+  rounds: number;
 }
 
 /** `1,2,4` → each item through `item`; the message names the item that is wrong. */
@@ -68,6 +76,7 @@ export function normalizeBenchOptionsFrom(values: Record<string, unknown>, serve
       sizes: sizesFlag,
       events: wholeNumber(1, 100_000_000),
       workers: listOf(workersFlag),
+      rounds: wholeNumber(1, 100),
     },
     values,
   );
@@ -80,6 +89,7 @@ export function normalizeBenchOptionsFrom(values: Record<string, unknown>, serve
     sizes: f.sizes ?? [events, events * 2],
     workers: f.workers ?? [1, 2],
     batchSize,
+    rounds: f.rounds ?? 1,
   };
 }
 
@@ -183,13 +193,54 @@ interface NormalizeRun {
   peakRssMb: number;
 }
 
+/** One round: every contender once, in turn, each from the same state. */
+interface NormalizeRound {
+  baseline: { seconds: number; interactions: number };
+  baselineWithQueue: { seconds: number; interactions: number };
+  normalize: NormalizeRun[];
+}
+
 export interface NormalizeBenchRow {
   provider: BenchProvider;
   events: number;
   payloadMb: number;
+  /** The rounds' medians (time, CPU) and highest peak RSS. */
   baseline: { seconds: number; interactions: number };
   baselineWithQueue: { seconds: number; interactions: number };
   normalize: NormalizeRun[];
+  /** Per worker count (as `normalize`): the median of the rounds' speed ratios to the plain INSERT … SELECT. */
+  ratios: number[];
+  rounds: NormalizeRound[];
+}
+
+/** Every round's figures folded into one row: medians, and the highest peak memory. */
+function summarizeRounds(provider: BenchProvider, events: number, payloadMb: number, rounds: NormalizeRound[]): NormalizeBenchRow {
+  const first = rounds[0]!;
+  const timed = (pick: (r: NormalizeRound) => { seconds: number; interactions: number }) => ({
+    seconds: median(rounds.map((r) => pick(r).seconds)),
+    interactions: pick(first).interactions,
+  });
+  const runs = first.normalize.map((run, k) => {
+    const all = rounds.map((r) => r.normalize[k]!);
+    return {
+      workers: run.workers,
+      seconds: median(all.map((n) => n.seconds)),
+      cpuSeconds: median(all.map((n) => n.cpuSeconds)),
+      inserted: run.inserted,
+      skipped: run.skipped,
+      peakRssMb: Math.max(...all.map((n) => n.peakRssMb)),
+    };
+  });
+  return {
+    provider,
+    events,
+    payloadMb,
+    baseline: timed((r) => r.baseline),
+    baselineWithQueue: timed((r) => r.baselineWithQueue),
+    normalize: runs,
+    ratios: runs.map((_, k) => median(rounds.map((r) => r.baseline.seconds / r.normalize[k]!.seconds))),
+    rounds,
+  };
 }
 
 async function normalizeInProcess(url: string, workers: number, batchSize: string): Promise<NormalizeRun> {
@@ -210,23 +261,25 @@ async function benchOnce(o: NormalizeBenchOptions, provider: BenchProvider, even
   return withDatabase(o.serverUrl, async (url, db) => {
     await migrate(db, { files: loadMigrationFiles(migrationsDir) });
     const bytes = await load(db, events, { provider });
-    await reset(db);
-    const baseline = await timed(() => insertBaseline(db, provider));
-    await reset(db);
-    const withQueue = await timed(() => insertBaselineTakingQueue(db, provider));
-    const runs: NormalizeRun[] = [];
-    for (const workers of o.workers) {
+    const rounds: NormalizeRound[] = [];
+    for (let round = 1; round <= o.rounds; round++) {
+      if (o.rounds > 1) process.stderr.write(`normalize bench: ${provider}, round ${round} of ${o.rounds}\n`);
       await reset(db);
-      runs.push(await normalizeInProcess(url, workers, o.batchSize));
+      const baseline = await timed(() => insertBaseline(db, provider));
+      await reset(db);
+      const withQueue = await timed(() => insertBaselineTakingQueue(db, provider));
+      const runs: NormalizeRun[] = [];
+      for (const workers of o.workers) {
+        await reset(db);
+        runs.push(await normalizeInProcess(url, workers, o.batchSize));
+      }
+      rounds.push({
+        baseline: { seconds: baseline.seconds, interactions: baseline.value },
+        baselineWithQueue: { seconds: withQueue.seconds, interactions: withQueue.value },
+        normalize: runs,
+      });
     }
-    return {
-      provider,
-      events,
-      payloadMb: bytes / 2 ** 20,
-      baseline: { seconds: baseline.seconds, interactions: baseline.value },
-      baselineWithQueue: { seconds: withQueue.seconds, interactions: withQueue.value },
-      normalize: runs,
-    };
+    return summarizeRounds(provider, events, bytes / 2 ** 20, rounds);
   });
 }
 

@@ -12,6 +12,7 @@ import { loadMigrationFiles } from '../src/migrate/files.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { migrationsDir, packageRoot } from '../src/paths.js';
 import { load, withDatabase } from './normalize.js';
+import { median } from './median.js';
 
 const run = promisify(execFile);
 const binary = path.join(packageRoot, 'bin', 'omni-ingest.js');
@@ -82,8 +83,6 @@ export async function benchRetry(o: { serverUrl: string; errors: number; batchSi
   }
   return rounds;
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export function printRetry(rounds: RetryBenchResult[]): string {
   const first = rounds[0]!;

@@ -1,6 +1,7 @@
 // `npm run bench -- <name> [options]`. Benchmarks make their own data on the real server
 // (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local postgres) and print their figures.
 import { parseArgs } from 'node:util';
+import { UsageError } from '../src/errors.js';
 import { benchArchive, printArchive } from './archive.js';
 import { batchAutoBenchOptions, benchBatchAuto, printBatchAuto } from './batch-auto.js';
 import { embedBenchOptions, runEmbedBench } from './embed.js';
@@ -14,7 +15,7 @@ import { benchSwap, printSwap, swapBenchOptions } from './swap.js';
 const usage = `usage: npm run bench -- <benchmark> [options]
 
 benchmarks and their options (see README.md, "Benchmarks", for what each measures):
-  normalize  [--provider gmail|twilio|instagram|webform|all] [--events N | --sizes N,N] [--workers 1,2] [--batch-size auto|N]
+  normalize  [--provider gmail|twilio|instagram|webform|all] [--events N | --sizes N,N] [--workers 1,2] [--batch-size auto|N] [--rounds 1]
   embed      [--chunks N | --sizes N,N] [--latency ms] [--concurrency N] [--batch N] [--workers N] [--batch-size N]
   swap       --rows N [--workers N] [--batch-size N] [--m 16] [--ef-construction 64] [--maintenance-work-mem 2GB]
   errors     --letters N [--keep]
@@ -51,6 +52,18 @@ function parsed() {
     process.exit(2);
   }
 }
+/** A bad option value is said in one line with the usage (exit 2), not thrown with a stack. */
+function usageChecked<T>(parse: () => T): T | undefined {
+  try {
+    return parse();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${err.message}\n\n${usage}`);
+    process.exitCode = 2;
+    return undefined;
+  }
+}
+
 const { positionals, values } = parsed();
 const serverUrl = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 const name = positionals[0] ?? 'normalize';
@@ -60,8 +73,11 @@ const batchSize = Number(values['batch-size'] ?? 1000);
 if (values.help) {
   process.stdout.write(usage);
 } else if (name === 'normalize') {
-  const rows = await benchNormalize(normalizeBenchOptionsFrom(values, serverUrl));
-  process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printNormalize(rows)}\n`);
+  const options = usageChecked(() => normalizeBenchOptionsFrom(values, serverUrl));
+  if (options) {
+    const rows = await benchNormalize(options);
+    process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printNormalize(rows)}\n`);
+  }
 } else if (name === 'embed') {
   process.stdout.write(await runEmbedBench(values, serverUrl));
 } else if (name === 'swap') {
@@ -76,7 +92,7 @@ if (values.help) {
   });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printSwap(result)}\n`);
 } else if (name === 'retry') {
-  const result = await benchRetry({ serverUrl, errors: Number(values.errors), batchSize, rounds: Number(values.rounds) });
+  const result = await benchRetry({ serverUrl, errors: Number(values.errors), batchSize, rounds: Number(values.rounds ?? 3) });
   process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${printRetry(result)}\n`);
 } else if (name === 'errors') {
   const result = await benchErrors(serverUrl, Number(values.letters), values.keep);
@@ -90,7 +106,12 @@ if (values.help) {
   });
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printArchive(rows)}\n`);
 } else if (name === 'batch-auto') {
-  const rows = await benchBatchAuto({ serverUrl, sms: Number(values.sms), emails: Number(values.emails), rounds: Number(values.rounds) });
+  const rows = await benchBatchAuto({
+    serverUrl,
+    sms: Number(values.sms),
+    emails: Number(values.emails),
+    rounds: Number(values.rounds ?? 3),
+  });
   process.stdout.write(values.json ? `${JSON.stringify(rows, null, 2)}\n` : `${printBatchAuto(rows)}\n`);
 } else if (name === 'import') {
   const rows = await benchImport({
