@@ -6,7 +6,7 @@
 // same state. With `--rounds N` every contender runs N times, in turn, on the same data: each
 // figure printed is the median of its rounds, and a speed ratio the median of the rounds' own
 // ratios (each one of a baseline and a run minutes apart): on a shared machine one run moves by
-// ±10% with whatever else the host does.
+// 10–25% with whatever else the host does.
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -222,6 +222,9 @@ function summarizeRounds(provider: BenchProvider, events: number, payloadMb: num
   });
   const runs = first.normalize.map((run, k) => {
     const all = rounds.map((r) => r.normalize[k]!);
+    // Every round starts from the same state, so every round writes the same: say so if not.
+    if (all.some((n) => n.inserted !== run.inserted) || rounds.some((r) => r.baseline.interactions !== first.baseline.interactions))
+      process.stderr.write(`normalize bench: ${provider}: the rounds wrote different numbers of interactions\n`);
     return {
       workers: run.workers,
       seconds: median(all.map((n) => n.seconds)),
