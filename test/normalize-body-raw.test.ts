@@ -151,8 +151,8 @@ describe('normalize: body_raw taken from the stored payload', () => {
 
   it('stores the same bodies when rows the database refuses are isolated out of their batches', async () => {
     // Isolating a refused row writes the rest of its batch again in parts, rebuilt from the batch's
-    // interactions after the batch let go of its payloads: the bodies taken from the stored payload
-    // must come out as they would have.
+    // columns (read back) after the batch let go of its payloads and interactions: the bodies taken
+    // from the stored payload must come out as they would have.
     await db.query(
       `ALTER TABLE public.interactions ADD CONSTRAINT test_no_poison CHECK (body_text IS NULL OR body_text NOT LIKE '%POISON%')`,
     );
