@@ -1,6 +1,7 @@
 // Runs one `archive` (write, read-back verify, delete) over a database in a process of its own,
 // so the benchmark measures this process's time and peak memory alone — the peak in the first
-// half of the rows next to the peak of the whole run, to show it is flat. Prints one JSON line.
+// half of the rows next to the peak of the whole run, to show it is flat — and its own CPU. Prints
+// one JSON line.
 import { runArchive } from '../src/archive/run.js';
 import { openTarget } from '../src/archive/target.js';
 import { systemClock } from '../src/clock.js';
@@ -49,8 +50,9 @@ try {
   // Where the time went: each step of the state machine summed over the batches.
   const steps = { plan: 0, write: 0, verify: 0, delete: 0 };
   for (const b of result.batches) for (const k of Object.keys(steps) as (keyof typeof steps)[]) steps[k] += b.ms[k] / 1000;
+  const { user, system } = process.cpuUsage();
   process.stdout.write(
-    `${JSON.stringify({ seconds, deleted: result.deleted, bytes: result.bytes, batches: result.batches.length, peakRssBytes: peakRss, firstHalfPeakRssBytes: firstHalfPeak, steps })}\n`,
+    `${JSON.stringify({ seconds, cpuSeconds: (user + system) / 1e6, deleted: result.deleted, bytes: result.bytes, batches: result.batches.length, peakRssBytes: peakRss, firstHalfPeakRssBytes: firstHalfPeak, steps })}\n`,
   );
 } finally {
   clearInterval(sampler);

@@ -17,6 +17,7 @@ import { loadMigrationFiles } from '../src/migrate/files.js';
 import { migrate } from '../src/migrate/migrator.js';
 import { migrationsDir, packageRoot } from '../src/paths.js';
 import { withDatabase } from './normalize.js';
+import { serverCpuMeter, withServerCpu } from './server-cpu.js';
 
 const run = promisify(execFile);
 
@@ -34,11 +35,23 @@ export interface ArchiveBenchRow {
   speedRatio: number;
   peakRssMb: number;
   firstHalfPeakRssMb: number;
+  /** CPU seconds of psql and gzip together, and of the server meanwhile (undefined: not measurable). */
+  dumpCpu: { client: number | undefined; server: number | undefined };
+  /** CPU seconds of the archive's process, and of the server meanwhile (undefined: not measurable). */
+  archiveCpu: { client: number; server: number | undefined };
   /** Seconds in each step of the batches: planning, writing parts, the read-back verify, the delete. */
   steps: { plan: number; write: number; verify: number; delete: number };
 }
 
 const mb = (bytes: number) => bytes / 2 ** 20;
+
+/** The children's user + system seconds from the second line `times` prints ("0m1.23s 0m0.45s"). */
+function childrenCpu(timesOutput: string): number | undefined {
+  const line = timesOutput.trim().split('\n').at(-1) ?? '';
+  const parts = [...line.matchAll(/(\d+)m([\d.]+)s/g)];
+  if (parts.length !== 2) return undefined;
+  return parts.reduce((n, m) => n + Number(m[1]) * 60 + Number(m[2]), 0);
+}
 
 async function du(dir: string): Promise<number> {
   const { stdout } = await run('du', ['-sb', dir]);
@@ -82,24 +95,29 @@ async function once(serverUrl: string, events: number, batchSize: number, worker
       log('baseline: psql \\copy … | gzip -1…');
       const dump = path.join(dir, 'dump.tsv.gz');
       const copy = `\\copy (SELECT * FROM public.raw_events WHERE coalesce(occurred_at, created_at) < now() - interval '90 days') TO STDOUT`;
+      const meter = await serverCpuMeter(db);
       let t = process.hrtime.bigint();
-      await run('sh', ['-c', `psql "$URL" -X -q -c "$COPY" | gzip -1 > "$OUT"`], {
-        env: { ...process.env, URL: url, COPY: copy, OUT: dump },
-      });
+      // `times` prints the shell's children's CPU (psql and gzip) on its second line: "0m1.23s 0m0.45s".
+      const dumpRun = await withServerCpu(meter, () =>
+        run('sh', ['-c', `psql "$URL" -X -q -c "$COPY" | gzip -1 > "$OUT"; times`], {
+          env: { ...process.env, URL: url, COPY: copy, OUT: dump },
+        }),
+      );
       const dumpSeconds = Number(process.hrtime.bigint() - t) / 1e9;
+      const dumpCpu = { client: childrenCpu(dumpRun.value.stdout), server: dumpRun.serverCpuSeconds };
       const dumpMb = mb(fs.statSync(dump).size);
       log('archive (write, verify, delete) in a process of its own…');
       const worker = path.join(packageRoot, 'dist', 'bench', 'archive-worker.js');
       t = process.hrtime.bigint();
-      const { stdout } = await run(
-        process.execPath,
-        [worker, url, `file://${dir}/archive`, String(batchSize), String(events), String(workers)],
-        {
+      const archiveRun = await withServerCpu(meter, () =>
+        run(process.execPath, [worker, url, `file://${dir}/archive`, String(batchSize), String(events), String(workers)], {
           maxBuffer: 1 << 20,
-        },
+        }),
       );
+      const stdout = archiveRun.value.stdout;
       const w = JSON.parse(stdout.trim()) as {
         seconds: number;
+        cpuSeconds: number;
         deleted: number;
         batches: number;
         peakRssBytes: number;
@@ -120,6 +138,8 @@ async function once(serverUrl: string, events: number, batchSize: number, worker
         speedRatio: dumpSeconds / w.seconds,
         peakRssMb: mb(w.peakRssBytes),
         firstHalfPeakRssMb: mb(w.firstHalfPeakRssBytes),
+        dumpCpu,
+        archiveCpu: { client: w.cpuSeconds, server: archiveRun.serverCpuSeconds },
         steps: w.steps,
       };
     } finally {
@@ -151,6 +171,11 @@ export function printArchive(rows: ArchiveBenchRow[]): string {
       (r) =>
         `${r.events.toLocaleString('en-US')} events, archive steps summed over the batches (workers overlap): plan ${r.steps.plan.toFixed(1)} s, write ${r.steps.write.toFixed(1)} s, verify ${r.steps.verify.toFixed(1)} s, delete ${r.steps.delete.toFixed(1)} s`,
     ),
+    '',
+    ...rows.map((r) => {
+      const cpu = (c: number | undefined) => (c === undefined ? 'not measurable' : `${c.toFixed(1)} s`);
+      return `${r.events.toLocaleString('en-US')} events, CPU: the dump ${cpu(r.dumpCpu.client)} in psql and gzip, ${cpu(r.dumpCpu.server)} in the server; the archive ${cpu(r.archiveCpu.client)} in its process, ${cpu(r.archiveCpu.server)} in the server`;
+    }),
     '',
     'target: archive ≥ 0.5× the dump, peak RSS flat as the events double',
   ].join('\n');

@@ -3,6 +3,8 @@ import type { NormalizeBenchRow } from './normalize.js';
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const timeAndRate = (events: number, seconds: number) => `${seconds.toFixed(1)} s (${int(events / seconds)}/s)`;
+/** The server's CPU meanwhile, where it could be read (a server on this machine). */
+const server = (cpu: number | undefined) => (cpu === undefined ? '' : `; server ${cpu.toFixed(1)} s CPU`);
 
 /** Rows of cells → a Markdown table with aligned columns (pasted into the README as it is). */
 export function table(head: string[], rows: string[][]): string {
@@ -22,6 +24,9 @@ function ratioCell(r: NormalizeBenchRow, k: number): string {
  * Speed: each contender's time and rate, and normalize's speed ratio to the plain INSERT … SELECT
  * (baseline time ÷ normalize time, the median of the rounds': ≥ 0.8× with one worker and ≥ 1.0× with two is the goal).
  * Interactions: what the SQL and the tool wrote (they differ only where the SQL leaves a case out).
+ * CPU: normalize's own process, and the server's for every contender (a baseline is all server):
+ * together they say whether a run waited on the tool or on the database, and how much of the
+ * machine's cores both used.
  */
 function speedTable(rows: NormalizeBenchRow[]): string {
   const workers = rows[0]?.normalize.map((n) => n.workers) ?? [];
@@ -40,9 +45,12 @@ function speedTable(rows: NormalizeBenchRow[]): string {
     int(r.events),
     `${r.payloadMb.toFixed(0)} MB`,
     `${int(r.baseline.interactions)} / ${r.normalize.map((n) => int(n.inserted)).join(', ')}`,
-    timeAndRate(r.events, r.baseline.seconds),
-    timeAndRate(r.events, r.baselineWithQueue.seconds),
-    ...r.normalize.flatMap((n, k) => [`${timeAndRate(r.events, n.seconds)}; ${n.cpuSeconds.toFixed(1)} s CPU`, ratioCell(r, k)]),
+    `${timeAndRate(r.events, r.baseline.seconds)}${server(r.baseline.serverCpuSeconds)}`,
+    `${timeAndRate(r.events, r.baselineWithQueue.seconds)}${server(r.baselineWithQueue.serverCpuSeconds)}`,
+    ...r.normalize.flatMap((n, k) => [
+      `${timeAndRate(r.events, n.seconds)}; ${n.cpuSeconds.toFixed(1)} s CPU${server(n.serverCpuSeconds)}`,
+      ratioCell(r, k),
+    ]),
     r.normalize.map((n) => `${n.peakRssMb.toFixed(0)} MB`).join(' / '),
   ]);
   return table(head, body);

@@ -2,8 +2,9 @@
 // [--workers 1,2] [--batch-size auto|n] [--rounds 1]`: for each provider and size, a database of
 // its own with that many generated events; the provider's mapping done inside PostgreSQL (one
 // INSERT … SELECT, alone and with the queue deletes normalize also does), then `normalize` with
-// each worker count in a process of its own, with its peak memory. Every contender starts from the
-// same state. With `--rounds N` every contender runs N times, in turn, on the same data: each
+// each worker count in a process of its own, with its peak memory and CPU, and the server's CPU
+// during each contender where the server is this machine's (server-cpu.ts). Every contender starts
+// from the same state. With `--rounds N` every contender runs N times, in turn, on the same data: each
 // figure printed is the median of its rounds, and a speed ratio the median of the rounds' own
 // ratios (each one of a baseline and a run minutes apart): on a shared machine one run moves by
 // 10–25% with whatever else the host does.
@@ -24,6 +25,7 @@ import { getProvider } from '../src/providers/index.js';
 import { insertRawEvents, type RawEventColumns } from '../src/stages/import/sql.js';
 import { median } from './median.js';
 import { BENCH_PROVIDERS, type BenchProvider, insertBaseline, insertBaselineTakingQueue } from './normalize-baselines.js';
+import { type ServerCpuMeter, serverCpuMeter, withServerCpu } from './server-cpu.js';
 
 const run = promisify(execFile);
 const USER = '22222222-2222-4222-8222-222222222222';
@@ -162,10 +164,20 @@ export async function load(
   return bytes;
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ seconds: number; value: T }> {
-  const t = process.hrtime.bigint();
-  const value = await fn();
-  return { seconds: Number(process.hrtime.bigint() - t) / 1e9, value };
+/** `fn`'s time and, where the server is this machine's, the server's CPU meanwhile. */
+async function timed<T>(
+  meter: ServerCpuMeter | undefined,
+  fn: () => Promise<T>,
+): Promise<{ seconds: number; value: T; serverCpuSeconds: number | undefined }> {
+  let seconds = 0;
+  const m = await withServerCpu(meter, async () => {
+    const t = process.hrtime.bigint();
+    const value = await fn();
+    // Taken here: the meter waits a moment after the work for the server's figures to settle.
+    seconds = Number(process.hrtime.bigint() - t) / 1e9;
+    return value;
+  });
+  return { ...m, seconds };
 }
 
 /** Back to "imported, nothing normalized": every contender starts from this state. */
@@ -183,11 +195,20 @@ SELECT id, user_id, provider, occurred_at FROM public.raw_events ON CONFLICT DO 
   await db.query('CHECKPOINT');
 }
 
+/** A baseline's time, what it wrote, and the server's CPU meanwhile (undefined: not measurable). */
+interface BaselineRun {
+  seconds: number;
+  interactions: number;
+  serverCpuSeconds: number | undefined;
+}
+
 interface NormalizeRun {
   workers: number;
   seconds: number;
   /** The normalize process's own CPU (user + system), start-up included. */
   cpuSeconds: number;
+  /** The database server's CPU during the run (undefined: the server is not this machine's to read). */
+  serverCpuSeconds: number | undefined;
   inserted: number;
   skipped: number;
   peakRssMb: number;
@@ -195,8 +216,8 @@ interface NormalizeRun {
 
 /** One round: every contender once, in turn, each from the same state. */
 interface NormalizeRound {
-  baseline: { seconds: number; interactions: number };
-  baselineWithQueue: { seconds: number; interactions: number };
+  baseline: BaselineRun;
+  baselineWithQueue: BaselineRun;
   normalize: NormalizeRun[];
 }
 
@@ -205,8 +226,8 @@ export interface NormalizeBenchRow {
   events: number;
   payloadMb: number;
   /** The rounds' medians (time, CPU) and highest peak RSS. */
-  baseline: { seconds: number; interactions: number };
-  baselineWithQueue: { seconds: number; interactions: number };
+  baseline: BaselineRun;
+  baselineWithQueue: BaselineRun;
   normalize: NormalizeRun[];
   /** Per worker count (as `normalize`): the median of the rounds' speed ratios to the plain INSERT … SELECT. */
   ratios: number[];
@@ -216,9 +237,12 @@ export interface NormalizeBenchRow {
 /** Every round's figures folded into one row: medians, and the highest peak memory. */
 function summarizeRounds(provider: BenchProvider, events: number, payloadMb: number, rounds: NormalizeRound[]): NormalizeBenchRow {
   const first = rounds[0]!;
-  const timed = (pick: (r: NormalizeRound) => { seconds: number; interactions: number }) => ({
+  /** The median of what every round measured; undefined if any round could not. */
+  const medianOf = (xs: (number | undefined)[]) => (xs.every((x) => x !== undefined) ? median(xs) : undefined);
+  const timed = (pick: (r: NormalizeRound) => BaselineRun): BaselineRun => ({
     seconds: median(rounds.map((r) => pick(r).seconds)),
     interactions: pick(first).interactions,
+    serverCpuSeconds: medianOf(rounds.map((r) => pick(r).serverCpuSeconds)),
   });
   const runs = first.normalize.map((run, k) => {
     const all = rounds.map((r) => r.normalize[k]!);
@@ -229,6 +253,7 @@ function summarizeRounds(provider: BenchProvider, events: number, payloadMb: num
       workers: run.workers,
       seconds: median(all.map((n) => n.seconds)),
       cpuSeconds: median(all.map((n) => n.cpuSeconds)),
+      serverCpuSeconds: medianOf(all.map((n) => n.serverCpuSeconds)),
       inserted: run.inserted,
       skipped: run.skipped,
       peakRssMb: Math.max(...all.map((n) => n.peakRssMb)),
@@ -246,14 +271,23 @@ function summarizeRounds(provider: BenchProvider, events: number, payloadMb: num
   };
 }
 
-async function normalizeInProcess(url: string, workers: number, batchSize: string): Promise<NormalizeRun> {
+async function normalizeInProcess(
+  meter: ServerCpuMeter | undefined,
+  url: string,
+  workers: number,
+  batchSize: string,
+): Promise<NormalizeRun> {
   const worker = path.join(packageRoot, 'dist', 'bench', 'normalize-worker.js');
-  const { stdout } = await run(process.execPath, [worker, url, String(workers), batchSize], { maxBuffer: 1 << 20 });
+  const { value: stdout, serverCpuSeconds } = await timed(meter, async () => {
+    const { stdout } = await run(process.execPath, [worker, url, String(workers), batchSize], { maxBuffer: 1 << 20 });
+    return stdout;
+  });
   const r = JSON.parse(stdout.trim()) as { seconds: number; cpuSeconds: number; counts: Record<string, number>; peakRssBytes: number };
   return {
     workers,
     seconds: r.seconds,
     cpuSeconds: r.cpuSeconds,
+    serverCpuSeconds,
     inserted: r.counts.inserted ?? 0,
     skipped: r.counts.skipped ?? 0,
     peakRssMb: r.peakRssBytes / 2 ** 20,
@@ -264,21 +298,22 @@ async function benchOnce(o: NormalizeBenchOptions, provider: BenchProvider, even
   return withDatabase(o.serverUrl, async (url, db) => {
     await migrate(db, { files: loadMigrationFiles(migrationsDir) });
     const bytes = await load(db, events, { provider });
+    const meter = await serverCpuMeter(db);
     const rounds: NormalizeRound[] = [];
     for (let round = 1; round <= o.rounds; round++) {
       if (o.rounds > 1) process.stderr.write(`normalize bench: ${provider}, round ${round} of ${o.rounds}\n`);
       await reset(db);
-      const baseline = await timed(() => insertBaseline(db, provider));
+      const baseline = await timed(meter, () => insertBaseline(db, provider));
       await reset(db);
-      const withQueue = await timed(() => insertBaselineTakingQueue(db, provider));
+      const withQueue = await timed(meter, () => insertBaselineTakingQueue(db, provider));
       const runs: NormalizeRun[] = [];
       for (const workers of o.workers) {
         await reset(db);
-        runs.push(await normalizeInProcess(url, workers, o.batchSize));
+        runs.push(await normalizeInProcess(meter, url, workers, o.batchSize));
       }
       rounds.push({
-        baseline: { seconds: baseline.seconds, interactions: baseline.value },
-        baselineWithQueue: { seconds: withQueue.seconds, interactions: withQueue.value },
+        baseline: { seconds: baseline.seconds, interactions: baseline.value, serverCpuSeconds: baseline.serverCpuSeconds },
+        baselineWithQueue: { seconds: withQueue.seconds, interactions: withQueue.value, serverCpuSeconds: withQueue.serverCpuSeconds },
         normalize: runs,
       });
     }
