@@ -99,8 +99,10 @@ async function once(serverUrl: string, events: number, batchSize: number, worker
       let dumpSeconds = 0;
       const dumpRun = await withServerCpu(meter, async () => {
         const t = process.hrtime.bigint();
-        // `times` prints the shell's children's CPU (psql and gzip) on its second line: "0m1.23s 0m0.45s".
-        const out = await run('sh', ['-c', `psql "$URL" -X -q -c "$COPY" | gzip -1 > "$OUT"; times`], {
+        // A failed psql fails the benchmark (pipefail) rather than timing a dump of nothing. `times`
+        // prints the shell's children's CPU (psql and gzip) on its second line: "0m1.23s 0m0.45s".
+        const script = 'set -o pipefail; psql "$URL" -X -q -v ON_ERROR_STOP=1 -c "$COPY" | gzip -1 > "$OUT"; s=$?; times; exit $s';
+        const out = await run('bash', ['-c', script], {
           env: { ...process.env, URL: url, COPY: copy, OUT: dump },
         });
         // Taken here: the meter waits a moment after the work for the server's figures to settle.

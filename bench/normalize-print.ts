@@ -1,5 +1,5 @@
 // The normalize benchmark's tables: speed beside the in-database baseline, then the memory curve.
-import type { NormalizeBenchRow } from './normalize.js';
+import type { NormalizeBenchRow } from './normalize-rounds.js';
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const timeAndRate = (events: number, seconds: number) => `${seconds.toFixed(1)} s (${int(events / seconds)}/s)`;

@@ -23,8 +23,8 @@ import { migrate } from '../src/migrate/migrator.js';
 import { migrationsDir, packageRoot } from '../src/paths.js';
 import { getProvider } from '../src/providers/index.js';
 import { insertRawEvents, type RawEventColumns } from '../src/stages/import/sql.js';
-import { median } from './median.js';
 import { BENCH_PROVIDERS, type BenchProvider, insertBaseline, insertBaselineTakingQueue } from './normalize-baselines.js';
+import { type NormalizeBenchRow, type NormalizeRound, type NormalizeRun, summarizeRounds } from './normalize-rounds.js';
 import { type ServerCpuMeter, serverCpuMeter, withServerCpu } from './server-cpu.js';
 
 const run = promisify(execFile);
@@ -193,82 +193,6 @@ SELECT id, user_id, provider, occurred_at FROM public.raw_events ON CONFLICT DO 
   // Each contender starts with no dirty pages and a fresh WAL budget: without it, the checkpoint
   // the last contender's writes (or the load's) made due fell on whoever ran next.
   await db.query('CHECKPOINT');
-}
-
-/** A baseline's time, what it wrote, and the server's CPU meanwhile (undefined: not measurable). */
-interface BaselineRun {
-  seconds: number;
-  interactions: number;
-  serverCpuSeconds: number | undefined;
-}
-
-interface NormalizeRun {
-  workers: number;
-  seconds: number;
-  /** The normalize process's own CPU (user + system), start-up included. */
-  cpuSeconds: number;
-  /** The database server's CPU during the run (undefined: the server is not this machine's to read). */
-  serverCpuSeconds: number | undefined;
-  inserted: number;
-  skipped: number;
-  peakRssMb: number;
-}
-
-/** One round: every contender once, in turn, each from the same state. */
-interface NormalizeRound {
-  baseline: BaselineRun;
-  baselineWithQueue: BaselineRun;
-  normalize: NormalizeRun[];
-}
-
-export interface NormalizeBenchRow {
-  provider: BenchProvider;
-  events: number;
-  payloadMb: number;
-  /** The rounds' medians (time, CPU) and highest peak RSS. */
-  baseline: BaselineRun;
-  baselineWithQueue: BaselineRun;
-  normalize: NormalizeRun[];
-  /** Per worker count (as `normalize`): the median of the rounds' speed ratios to the plain INSERT … SELECT. */
-  ratios: number[];
-  rounds: NormalizeRound[];
-}
-
-/** Every round's figures folded into one row: medians, and the highest peak memory. */
-function summarizeRounds(provider: BenchProvider, events: number, payloadMb: number, rounds: NormalizeRound[]): NormalizeBenchRow {
-  const first = rounds[0]!;
-  /** The median of what every round measured; undefined if any round could not. */
-  const medianOf = (xs: (number | undefined)[]) => (xs.every((x) => x !== undefined) ? median(xs) : undefined);
-  const timed = (pick: (r: NormalizeRound) => BaselineRun): BaselineRun => ({
-    seconds: median(rounds.map((r) => pick(r).seconds)),
-    interactions: pick(first).interactions,
-    serverCpuSeconds: medianOf(rounds.map((r) => pick(r).serverCpuSeconds)),
-  });
-  const runs = first.normalize.map((run, k) => {
-    const all = rounds.map((r) => r.normalize[k]!);
-    // Every round starts from the same state, so every round writes the same: say so if not.
-    if (all.some((n) => n.inserted !== run.inserted) || rounds.some((r) => r.baseline.interactions !== first.baseline.interactions))
-      process.stderr.write(`normalize bench: ${provider}: the rounds wrote different numbers of interactions\n`);
-    return {
-      workers: run.workers,
-      seconds: median(all.map((n) => n.seconds)),
-      cpuSeconds: median(all.map((n) => n.cpuSeconds)),
-      serverCpuSeconds: medianOf(all.map((n) => n.serverCpuSeconds)),
-      inserted: run.inserted,
-      skipped: run.skipped,
-      peakRssMb: Math.max(...all.map((n) => n.peakRssMb)),
-    };
-  });
-  return {
-    provider,
-    events,
-    payloadMb,
-    baseline: timed((r) => r.baseline),
-    baselineWithQueue: timed((r) => r.baselineWithQueue),
-    normalize: runs,
-    ratios: runs.map((_, k) => median(rounds.map((r) => r.baseline.seconds / r.normalize[k]!.seconds))),
-    rounds,
-  };
 }
 
 async function normalizeInProcess(
