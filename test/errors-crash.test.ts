@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { killAfterBatches, runCli } from './support/cli.js';
-import { migratedTarget, onServer, type TestTarget } from './support/db.js';
+import { migratedTarget, onServer, someoneWaitsForLock, type TestTarget } from './support/db.js';
 import { loadEvents, webforms } from './support/events.js';
 
 const EVENTS = onServer ? 5_000 : 1_000;
@@ -155,13 +155,7 @@ SELECT id, user_id, provider, occurred_at FROM public.raw_events WHERE id = $1`,
           [held.raw_event_id],
         );
         const later = runCli([...target.args, '--json', 'normalize'], { env: NO_KEY });
-        for (let waiting = 0; waiting === 0; ) {
-          const w = await db.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-          );
-          waiting = w.rows[0]!.n;
-          if (waiting === 0) await new Promise((r) => setTimeout(r, 50));
-        }
+        await someoneWaitsForLock(db);
         await tx.query(
           `INSERT INTO public.interactions (user_id, source, source_id, type, occurred_at, raw_event_id)
 SELECT user_id, provider, source_id, 'form_submission', now(), id FROM public.raw_events WHERE id = $1`,

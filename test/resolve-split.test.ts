@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Db } from '../src/db/connect.js';
-import { runCli } from './support/cli.js';
-import { cloneTarget, migratedTarget, onServer, poolerUrl, throughPooler, type TestTarget } from './support/db.js';
+import { type Merge, mergeContacts, readContacts } from '../src/stages/resolve-sql.js';
+import { type CliResult, runCli } from './support/cli.js';
+import { cloneTarget, migratedTarget, onServer, poolerUrl, someoneWaitsForLock, throughPooler, type TestTarget } from './support/db.js';
 import { loadEvents } from './support/events.js';
 
 const PEOPLE = 120;
@@ -108,6 +109,101 @@ describe('parallel resolve never splits a person', {
       await one.drop();
       await many.drop();
       await pooled?.drop();
+    }
+  });
+
+  it('a form linked by its phone while another worker creates the contact of its email ends as one person', async () => {
+    // The interleaving a loaded machine gives now and then, made certain: the form batch reads the
+    // phone's contact and not the email (another worker's contact for it is not committed yet),
+    // so it links by the phone and gives that contact the email, whose insert waits for the
+    // other worker and then finds the email taken.
+    const target = await prepared();
+    const db = await target.open();
+    const watcher = await target.open();
+    try {
+      const sms = await runCli([...target.args, 'resolve', '--create-contacts', '--provider', 'twilio']);
+      assert.equal(sms.code, 0, sms.stderr);
+      let form: Promise<CliResult> | undefined;
+      await db.transaction(async (tx) => {
+        // What `resolve --create-contacts --provider gmail` writes, held open.
+        await tx.query(`
+WITH m AS (
+  SELECT i.id, i.user_id, gen_random_uuid() AS contact_id, i.source_meta->'from'->0->>'value' AS email
+  FROM public.interactions i WHERE i.source = 'gmail'
+), c AS (
+  INSERT INTO public.contacts (id, user_id, display_name, primary_email, source)
+  SELECT contact_id, user_id, email, email, 'gmail' FROM m RETURNING id, user_id
+), p AS (
+  INSERT INTO omni_ingest.pipeline_contacts (contact_id, user_id) SELECT id, user_id FROM c
+), ci AS (
+  INSERT INTO public.contact_identities (user_id, contact_id, kind, value, provider)
+  SELECT m.user_id, m.contact_id, 'email', m.email, 'gmail' FROM m JOIN c ON c.id = m.contact_id
+)
+UPDATE public.interactions i SET contact_id = m.contact_id FROM m, c WHERE i.id = m.id AND c.id = m.contact_id`);
+        form = runCli([...target.args, 'resolve', '--create-contacts', '--provider', 'webform', '--json']);
+        await someoneWaitsForLock(watcher);
+      });
+      const done = await form!;
+      assert.equal(done.code, 0, done.stderr);
+      assert.equal(done.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, PEOPLE);
+      const after = await people(target);
+      assert.equal(after.unlinked, 0);
+      assert.equal(after.contacts.length, PEOPLE, after.contacts.slice(0, 4).join('\n'));
+      assert.ok(
+        after.contacts.every((c) =>
+          /^email:person\d+@example\.com,phone:\+1415555\d{4} <- gmail:m\d+,twilio:SM\d+,webform:form\d+$/.test(c),
+        ),
+        after.contacts[0],
+      );
+    } finally {
+      await watcher.close();
+      await db.close();
+      await target.drop();
+    }
+  });
+
+  it('a split another worker is merging while the form batch waits for it ends as one person, nothing left ambiguous', async () => {
+    // Each person split in two (phone, then email, each its own contact); another worker holds
+    // both locked while it merges the email's contact into the phone's. The form batch sees the
+    // split, waits for those locks and then finds the email's contact gone: it must look again,
+    // not call the form ambiguous.
+    const target = await prepared();
+    const db = await target.open();
+    const watcher = await target.open();
+    try {
+      for (const provider of ['twilio', 'gmail']) {
+        const r = await runCli([...target.args, 'resolve', '--create-contacts', '--provider', provider]);
+        assert.equal(r.code, 0, r.stderr);
+      }
+      let form: Promise<CliResult> | undefined;
+      await db.transaction(async (tx) => {
+        const { rows } = await tx.query<Merge>(`
+SELECT p.contact_id AS keep, e.contact_id AS other, p.user_id
+FROM public.contact_identities p
+JOIN public.contact_identities e ON e.user_id = p.user_id AND e.kind = 'email' AND e.value = 'person' || (right(p.value, 4)::int - 1000) || '@example.com'
+WHERE p.kind = 'phone'`);
+        assert.equal(rows.length, PEOPLE);
+        await readContacts(
+          tx,
+          rows.flatMap((m) => [m.keep, m.other]),
+          true,
+        );
+        await mergeContacts(tx, rows);
+        form = runCli([...target.args, 'resolve', '--create-contacts', '--provider', 'webform', '--json']);
+        await someoneWaitsForLock(watcher);
+      });
+      const done = await form!;
+      assert.equal(done.code, 0, done.stderr);
+      const counts = done.json<{ counts: { linked?: number; ambiguous?: number } }>().counts;
+      assert.equal(counts.ambiguous ?? 0, 0);
+      assert.equal(counts.linked, PEOPLE);
+      const after = await people(target);
+      assert.equal(after.unlinked, 0);
+      assert.equal(after.contacts.length, PEOPLE);
+    } finally {
+      await watcher.close();
+      await db.close();
+      await target.drop();
     }
   });
 

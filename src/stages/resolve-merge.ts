@@ -41,17 +41,29 @@ export function splitPersons(work: Work[], lookup: Lookup): string[][] {
 /**
  * Merges each split person's contacts into the oldest, when every one of them is the pipeline's
  * own and the same user's (otherwise the interactions stay ambiguous, for a person to decide).
- * Returns merged contact → the contact it became. A dry run (`write` false) only reads.
+ * Returns merged contact → the contact it became, and whether a contact of a split was gone: merged
+ * away by another worker since the batch looked, so the caller must look again. A dry run
+ * (`write` false) only reads.
  */
-export async function mergeSplitPersons(db: Queryable, groups: string[][], write: boolean, logger?: Logger): Promise<Map<string, string>> {
+export async function mergeSplitPersons(
+  db: Queryable,
+  groups: string[][],
+  write: boolean,
+  logger?: Logger,
+): Promise<{ moved: Map<string, string>; gone: boolean }> {
   const moved = new Map<string, string>();
-  if (groups.length === 0) return moved;
+  if (groups.length === 0) return { moved, gone: false };
   const found = new Map((await sql.readContacts(db, groups.flat(), write)).map((c) => [c.id, c]));
   const merges: sql.Merge[] = [];
+  let gone = false;
   for (const group of groups) {
     const contacts = group.map((id) => found.get(id));
-    // Gone meanwhile (another worker merged them), or not all ours: leave them to their fate.
-    if (contacts.some((c) => c === undefined || !c.ours || c.user_id !== contacts[0]!.user_id)) continue;
+    if (contacts.some((c) => c === undefined)) {
+      gone = true;
+      continue;
+    }
+    // Not all ours, or not one user's: ambiguous, for a person to decide.
+    if (contacts.some((c) => !c!.ours || c!.user_id !== contacts[0]!.user_id)) continue;
     const [keep, ...others] = (contacts as sql.MergeCandidate[]).sort(
       (a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : 1),
     );
@@ -64,5 +76,5 @@ export async function mergeSplitPersons(db: Queryable, groups: string[][], write
     );
   }
   if (write) await sql.mergeContacts(db, merges);
-  return moved;
+  return { moved, gone };
 }

@@ -28,6 +28,9 @@ export type { ResolveOptions } from './resolve-plan.js';
 /** Deadlock, serialization failure, and a link to a contact merged away meanwhile (23503). */
 const RACES: ReadonlySet<string> = new Set([...CLASH_STATES, '23503']);
 
+/** Looks at the database again this many times when merges by other workers keep overtaking a batch's. */
+const MERGE_ROUNDS = 5;
+
 async function lookupAll(db: Queryable, work: Work[]): Promise<Lookup> {
   const keys = new Map<string, sql.IdentityKey>();
   for (const w of work)
@@ -108,7 +111,7 @@ async function resolveRows(
     tiers: counterparts(row.type, row.source_meta, options.defaultRegion),
     decision: { kind: 'no_identity' },
   }));
-  const lookup = await lookupAll(db, work);
+  let lookup = await lookupAll(db, work);
   // A dry run remembers the contacts its earlier batches would have created.
   for (const [k, c] of simulated ?? []) if (!lookup.has(k)) lookup.set(k, c);
   for (const w of work) w.decision = decide(w.row.user_id, w.tiers, lookup);
@@ -117,13 +120,13 @@ async function resolveRows(
   const plans = options.createContacts ? planContacts(work, lookup) : [];
   if (plans.length > 0) {
     if (write) {
+      // Every interaction naming an identity nobody owned when the batch looked is read again,
+      // the linked ones too: a web form linked by its phone, whose email went to another
+      // worker's contact meanwhile, is that person split, and is merged below.
+      const stale = work.filter((w) => w.tiers.some((t) => t.some((p) => p.identities.some((i) => !lookup.has(keyOf(w.row.user_id, i))))));
       Object.assign(created, await writePlans(db, plans));
       // Read again rather than trust the plans: where another worker won an identity, its contact is the one.
-      const again = await lookupAll(
-        db,
-        work.filter((w) => w.decision.kind === 'none'),
-      );
-      for (const [k, c] of again) lookup.set(k, c);
+      for (const [k, c] of await lookupAll(db, stale)) lookup.set(k, c);
     } else {
       for (const p of plans)
         for (const i of p.identities) {
@@ -133,19 +136,25 @@ async function resolveRows(
       created.contacts = plans.filter((p) => p.isNew).length;
       created.identities = plans.reduce((n, p) => n + p.identities.length, 0);
     }
-    for (const w of work) if (w.decision.kind === 'none') w.decision = decide(w.row.user_id, w.tiers, lookup);
+    for (const w of work) if (w.decision.kind !== 'no_identity') w.decision = decide(w.row.user_id, w.tiers, lookup);
   }
 
   // One person whose identities lead to several contacts the pipeline created: merge them.
   let merged = 0;
-  if (options.createContacts) {
-    const moved = await mergeSplitPersons(db, splitPersons(work, lookup), write, options.logger);
-    if (moved.size > 0) {
-      merged = moved.size;
-      for (const [k, c] of lookup) if (moved.has(c)) lookup.set(k, moved.get(c)!);
-      for (const [k, c] of simulated ?? []) if (moved.has(c)) simulated?.set(k, moved.get(c)!);
-      for (const w of work) if (w.decision.kind === 'ambiguous') w.decision = decide(w.row.user_id, w.tiers, lookup);
+  for (let round = 1; options.createContacts; round++) {
+    const { moved, gone } = await mergeSplitPersons(db, splitPersons(work, lookup), write, options.logger);
+    merged += moved.size;
+    for (const [k, c] of lookup) if (moved.has(c)) lookup.set(k, moved.get(c)!);
+    for (const [k, c] of simulated ?? []) if (moved.has(c)) simulated?.set(k, moved.get(c)!);
+    if (gone && write && round < MERGE_ROUNDS) {
+      // Another worker merged a contact of a split away since the batch looked (its merge had
+      // our lock): what the database holds now, our own merges included, decides again.
+      lookup = await lookupAll(db, work);
+      for (const w of work) if (w.decision.kind !== 'no_identity') w.decision = decide(w.row.user_id, w.tiers, lookup);
+      continue;
     }
+    if (moved.size > 0) for (const w of work) if (w.decision.kind === 'ambiguous') w.decision = decide(w.row.user_id, w.tiers, lookup);
+    break;
   }
 
   const links = work.flatMap((w) => (w.decision.kind === 'link' ? [{ id: w.row.id, contact_id: w.decision.contactId }] : []));

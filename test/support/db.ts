@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { openDb, type Db } from '../../src/db/connect.js';
+import { openDb, type Db, type Queryable } from '../../src/db/connect.js';
 import { loadMigrationFiles } from '../../src/migrate/files.js';
 import { migrate } from '../../src/migrate/migrator.js';
 import { migrationsDir } from '../../src/paths.js';
@@ -210,4 +210,15 @@ export function throughPooler(target: TestTarget): TestTarget {
   const url = u.toString();
   const config = { databaseUrl: url, dataDir: '' };
   return { ...target, args: ['--database-url', url], config, url, open: () => openDb(config) };
+}
+
+/** Resolves once some session of the database waits for a lock (the one a test holds open). */
+export async function someoneWaitsForLock(db: Queryable): Promise<void> {
+  for (;;) {
+    const { rows } = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+    );
+    if (rows[0]!.n > 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
