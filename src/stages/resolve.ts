@@ -41,6 +41,16 @@ async function lookupAll(db: Queryable, work: Work[]): Promise<Lookup> {
   return new Map(matches.map((m) => [keyOf(m.user_id, m), m.contact_id]));
 }
 
+/** A person of the interaction has identities some contact owns and identities nobody owns. */
+function halfKnown(w: Work, lookup: Lookup): boolean {
+  return w.tiers.some((tier) =>
+    tier.some((p) => {
+      const known = p.identities.filter((i) => lookup.has(keyOf(w.row.user_id, i))).length;
+      return known > 0 && known < p.identities.length;
+    }),
+  );
+}
+
 /** Writes the plans; returns how many contacts and identities now exist that did not. */
 async function writePlans(tx: Queryable, plans: ContactPlan[]): Promise<{ contacts: number; identities: number }> {
   const fresh = plans.filter((p) => p.isNew);
@@ -119,14 +129,14 @@ async function resolveRows(
   const created = { contacts: 0, identities: 0 };
   const plans = options.createContacts ? planContacts(work, lookup) : [];
   if (plans.length > 0) {
+    // What the plans were made for, decided again once they are written: the unknown, and the
+    // linked whose person gives its contact another identity — a web form linked by its phone,
+    // whose email another worker's contact took meanwhile, is that person split (merged below).
+    const planned = work.filter((w) => w.decision.kind === 'none' || (w.decision.kind === 'link' && halfKnown(w, lookup)));
     if (write) {
-      // Every interaction naming an identity nobody owned when the batch looked is read again,
-      // the linked ones too: a web form linked by its phone, whose email went to another
-      // worker's contact meanwhile, is that person split, and is merged below.
-      const stale = work.filter((w) => w.tiers.some((t) => t.some((p) => p.identities.some((i) => !lookup.has(keyOf(w.row.user_id, i))))));
       Object.assign(created, await writePlans(db, plans));
       // Read again rather than trust the plans: where another worker won an identity, its contact is the one.
-      for (const [k, c] of await lookupAll(db, stale)) lookup.set(k, c);
+      for (const [k, c] of await lookupAll(db, planned)) lookup.set(k, c);
     } else {
       for (const p of plans)
         for (const i of p.identities) {
@@ -136,7 +146,7 @@ async function resolveRows(
       created.contacts = plans.filter((p) => p.isNew).length;
       created.identities = plans.reduce((n, p) => n + p.identities.length, 0);
     }
-    for (const w of work) if (w.decision.kind !== 'no_identity') w.decision = decide(w.row.user_id, w.tiers, lookup);
+    for (const w of planned) w.decision = decide(w.row.user_id, w.tiers, lookup);
   }
 
   // One person whose identities lead to several contacts the pipeline created: merge them.
@@ -150,7 +160,7 @@ async function resolveRows(
       // Another worker merged a contact of a split away since the batch looked (its merge had
       // our lock): what the database holds now, our own merges included, decides again.
       lookup = await lookupAll(db, work);
-      for (const w of work) if (w.decision.kind !== 'no_identity') w.decision = decide(w.row.user_id, w.tiers, lookup);
+      for (const w of work) if (w.decision.kind === 'ambiguous') w.decision = decide(w.row.user_id, w.tiers, lookup);
       continue;
     }
     if (moved.size > 0) for (const w of work) if (w.decision.kind === 'ambiguous') w.decision = decide(w.row.user_id, w.tiers, lookup);
