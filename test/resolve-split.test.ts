@@ -4,7 +4,7 @@
 // by running resolve again over its unresolved interactions.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Db } from '../src/db/connect.js';
+import type { Db, Queryable } from '../src/db/connect.js';
 import { type Merge, mergeContacts, readContacts } from '../src/stages/resolve-sql.js';
 import { type CliResult, runCli } from './support/cli.js';
 import { cloneTarget, migratedTarget, onServer, poolerUrl, someoneWaitsForLock, throughPooler, type TestTarget } from './support/db.js';
@@ -82,6 +82,38 @@ async function prepared(): Promise<TestTarget> {
   return target;
 }
 
+/**
+ * Runs the CLI with `args` while another worker's transaction (`hold`'s writes and locks) is open,
+ * and commits that transaction once the CLI waits for one of its locks.
+ */
+async function whileAnotherWorkerHolds(target: TestTarget, hold: (tx: Queryable) => Promise<void>, args: string[]): Promise<CliResult> {
+  const db = await target.open();
+  const watcher = await target.open();
+  try {
+    let run: Promise<CliResult> | undefined;
+    await db.transaction(async (tx) => {
+      await hold(tx);
+      run = runCli([...target.args, ...args]);
+      await someoneWaitsForLock(watcher);
+    });
+    return await run!;
+  } finally {
+    await watcher.close();
+    await db.close();
+  }
+}
+
+/** Every person is one contact holding their email, their phone and their three interactions. */
+async function assertOneContactEach(target: TestTarget): Promise<void> {
+  const after = await people(target);
+  assert.equal(after.unlinked, 0);
+  assert.equal(after.contacts.length, PEOPLE, after.contacts.slice(0, 4).join('\n'));
+  assert.ok(
+    after.contacts.every((c) => /^email:person\d+@example\.com,phone:\+1415555\d{4} <- gmail:m\d+,twilio:SM\d+,webform:form\d+$/.test(c)),
+    after.contacts[0],
+  );
+}
+
 describe('parallel resolve never splits a person', {
   skip: onServer ? false : 'needs a real server (several connections)',
   timeout: 300_000,
@@ -118,15 +150,13 @@ describe('parallel resolve never splits a person', {
     // so it links by the phone and gives that contact the email, whose insert waits for the
     // other worker and then finds the email taken.
     const target = await prepared();
-    const db = await target.open();
-    const watcher = await target.open();
     try {
       const sms = await runCli([...target.args, 'resolve', '--create-contacts', '--provider', 'twilio']);
       assert.equal(sms.code, 0, sms.stderr);
-      let form: Promise<CliResult> | undefined;
-      await db.transaction(async (tx) => {
-        // What `resolve --create-contacts --provider gmail` writes, held open.
-        await tx.query(`
+      // What `resolve --create-contacts --provider gmail` writes, held open.
+      const mail = (tx: Queryable) =>
+        tx
+          .query(`
 WITH m AS (
   SELECT i.id, i.user_id, gen_random_uuid() AS contact_id, i.source_meta->'from'->0->>'value' AS email
   FROM public.interactions i WHERE i.source = 'gmail'
@@ -139,25 +169,13 @@ WITH m AS (
   INSERT INTO public.contact_identities (user_id, contact_id, kind, value, provider)
   SELECT m.user_id, m.contact_id, 'email', m.email, 'gmail' FROM m JOIN c ON c.id = m.contact_id
 )
-UPDATE public.interactions i SET contact_id = m.contact_id FROM m, c WHERE i.id = m.id AND c.id = m.contact_id`);
-        form = runCli([...target.args, 'resolve', '--create-contacts', '--provider', 'webform', '--json']);
-        await someoneWaitsForLock(watcher);
-      });
-      const done = await form!;
-      assert.equal(done.code, 0, done.stderr);
-      assert.equal(done.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, PEOPLE);
-      const after = await people(target);
-      assert.equal(after.unlinked, 0);
-      assert.equal(after.contacts.length, PEOPLE, after.contacts.slice(0, 4).join('\n'));
-      assert.ok(
-        after.contacts.every((c) =>
-          /^email:person\d+@example\.com,phone:\+1415555\d{4} <- gmail:m\d+,twilio:SM\d+,webform:form\d+$/.test(c),
-        ),
-        after.contacts[0],
-      );
+UPDATE public.interactions i SET contact_id = m.contact_id FROM m, c WHERE i.id = m.id AND c.id = m.contact_id`)
+          .then(() => undefined);
+      const form = await whileAnotherWorkerHolds(target, mail, ['resolve', '--create-contacts', '--provider', 'webform', '--json']);
+      assert.equal(form.code, 0, form.stderr);
+      assert.equal(form.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, PEOPLE);
+      await assertOneContactEach(target);
     } finally {
-      await watcher.close();
-      await db.close();
       await target.drop();
     }
   });
@@ -168,15 +186,12 @@ UPDATE public.interactions i SET contact_id = m.contact_id FROM m, c WHERE i.id 
     // split, waits for those locks and then finds the email's contact gone: it must look again,
     // not call the form ambiguous.
     const target = await prepared();
-    const db = await target.open();
-    const watcher = await target.open();
     try {
       for (const provider of ['twilio', 'gmail']) {
         const r = await runCli([...target.args, 'resolve', '--create-contacts', '--provider', provider]);
         assert.equal(r.code, 0, r.stderr);
       }
-      let form: Promise<CliResult> | undefined;
-      await db.transaction(async (tx) => {
+      const merging = async (tx: Queryable) => {
         const { rows } = await tx.query<Merge>(`
 SELECT p.contact_id AS keep, e.contact_id AS other, p.user_id
 FROM public.contact_identities p
@@ -189,20 +204,14 @@ WHERE p.kind = 'phone'`);
           true,
         );
         await mergeContacts(tx, rows);
-        form = runCli([...target.args, 'resolve', '--create-contacts', '--provider', 'webform', '--json']);
-        await someoneWaitsForLock(watcher);
-      });
-      const done = await form!;
-      assert.equal(done.code, 0, done.stderr);
-      const counts = done.json<{ counts: { linked?: number; ambiguous?: number } }>().counts;
+      };
+      const form = await whileAnotherWorkerHolds(target, merging, ['resolve', '--create-contacts', '--provider', 'webform', '--json']);
+      assert.equal(form.code, 0, form.stderr);
+      const counts = form.json<{ counts: { linked?: number; ambiguous?: number } }>().counts;
       assert.equal(counts.ambiguous ?? 0, 0);
       assert.equal(counts.linked, PEOPLE);
-      const after = await people(target);
-      assert.equal(after.unlinked, 0);
-      assert.equal(after.contacts.length, PEOPLE);
+      await assertOneContactEach(target);
     } finally {
-      await watcher.close();
-      await db.close();
       await target.drop();
     }
   });
@@ -222,15 +231,7 @@ WHERE p.kind = 'phone'`);
       assert.equal(repair.code, 0, repair.stderr);
       assert.equal(repair.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, PEOPLE);
       assert.match(repair.stderr, /contacts are one person: .* merged into /);
-      const after = await people(target);
-      assert.equal(after.contacts.length, PEOPLE);
-      assert.equal(after.unlinked, 0);
-      assert.ok(
-        after.contacts.every((c) =>
-          /^email:person\d+@example\.com,phone:\+1415555\d{4} <- gmail:m\d+,twilio:SM\d+,webform:form\d+$/.test(c),
-        ),
-        after.contacts[0],
-      );
+      await assertOneContactEach(target);
     } finally {
       await target.drop();
     }
