@@ -114,11 +114,11 @@ async function assertOneContactEach(target: TestTarget): Promise<void> {
   );
 }
 
-describe('parallel resolve never splits a person', {
-  skip: onServer ? false : 'needs a real server (several connections)',
-  timeout: 300_000,
-}, () => {
-  it('three processes with small batches make the same contacts and links as one worker', async () => {
+/** Several processes, or a transaction held open beside the CLI: PGlite has one connection. */
+const CONNECTIONS = { skip: onServer ? false : 'needs a real server (several connections)' };
+
+describe('parallel resolve never splits a person', { timeout: 300_000 }, () => {
+  it('three processes with small batches make the same contacts and links as one worker', CONNECTIONS, async () => {
     const one = await prepared();
     const many = await cloneTarget(one);
     const pooled = poolerUrl ? await cloneTarget(one) : undefined;
@@ -144,7 +144,7 @@ describe('parallel resolve never splits a person', {
     }
   });
 
-  it('a form linked by its phone while another worker creates the contact of its email ends as one person', async () => {
+  it('a form linked by its phone while another worker creates the contact of its email ends as one person', CONNECTIONS, async () => {
     // The interleaving a loaded machine gives now and then, made certain: the form batch reads the
     // phone's contact and not the email (another worker's contact for it is not committed yet),
     // so it links by the phone and gives that contact the email, whose insert waits for the
@@ -180,36 +180,66 @@ UPDATE public.interactions i SET contact_id = m.contact_id FROM m, c WHERE i.id 
     }
   });
 
-  it('a split another worker is merging while the form batch waits for it ends as one person, nothing left ambiguous', async () => {
-    // Each person split in two (phone, then email, each its own contact); another worker holds
-    // both locked while it merges the email's contact into the phone's. The form batch sees the
-    // split, waits for those locks and then finds the email's contact gone: it must look again,
-    // not call the form ambiguous.
+  it(
+    'a split another worker is merging while the form batch waits for it ends as one person, nothing left ambiguous',
+    CONNECTIONS,
+    async () => {
+      // Each person split in two (phone, then email, each its own contact); another worker holds
+      // both locked while it merges the email's contact into the phone's. The form batch sees the
+      // split, waits for those locks and then finds the email's contact gone: it must look again,
+      // not call the form ambiguous.
+      const target = await prepared();
+      try {
+        for (const provider of ['twilio', 'gmail']) {
+          const r = await runCli([...target.args, 'resolve', '--create-contacts', '--provider', provider]);
+          assert.equal(r.code, 0, r.stderr);
+        }
+        const merging = async (tx: Queryable) => {
+          const { rows } = await tx.query<Merge>(`
+SELECT p.contact_id AS keep, e.contact_id AS other, p.user_id
+FROM public.contact_identities p
+JOIN public.contact_identities e ON e.user_id = p.user_id AND e.kind = 'email' AND e.value = 'person' || (right(p.value, 4)::int - 1000) || '@example.com'
+WHERE p.kind = 'phone'`);
+          assert.equal(rows.length, PEOPLE);
+          await readContacts(
+            tx,
+            rows.flatMap((m) => [m.keep, m.other]),
+            true,
+          );
+          await mergeContacts(tx, rows);
+        };
+        const form = await whileAnotherWorkerHolds(target, merging, ['resolve', '--create-contacts', '--provider', 'webform', '--json']);
+        assert.equal(form.code, 0, form.stderr);
+        const counts = form.json<{ counts: { linked?: number; ambiguous?: number } }>().counts;
+        assert.equal(counts.ambiguous ?? 0, 0);
+        assert.equal(counts.linked, PEOPLE);
+        await assertOneContactEach(target);
+      } finally {
+        await target.drop();
+      }
+    },
+  );
+
+  it('a batch that merges a split links its other interactions of the merged contact to the one it became', async () => {
+    // Phone and email each their own contact; then one batch holds the person's mail (decided for
+    // the email's contact) and the form that merges the two: the mail must follow the merge.
     const target = await prepared();
     try {
       for (const provider of ['twilio', 'gmail']) {
         const r = await runCli([...target.args, 'resolve', '--create-contacts', '--provider', provider]);
         assert.equal(r.code, 0, r.stderr);
       }
-      const merging = async (tx: Queryable) => {
-        const { rows } = await tx.query<Merge>(`
-SELECT p.contact_id AS keep, e.contact_id AS other, p.user_id
-FROM public.contact_identities p
-JOIN public.contact_identities e ON e.user_id = p.user_id AND e.kind = 'email' AND e.value = 'person' || (right(p.value, 4)::int - 1000) || '@example.com'
-WHERE p.kind = 'phone'`);
-        assert.equal(rows.length, PEOPLE);
-        await readContacts(
-          tx,
-          rows.flatMap((m) => [m.keep, m.other]),
-          true,
-        );
-        await mergeContacts(tx, rows);
-      };
-      const form = await whileAnotherWorkerHolds(target, merging, ['resolve', '--create-contacts', '--provider', 'webform', '--json']);
-      assert.equal(form.code, 0, form.stderr);
-      const counts = form.json<{ counts: { linked?: number; ambiguous?: number } }>().counts;
-      assert.equal(counts.ambiguous ?? 0, 0);
-      assert.equal(counts.linked, PEOPLE);
+      const db = await target.open();
+      try {
+        await db.query(`UPDATE public.interactions SET contact_id = NULL WHERE source = 'gmail'`);
+      } finally {
+        await db.close();
+      }
+      const repair = await runCli([...target.args, 'resolve', '--retry-unresolved', '--create-contacts', '--json']);
+      assert.equal(repair.code, 0, repair.stderr);
+      const counts = repair.json<{ counts: { merged_contacts?: number; linked?: number } }>().counts;
+      assert.equal(counts.merged_contacts, PEOPLE);
+      assert.equal(counts.linked, 2 * PEOPLE);
       await assertOneContactEach(target);
     } finally {
       await target.drop();

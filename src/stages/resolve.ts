@@ -154,6 +154,10 @@ async function resolveRows(
   for (let round = 1; options.createContacts; round++) {
     const { moved, gone } = await mergeSplitPersons(db, splitPersons(work, lookup), write, options.logger);
     merged += moved.size;
+    // An interaction of the batch decided for a contact just merged away goes to the one it became.
+    for (const w of work)
+      if (w.decision.kind === 'link' && moved.has(w.decision.contactId))
+        w.decision = { kind: 'link', contactId: moved.get(w.decision.contactId)! };
     for (const [k, c] of lookup) if (moved.has(c)) lookup.set(k, moved.get(c)!);
     for (const [k, c] of simulated ?? []) if (moved.has(c)) simulated?.set(k, moved.get(c)!);
     if (gone && write && round < MERGE_ROUNDS) {
