@@ -7,14 +7,16 @@
 // database already holds.
 import type { Queryable } from '../db/connect.js';
 import type { Logger } from '../logger.js';
-import { keyOf, type Lookup, type Work } from './resolve-plan.js';
+import { decide, keyOf, type Lookup, type Work } from './resolve-plan.js';
 import * as sql from './resolve-sql.js';
 
 /**
  * The sets of contacts one person's identities lead to, when there are several: each set is a
- * person split across contacts. Sets sharing a contact are one set.
+ * person split across contacts. An identity is one person's, so everyone of the batch sharing one
+ * is that person too (two forms with one email and two phones are one person with three
+ * identities); each connected set of identities is one person.
  */
-export function splitPersons(work: Work[], lookup: Lookup): string[][] {
+function splitPersons(work: Work[], lookup: Lookup): string[][] {
   const parent = new Map<string, string>();
   const find = (x: string): string => {
     let r = x;
@@ -22,30 +24,31 @@ export function splitPersons(work: Work[], lookup: Lookup): string[][] {
     parent.set(x, r);
     return r;
   };
-  const union = (a: string, b: string) => parent.set(find(a), find(b));
-  for (const w of work) {
+  for (const w of work)
     for (const person of w.tiers.flat()) {
-      const contacts = [
-        ...new Set(person.identities.map((i) => lookup.get(keyOf(w.row.user_id, i))).filter((c): c is string => c !== undefined)),
-      ];
-      if (contacts.length < 2) continue;
-      for (const c of contacts) if (!parent.has(c)) parent.set(c, c);
-      for (const c of contacts.slice(1)) union(contacts[0]!, c);
+      const keys = person.identities.map((i) => keyOf(w.row.user_id, i));
+      for (const k of keys) if (!parent.has(k)) parent.set(k, k);
+      for (const k of keys.slice(1)) parent.set(find(k), find(keys[0]!));
     }
+  const owners = new Map<string, Set<string>>();
+  for (const k of parent.keys()) {
+    const c = lookup.get(k);
+    if (c === undefined) continue;
+    const root = find(k);
+    owners.set(root, (owners.get(root) ?? new Set()).add(c));
   }
-  const groups = new Map<string, string[]>();
-  for (const c of parent.keys()) groups.set(find(c), [...(groups.get(find(c)) ?? []), c]);
-  return [...groups.values()].filter((g) => g.length > 1);
+  return [...owners.values()].filter((o) => o.size > 1).map((o) => [...o]);
 }
 
 /**
- * Merges each split person's contacts into the oldest, when every one of them is the pipeline's
- * own and the same user's (otherwise the interactions stay ambiguous, for a person to decide).
+ * Merges each split person's contacts into one, when they are one user's and at most one of them
+ * was entered by a person: into that one, or else into the oldest. Two contacts people entered
+ * are never merged (their interactions stay ambiguous, for a person to decide).
  * Returns merged contact → the contact it became, and whether a contact of a split was gone: merged
  * away by another worker since the batch looked, so the caller must look again. A dry run
  * (`write` false) only reads.
  */
-export async function mergeSplitPersons(
+async function mergeSplitPersons(
   db: Queryable,
   groups: string[][],
   write: boolean,
@@ -62,10 +65,10 @@ export async function mergeSplitPersons(
       gone = true;
       continue;
     }
-    // Not all ours, or not one user's: ambiguous, for a person to decide.
-    if (contacts.some((c) => !c!.ours || c!.user_id !== contacts[0]!.user_id)) continue;
+    // Two a person entered, or not one user's: ambiguous, for a person to decide.
+    if (contacts.filter((c) => !c!.ours).length > 1 || contacts.some((c) => c!.user_id !== contacts[0]!.user_id)) continue;
     const [keep, ...others] = (contacts as sql.MergeCandidate[]).sort(
-      (a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : 1),
+      (a, b) => Number(a.ours) - Number(b.ours) || a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : 1),
     );
     for (const o of others) {
       merges.push({ keep: keep!.id, other: o.id, user_id: keep!.user_id });
@@ -77,4 +80,44 @@ export async function mergeSplitPersons(
   }
   if (write) await sql.mergeContacts(db, merges);
   return { moved, gone };
+}
+
+/** Looks at the database again this many times when merges by other workers keep overtaking a batch's. */
+const MERGE_ROUNDS = 5;
+
+export interface MergeRun {
+  db: Queryable;
+  work: Work[];
+  lookup: Lookup;
+  /** False for --dry-run: merges are only remembered, in `simulated`. */
+  write: boolean;
+  simulated?: Lookup | undefined;
+  logger?: Logger | undefined;
+  /** The batch's identities read again from the database. */
+  reread: () => Promise<Lookup>;
+}
+
+/**
+ * Merges the persons the batch shows split and decides their interactions again: the ambiguous
+ * ones, and those decided for a contact merged away (they follow it). Returns how many contacts
+ * were merged away, and the lookup to go on with (read again when another worker merged a
+ * contact of a split away since the batch looked: its merge had our lock).
+ */
+export async function mergeSplits(r: MergeRun): Promise<{ merged: number; lookup: Lookup }> {
+  let { lookup } = r;
+  let merged = 0;
+  for (let round = 1; ; round++) {
+    const { moved, gone } = await mergeSplitPersons(r.db, splitPersons(r.work, lookup), r.write, r.logger);
+    merged += moved.size;
+    for (const w of r.work)
+      if (w.decision.kind === 'link' && moved.has(w.decision.contactId))
+        w.decision = { kind: 'link', contactId: moved.get(w.decision.contactId)! };
+    for (const [k, c] of lookup) if (moved.has(c)) lookup.set(k, moved.get(c)!);
+    for (const [k, c] of r.simulated ?? []) if (moved.has(c)) r.simulated?.set(k, moved.get(c)!);
+    const again = gone && r.write && round < MERGE_ROUNDS;
+    if (again) lookup = await r.reread();
+    if (again || moved.size > 0)
+      for (const w of r.work) if (w.decision.kind === 'ambiguous') w.decision = decide(w.row.user_id, w.tiers, lookup);
+    if (!again) return { merged, lookup };
+  }
 }

@@ -149,7 +149,7 @@ export interface Merge {
  * Moves everything of each `other` to its `keep` — identities, interactions and their raw events,
  * timeline entries of interactions — drops its insights (about half a person; the interactions'
  * move queues `keep` for new ones) with their timeline entries and queue rows, fills `keep`'s
- * missing name, email and phone from it, then deletes it. Two statements: the deletes must see
+ * missing name, email and phone from it (when the pipeline made `keep`), then deletes it. Two statements: the deletes must see
  * the moves done.
  */
 export async function mergeContacts(tx: Queryable, merges: Merge[]): Promise<number> {
@@ -171,11 +171,19 @@ WITH m AS (
   RETURNING 1
 ), filled AS (
   UPDATE public.contacts k
-  SET display_name = CASE WHEN k.display_name IS NULL OR k.display_name IN (k.primary_email, k.primary_phone) THEN coalesce(o.display_name, k.display_name) ELSE k.display_name END,
+  -- A name, not the other's placeholder (its email or phone): a placeholder stays its own, which
+  -- the person's name replaces once an interaction gives it.
+  SET display_name = CASE
+        WHEN (k.display_name IS NULL OR k.display_name IN (k.primary_email, k.primary_phone))
+         AND o.display_name IS DISTINCT FROM o.primary_email AND o.display_name IS DISTINCT FROM o.primary_phone
+        THEN coalesce(o.display_name, k.display_name)
+        ELSE k.display_name
+      END,
       primary_email = coalesce(k.primary_email, o.primary_email),
       primary_phone = coalesce(k.primary_phone, o.primary_phone)
   FROM m JOIN public.contacts o ON o.id = m.other
-  WHERE k.id = m.keep
+  -- A contact a person entered keeps what they wrote.
+  WHERE k.id = m.keep AND EXISTS (SELECT 1 FROM omni_ingest.pipeline_contacts p WHERE p.contact_id = k.id)
   RETURNING 1
 )
 SELECT 1`,

@@ -9,7 +9,7 @@ import { retryOnClash } from '../db/retry.js';
 import type { Counts } from './engine/ledger.js';
 import { claimQueued, countQueued, peekCursor, peekQueued } from './engine/queue.js';
 import type { Stage } from './engine/runner.js';
-import { mergeSplitPersons, splitPersons } from './resolve-merge.js';
+import { mergeSplits } from './resolve-merge.js';
 import {
   type ContactPlan,
   counterparts,
@@ -27,9 +27,6 @@ export type { ResolveOptions } from './resolve-plan.js';
 
 /** Deadlock, serialization failure, and a link to a contact merged away meanwhile (23503). */
 const RACES: ReadonlySet<string> = new Set([...CLASH_STATES, '23503']);
-
-/** Looks at the database again this many times when merges by other workers keep overtaking a batch's. */
-const MERGE_ROUNDS = 5;
 
 async function lookupAll(db: Queryable, work: Work[]): Promise<Lookup> {
   const keys = new Map<string, sql.IdentityKey>();
@@ -126,6 +123,19 @@ async function resolveRows(
   for (const [k, c] of simulated ?? []) if (!lookup.has(k)) lookup.set(k, c);
   for (const w of work) w.decision = decide(w.row.user_id, w.tiers, lookup);
 
+  // One person whose identities lead to several contacts: merged, before the plans (the batch
+  // shows it: two forms sharing an email, each with a phone of its own contact) and after them
+  // (another worker took one of the identities meanwhile).
+  let merged = 0;
+  const mergeSplitsNow = async () => {
+    if (!options.createContacts) return;
+    const reread = () => lookupAll(db, work);
+    const m = await mergeSplits({ db, work, lookup, write, simulated, logger: options.logger, reread });
+    merged += m.merged;
+    lookup = m.lookup;
+  };
+  await mergeSplitsNow();
+
   const created = { contacts: 0, identities: 0 };
   const plans = options.createContacts ? planContacts(work, lookup) : [];
   if (plans.length > 0) {
@@ -148,28 +158,7 @@ async function resolveRows(
     }
     for (const w of planned) w.decision = decide(w.row.user_id, w.tiers, lookup);
   }
-
-  // One person whose identities lead to several contacts the pipeline created: merge them.
-  let merged = 0;
-  for (let round = 1; options.createContacts; round++) {
-    const { moved, gone } = await mergeSplitPersons(db, splitPersons(work, lookup), write, options.logger);
-    merged += moved.size;
-    // An interaction of the batch decided for a contact just merged away goes to the one it became.
-    for (const w of work)
-      if (w.decision.kind === 'link' && moved.has(w.decision.contactId))
-        w.decision = { kind: 'link', contactId: moved.get(w.decision.contactId)! };
-    for (const [k, c] of lookup) if (moved.has(c)) lookup.set(k, moved.get(c)!);
-    for (const [k, c] of simulated ?? []) if (moved.has(c)) simulated?.set(k, moved.get(c)!);
-    if (gone && write && round < MERGE_ROUNDS) {
-      // Another worker merged a contact of a split away since the batch looked (its merge had
-      // our lock): what the database holds now, our own merges included, decides again.
-      lookup = await lookupAll(db, work);
-      for (const w of work) if (w.decision.kind === 'ambiguous') w.decision = decide(w.row.user_id, w.tiers, lookup);
-      continue;
-    }
-    if (moved.size > 0) for (const w of work) if (w.decision.kind === 'ambiguous') w.decision = decide(w.row.user_id, w.tiers, lookup);
-    break;
-  }
+  await mergeSplitsNow();
 
   const links = work.flatMap((w) => (w.decision.kind === 'link' ? [{ id: w.row.id, contact_id: w.decision.contactId }] : []));
   const linked = !write ? links.length : links.length === 0 ? 0 : (await sql.linkInteractions(db, JSON.stringify(links))).linked;

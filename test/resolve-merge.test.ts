@@ -1,0 +1,138 @@
+// Merging the contacts one person was split across (SPEC §6), decided by what one batch shows,
+// whatever the batch size: identities shared between interactions make one person of them, a
+// contact a person entered is the one the pipeline's contacts fold into (and keeps what they
+// wrote), and two contacts people entered are never merged.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createContactWithIdentities } from '../src/stages/resolve-sql.js';
+import { runCli } from './support/cli.js';
+import { migratedTarget, type TestTarget } from './support/db.js';
+import { loadEvents, USER_A } from './support/events.js';
+
+const P = '+14155551234';
+const Q = '+14155556789';
+const E = 'pat@example.com';
+const at = (day: number) => new Date(Date.UTC(2025, 2, day)).toISOString();
+
+const sms = (n: number, from: string) => ({
+  MessageSid: `SM${String(n).padStart(32, '0')}`,
+  From: from,
+  To: '+14155550000',
+  Body: `sms ${n}`,
+});
+const form = (id: string, email: string, phone: string, day: number) => ({
+  id,
+  form_id: 'contact',
+  submitted_at: at(day),
+  fields: { name: 'Pat Doe', email, phone, message: `form ${id}` },
+});
+const mail = (id: string, from: string, day: number) => ({
+  id,
+  threadId: id,
+  labelIds: ['INBOX'],
+  internalDate: String(Date.parse(at(day))),
+  payload: {
+    mimeType: 'text/plain',
+    headers: [
+      { name: 'From', value: from },
+      { name: 'To', value: 'me@crm.example' },
+      { name: 'Subject', value: `mail ${id}` },
+    ],
+    body: { data: Buffer.from(`mail ${id}`).toString('base64url') },
+  },
+});
+
+async function run(target: TestTarget, ...args: string[]) {
+  const r = await runCli([...target.args, ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  return r;
+}
+
+/** Each contact as `name: identities <- interactions`, and how many interactions have none. */
+async function contacts(target: TestTarget): Promise<{ contacts: string[]; unlinked: number }> {
+  const db = await target.open();
+  try {
+    const { rows } = await db.query<{ k: string }>(`
+SELECT coalesce(c.display_name, '') || ': '
+       || coalesce((SELECT string_agg(ci.value, ',' ORDER BY ci.value) FROM public.contact_identities ci WHERE ci.contact_id = c.id), '')
+       || ' <- ' || coalesce((SELECT string_agg(i.source_id, ',' ORDER BY i.source_id) FROM public.interactions i WHERE i.contact_id = c.id), '') AS k
+FROM public.contacts c ORDER BY 1`);
+    const unlinked = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.interactions WHERE contact_id IS NULL`);
+    return { contacts: rows.map((r) => r.k), unlinked: unlinked.rows[0]!.n };
+  } finally {
+    await db.close();
+  }
+}
+
+async function load(target: TestTarget, events: [provider: string, payloads: unknown[]][]): Promise<void> {
+  const db = await target.open();
+  try {
+    for (const [provider, payloads] of events) await loadEvents(db, provider, payloads);
+  } finally {
+    await db.close();
+  }
+  await run(target, 'normalize');
+}
+
+async function enter(target: TestTarget, name: string, identities: { kind: 'email' | 'phone'; value: string }[]): Promise<void> {
+  const db = await target.open();
+  try {
+    await createContactWithIdentities(db, { userId: USER_A, displayName: name, identities });
+  } finally {
+    await db.close();
+  }
+}
+
+describe('resolve merges one person split across contacts', { timeout: 120_000 }, () => {
+  for (const size of ['1', '1000']) {
+    it(`two forms sharing an email, each with the phone of a contact of its own, and a mail from the email: one contact (--batch-size ${size})`, async () => {
+      const target = await migratedTarget();
+      try {
+        await load(target, [['twilio', [sms(1, P), sms(2, Q)]]]);
+        await run(target, 'resolve', '--create-contacts');
+        await load(target, [
+          ['webform', [form('f1', E, P, 1), form('f2', E, Q, 2)]],
+          ['gmail', [mail('m1', E, 3)]],
+        ]);
+        const r = await run(target, 'resolve', '--create-contacts', '--batch-size', size, '--json');
+        assert.equal(r.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, 1);
+        const got = await contacts(target);
+        assert.equal(got.unlinked, 0);
+        assert.deepEqual(got.contacts, [`Pat Doe: ${P},${Q},${E} <- SM${'1'.padStart(32, '0')},SM${'2'.padStart(32, '0')},f1,f2,m1`]);
+      } finally {
+        await target.drop();
+      }
+    });
+  }
+
+  it("a form naming a person's own contact (its phone) and a contact resolve made (its email): resolve's folds into the person's, which keeps its name", async () => {
+    const target = await migratedTarget();
+    try {
+      await enter(target, 'Patricia (met at expo)', [{ kind: 'phone', value: P }]);
+      await load(target, [['gmail', [mail('m1', E, 1)]]]);
+      await run(target, 'resolve', '--create-contacts');
+      await load(target, [['webform', [form('f1', E, P, 2)]]]);
+      const r = await run(target, 'resolve', '--create-contacts', '--json');
+      assert.equal(r.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, 1);
+      assert.deepEqual(await contacts(target), { contacts: [`Patricia (met at expo): ${P},${E} <- f1,m1`], unlinked: 0 });
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it('two contacts people entered are never merged: the form naming both stays ambiguous', async () => {
+    const target = await migratedTarget();
+    try {
+      await enter(target, 'Pat at work', [{ kind: 'phone', value: P }]);
+      await enter(target, 'Pat at home', [{ kind: 'email', value: E }]);
+      await load(target, [['webform', [form('f1', E, P, 1)]]]);
+      const r = await run(target, 'resolve', '--create-contacts', '--json');
+      const counts = r.json<{ counts: { merged_contacts?: number; ambiguous?: number } }>().counts;
+      assert.equal(counts.merged_contacts, undefined);
+      assert.equal(counts.ambiguous, 1);
+      assert.deepEqual(await contacts(target), { contacts: [`Pat at home: ${E} <- `, `Pat at work: ${P} <- `], unlinked: 1 });
+    } finally {
+      await target.drop();
+    }
+  });
+});
