@@ -74,6 +74,16 @@ async function load(target: TestTarget, events: [provider: string, payloads: unk
   await run(target, 'normalize');
 }
 
+/** One statement on a connection of its own (the embedded database has one process at a time). */
+async function query<R extends object>(target: TestTarget, sql: string, params: unknown[] = []): Promise<R[]> {
+  const db = await target.open();
+  try {
+    return (await db.query<R>(sql, params)).rows;
+  } finally {
+    await db.close();
+  }
+}
+
 async function enter(target: TestTarget, name: string, identities: { kind: 'email' | 'phone'; value: string }[]): Promise<void> {
   const db = await target.open();
   try {
@@ -115,6 +125,30 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
       const r = await run(target, 'resolve', '--create-contacts', '--json');
       assert.equal(r.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, 1);
       assert.deepEqual(await contacts(target), { contacts: [`Patricia (met at expo): ${P},${E} <- f1,m1`], unlinked: 0 });
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it('the open insights errors of a contact merged away are discarded, naming the contact it became', async () => {
+    const target = await migratedTarget();
+    try {
+      await load(target, [['twilio', [sms(1, P)]]]);
+      await run(target, 'resolve', '--create-contacts');
+      await load(target, [['gmail', [mail('m1', E, 1)]]]);
+      await run(target, 'resolve', '--create-contacts');
+      const owners = await query<{ kind: string; contact_id: string }>(target, 'SELECT kind, contact_id FROM public.contact_identities');
+      const of = (kind: string) => owners.find((r) => r.kind === kind)!.contact_id;
+      await query(
+        target,
+        `INSERT INTO public.raw_event_errors (user_id, stage, error, context) VALUES ($1, 'insights', 'the model refused', jsonb_build_object('contact_id', $2::text))`,
+        [USER_A, of('email')],
+      );
+      await load(target, [['webform', [form('f1', E, P, 2)]]]);
+      await run(target, 'resolve', '--create-contacts');
+      assert.deepEqual(await query(target, `SELECT status, close_reason FROM public.raw_event_errors WHERE stage = 'insights'`), [
+        { status: 'discarded', close_reason: `its contact was merged into ${of('phone')}` },
+      ]);
     } finally {
       await target.drop();
     }

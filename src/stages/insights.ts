@@ -8,6 +8,8 @@
 //      letters, complete the queue rows and move the ledger.
 // A contact that changed while the model was answering keeps its queue row (the lease is given
 // back), so the newer interactions get their own insights.
+import type { Queryable } from '../db/connect.js';
+import { retryOnClash } from '../db/retry.js';
 import type { DeadLetterOf } from '../dead-letters/letters.js';
 import { resolveDeadLetters, writeDeadLetters } from '../dead-letters/sql.js';
 import { errorMessage } from '../errors.js';
@@ -17,6 +19,7 @@ import { cleanJson } from '../text.js';
 import { leaseOwner, reclaimDeadLeases, withLease, type Lease } from './engine/lease.js';
 import { countQueued, peekCursor, peekQueued } from './engine/queue.js';
 import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from './engine/runner.js';
+import { lockContacts } from './contact-locks.js';
 import * as sql from './insights-sql.js';
 
 type InsightsCount =
@@ -195,32 +198,44 @@ export function createInsightsStage(options: InsightsStageOptions): Stage<Insigh
     counts.dead_lettered = dead.length;
 
     const sent = toSend.map((s) => s.ctx.contactId).filter((id) => done.has(id));
-    await input.db.transaction(async (tx) => {
+    // One transaction, run again whole if it meets a merge in a deadlock: it works on copies.
+    const write = async (tx: Queryable) => {
+      const c = { ...counts };
+      const finished = new Set(done);
+      // Locked against a merge, as the merge locks them; one merged away while the model answered
+      // gets nothing written: its insights and letters were about half a person who is gone.
+      const live = await lockContacts(tx, sent);
       // New interactions committed while the model answered: keep those contacts queued.
       const now = await sql.currentDigests(tx, sent);
       for (const { ctx, digest } of toSend) {
-        if (done.has(ctx.contactId) && now.has(ctx.contactId) && now.get(ctx.contactId) !== digest) {
-          done.delete(ctx.contactId);
-          counts.requeued++;
+        if (finished.has(ctx.contactId) && now.has(ctx.contactId) && now.get(ctx.contactId) !== digest) {
+          finished.delete(ctx.contactId);
+          c.requeued++;
         }
       }
-      counts.inserted = insights.length === 0 ? 0 : await sql.insertInsights(tx, JSON.stringify(insights));
-      counts.duplicates = insights.length - counts.inserted;
-      const letters = await writeDeadLetters(tx, dead);
-      if (letters.recurring) counts.recurring = letters.recurring;
+      const kept = insights.filter((i) => live.has(i.subject_id));
+      c.inserted = kept.length === 0 ? 0 : await sql.insertInsights(tx, JSON.stringify(kept));
+      c.duplicates = kept.length - c.inserted;
+      const letters = await writeDeadLetters(
+        tx,
+        dead.filter((d) => live.has(d.context.contact_id)),
+      );
+      if (letters.recurring) c.recurring = letters.recurring;
       const resolved = await resolveDeadLetters(tx, {
         stage: 'insights',
-        itemIds: [...done],
+        itemIds: [...finished],
         stillFailing: letters.keys,
         runId: input.runId,
         reason: 'insights succeeded',
       });
-      if (resolved) counts.resolved = resolved;
-      await lease.complete(tx, [...done]);
+      if (resolved) c.resolved = resolved;
+      await lease.complete(tx, [...finished]);
       // Stopped: the contacts never answered are not taken (they go back to the queue).
-      if (input.signal.aborted) counts.events = done.size + counts.requeued;
-      await input.record(tx, counts);
-    });
+      if (input.signal.aborted) c.events = finished.size + c.requeued;
+      await input.record(tx, c);
+      return c;
+    };
+    Object.assign(counts, await retryOnClash(() => input.db.transaction(write)));
     // Contacts not completed go back when the lease ends: changed ones for the next batch, failed ones for the next run.
     if (failure !== undefined) throw failure;
     // Stopped: only what was answered (or needed no answer) counts as taken.

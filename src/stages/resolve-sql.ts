@@ -148,7 +148,7 @@ export interface Merge {
 /**
  * Moves everything of each `other` to its `keep` — identities, interactions and their raw events,
  * timeline entries of interactions — drops its insights (about half a person; the interactions'
- * move queues `keep` for new ones) with their timeline entries and queue rows, fills `keep`'s
+ * move queues `keep` for new ones) with their timeline entries, queue rows and open errors, fills `keep`'s
  * missing name, email and phone from it (when the pipeline made `keep`), then deletes it. Two statements: the deletes must see
  * the moves done.
  */
@@ -203,6 +203,13 @@ WITH m AS (
   RETURNING 1
 ), queued AS (
   DELETE FROM omni_ingest.work_queue w USING m WHERE w.stage = 'insights' AND w.item_id = m.other RETURNING 1
+), letters AS (
+  -- Its open insights errors are about a contact that is gone (its interactions queue \`keep\`).
+  UPDATE public.raw_event_errors e
+  SET status = 'discarded', closed_at = now(), close_reason = 'its contact was merged into ' || m.keep
+  FROM m
+  WHERE e.stage = 'insights' AND e.status = 'open' AND e.item_id = m.other AND e.user_id = m.user_id
+  RETURNING 1
 ), gone AS (
   DELETE FROM public.contacts c USING m WHERE c.id = m.other AND c.user_id = m.user_id RETURNING c.id
 )

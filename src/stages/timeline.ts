@@ -3,6 +3,8 @@
 // build human-readable entries, upsert them on (user_id, source_type, source_id), move the
 // ledger, commit. Idempotent: a re-run adds nothing and rewrites only entries that changed.
 import type { Queryable } from '../db/connect.js';
+import { retryOnClash } from '../db/retry.js';
+import { lockContacts } from './contact-locks.js';
 import type { Counts } from './engine/ledger.js';
 import { claimQueued, countQueued, peekCursor, peekQueued, type QueuedItem, type QueueStage } from './engine/queue.js';
 import type { BatchInput, BatchOutput, DryBatchInput, DryBatchOutput, Stage } from './engine/runner.js';
@@ -118,6 +120,8 @@ interface Built {
   entries: sql.TimelineEntryRow[];
   /** Items whose source is gone or has no contact: their entries, if any, are stale. */
   stale: { user_id: string; source_type: string; source_id: string }[];
+  /** Entries left out because their contact was merged away meanwhile. */
+  gone?: number;
 }
 
 async function build(db: Queryable, items: QueuedItem[]): Promise<Built> {
@@ -152,22 +156,38 @@ function countsOf(taken: number, built: Built, written: { inserted: number; upda
     written: written.inserted,
     updated: written.updated,
     unchanged: built.entries.length - written.inserted - written.updated,
-    skipped: built.stale.length,
+    skipped: built.stale.length + (built.gone ?? 0),
     removed,
   };
 }
 
+/**
+ * The entries whose contact is still there, locked against a merge until the batch commits; an
+ * entry of a contact merged away since the batch read it is skipped — its interaction moved and
+ * was queued again, its insight is deleted.
+ */
+async function onLiveContacts(tx: Queryable, built: Built): Promise<Built> {
+  if (built.entries.length === 0) return built;
+  const live = await lockContacts(tx, [...new Set(built.entries.map((e) => e.contact_id))]);
+  const entries = built.entries.filter((e) => live.has(e.contact_id));
+  if (entries.length === built.entries.length) return built;
+  return { entries, stale: built.stale, gone: built.entries.length - entries.length };
+}
+
 async function realBatch(input: BatchInput): Promise<BatchOutput<TimelineCount>> {
-  return input.db.transaction(async (tx) => {
-    const items = await claimQueued(tx, STAGES, input.range, input.size);
-    if (items.length === 0) return { taken: 0, counts: {} };
-    const built = await build(tx, items);
-    const written = built.entries.length === 0 ? { inserted: 0, updated: 0 } : await sql.upsertEntries(tx, JSON.stringify(built.entries));
-    const removed = built.stale.length === 0 ? 0 : await sql.removeEntries(tx, JSON.stringify(built.stale));
-    const counts = countsOf(items.length, built, written, removed);
-    await input.record(tx, counts);
-    return { taken: items.length, counts };
-  });
+  // A merge may deadlock with the batch (each waiting for a row the other holds): run again whole.
+  return retryOnClash(() => input.db.transaction((tx) => writeBatch(tx, input)));
+}
+
+async function writeBatch(tx: Queryable, input: BatchInput): Promise<BatchOutput<TimelineCount>> {
+  const items = await claimQueued(tx, STAGES, input.range, input.size);
+  if (items.length === 0) return { taken: 0, counts: {} };
+  const built = await onLiveContacts(tx, await build(tx, items));
+  const written = built.entries.length === 0 ? { inserted: 0, updated: 0 } : await sql.upsertEntries(tx, JSON.stringify(built.entries));
+  const removed = built.stale.length === 0 ? 0 : await sql.removeEntries(tx, JSON.stringify(built.stale));
+  const counts = countsOf(items.length, built, written, removed);
+  await input.record(tx, counts);
+  return { taken: items.length, counts };
 }
 
 async function dryBatch(input: DryBatchInput<string>): Promise<DryBatchOutput<TimelineCount, string | undefined>> {
