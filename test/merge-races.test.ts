@@ -14,8 +14,9 @@ import { runStage } from '../src/stages/engine/runner.js';
 import { createInsightsStage } from '../src/stages/insights.js';
 import { createResolveStage } from '../src/stages/resolve.js';
 import { type Merge, mergeContacts, readContacts } from '../src/stages/resolve-sql.js';
-import { type CliResult, runCli } from './support/cli.js';
-import { migratedTarget, onServer, someoneWaitsForLock, type TestTarget } from './support/db.js';
+import { runCli } from './support/cli.js';
+import { migratedTarget, onServer, type TestTarget } from './support/db.js';
+import { whileAnotherWorkerHolds } from './support/held.js';
 import { loadEvents } from './support/events.js';
 
 const P = '+14155551234';
@@ -137,18 +138,10 @@ describe('a merge while insights and timeline write about the contacts', { timeo
       await splitPerson(target);
       const r = await runCli([...target.args, 'insights', '--insights-provider', 'heuristic']);
       assert.equal(r.code, 0, r.stderr);
+      const done = await whileAnotherWorkerHolds(target, mergeInto, ['timeline', '--json']);
+      assert.equal(done.code, 0, done.stderr);
       const db = await target.open();
-      const watcher = await target.open();
       try {
-        let timeline: Promise<CliResult> | undefined;
-        await db.transaction(async (tx) => {
-          await mergeInto(tx);
-          timeline = runCli([...target.args, 'timeline', '--json']);
-          // The timeline batch waits for the merge's lock, or (were it not to) ends first.
-          await Promise.race([someoneWaitsForLock(watcher), timeline]);
-        });
-        const done = await timeline!;
-        assert.equal(done.code, 0, done.stderr);
         const again = await runCli([...target.args, 'timeline']);
         assert.equal(again.code, 0, again.stderr);
         assert.equal(await count(db, ORPHAN_ENTRIES), 0);
@@ -156,7 +149,6 @@ describe('a merge while insights and timeline write about the contacts', { timeo
         // Both interactions are on the one contact's timeline.
         assert.equal(await count(db, `SELECT count(*)::int AS n FROM public.contact_timeline WHERE source_type = 'interaction'`), 2);
       } finally {
-        await watcher.close();
         await db.close();
       }
     } finally {

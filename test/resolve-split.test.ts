@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Db, Queryable } from '../src/db/connect.js';
 import { type Merge, mergeContacts, readContacts } from '../src/stages/resolve-sql.js';
-import { type CliResult, runCli } from './support/cli.js';
-import { cloneTarget, migratedTarget, onServer, poolerUrl, someoneWaitsForLock, throughPooler, type TestTarget } from './support/db.js';
+import { runCli } from './support/cli.js';
+import { cloneTarget, migratedTarget, onServer, poolerUrl, throughPooler, type TestTarget } from './support/db.js';
+import { whileAnotherWorkerHolds } from './support/held.js';
 import { loadEvents } from './support/events.js';
 
 const PEOPLE = 120;
@@ -80,27 +81,6 @@ async function prepared(): Promise<TestTarget> {
   const n = await runCli([...target.args, 'normalize']);
   assert.equal(n.code, 0, n.stderr);
   return target;
-}
-
-/**
- * Runs the CLI with `args` while another worker's transaction (`hold`'s writes and locks) is open,
- * and commits that transaction once the CLI waits for one of its locks.
- */
-async function whileAnotherWorkerHolds(target: TestTarget, hold: (tx: Queryable) => Promise<void>, args: string[]): Promise<CliResult> {
-  const db = await target.open();
-  const watcher = await target.open();
-  try {
-    let run: Promise<CliResult> | undefined;
-    await db.transaction(async (tx) => {
-      await hold(tx);
-      run = runCli([...target.args, ...args]);
-      await someoneWaitsForLock(watcher);
-    });
-    return await run!;
-  } finally {
-    await watcher.close();
-    await db.close();
-  }
 }
 
 /** Every person is one contact holding their email, their phone and their three interactions. */
