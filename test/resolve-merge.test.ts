@@ -115,6 +115,36 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
     });
   }
 
+  for (const order of ['the one in the middle', 'the newest']) {
+    it(`a contact two forms each join to another is merged with both, nothing lost (it is ${order})`, async () => {
+      // Y owns P, X an email and Q, Z another email; one form names X's email with P, another
+      // X's Q with Z's email: X, Y and Z are one person, and X sits in both of the forms' pairs.
+      const X = 'x@example.com';
+      const Z = 'z@example.com';
+      const target = await migratedTarget();
+      try {
+        const y = (): [string, unknown[]] => ['twilio', [sms(1, P)]];
+        const x = (): [string, unknown[]] => ['webform', [form('fx', X, Q, 1)]];
+        const z = (): [string, unknown[]] => ['gmail', [mail('mz', Z, 2)]];
+        for (const events of order === 'the newest' ? [y(), z(), x()] : [y(), x(), z()]) {
+          await load(target, [events]);
+          await run(target, 'resolve', '--create-contacts');
+        }
+        await load(target, [['webform', [form('f1', X, P, 3), form('f2', Z, Q, 4)]]]);
+        const r = await run(target, 'resolve', '--create-contacts', '--json');
+        assert.equal(r.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, 2);
+        const got = await contacts(target);
+        assert.equal(got.unlinked, 0);
+        assert.deepEqual(
+          got.contacts.map((c) => c.replace(/^[^:]*: /, '')),
+          [`${P},${Q},${X},${Z} <- SM${'1'.padStart(32, '0')},f1,f2,fx,mz`],
+        );
+      } finally {
+        await target.drop();
+      }
+    });
+  }
+
   it("a form naming a person's own contact (its phone) and a contact resolve made (its email): resolve's folds into the person's, which keeps its name", async () => {
     const target = await migratedTarget();
     try {
@@ -149,6 +179,48 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
       assert.deepEqual(await query(target, `SELECT status, close_reason FROM public.raw_event_errors WHERE stage = 'insights'`), [
         { status: 'discarded', close_reason: `its contact was merged into ${of('phone')}` },
       ]);
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it('a contact resolve made, which two forms join to two contacts people entered, merges with neither', async () => {
+    const X = 'x@example.com';
+    const Z = 'z@example.com';
+    const target = await migratedTarget();
+    try {
+      await enter(target, 'Pat at work', [{ kind: 'phone', value: P }]);
+      await enter(target, 'Pat at home', [{ kind: 'email', value: Z }]);
+      await load(target, [['webform', [form('fx', X, Q, 1)]]]);
+      await run(target, 'resolve', '--create-contacts');
+      await load(target, [['webform', [form('f1', X, P, 2), form('f2', Z, Q, 3)]]]);
+      const r = await run(target, 'resolve', '--create-contacts', '--json');
+      const counts = r.json<{ counts: { merged_contacts?: number; ambiguous?: number } }>().counts;
+      assert.equal(counts.merged_contacts, undefined);
+      assert.equal(counts.ambiguous, 2);
+      assert.deepEqual(await contacts(target), {
+        contacts: ['Pat Doe: +14155556789,x@example.com <- fx', `Pat at home: ${Z} <- `, `Pat at work: ${P} <- `],
+        unlinked: 2,
+      });
+    } finally {
+      await target.drop();
+    }
+  });
+
+  it('--dry-run in small batches says what the run will do: a merge counted once, later batches deciding by it', async () => {
+    const target = await migratedTarget();
+    try {
+      await load(target, [['twilio', [sms(1, P), sms(2, Q)]]]);
+      await run(target, 'resolve', '--create-contacts');
+      await load(target, [['webform', [form('f1', E, P, 1), form('f2', E, Q, 2), form('f3', E, P, 3), form('f4', E, Q, 4)]]]);
+      const before = await contacts(target);
+      type Counts = { counts: Record<string, number> };
+      const dry = (await run(target, 'resolve', '--create-contacts', '--batch-size', '1', '--dry-run', '--json')).json<Counts>().counts;
+      assert.deepEqual(await contacts(target), before, 'a dry run writes nothing');
+      const real = (await run(target, 'resolve', '--create-contacts', '--batch-size', '1', '--json')).json<Counts>().counts;
+      assert.equal(real.merged_contacts, 1);
+      for (const k of ['linked', 'merged_contacts', 'created_contacts', 'created_identities', 'ambiguous', 'unresolved'])
+        assert.equal(dry[k], real[k], k);
     } finally {
       await target.drop();
     }

@@ -214,12 +214,13 @@ export function createInsightsStage(options: InsightsStageOptions): Stage<Insigh
         }
       }
       const kept = insights.filter((i) => live.has(i.subject_id));
+      const keptDead = dead.filter((d) => live.has(d.context.contact_id));
+      c.generated = kept.length;
+      c.dead_lettered = keptDead.length;
+      c.skipped += sent.filter((id) => !live.has(id)).length;
       c.inserted = kept.length === 0 ? 0 : await sql.insertInsights(tx, JSON.stringify(kept));
       c.duplicates = kept.length - c.inserted;
-      const letters = await writeDeadLetters(
-        tx,
-        dead.filter((d) => live.has(d.context.contact_id)),
-      );
+      const letters = await writeDeadLetters(tx, keptDead);
       if (letters.recurring) c.recurring = letters.recurring;
       const resolved = await resolveDeadLetters(tx, {
         stage: 'insights',

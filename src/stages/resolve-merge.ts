@@ -12,9 +12,10 @@ import * as sql from './resolve-sql.js';
 
 /**
  * The sets of contacts one person's identities lead to, when there are several: each set is a
- * person split across contacts. An identity is one person's, so everyone of the batch sharing one
- * is that person too (two forms with one email and two phones are one person with three
- * identities); each connected set of identities is one person.
+ * person split across contacts. An identity is one person's, and so is a contact: everyone of
+ * the batch sharing an identity, and every identity a contact owns, is one person (two forms
+ * with one email and two phones are one person with three identities). The sets are disjoint —
+ * a contact is in one at most — so one merge statement can apply them all.
  */
 function splitPersons(work: Work[], lookup: Lookup): string[][] {
   const parent = new Map<string, string>();
@@ -24,11 +25,20 @@ function splitPersons(work: Work[], lookup: Lookup): string[][] {
     parent.set(x, r);
     return r;
   };
+  const node = (k: string) => {
+    if (!parent.has(k)) parent.set(k, k);
+    return k;
+  };
+  const union = (a: string, b: string) => parent.set(find(node(a)), find(node(b)));
+  const contactNode = (c: string) => `\u0002${c}`;
   for (const w of work)
     for (const person of w.tiers.flat()) {
       const keys = person.identities.map((i) => keyOf(w.row.user_id, i));
-      for (const k of keys) if (!parent.has(k)) parent.set(k, k);
-      for (const k of keys.slice(1)) parent.set(find(k), find(keys[0]!));
+      for (const k of keys) {
+        union(k, keys[0]!);
+        const c = lookup.get(k);
+        if (c !== undefined) union(k, contactNode(c));
+      }
     }
   const owners = new Map<string, Set<string>>();
   for (const k of parent.keys()) {
@@ -82,6 +92,28 @@ async function mergeSplitPersons(
   return { moved, gone };
 }
 
+/**
+ * What a dry run's earlier batches would have written, for its later batches to start from: the
+ * identities of the contacts they would have created, and the contacts they would have merged
+ * away (→ the contact each became), which the database still holds.
+ */
+export interface Simulation {
+  identities: Lookup;
+  merged: Map<string, string>;
+}
+
+/** A lookup as a dry run's earlier batches would have left it. */
+export function simulated(lookup: Lookup, simulation: Simulation): void {
+  // Follows chains (merged into a contact merged away later); the bound only guards the loop.
+  const settle = (contact: string) => {
+    let c = contact;
+    for (let hops = 0; simulation.merged.has(c) && hops <= simulation.merged.size; hops++) c = simulation.merged.get(c)!;
+    return c;
+  };
+  for (const [k, c] of lookup) lookup.set(k, settle(c));
+  for (const [k, c] of simulation.identities) if (!lookup.has(k)) lookup.set(k, settle(c));
+}
+
 /** Looks at the database again this many times when merges by other workers keep overtaking a batch's. */
 const MERGE_ROUNDS = 5;
 
@@ -89,9 +121,9 @@ export interface MergeRun {
   db: Queryable;
   work: Work[];
   lookup: Lookup;
-  /** False for --dry-run: merges are only remembered, in `simulated`. */
+  /** False for --dry-run: merges are only remembered, in `simulation`. */
   write: boolean;
-  simulated?: Lookup | undefined;
+  simulation?: Simulation | undefined;
   logger?: Logger | undefined;
   /** The batch's identities read again from the database. */
   reread: () => Promise<Lookup>;
@@ -113,7 +145,10 @@ export async function mergeSplits(r: MergeRun): Promise<{ merged: number; lookup
       if (w.decision.kind === 'link' && moved.has(w.decision.contactId))
         w.decision = { kind: 'link', contactId: moved.get(w.decision.contactId)! };
     for (const [k, c] of lookup) if (moved.has(c)) lookup.set(k, moved.get(c)!);
-    for (const [k, c] of r.simulated ?? []) if (moved.has(c)) r.simulated?.set(k, moved.get(c)!);
+    if (r.simulation) {
+      for (const [k, c] of r.simulation.identities) if (moved.has(c)) r.simulation.identities.set(k, moved.get(c)!);
+      for (const [other, keep] of moved) r.simulation.merged.set(other, keep);
+    }
     const again = gone && r.write && round < MERGE_ROUNDS;
     if (again) lookup = await r.reread();
     if (again || moved.size > 0)

@@ -174,9 +174,10 @@ WITH m AS (
   -- A name, not the other's placeholder (its email or phone): a placeholder stays its own, which
   -- the person's name replaces once an interaction gives it.
   SET display_name = CASE
-        WHEN (k.display_name IS NULL OR k.display_name IN (k.primary_email, k.primary_phone))
+        WHEN (k.display_name IS NULL OR k.display_name IN (k.primary_email, k.primary_phone) OR k.display_name ~ '^[0-9]{1,32}$')
          AND o.display_name IS DISTINCT FROM o.primary_email AND o.display_name IS DISTINCT FROM o.primary_phone
-        THEN coalesce(o.display_name, k.display_name)
+         AND o.display_name !~ '^[0-9]{1,32}$'
+        THEN o.display_name
         ELSE k.display_name
       END,
       primary_email = coalesce(k.primary_email, o.primary_email),

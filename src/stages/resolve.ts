@@ -9,7 +9,7 @@ import { retryOnClash } from '../db/retry.js';
 import type { Counts } from './engine/ledger.js';
 import { claimQueued, countQueued, peekCursor, peekQueued } from './engine/queue.js';
 import type { Stage } from './engine/runner.js';
-import { mergeSplits } from './resolve-merge.js';
+import { mergeSplits, type Simulation, simulated } from './resolve-merge.js';
 import {
   type ContactPlan,
   counterparts,
@@ -76,11 +76,6 @@ async function writePlans(tx: Queryable, plans: ContactPlan[]): Promise<{ contac
   return { contacts: fresh.length - removed, identities };
 }
 
-/**
- * Decides, creates (if asked) and links a batch's interactions, `db` being the batch's
- * transaction. With `simulated` (--dry-run) nothing is written: contacts are created in that
- * lookup only, which the next dry batch starts from.
- */
 type ResolveCount =
   | 'linked'
   | 'created_contacts'
@@ -103,14 +98,19 @@ function namesOf(work: Work[], lookup: Lookup): { contact_id: string; name: stri
   });
 }
 
+/**
+ * Decides, creates (if asked) and links a batch's interactions, `db` being the batch's
+ * transaction. With a `simulation` (--dry-run) nothing is written: the contacts created and
+ * merged are remembered there, for the next dry batch to start from.
+ */
 async function resolveRows(
   db: Queryable,
   taken: number,
   rows: sql.ResolveInteractionRow[],
   options: ResolveOptions,
-  simulated?: Lookup,
+  simulation?: Simulation,
 ): Promise<Counts<ResolveCount>> {
-  const write = simulated === undefined;
+  const write = simulation === undefined;
   // Gone, or linked since it was queued (by hand, by another tool): nothing to resolve.
   const pending = rows.filter((r) => r.contact_id === null);
   const work: Work[] = pending.map((row) => ({
@@ -119,8 +119,8 @@ async function resolveRows(
     decision: { kind: 'no_identity' },
   }));
   let lookup = await lookupAll(db, work);
-  // A dry run remembers the contacts its earlier batches would have created.
-  for (const [k, c] of simulated ?? []) if (!lookup.has(k)) lookup.set(k, c);
+  // A dry run remembers the contacts its earlier batches would have created and merged.
+  if (simulation) simulated(lookup, simulation);
   for (const w of work) w.decision = decide(w.row.user_id, w.tiers, lookup);
 
   // One person whose identities lead to several contacts: merged, before the plans (the batch
@@ -130,7 +130,7 @@ async function resolveRows(
   const mergeSplitsNow = async () => {
     if (!options.createContacts) return;
     const reread = () => lookupAll(db, work);
-    const m = await mergeSplits({ db, work, lookup, write, simulated, logger: options.logger, reread });
+    const m = await mergeSplits({ db, work, lookup, write, simulation, logger: options.logger, reread });
     merged += m.merged;
     lookup = m.lookup;
   };
@@ -151,7 +151,7 @@ async function resolveRows(
       for (const p of plans)
         for (const i of p.identities) {
           lookup.set(keyOf(p.userId, i), p.contactId);
-          simulated?.set(keyOf(p.userId, i), p.contactId);
+          simulation?.identities.set(keyOf(p.userId, i), p.contactId);
         }
       created.contacts = plans.filter((p) => p.isNew).length;
       created.identities = plans.reduce((n, p) => n + p.identities.length, 0);
@@ -181,10 +181,10 @@ async function resolveRows(
   return counts;
 }
 
-/** A dry run's keyset position, and the contacts its earlier batches would have created. */
+/** A dry run's keyset position, and what its earlier batches would have written. */
 interface DryCursor {
   after: string | undefined;
-  simulated: Lookup;
+  simulation: Simulation;
 }
 
 export function createResolveStage(options: ResolveOptions): Stage<ResolveCount, DryCursor> {
@@ -212,15 +212,15 @@ export function createResolveStage(options: ResolveOptions): Stage<ResolveCount,
         RACES,
       ),
     async dryBatch(input) {
-      const cursor = input.cursor ?? { after: undefined, simulated: new Map() };
+      const cursor = input.cursor ?? { after: undefined, simulation: { identities: new Map(), merged: new Map() } };
       const items = await peekQueued(input.db, ['resolve'], input.range, input.size, cursor.after);
       if (items.length === 0) return { taken: 0, counts: {}, cursor };
       const rows = await sql.loadInteractions(
         input.db,
         items.map((i) => i.item_id),
       );
-      const counts = await resolveRows(input.db, items.length, rows, options, cursor.simulated);
-      return { taken: items.length, counts, cursor: { after: peekCursor(items), simulated: cursor.simulated } };
+      const counts = await resolveRows(input.db, items.length, rows, options, cursor.simulation);
+      return { taken: items.length, counts, cursor: { after: peekCursor(items), simulation: cursor.simulation } };
     },
   };
 }
