@@ -20,11 +20,11 @@ const sms = (n: number, from: string) => ({
   To: '+14155550000',
   Body: `sms ${n}`,
 });
-const form = (id: string, email: string, phone: string, day: number) => ({
+const form = (id: string, email: string, phone: string, day: number, name: string | null = 'Pat Doe') => ({
   id,
   form_id: 'contact',
   submitted_at: at(day),
-  fields: { name: 'Pat Doe', email, phone, message: `form ${id}` },
+  fields: { ...(name === null ? {} : { name }), email, phone, message: `form ${id}` },
 });
 const mail = (id: string, from: string, day: number) => ({
   id,
@@ -207,20 +207,61 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
     }
   });
 
-  it('--dry-run in small batches says what the run will do: a merge counted once, later batches deciding by it', async () => {
+  const shapes: [string, [string, unknown[]][], [string, unknown[]][]][] = [
+    [
+      'a merge counted once, later batches deciding by it',
+      [['twilio', [sms(1, P), sms(2, Q)]]],
+      [['webform', [form('f1', E, P, 1), form('f2', E, Q, 2), form('f3', E, P, 3), form('f4', E, Q, 4)]]],
+    ],
+    [
+      'a contact an earlier batch would create merged by a later one',
+      [['twilio', [sms(1, P)]]],
+      [
+        ['gmail', [mail('m1', E, 1)]],
+        ['webform', [form('f2', E, P, 2)]],
+      ],
+    ],
+  ];
+  for (const [shape, known, next] of shapes) {
+    it(`--dry-run in small batches says what the run will do: ${shape}`, async () => {
+      const target = await migratedTarget();
+      try {
+        await load(target, known);
+        await run(target, 'resolve', '--create-contacts');
+        await load(target, next);
+        const before = await contacts(target);
+        type Counts = { counts: Record<string, number> };
+        const dry = (await run(target, 'resolve', '--create-contacts', '--batch-size', '1', '--dry-run', '--json')).json<Counts>().counts;
+        assert.deepEqual(await contacts(target), before, 'a dry run writes nothing');
+        const real = (await run(target, 'resolve', '--create-contacts', '--batch-size', '1', '--json')).json<Counts>().counts;
+        assert.equal(real.merged_contacts, 1);
+        for (const k of ['linked', 'merged_contacts', 'created_contacts', 'created_identities', 'ambiguous', 'unresolved'])
+          assert.equal(dry[k], real[k], k);
+      } finally {
+        await target.drop();
+      }
+    });
+  }
+
+  it('three contacts merged into one: the keeper named after its phone takes the one real name among them', async () => {
+    const A = 'a@example.com';
+    const B = 'b@example.com';
     const target = await migratedTarget();
     try {
-      await load(target, [['twilio', [sms(1, P), sms(2, Q)]]]);
-      await run(target, 'resolve', '--create-contacts');
-      await load(target, [['webform', [form('f1', E, P, 1), form('f2', E, Q, 2), form('f3', E, P, 3), form('f4', E, Q, 4)]]]);
-      const before = await contacts(target);
-      type Counts = { counts: Record<string, number> };
-      const dry = (await run(target, 'resolve', '--create-contacts', '--batch-size', '1', '--dry-run', '--json')).json<Counts>().counts;
-      assert.deepEqual(await contacts(target), before, 'a dry run writes nothing');
-      const real = (await run(target, 'resolve', '--create-contacts', '--batch-size', '1', '--json')).json<Counts>().counts;
-      assert.equal(real.merged_contacts, 1);
-      for (const k of ['linked', 'merged_contacts', 'created_contacts', 'created_identities', 'ambiguous', 'unresolved'])
-        assert.equal(dry[k], real[k], k);
+      for (const events of [
+        ['twilio', [sms(1, P)]],
+        ['gmail', [mail('mb', B, 1)]],
+        ['gmail', [mail('ma', `Ann <${A}>`, 2)]],
+      ] as [string, unknown[]][]) {
+        await load(target, [events]);
+        await run(target, 'resolve', '--create-contacts');
+      }
+      await load(target, [['webform', [form('f1', B, P, 3, null), form('f2', A, P, 4, null)]]]);
+      const r = await run(target, 'resolve', '--create-contacts', '--json');
+      assert.equal(r.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, 2);
+      assert.deepEqual(await query(target, 'SELECT display_name, primary_email, primary_phone FROM public.contacts'), [
+        { display_name: 'Ann', primary_email: B, primary_phone: P },
+      ]);
     } finally {
       await target.drop();
     }

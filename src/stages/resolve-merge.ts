@@ -63,10 +63,23 @@ async function mergeSplitPersons(
   groups: string[][],
   write: boolean,
   logger?: Logger,
+  simulation?: Simulation,
 ): Promise<{ moved: Map<string, string>; gone: boolean }> {
   const moved = new Map<string, string>();
   if (groups.length === 0) return { moved, gone: false };
   const found = new Map((await sql.readContacts(db, groups.flat(), write)).map((c) => [c.id, c]));
+  // A dry run's contacts exist in its simulation only: the pipeline's, and younger than any.
+  for (const [id, c] of simulation?.created ?? [])
+    if (!found.has(id) && groups.some((g) => g.includes(id)))
+      found.set(id, {
+        id,
+        user_id: c.userId,
+        created_at: new Date(c.at),
+        display_name: null,
+        primary_email: null,
+        primary_phone: null,
+        ours: true,
+      });
   const merges: sql.Merge[] = [];
   let gone = false;
   for (const group of groups) {
@@ -100,6 +113,8 @@ async function mergeSplitPersons(
 export interface Simulation {
   identities: Lookup;
   merged: Map<string, string>;
+  /** The contacts it would have created: their user, and when (after every contact that exists). */
+  created: Map<string, { userId: string; at: number }>;
 }
 
 /** A lookup as a dry run's earlier batches would have left it. */
@@ -139,13 +154,13 @@ export async function mergeSplits(r: MergeRun): Promise<{ merged: number; lookup
   let { lookup } = r;
   let merged = 0;
   for (let round = 1; ; round++) {
-    const { moved, gone } = await mergeSplitPersons(r.db, splitPersons(r.work, lookup), r.write, r.logger);
+    const { moved, gone } = await mergeSplitPersons(r.db, splitPersons(r.work, lookup), r.write, r.logger, r.simulation);
     merged += moved.size;
     for (const w of r.work)
       if (w.decision.kind === 'link' && moved.has(w.decision.contactId))
         w.decision = { kind: 'link', contactId: moved.get(w.decision.contactId)! };
-    for (const [k, c] of lookup) if (moved.has(c)) lookup.set(k, moved.get(c)!);
-    if (r.simulation) {
+    if (moved.size > 0) for (const [k, c] of lookup) if (moved.has(c)) lookup.set(k, moved.get(c)!);
+    if (r.simulation && moved.size > 0) {
       for (const [k, c] of r.simulation.identities) if (moved.has(c)) r.simulation.identities.set(k, moved.get(c)!);
       for (const [other, keep] of moved) r.simulation.merged.set(other, keep);
     }

@@ -47,7 +47,9 @@ export async function lookupIdentities(db: Queryable, keysJson: string): Promise
     `
 SELECT ci.user_id, ci.kind, ci.value, ci.contact_id
 FROM json_to_recordset($1::json) AS x(user_id uuid, kind text, value text)
-JOIN public.contact_identities ci ON ci.user_id = x.user_id AND ci.kind = x.kind AND ci.value = x.value`,
+JOIN public.contact_identities ci ON ci.user_id = x.user_id AND ci.kind = x.kind AND ci.value = x.value
+-- An identity row naming another user's contact (nothing in the schema forbids it) is no one's.
+JOIN public.contacts c ON c.id = ci.contact_id AND c.user_id = ci.user_id`,
     [keysJson],
   );
   return rows;
@@ -170,21 +172,29 @@ WITH m AS (
   FROM m WHERE t.contact_id = m.other AND t.user_id = m.user_id AND t.source_type = 'interaction'
   RETURNING 1
 ), filled AS (
+  -- A name, not a placeholder (an email, a phone, an Instagram id): a placeholder stays the
+  -- keeper's own, which the person's name replaces once an interaction gives it. Of several
+  -- others, the oldest with one gives each.
   UPDATE public.contacts k
-  -- A name, not the other's placeholder (its email or phone): a placeholder stays its own, which
-  -- the person's name replaces once an interaction gives it.
   SET display_name = CASE
-        WHEN (k.display_name IS NULL OR k.display_name IN (k.primary_email, k.primary_phone) OR k.display_name ~ '^[0-9]{1,32}$')
-         AND o.display_name IS DISTINCT FROM o.primary_email AND o.display_name IS DISTINCT FROM o.primary_phone
-         AND o.display_name !~ '^[0-9]{1,32}$'
-        THEN o.display_name
+        WHEN k.display_name IS NULL OR k.display_name IN (k.primary_email, k.primary_phone) OR k.display_name ~ '^[0-9]{1,32}$'
+        THEN coalesce(o.display_name, k.display_name)
         ELSE k.display_name
       END,
       primary_email = coalesce(k.primary_email, o.primary_email),
       primary_phone = coalesce(k.primary_phone, o.primary_phone)
-  FROM m JOIN public.contacts o ON o.id = m.other
+  FROM (
+    SELECT m.keep,
+           (array_agg(c.display_name ORDER BY c.created_at, c.id) FILTER (
+              WHERE c.display_name IS DISTINCT FROM c.primary_email AND c.display_name IS DISTINCT FROM c.primary_phone
+                AND c.display_name !~ '^[0-9]{1,32}$'))[1] AS display_name,
+           (array_agg(c.primary_email ORDER BY c.created_at, c.id) FILTER (WHERE c.primary_email IS NOT NULL))[1] AS primary_email,
+           (array_agg(c.primary_phone ORDER BY c.created_at, c.id) FILTER (WHERE c.primary_phone IS NOT NULL))[1] AS primary_phone
+    FROM m JOIN public.contacts c ON c.id = m.other
+    GROUP BY m.keep
+  ) o
   -- A contact a person entered keeps what they wrote.
-  WHERE k.id = m.keep AND EXISTS (SELECT 1 FROM omni_ingest.pipeline_contacts p WHERE p.contact_id = k.id)
+  WHERE k.id = o.keep AND EXISTS (SELECT 1 FROM omni_ingest.pipeline_contacts p WHERE p.contact_id = k.id)
   RETURNING 1
 )
 SELECT 1`,

@@ -153,6 +153,8 @@ async function resolveRows(
           lookup.set(keyOf(p.userId, i), p.contactId);
           simulation?.identities.set(keyOf(p.userId, i), p.contactId);
         }
+      for (const p of plans)
+        if (p.isNew) simulation?.created.set(p.contactId, { userId: p.userId, at: SIMULATED_EPOCH + (simulation?.created.size ?? 0) });
       created.contacts = plans.filter((p) => p.isNew).length;
       created.identities = plans.reduce((n, p) => n + p.identities.length, 0);
     }
@@ -180,6 +182,9 @@ async function resolveRows(
   }
   return counts;
 }
+
+/** When a dry run's contacts were made, for choosing the oldest: after any contact that exists. */
+const SIMULATED_EPOCH = 8.64e15 - 1e9;
 
 /** A dry run's keyset position, and what its earlier batches would have written. */
 interface DryCursor {
@@ -212,7 +217,7 @@ export function createResolveStage(options: ResolveOptions): Stage<ResolveCount,
         RACES,
       ),
     async dryBatch(input) {
-      const cursor = input.cursor ?? { after: undefined, simulation: { identities: new Map(), merged: new Map() } };
+      const cursor = input.cursor ?? { after: undefined, simulation: { identities: new Map(), merged: new Map(), created: new Map() } };
       const items = await peekQueued(input.db, ['resolve'], input.range, input.size, cursor.after);
       if (items.length === 0) return { taken: 0, counts: {}, cursor };
       const rows = await sql.loadInteractions(

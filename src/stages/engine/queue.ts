@@ -58,32 +58,42 @@ RETURNING q.item_id, q.user_id, q.stage`,
   return rows;
 }
 
-/** For --dry-run: the next queued items after the cursor (`stage:item_id`), read without taking them. */
+/**
+ * For --dry-run: the next queued items after the cursor, read without taking them, in the order
+ * a run takes them (stage, time, id; an item without a time last), so a dry run in batches cuts
+ * them where the run does — resolve's counts depend on which interactions share a batch.
+ */
 export async function peekQueued(
   db: Queryable,
   stages: QueueStage[],
   range: RangeOptions,
   limit: number,
   after: string | undefined,
-): Promise<QueuedItem[]> {
-  const { rows } = await db.query<QueuedItem>(
+): Promise<PeekedItem[]> {
+  const [stage, at, item] = after === undefined ? [null, null, null] : (JSON.parse(after) as [string, string | null, string]);
+  const { rows } = await db.query<PeekedItem>(
     `
-SELECT item_id, user_id, stage
+SELECT item_id, user_id, stage, occurred_at::text AS at
 FROM omni_ingest.work_queue
 WHERE ${IN_RANGE}
   AND stage = ANY($6::text[])
-  AND (stage || ':' || item_id::text) > $8
-ORDER BY stage || ':' || item_id::text
+  AND ($8::text IS NULL OR (stage, coalesce(occurred_at, 'infinity'), item_id) > ($8::text, coalesce($9::timestamptz, 'infinity'), $10::uuid))
+ORDER BY stage, coalesce(occurred_at, 'infinity'), item_id
 LIMIT $7`,
-    [...rangeParams(range), stages, limit, after ?? ''],
+    [...rangeParams(range), stages, limit, stage, at, item],
   );
   return rows;
 }
 
+/** A queued item as a dry run reads it: with when it occurred (as text, exact), for the cursor. */
+export interface PeekedItem extends QueuedItem {
+  at: string | null;
+}
+
 /** The dry-run cursor after `items`. */
-export const peekCursor = (items: QueuedItem[]): string | undefined => {
+export const peekCursor = (items: PeekedItem[]): string | undefined => {
   const last = items.at(-1);
-  return last && `${last.stage}:${last.item_id}`;
+  return last && JSON.stringify([last.stage, last.at, last.item_id]);
 };
 
 /** Leases the next queued items of a stage to `worker` for `seconds`, in its own short statement. */
