@@ -4,9 +4,16 @@
 // wrote), and two contacts people entered are never merged.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { systemClock } from '../src/clock.js';
+import { parseRange, type RangeFlags } from '../src/commands/flags.js';
+import type { Db } from '../src/db/connect.js';
+import { createMemoryLogger } from '../src/logger.js';
+import type { Counts } from '../src/stages/engine/ledger.js';
+import { runStage } from '../src/stages/engine/runner.js';
+import { normalizeStage } from '../src/stages/normalize.js';
+import { createResolveStage } from '../src/stages/resolve.js';
 import { createContactWithIdentities } from '../src/stages/resolve-sql.js';
-import { runCli } from './support/cli.js';
-import { migratedTarget, type TestTarget } from './support/db.js';
+import { migratedDb } from './support/db.js';
 import { loadEvents, USER_A } from './support/events.js';
 
 const P = '+14155551234';
@@ -42,55 +49,48 @@ const mail = (id: string, from: string, day: number) => ({
   },
 });
 
-async function run(target: TestTarget, ...args: string[]) {
-  const r = await runCli([...target.args, ...args]);
-  assert.equal(r.code, 0, r.stderr);
-  return r;
+/** A migrated database, open in this process (several runs on the embedded one are slow). */
+interface Target {
+  db: Db;
+  drop(): Promise<void>;
+}
+
+async function migratedTarget(): Promise<Target> {
+  const { db, close } = await migratedDb();
+  return { db, drop: close };
+}
+
+const logger = createMemoryLogger();
+const context = (db: Db, flags: RangeFlags = {}) => ({ db, clock: systemClock, logger, range: parseRange(flags, systemClock) });
+
+/** `resolve --create-contacts` (with `flags`): its counts. */
+async function resolve(target: Target, flags: RangeFlags = {}): Promise<Counts> {
+  return (await runStage(createResolveStage({ createContacts: true, logger }), context(target.db, flags))).counts;
 }
 
 /** Each contact as `name: identities <- interactions`, and how many interactions have none. */
-async function contacts(target: TestTarget): Promise<{ contacts: string[]; unlinked: number }> {
-  const db = await target.open();
-  try {
-    const { rows } = await db.query<{ k: string }>(`
+async function contacts(target: Target): Promise<{ contacts: string[]; unlinked: number }> {
+  const { rows } = await target.db.query<{ k: string }>(`
 SELECT coalesce(c.display_name, '') || ': '
        || coalesce((SELECT string_agg(ci.value, ',' ORDER BY ci.value) FROM public.contact_identities ci WHERE ci.contact_id = c.id), '')
        || ' <- ' || coalesce((SELECT string_agg(i.source_id, ',' ORDER BY i.source_id) FROM public.interactions i WHERE i.contact_id = c.id), '') AS k
 FROM public.contacts c ORDER BY 1`);
-    const unlinked = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.interactions WHERE contact_id IS NULL`);
-    return { contacts: rows.map((r) => r.k), unlinked: unlinked.rows[0]!.n };
-  } finally {
-    await db.close();
-  }
+  const unlinked = await target.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.interactions WHERE contact_id IS NULL`);
+  return { contacts: rows.map((r) => r.k), unlinked: unlinked.rows[0]!.n };
 }
 
-async function load(target: TestTarget, events: [provider: string, payloads: unknown[]][]): Promise<void> {
-  const db = await target.open();
-  try {
-    for (const [provider, payloads] of events) await loadEvents(db, provider, payloads);
-  } finally {
-    await db.close();
-  }
-  await run(target, 'normalize');
+/** Loads the events and normalizes them. */
+async function load(target: Target, events: [provider: string, payloads: unknown[]][]): Promise<void> {
+  for (const [provider, payloads] of events) await loadEvents(target.db, provider, payloads);
+  await runStage(normalizeStage, context(target.db));
 }
 
-/** One statement on a connection of its own (the embedded database has one process at a time). */
-async function query<R extends object>(target: TestTarget, sql: string, params: unknown[] = []): Promise<R[]> {
-  const db = await target.open();
-  try {
-    return (await db.query<R>(sql, params)).rows;
-  } finally {
-    await db.close();
-  }
+async function query<R extends object>(target: Target, sql: string, params: unknown[] = []): Promise<R[]> {
+  return (await target.db.query<R>(sql, params)).rows;
 }
 
-async function enter(target: TestTarget, name: string, identities: { kind: 'email' | 'phone'; value: string }[]): Promise<void> {
-  const db = await target.open();
-  try {
-    await createContactWithIdentities(db, { userId: USER_A, displayName: name, identities });
-  } finally {
-    await db.close();
-  }
+async function enter(target: Target, name: string, identities: { kind: 'email' | 'phone'; value: string }[]): Promise<void> {
+  await createContactWithIdentities(target.db, { userId: USER_A, displayName: name, identities });
 }
 
 describe('resolve merges one person split across contacts', { timeout: 120_000 }, () => {
@@ -99,13 +99,13 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
       const target = await migratedTarget();
       try {
         await load(target, [['twilio', [sms(1, P), sms(2, Q)]]]);
-        await run(target, 'resolve', '--create-contacts');
+        await resolve(target);
         await load(target, [
           ['webform', [form('f1', E, P, 1), form('f2', E, Q, 2)]],
           ['gmail', [mail('m1', E, 3)]],
         ]);
-        const r = await run(target, 'resolve', '--create-contacts', '--batch-size', size, '--json');
-        assert.equal(r.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, 1);
+        const r = await resolve(target, { batchSize: size });
+        assert.equal(r.merged_contacts, 1);
         const got = await contacts(target);
         assert.equal(got.unlinked, 0);
         assert.deepEqual(got.contacts, [`Pat Doe: ${P},${Q},${E} <- SM${'1'.padStart(32, '0')},SM${'2'.padStart(32, '0')},f1,f2,m1`]);
@@ -128,11 +128,11 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
         const z = (): [string, unknown[]] => ['gmail', [mail('mz', Z, 2)]];
         for (const events of order === 'the newest' ? [y(), z(), x()] : [y(), x(), z()]) {
           await load(target, [events]);
-          await run(target, 'resolve', '--create-contacts');
+          await resolve(target);
         }
         await load(target, [['webform', [form('f1', X, P, 3), form('f2', Z, Q, 4)]]]);
-        const r = await run(target, 'resolve', '--create-contacts', '--json');
-        assert.equal(r.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, 2);
+        const r = await resolve(target);
+        assert.equal(r.merged_contacts, 2);
         const got = await contacts(target);
         assert.equal(got.unlinked, 0);
         assert.deepEqual(
@@ -150,10 +150,10 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
     try {
       await enter(target, 'Patricia (met at expo)', [{ kind: 'phone', value: P }]);
       await load(target, [['gmail', [mail('m1', E, 1)]]]);
-      await run(target, 'resolve', '--create-contacts');
+      await resolve(target);
       await load(target, [['webform', [form('f1', E, P, 2)]]]);
-      const r = await run(target, 'resolve', '--create-contacts', '--json');
-      assert.equal(r.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, 1);
+      const r = await resolve(target);
+      assert.equal(r.merged_contacts, 1);
       assert.deepEqual(await contacts(target), { contacts: [`Patricia (met at expo): ${P},${E} <- f1,m1`], unlinked: 0 });
     } finally {
       await target.drop();
@@ -164,9 +164,9 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
     const target = await migratedTarget();
     try {
       await load(target, [['twilio', [sms(1, P)]]]);
-      await run(target, 'resolve', '--create-contacts');
+      await resolve(target);
       await load(target, [['gmail', [mail('m1', E, 1)]]]);
-      await run(target, 'resolve', '--create-contacts');
+      await resolve(target);
       const owners = await query<{ kind: string; contact_id: string }>(target, 'SELECT kind, contact_id FROM public.contact_identities');
       const of = (kind: string) => owners.find((r) => r.kind === kind)!.contact_id;
       await query(
@@ -175,7 +175,7 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
         [USER_A, of('email')],
       );
       await load(target, [['webform', [form('f1', E, P, 2)]]]);
-      await run(target, 'resolve', '--create-contacts');
+      await resolve(target);
       assert.deepEqual(await query(target, `SELECT status, close_reason FROM public.raw_event_errors WHERE stage = 'insights'`), [
         { status: 'discarded', close_reason: `its contact was merged into ${of('phone')}` },
       ]);
@@ -192,10 +192,9 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
       await enter(target, 'Pat at work', [{ kind: 'phone', value: P }]);
       await enter(target, 'Pat at home', [{ kind: 'email', value: Z }]);
       await load(target, [['webform', [form('fx', X, Q, 1)]]]);
-      await run(target, 'resolve', '--create-contacts');
+      await resolve(target);
       await load(target, [['webform', [form('f1', X, P, 2), form('f2', Z, Q, 3)]]]);
-      const r = await run(target, 'resolve', '--create-contacts', '--json');
-      const counts = r.json<{ counts: { merged_contacts?: number; ambiguous?: number } }>().counts;
+      const counts = await resolve(target);
       assert.equal(counts.merged_contacts, undefined);
       assert.equal(counts.ambiguous, 2);
       assert.deepEqual(await contacts(target), {
@@ -227,13 +226,12 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
       const target = await migratedTarget();
       try {
         await load(target, known);
-        await run(target, 'resolve', '--create-contacts');
+        await resolve(target);
         await load(target, next);
         const before = await contacts(target);
-        type Counts = { counts: Record<string, number> };
-        const dry = (await run(target, 'resolve', '--create-contacts', '--batch-size', '1', '--dry-run', '--json')).json<Counts>().counts;
+        const dry = await resolve(target, { batchSize: '1', dryRun: true });
         assert.deepEqual(await contacts(target), before, 'a dry run writes nothing');
-        const real = (await run(target, 'resolve', '--create-contacts', '--batch-size', '1', '--json')).json<Counts>().counts;
+        const real = await resolve(target, { batchSize: '1' });
         assert.equal(real.merged_contacts, 1);
         for (const k of ['linked', 'merged_contacts', 'created_contacts', 'created_identities', 'ambiguous', 'unresolved'])
           assert.equal(dry[k], real[k], k);
@@ -254,11 +252,11 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
         ['gmail', [mail('ma', `Ann <${A}>`, 2)]],
       ] as [string, unknown[]][]) {
         await load(target, [events]);
-        await run(target, 'resolve', '--create-contacts');
+        await resolve(target);
       }
       await load(target, [['webform', [form('f1', B, P, 3, null), form('f2', A, P, 4, null)]]]);
-      const r = await run(target, 'resolve', '--create-contacts', '--json');
-      assert.equal(r.json<{ counts: { merged_contacts?: number } }>().counts.merged_contacts, 2);
+      const r = await resolve(target);
+      assert.equal(r.merged_contacts, 2);
       assert.deepEqual(await query(target, 'SELECT display_name, primary_email, primary_phone FROM public.contacts'), [
         { display_name: 'Ann', primary_email: B, primary_phone: P },
       ]);
@@ -273,8 +271,7 @@ describe('resolve merges one person split across contacts', { timeout: 120_000 }
       await enter(target, 'Pat at work', [{ kind: 'phone', value: P }]);
       await enter(target, 'Pat at home', [{ kind: 'email', value: E }]);
       await load(target, [['webform', [form('f1', E, P, 1)]]]);
-      const r = await run(target, 'resolve', '--create-contacts', '--json');
-      const counts = r.json<{ counts: { merged_contacts?: number; ambiguous?: number } }>().counts;
+      const counts = await resolve(target);
       assert.equal(counts.merged_contacts, undefined);
       assert.equal(counts.ambiguous, 1);
       assert.deepEqual(await contacts(target), { contacts: [`Pat at home: ${E} <- `, `Pat at work: ${P} <- `], unlinked: 1 });

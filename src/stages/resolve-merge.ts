@@ -18,18 +18,33 @@ import * as sql from './resolve-sql.js';
  * a contact is in one at most — so one merge statement can apply them all.
  */
 function splitPersons(work: Work[], lookup: Lookup): string[][] {
+  // Union-find with whole-path compression and union by size: linear in the batch whatever its shape.
   const parent = new Map<string, string>();
+  const size = new Map<string, number>();
   const find = (x: string): string => {
     let r = x;
     while (parent.get(r) !== r) r = parent.get(r)!;
-    parent.set(x, r);
+    for (let n = x; n !== r; ) {
+      const next = parent.get(n)!;
+      parent.set(n, r);
+      n = next;
+    }
     return r;
   };
   const node = (k: string) => {
-    if (!parent.has(k)) parent.set(k, k);
+    if (!parent.has(k)) {
+      parent.set(k, k);
+      size.set(k, 1);
+    }
     return k;
   };
-  const union = (a: string, b: string) => parent.set(find(node(a)), find(node(b)));
+  const union = (a: string, b: string) => {
+    const [ra, rb] = [find(node(a)), find(node(b))];
+    if (ra === rb) return;
+    const [small, big] = size.get(ra)! < size.get(rb)! ? [ra, rb] : [rb, ra];
+    parent.set(small, big);
+    size.set(big, size.get(big)! + size.get(small)!);
+  };
   const contactNode = (c: string) => `\u0002${c}`;
   for (const w of work)
     for (const person of w.tiers.flat()) {
