@@ -150,9 +150,9 @@ export interface Merge {
 /**
  * Moves everything of each `other` to its `keep` — identities, interactions and their raw events,
  * timeline entries of interactions — drops its insights (about half a person; the interactions'
- * move queues `keep` for new ones) with their timeline entries, queue rows and open errors, fills `keep`'s
- * missing name, email and phone from it (when the pipeline made `keep`), then deletes it. Two statements: the deletes must see
- * the moves done.
+ * move queues `keep` for new ones) with their timeline entries, queue rows and open errors, fills
+ * `keep`'s missing name, email and phone from it (when the pipeline made `keep`), then deletes
+ * it. Two statements: the deletes must see the moves done.
  */
 export async function mergeContacts(tx: Queryable, merges: Merge[]): Promise<number> {
   if (merges.length === 0) return 0;

@@ -98,6 +98,9 @@ function namesOf(work: Work[], lookup: Lookup): { contact_id: string; name: stri
   });
 }
 
+/** When a dry run's contacts were made, for choosing the oldest: after any contact that exists. */
+const SIMULATED_EPOCH = 8.64e15 - 1e9;
+
 /**
  * Decides, creates (if asked) and links a batch's interactions, `db` being the batch's
  * transaction. With a `simulation` (--dry-run) nothing is written: the contacts created and
@@ -159,8 +162,9 @@ async function resolveRows(
       created.identities = plans.reduce((n, p) => n + p.identities.length, 0);
     }
     for (const w of planned) w.decision = decide(w.row.user_id, w.tiers, lookup);
+    // Only what the plans changed can be split now: the pass before them merged the rest.
+    await mergeSplitsNow();
   }
-  await mergeSplitsNow();
 
   const links = work.flatMap((w) => (w.decision.kind === 'link' ? [{ id: w.row.id, contact_id: w.decision.contactId }] : []));
   const linked = !write ? links.length : links.length === 0 ? 0 : (await sql.linkInteractions(db, JSON.stringify(links))).linked;
@@ -182,9 +186,6 @@ async function resolveRows(
   }
   return counts;
 }
-
-/** When a dry run's contacts were made, for choosing the oldest: after any contact that exists. */
-const SIMULATED_EPOCH = 8.64e15 - 1e9;
 
 /** A dry run's keyset position, and what its earlier batches would have written. */
 interface DryCursor {
