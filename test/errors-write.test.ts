@@ -334,6 +334,39 @@ describe('errors export, discard and purge', { timeout: 300_000 }, () => {
     assert.deepEqual(after.map((e) => e.status).sort(), ['open', 'resolved', 'resolved']);
   });
 
+  it('an export over an earlier one to the same file: importing the file resolves only what the new file holds', async () => {
+    // A fresh target: the open errors of the tests above would be in the selection.
+    const own = await migratedTarget();
+    try {
+      const out = path.join(dir, 'reused.ndjson');
+      const ids: string[] = [];
+      for (const name of ['first', 'second']) {
+        const file = path.join(dir, `${name}.ndjson`);
+        const [good] = [...webforms(1, () => false, name === 'first' ? 7 : 8)] as Record<string, unknown>[];
+        const { id: _id, ...noId } = good!;
+        writeFileSync(file, `${JSON.stringify(good)}\n${JSON.stringify({ ...noId, form_name: name })}\n`);
+        const imported = await runCli([...own.args, 'import', file, '--provider', 'webform', '--user', USER_A], { env: NO_KEY });
+        assert.equal(imported.code, 0, imported.stderr);
+        const open = (await errorsOf(own, 'import')).filter((e) => e.status === 'open' && !ids.includes(e.id));
+        assert.equal(open.length, 1);
+        ids.push(open[0]!.id);
+        // Each export writes its one record to line 1 of the same file.
+        const exported = await runCli([...own.args, 'errors', 'export', open[0]!.id, '--out', out], { env: NO_KEY });
+        assert.equal(exported.code, 0, exported.stderr);
+      }
+      const line = JSON.parse(readFileSync(out, 'utf8').trim()) as Record<string, unknown>;
+      assert.equal(line.form_name, 'second');
+      writeFileSync(out, `${JSON.stringify({ ...line, id: 'fixed-second' })}\n`);
+      const imported = await runCli([...own.args, '--json', 'import', out, '--provider', 'webform', '--user', USER_A], { env: NO_KEY });
+      assert.equal(imported.code, 0, imported.stderr);
+      assert.equal(imported.json<{ counts: { resolved: number } }>().counts.resolved, 1);
+      const byId = new Map((await errorsOf(own, 'import')).map((e) => [e.id, e.status]));
+      assert.deepEqual([byId.get(ids[0]!), byId.get(ids[1]!)], ['open', 'resolved']);
+    } finally {
+      await own.drop();
+    }
+  });
+
   it('discard closes with the reason and deletes nothing; purge deletes only old closed errors', async () => {
     const open = (await errorsOf(target, 'normalize')).filter((e) => e.status === 'open');
     assert.equal(open.length, 1);

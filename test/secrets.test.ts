@@ -15,6 +15,7 @@ import { parseRange } from '../src/commands/flags.js';
 import { runStage } from '../src/stages/engine/runner.js';
 import { normalizeStage } from '../src/stages/normalize.js';
 import * as embedBatchSql from '../src/stages/embed/batch-sql.js';
+import { writeDeadLetters } from '../src/dead-letters/sql.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../tools/fake-openai.js';
 import { runCli } from './support/cli.js';
 import { migratedDb, onServer, type TestTarget } from './support/db.js';
@@ -95,6 +96,44 @@ describe('what the tool keeps about its own batches', () => {
       });
       const second = await db.query<{ error: string }>(`SELECT error FROM omni_ingest.embed_batches WHERE id = $1`, [id]);
       assert.equal(second.rows[0]?.error, 'still ****');
+    } finally {
+      await close();
+    }
+  });
+
+  it('masks a dead letter’s messages but keeps the record and ids it is about as they came', async () => {
+    // A password as short as `postgres` occurs in customers' data: the kept record is exported,
+    // fixed and imported again, so masking it would import `****`.
+    registerSecrets(['postgres', KEY]);
+    const { db, close } = await migratedDb();
+    try {
+      const text = JSON.stringify({ email: 'dba@postgres.example', body: 'we run postgres 15' });
+      await writeDeadLetters(db, [
+        {
+          stage: 'import',
+          rawEventId: null,
+          userId: USER_A,
+          provider: 'webform',
+          error: `refused: ${KEY} postgres`,
+          context: {
+            file: '/tmp/x.ndjson',
+            line: 1,
+            batch_id: null,
+            kind: 'validation',
+            source_id: 'postgres-42',
+            issues: [{ path: 'email', message: `bad ${KEY}` }],
+            record: { text, bytes: Buffer.byteLength(text), sha256: 'h', truncated: false },
+          },
+        },
+      ]);
+      const { rows } = await db.query<{ error: string; context: Record<string, unknown> }>(
+        `SELECT error, context FROM public.raw_event_errors WHERE stage = 'import'`,
+      );
+      assert.equal(rows[0]?.error, 'refused: **** ****');
+      const context = rows[0]!.context as { source_id: string; issues: { message: string }[]; record: { text: string } };
+      assert.equal(context.record.text, text);
+      assert.equal(context.source_id, 'postgres-42');
+      assert.equal(context.issues[0]?.message, 'bad ****');
     } finally {
       await close();
     }

@@ -57,6 +57,23 @@ LIMIT $10`,
   return rows.map((r) => exportRow.parse(r));
 }
 
+/**
+ * Forgets the marks of errors written to this file by an earlier export, which the file about to
+ * replace it no longer holds: importing its line 1 must not resolve whatever an older export put
+ * on line 1.
+ */
+async function forgetEarlierMarks(db: Queryable, file: string): Promise<void> {
+  await db.query(
+    `
+UPDATE public.raw_event_errors e
+SET context = e.context - 'exported'
+WHERE e.stage = 'import'
+  AND e.status = 'open'
+  AND e.context -> 'exported' ->> 'file' = $1`,
+    [file],
+  );
+}
+
 async function markExported(db: Queryable, ids: string[], lines: number[], file: string): Promise<void> {
   await db.query(
     `
@@ -146,8 +163,11 @@ export async function exportErrors(db: Queryable, selection: ErrorSelection, out
   } finally {
     fs.closeSync(fd);
   }
+  // Before the file is replaced (a crash between the two leaves errors unmarked, never marked
+  // with a line of another file), then only once the new file is there: a mark names a line
+  // that exists.
+  await forgetEarlierMarks(db, file);
   fs.renameSync(tmp, file);
-  // Only once the file is there: a mark names a line that exists.
   for (let i = 0; i < marks.ids.length; i += PAGE) {
     await markExported(db, marks.ids.slice(i, i + PAGE), marks.lines.slice(i, i + PAGE), file);
   }

@@ -21,6 +21,21 @@ export interface Written {
 }
 
 /**
+ * Context fields that hold the item's own data, kept as they came: the record an import kept (it
+ * is exported, shown and retried: a short password such as `postgres` that occurs in a
+ * customer's mail would otherwise be stored masked, and imported masked after a fix) and the
+ * ids and keys the letter is found and resolved by. Messages (issues, a provider's error, its
+ * response) are scrubbed: they are where a key echoed back would be.
+ */
+const DATA_KEYS = new Set(['record', 'source_id', 'raw_event_id', 'interaction_id', 'contact_id', 'embedding_id', 'owner_id', 'content_hash', 'item']);
+
+function scrubContext<T extends Record<string, unknown>>(context: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(context)) out[k] = DATA_KEYS.has(k) ? v : scrubValue(v);
+  return out as T;
+}
+
+/**
  * Stores dead letters in the caller's transaction. A letter about an item that already has an
  * open error of its stage (same item_key, computed by the database) updates that row: one more
  * attempt, last_seen now, the latest message and context. Letters about one item within the
@@ -40,7 +55,7 @@ export async function writeDeadLetters(tx: Queryable, letters: DeadLetter[]): Pr
       stage: letter.stage,
       // A provider's error may quote the key it was sent; the table outlives the run.
       error: scrub(cleanText(letter.error)).slice(0, ERROR_MAX_CHARS),
-      context: scrubValue(cleanJson(letter.context)),
+      context: scrubContext(cleanJson(letter.context)),
     };
   });
   const { rows: out } = await tx.query<{ item_key: string; recurring: boolean }>(
