@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { packageRoot } from '../src/paths.js';
 import { runCli } from './support/cli.js';
 import { migratedTarget, type TestTarget } from './support/db.js';
-import { loadEvents } from './support/events.js';
+import { loadEvents, USER_B } from './support/events.js';
 
 const fixture = (name: string) => JSON.parse(fs.readFileSync(path.join(packageRoot, 'fixtures/webform', name), 'utf8')) as { id: string };
 
@@ -105,6 +105,49 @@ describe('trace', () => {
     for (const args of [['trace', 'not an id'], ['trace'], ['trace', `webform:${good.id}`, '--user', 'me']]) {
       const r = await cli(...args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    }
+  });
+
+  it('lists only the dead letters of the event’s own user, and refuses --user of another user', async () => {
+    const db = await target.open();
+    try {
+      // Another user's import error about the same provider id.
+      await db.query(
+        `INSERT INTO public.raw_event_errors (user_id, provider, stage, error, context)
+VALUES ($1, 'webform', 'import', 'the time is not valid', jsonb_build_object('file', '/x', 'line', 1, 'batch_id', NULL, 'source_id', $2::text))`,
+        [USER_B, good.id],
+      );
+    } finally {
+      await db.close();
+    }
+    const r = await cli('--json', 'trace', `webform:${good.id}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.json<TraceDoc>().errors, []);
+    const other = await cli('trace', r.json<TraceDoc>().event!.id, '--user', USER_B);
+    assert.equal(other.code, 2, other.stdout);
+    assert.match(other.stderr, /is not an event of user/);
+  });
+
+  it('an event whose raw row is gone (archived, deleted): its interaction, contact and chunks are traced from either id', async () => {
+    const before = (await cli('--json', 'trace', `webform:${good.id}`)).json<TraceDoc>();
+    const db = await target.open();
+    try {
+      await db.query(`DELETE FROM public.raw_events WHERE id = $1`, [before.event!.id]);
+    } finally {
+      await db.close();
+    }
+    for (const id of [before.interactions[0]!.id, before.event!.id]) {
+      const r = await cli('--json', 'trace', id);
+      assert.equal(r.code, 0, `${id}: ${r.stderr}`);
+      const t = r.json<TraceDoc>();
+      assert.equal(t.event, null);
+      assert.equal(t.normalize.outcome, 'interactions');
+      assert.deepEqual(
+        t.interactions.map((i) => i.id),
+        [before.interactions[0]!.id],
+      );
+      assert.equal(t.contact?.contact.id, before.contact!.contact.id);
+      assert.equal(t.chunks.length, before.chunks.length);
     }
   });
 });

@@ -24,8 +24,15 @@ const EVENT_COLUMNS = `r.id, r.user_id, r.provider, r.source_id, r.occurred_at, 
        octet_length(r.payload::text) AS payload_bytes,
        EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id) AS normalize_pending`;
 
-/** Raw events by id, or by the interaction made from them. */
-export async function eventsById(db: Queryable, id: string): Promise<{ via: 'raw_event' | 'interaction'; events: EventRow[] }> {
+/**
+ * Raw events by id, or by the interaction made from them. An interaction whose raw event is no
+ * longer in raw_events (archived, or deleted) is found all the same: `rawEventId` names the
+ * event it came from, whatever became of it.
+ */
+export async function eventsById(
+  db: Queryable,
+  id: string,
+): Promise<{ via: 'raw_event' | 'interaction' | 'none'; events: EventRow[]; rawEventId: string | null }> {
   const direct = await db.query(
     `
 SELECT ${EVENT_COLUMNS}
@@ -33,16 +40,22 @@ FROM public.raw_events r
 WHERE r.id = $1`,
     [id],
   );
-  if (direct.rows.length > 0) return { via: 'raw_event', events: direct.rows.map((r) => eventRow.parse(r)) };
+  if (direct.rows.length > 0) return { via: 'raw_event', events: direct.rows.map((r) => eventRow.parse(r)), rawEventId: id };
   const viaInteraction = await db.query(
     `
-SELECT ${EVENT_COLUMNS}
+SELECT i.raw_event_id::text AS interaction_raw_event_id, ${EVENT_COLUMNS}
 FROM public.interactions i
-JOIN public.raw_events r ON r.id = i.raw_event_id
+LEFT JOIN public.raw_events r ON r.id = i.raw_event_id
 WHERE i.id = $1`,
     [id],
   );
-  return { via: 'interaction', events: viaInteraction.rows.map((r) => eventRow.parse(r)) };
+  const row = viaInteraction.rows[0] as { interaction_raw_event_id: string | null; id: string | null } | undefined;
+  if (!row) return { via: 'none', events: [], rawEventId: id };
+  return {
+    via: 'interaction',
+    events: row.id === null ? [] : [eventRow.parse(row)],
+    rawEventId: row.interaction_raw_event_id,
+  };
 }
 
 /** Raw events by the provider's id (one per user holding it). */
@@ -85,14 +98,19 @@ const interactionRow = z.object({
 });
 export type InteractionRow = z.infer<typeof interactionRow>;
 
-export async function interactionsOf(db: Queryable, rawEventId: string): Promise<InteractionRow[]> {
+/** The interactions made from a raw event, or the one interaction asked for when it names no event. */
+export async function interactionsOf(
+  db: Queryable,
+  rawEventId: string | null,
+  interactionId: string | null = null,
+): Promise<InteractionRow[]> {
   const { rows } = await db.query(
     `
 SELECT i.id, i.type, i.subject, i.occurred_at, i.created_at, i.contact_id, i.source_id
 FROM public.interactions i
-WHERE i.raw_event_id = $1
+WHERE i.raw_event_id = $1 OR ($1::uuid IS NULL AND i.id = $2)
 ORDER BY i.occurred_at, i.id`,
-    [rawEventId],
+    [rawEventId, interactionId],
   );
   return rows.map((r) => interactionRow.parse(r));
 }

@@ -55,26 +55,40 @@ export interface Trace {
   unknown: string[];
 }
 
-async function locate(
-  db: Queryable,
-  ref: TraceRef,
-  userId: string | undefined,
-): Promise<{ foundBy: Trace['foundBy']; event: EventRow | null }> {
+interface Located {
+  foundBy: Trace['foundBy'];
+  event: EventRow | null;
+  /** The raw event it is about, in raw_events or not (archived, deleted). */
+  rawId: string | null;
+  /** The interaction asked for, when the argument was one. */
+  interactionId: string | null;
+}
+
+async function locate(db: Queryable, ref: TraceRef, userId: string | undefined): Promise<Located> {
   if (ref.kind === 'id') {
-    const { via, events } = await eventsById(db, ref.id);
-    return { foundBy: via, event: events[0] ?? null };
+    const { via, events, rawEventId } = await eventsById(db, ref.id);
+    const event = events[0] ?? null;
+    if (event && userId && event.user_id !== userId)
+      throw new UsageError(`${ref.id} is not an event of user ${userId}`, { hint: 'leave out --user to trace it' });
+    return {
+      foundBy: via === 'none' ? 'raw_event' : via,
+      event,
+      rawId: rawEventId,
+      interactionId: via === 'interaction' ? ref.id : null,
+    };
   }
   const events = await eventsBySource(db, ref.provider, ref.sourceId, userId ?? null);
   if (events.length > 1)
     throw new UsageError(
       `${ref.provider}:${ref.sourceId} is an event of ${events.length} users (${events.map((e) => e.user_id).join(', ')}): give --user`,
     );
-  return { foundBy: 'source_id', event: events[0] ?? null };
+  const event = events[0] ?? null;
+  return { foundBy: 'source_id', event, rawId: event?.id ?? null, interactionId: null };
 }
 
 function normalizeOutcome(event: EventRow | null, t: Pick<Trace, 'interactions' | 'errors'>): Trace['normalize'] {
-  if (!event) return { outcome: 'unknown', detail: 'no raw event: nothing was normalized' };
   if (t.interactions.length > 0) return { outcome: 'interactions', detail: `${t.interactions.length} interaction(s) written` };
+  if (!event) return { outcome: 'unknown', detail: 'no raw event: nothing was normalized' };
   if (event.normalize_pending) return { outcome: 'pending', detail: 'queued for normalize (not yet run on it)' };
   const open = t.errors.find((e) => e.stage === 'normalize' && e.status === 'open');
   if (open) return { outcome: 'dead-lettered', detail: `dead letter ${open.id}: ${open.error}` };
@@ -87,15 +101,16 @@ function normalizeOutcome(event: EventRow | null, t: Pick<Trace, 'interactions' 
 
 /** The whole trace, or a UsageError (exit 2) when nothing in the database matches. */
 export async function traceEvent(db: Queryable, ref: TraceRef, userId?: string): Promise<Trace> {
-  const { foundBy, event } = await locate(db, ref, userId);
-  const rawId = event?.id ?? (ref.kind === 'id' ? ref.id : null);
+  const { foundBy, event, rawId, interactionId } = await locate(db, ref, userId);
   const archived = !event && rawId ? await archivedEvent(db, rawId) : null;
-  const interactions = event ? await interactionsOf(db, event.id) : [];
+  // An archived event's interactions, contact and chunks stay: they are traced all the same.
+  const interactions = rawId || interactionId ? await interactionsOf(db, rawId, interactionId) : [];
   const interactionIds = interactions.map((i) => i.id);
   const contactId = interactions.find((i) => i.contact_id)?.contact_id ?? event?.contact_id ?? null;
   const source =
     ref.kind === 'source'
-      ? { provider: ref.provider, sourceId: ref.sourceId, userId: userId ?? null }
+      ? // The event's own user: another user's errors about the same provider id are not about it.
+        { provider: ref.provider, sourceId: ref.sourceId, userId: event?.user_id ?? userId ?? null }
       : event?.provider && event.source_id
         ? { provider: event.provider, sourceId: event.source_id, userId: event.user_id }
         : null;
@@ -105,7 +120,7 @@ export async function traceEvent(db: Queryable, ref: TraceRef, userId?: string):
     contactIds: contactId ? [contactId] : [],
     source,
   });
-  if (!event && !archived && errors.length === 0) {
+  if (!event && !archived && interactions.length === 0 && errors.length === 0) {
     const what = ref.kind === 'id' ? ref.id : `${ref.provider}:${ref.sourceId}`;
     throw new UsageError(`no raw event, interaction or dead letter matches ${what}`, {
       hint: 'give a raw event id, an interaction id, or provider:source_id (e.g. gmail:18c9a2f4e1b2c3d4)',
@@ -145,7 +160,7 @@ export async function traceEvent(db: Queryable, ref: TraceRef, userId?: string):
   if (!event && !archived && rawId) unknown.push(`raw event ${rawId}: not in raw_events and not archived (deleted)`);
 
   return {
-    foundBy: event ? foundBy : 'errors',
+    foundBy: event || interactionId ? foundBy : 'errors',
     event,
     archived,
     import: event ? { batchId: event.batch_id, audit } : null,
