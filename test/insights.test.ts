@@ -131,6 +131,27 @@ describe('insights', () => {
     ]);
   });
 
+  it('a contact with an interaction stored at infinity gets insights, and its neighbours too', async () => {
+    // An application may write 'infinity': no epoch or date holds it.
+    const odd = await addContact(db, 'Odd Times');
+    await addInteractions(db, odd, [
+      ...history,
+      { type: 'note_added', at: 'infinity', body: 'someday' },
+      { type: 'note_added', at: '-infinity' },
+    ]);
+    const plain = await addContact(db, 'Plain Times');
+    await addInteractions(db, plain, history);
+    const clock: Clock = { now: () => new Date('2025-06-13T10:00:00Z') };
+    const s = await run(db, createHeuristicInsightProvider({ clock }), {}, { clock });
+    assert.equal(s.counts.events, 2);
+    assert.equal(await count(db, `SELECT count(DISTINCT subject_id)::int AS n FROM public.ai_insights`), 2);
+    const { rows } = await db.query<{ title: string }>(
+      `SELECT content ->> 'title' AS title FROM public.ai_insights WHERE subject_id = $1 AND kind = 'summary'`,
+      [odd],
+    );
+    assert.match(rows[0]!.title, /^6 interactions .*, last 2025-06-03$/);
+  });
+
   it('stores an insight fingerprint once: the same content twice is one row, fingerprint = SHA-256 of kind|subject_type|subject_id|model|title', async () => {
     const c = await addContact(db, 'Ana Lima');
     await addInteractions(db, c, history.slice(0, 2));

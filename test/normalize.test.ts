@@ -173,6 +173,27 @@ VALUES ($1, 'myspace', 'x1', '{"id": "x1"}', now())`,
     assert.match(rows[0]!.error, /unknown provider "myspace"/);
   });
 
+  it('an event stored with an infinite time neither blocks its neighbours nor loops a dry run', async () => {
+    // `pg` reads 'infinity' as a number, not a Date: every use of the row's time must take it.
+    const [a, b, c] = generateEvents('webform', 3, { seed: 9, userId: USER_A });
+    await loadEvents(db, 'webform', [a, b, c], USER_A);
+    await db.query(
+      `UPDATE public.raw_events SET occurred_at = CASE source_id WHEN $1 THEN 'infinity'::timestamptz ELSE '-infinity'::timestamptz END
+WHERE source_id IN ($1, $2)`,
+      [(a as { id: string }).id, (b as { id: string }).id],
+    );
+    await db.query(
+      `UPDATE omni_ingest.normalize_queue q SET occurred_at = r.occurred_at FROM public.raw_events r WHERE r.id = q.raw_event_id`,
+    );
+    const dry = await normalize(db, { dryRun: true, batchSize: '1' });
+    assert.equal(dry.counts.events, 3);
+    const s = await normalize(db, { batchSize: '1' });
+    assert.equal(s.counts.events, 3);
+    // A web form carries its own time: the interaction takes it.
+    assert.equal(await count(db, 'SELECT count(*)::int AS n FROM public.interactions WHERE isfinite(occurred_at)'), 3);
+    assert.equal(await count(db, 'SELECT count(*)::int AS n FROM omni_ingest.normalize_queue'), 0);
+  });
+
   it('honours --provider, --user, --since/--until and --limit', async () => {
     await loadEvents(db, 'twilio', generateEvents('twilio', 50, { seed: 5, userId: USER_A }), USER_A);
     await loadEvents(db, 'twilio', generateEvents('twilio', 50, { seed: 6, userId: USER_B }), USER_B);

@@ -7,11 +7,11 @@ import type { Queryable } from '../db/connect.js';
  * What a contact's insights are computed from, as one SQL expression over its interactions `i`
  * (aggregate): SHA-256 of every interaction's (id, occurred_at, type, subject, body) in
  * (occurred_at, id) order. json text, not jsonb, so the rendering is stable; occurred_at as epoch
- * microseconds, so the session's TimeZone cannot change it. The type is in too: a direction
- * change changes the next step.
+ * microseconds, so the session's TimeZone cannot change it (an infinite time, which no epoch
+ * holds, as null). The type is in too: a direction change changes the next step.
  */
 const DIGEST = `encode(sha256(convert_to(coalesce(string_agg(
-  json_build_array(i.id, (extract(epoch FROM i.occurred_at) * 1000000)::bigint, i.type, i.subject, i.body_text)::text,
+  json_build_array(i.id, CASE WHEN isfinite(i.occurred_at) THEN (extract(epoch FROM i.occurred_at) * 1000000)::bigint END, i.type, i.subject, i.body_text)::text,
   E'\\n' ORDER BY i.occurred_at, i.id), ''), 'UTF8')), 'hex')`;
 
 export interface ContactContextRow {
@@ -58,7 +58,11 @@ SELECT c.id AS contact_id, c.user_id, c.display_name,
        ) AS unchanged
 FROM public.contacts c
 CROSS JOIN LATERAL (
-  SELECT count(*)::int AS total, min(i.occurred_at) AS first_at, max(i.occurred_at) AS last_at, ${DIGEST} AS digest
+  SELECT count(*)::int AS total,
+         -- An application may store 'infinity'; no date can show it.
+         min(i.occurred_at) FILTER (WHERE isfinite(i.occurred_at)) AS first_at,
+         max(i.occurred_at) FILTER (WHERE isfinite(i.occurred_at)) AS last_at,
+         ${DIGEST} AS digest
   FROM public.interactions i
   WHERE i.user_id = c.user_id AND i.contact_id = c.id
 ) agg
@@ -72,7 +76,7 @@ LEFT JOIN LATERAL (
   ) t
 ) types ON true
 LEFT JOIN LATERAL (
-  SELECT json_agg(json_build_object('id', r.id, 'type', r.type, 'occurred_at', r.occurred_at, 'subject', r.subject, 'body', left(r.body_text, $4))
+  SELECT json_agg(json_build_object('id', r.id, 'type', r.type, 'occurred_at', CASE WHEN isfinite(r.occurred_at) THEN r.occurred_at END, 'subject', r.subject, 'body', left(r.body_text, $4))
                   ORDER BY r.occurred_at DESC NULLS LAST, r.id DESC) AS items
   FROM (
     SELECT i.id, i.type, i.occurred_at, i.subject, i.body_text

@@ -112,7 +112,8 @@ export function mapRawEvents(rows: RawEventRow[], registry: Record<string, Provi
         userId: row.user_id,
         provider: row.provider,
         sourceId: row.source_id,
-        occurredAt: row.occurred_at,
+        // An infinite stored time is no time: the payload's own is used, or the event fails as one without.
+        occurredAt: row.occurred_at instanceof Date ? row.occurred_at : null,
         payload: row.payload,
       });
       if (result.kind === 'skip') {

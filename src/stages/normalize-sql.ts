@@ -9,9 +9,21 @@ export interface RawEventRow {
   user_id: string;
   provider: string;
   source_id: string | null;
-  occurred_at: Date | null;
+  /** `pg` reads an infinite timestamptz ('infinity', '-infinity') as the number ±Infinity. */
+  occurred_at: Date | number | null;
   payload: unknown;
   batch_id: string | null;
+}
+
+/** The row's time in milliseconds, ±Infinity as stored; a row without one sorts first. */
+export function instantOf(at: Date | number | null): number {
+  return at === null ? Number.NEGATIVE_INFINITY : typeof at === 'number' ? at : at.getTime();
+}
+
+/** The row's time as a timestamptz literal for a keyset cursor ('infinity' included). */
+export function cursorTime(at: Date | number | null): string {
+  if (at instanceof Date) return at.toISOString();
+  return at === Number.POSITIVE_INFINITY ? 'infinity' : '-infinity';
 }
 
 const QUEUE_IN_RANGE = rangeWhere({ at: 'q.occurred_at', user: 'q.user_id', provider: 'q.provider', item: 'q.raw_event_id' });

@@ -84,14 +84,17 @@ function countsOf(
   };
 }
 
+/** Infinity − Infinity is NaN: equal instants compare 0 whatever their size. */
+const compareInstants = (a: number, b: number): number => (a === b ? 0 : a < b ? -1 : 1);
+
 function lastKey(rows: sql.RawEventRow[]): Cursor {
   let last: sql.RawEventRow | undefined;
   for (const r of rows) {
-    const t = r.occurred_at?.getTime() ?? Number.NEGATIVE_INFINITY;
-    const lt = last?.occurred_at?.getTime() ?? Number.NEGATIVE_INFINITY;
+    const t = sql.instantOf(r.occurred_at);
+    const lt = last ? sql.instantOf(last.occurred_at) : Number.NEGATIVE_INFINITY;
     if (!last || t > lt || (t === lt && r.id > last.id)) last = r;
   }
-  return last && { occurredAt: last.occurred_at?.toISOString() ?? '-infinity', id: last.id };
+  return last && { occurredAt: sql.cursorTime(last.occurred_at), id: last.id };
 }
 
 const addWritten = (a: sql.Written, b: sql.Written): sql.Written => ({ inserted: a.inserted + b.inserted, updated: a.updated + b.updated });
@@ -216,7 +219,7 @@ async function dryBatch(input: DryBatchInput<Cursor>): Promise<DryBatchOutput<No
   // Nothing is written: every mapped interaction counts as what would be upserted.
   const counts = countsOf(rows.length, mapped.interactions.length, mapped, { inserted: mapped.interactions.length, updated: 0 }, 0);
   const sorted = [...rows].sort(
-    (a, b) => (a.occurred_at?.getTime() ?? -Infinity) - (b.occurred_at?.getTime() ?? -Infinity) || (a.id < b.id ? -1 : 1),
+    (a, b) => compareInstants(sql.instantOf(a.occurred_at), sql.instantOf(b.occurred_at)) || (a.id < b.id ? -1 : 1),
   );
   return { taken: rows.length, counts: { ...counts, inserted: 0, would_upsert: counts.inserted ?? 0 }, cursor: lastKey(sorted) };
 }
