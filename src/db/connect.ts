@@ -135,7 +135,10 @@ function createDb(pool: pg.Pool, kind: Db['kind'], target: string, maxConnection
         } catch (rollbackErr) {
           broken = rollbackErr; // the connection is unusable; do not return it to the pool
         }
-        throw mapPgError(err, target);
+        // The statements' own errors are mapped already (wrapQueryable); anything else is the
+        // caller's (a bug, a provider's error) and keeps its class and stack: calling it a
+        // database error would send the operator to the wrong place.
+        throw err;
       } finally {
         client.off('error', onClientError);
         client.release(broken instanceof Error ? broken : undefined);
