@@ -257,6 +257,22 @@ describe('embeddings verify, backfill --reembed and swap through the binary', { 
       const doc = refused.json<{ action: string; phase: string; verify: { checks: { count: number; examples: string[] }[] } }>();
       assert.deepEqual([doc.action, doc.phase, doc.verify.checks[0]!.examples], ['refused', 'before-swap', [bad.id]]);
 
+      // Its dead letter is the swap stage's: listed and selected by it; errors retry says where it is handled.
+      const listed = await cli('--json', 'errors', 'list', '--stage', 'swap');
+      assert.equal(listed.code, 0, listed.stderr);
+      const letters = listed.json<{ errors: { id: string; status: string }[] }>().errors;
+      assert.deepEqual(
+        letters.map((e) => e.status),
+        ['open'],
+      );
+      const plan = await cli('errors', 'retry', '--stage', 'swap', '--dry-run');
+      assert.equal(plan.code, 0, plan.stderr);
+      assert.match(plan.stdout, /1 open errors selected \(1 swap\): 0 would be retried, 1 cannot be/);
+      assert.match(plan.stdout, /not retried by errors retry: fix the legacy value and run `embeddings backfill`/);
+      const retried = await cli('errors', 'retry', '--stage', 'swap');
+      assert.equal(retried.code, 0, retried.stderr);
+      assert.match(retried.stdout, /swap +1 selected: not retried here/);
+
       const dry = await cli('embeddings', 'backfill', '--reembed', '--embedder', 'openai', '--dry-run');
       assert.equal(dry.code, 0, dry.stderr);
       assert.match(dry.stdout, /reembed \(dry run\): 1 rows without a vector, from 1 interactions/);
@@ -274,6 +290,12 @@ describe('embeddings verify, backfill --reembed and swap through the binary', { 
       assert.ok((rc.tokens ?? 0) > 5, JSON.stringify(rc));
       assert.equal(fake.stats.embeddingInputs, 1);
       assert.ok(!re.stdout.includes('sk-test-key') && !re.stderr.includes('sk-test-key'));
+      assert.equal(re.json<{ lettersResolved: number }>().lettersResolved, 1, 'the row has a vector: its swap letter is closed');
+      const closed = await cli('--json', 'errors', 'list', '--stage', 'swap', '--status', 'resolved');
+      assert.deepEqual(
+        closed.json<{ errors: { id: string }[] }>().errors.map((e) => e.id),
+        letters.map((e) => e.id),
+      );
 
       const ok = await cli('--json', 'embeddings', 'verify');
       assert.equal(ok.code, 0, ok.stdout);

@@ -46,12 +46,17 @@ describe('range options', () => {
     assert.equal((parseInstant('2025-06-01', clock) as Date).toISOString(), '2025-06-01T00:00:00.000Z');
     assert.equal((parseInstant('2025-06-01T10:00:00', clock) as Date).toISOString(), '2025-06-01T10:00:00.000Z');
     assert.equal((parseInstant('2025-06-01T10:00:00+02:00', clock) as Date).toISOString(), '2025-06-01T08:00:00.000Z');
+    assert.equal((parseInstant('2024-02-29', clock) as Date).toISOString(), '2024-02-29T00:00:00.000Z');
   });
 
   it('refuses bad values naming the flag', () => {
     const bad: [Record<string, string>, RegExp][] = [
       [{ since: 'yesterday' }, /--since "yesterday" is not an ISO 8601 date/],
       [{ since: '2025-13-45' }, /--since "2025-13-45" is not a valid date/],
+      // Date.parse alone rolls these over into the next month.
+      [{ since: '2026-02-31' }, /--since "2026-02-31" is not a valid date/],
+      [{ until: '2023-02-29T10:00:00Z' }, /--until "2023-02-29T10:00:00Z" is not a valid date/],
+      [{ since: '2025-04-31' }, /--since "2025-04-31" is not a valid date/],
       [{ since: '2025-06-02', until: '2025-06-01' }, /--since .* must be before --until/],
       [{ user: 'bob' }, /--user "bob" must be a UUID/],
       [{ batchSize: '0' }, /--batch-size "0" must be a whole number/],

@@ -106,6 +106,17 @@ FROM public.raw_event_errors`,
     assert.deepEqual(await errorsOf(target, 'normalize'), before);
   });
 
+  it('--limit: the errors past it are not said to be held by another run', async () => {
+    const limited = await runCli([...target.args, '--json', 'errors', 'retry', '--stage', 'normalize', '--limit', '1'], { env: NO_KEY });
+    assert.equal(limited.code, 0, limited.stderr);
+    assert.equal(limited.json<RetryJson>().status, 'succeeded');
+    assert.doesNotMatch(limited.stderr, /held by another run/);
+    // The one retried failed again: one attempt more on exactly one row.
+    const attempts = (await errorsOf(target, 'normalize')).map((e) => e.attempts).sort();
+    assert.deepEqual(attempts, [1, 1, 1, 2]);
+    await query(target, `UPDATE public.raw_event_errors SET attempts = 1 WHERE stage = 'normalize'`);
+  });
+
   it('a retry that fails again counts an attempt on the same row; a fixed payload resolves with its interaction', async () => {
     const before = await errorsOf(target, 'normalize');
     assert.equal(before.length, 4);
@@ -413,6 +424,11 @@ describe('errors retry of embed errors', { timeout: 300_000 }, () => {
       assert.ok(open.length >= 1, 'the rejected input is a dead letter');
 
       fake.options.rejectMarker = undefined;
+      // A cron job without the key: the local embedder is not fallen into for errors openai made.
+      const noKey = await runCli([...target.args, 'errors', 'retry', '--stage', 'embed'], { env: NO_KEY });
+      assert.equal(noKey.code, 2, noKey.stdout + noKey.stderr);
+      assert.match(noKey.stderr, /the selected embed errors were made by openai; without OPENAI_API_KEY this retry would use local/);
+      assert.equal((await errorsOf(target, 'embed')).filter((e) => e.status === 'open').length, open.length, 'nothing retried');
       const retry = await runCli([...target.args, '--json', 'errors', 'retry', '--stage', 'embed', '--embedder', 'openai'], { env });
       assert.equal(retry.code, 0, retry.stderr);
       assert.equal(retry.json<RetryJson>().resolved, open.length);

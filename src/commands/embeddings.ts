@@ -112,6 +112,7 @@ async function runBackfill(ctx: Context, flags: BackfillFlags): Promise<number> 
   ctx.out.result({ ...doc, embedder: e ?? null }, () => [
     ...renderBackfill(doc.backfill),
     ...(doc.reembed && e ? renderReembed(doc.reembed, e) : []),
+    ...(doc.lettersResolved > 0 ? [`${doc.lettersResolved} swap dead letter(s) resolved: their rows have a vector now, or are gone`] : []),
   ]);
   return ExitCode.ok;
 }

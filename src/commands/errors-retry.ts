@@ -4,8 +4,12 @@ import type { Context } from '../context.js';
 import { type ErrorSelection, selectsEverything } from '../dead-letters/select.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_BATCH_SIZE } from '../stages/engine/range.js';
-import { planRetry, type RetryPlan } from '../stages/retry/plan.js';
+import { planRetry, type RetryPlan, SWAP_ADVICE } from '../stages/retry/plan.js';
 import { retryErrors, type RetrySummary } from '../stages/retry/retry.js';
+import { providersOfOpen } from '../stages/retry/sql.js';
+import { chooseEmbedder } from '../embed/select.js';
+import { chooseInsightProvider } from '../insights/select.js';
+import type { Queryable } from '../db/connect.js';
 import { buildStage } from '../stages/registry.js';
 import { exitCodeOf, withRunControls } from './batch-options.js';
 import { parseSelection, type SelectionFlags, selectionOptions } from './error-flags.js';
@@ -52,8 +56,13 @@ function renderPlan(p: RetryPlan): string[] {
   const byStage = Object.entries(p.open)
     .map(([s, n]) => `${n} ${s}`)
     .join(', ');
+  const retryable = p.errors.filter((e) => e.retryable).length;
+  // Only the listed errors were looked at one by one: past the list, say what was selected.
+  const verdict = p.truncated
+    ? `${total} open errors selected (${byStage})`
+    : `${total} open errors selected (${byStage}): ${retryable} would be retried, ${total - retryable} cannot be (below)`;
   return [
-    `errors retry (dry run): ${total} open errors would be retried (${byStage}); nothing written`,
+    `errors retry (dry run): ${verdict}; nothing written`,
     ...p.errors.map((e) => `  ${e.id}  ${e.stage.padEnd(9)} ${String(e.attempts).padStart(3)} attempt(s)  ${e.action}\n      ${e.error}`),
     ...(p.truncated ? [`  … and more (raise --limit to list them)`] : []),
   ];
@@ -73,10 +82,34 @@ function renderRetry(s: RetrySummary): string[] {
       : s.status === 'incomplete'
         ? ' (incomplete: some items were held by another run, which resolves them)'
         : '';
+  const elsewhere = s.elsewhere > 0 ? [`  swap      ${s.elsewhere} selected: not retried here; ${SWAP_ADVICE}`] : [];
   return [
-    ...(lines.length ? lines : ['  no open errors match']),
+    ...(lines.length || elsewhere.length ? [...lines, ...elsewhere] : ['  no open errors match']),
     `errors retry: ${s.resolved} resolved, ${s.stillOpen} still open in the selection, in ${(s.elapsedMs / 1000).toFixed(1)} s${ended}`,
   ];
+}
+
+/**
+ * Errors an OpenAI model made are not retried by the local embedder or the heuristic only
+ * because OPENAI_API_KEY is missing (a cron job's environment): their vectors would sit beside
+ * the model's in one column. Naming the provider says it is meant.
+ */
+async function refuseSilentSwitch(ctx: Context, db: Queryable, selection: ErrorSelection, flags: RetryFlags): Promise<void> {
+  if (ctx.config.openai.apiKey) return;
+  const embedder = chooseEmbedder(ctx.config.openai, { embedder: flags.embedder as 'openai' | 'local' | undefined });
+  const insights = chooseInsightProvider(ctx.config.openai, {
+    provider: flags.insightsProvider as 'openai' | 'heuristic' | undefined,
+  });
+  const made = await providersOfOpen(db, selection);
+  for (const m of made) {
+    const [flag, chosen, given] =
+      m.stage === 'embed' ? ['--embedder', embedder.name, flags.embedder] : ['--insights-provider', insights.name, flags.insightsProvider];
+    if (given === undefined && m.provider !== chosen)
+      throw new UsageError(
+        `the selected ${m.stage} errors were made by ${m.provider}; without OPENAI_API_KEY this retry would use ${chosen} instead`,
+        { hint: `set OPENAI_API_KEY, or pass ${flag} ${chosen} to retry them with ${chosen} on purpose` },
+      );
+  }
 }
 
 async function runRetry(ctx: Context, ids: string[], flags: RetryFlags): Promise<number> {
@@ -92,6 +125,7 @@ async function runRetry(ctx: Context, ids: string[], flags: RetryFlags): Promise
     return 0;
   }
   const settings = stageSettings(ctx, flags);
+  await refuseSilentSwitch(ctx, db, selection, flags);
   const summary = await withRunControls(ctx, ({ progress, signal }) =>
     retryErrors({
       db,

@@ -70,7 +70,18 @@ export function parseInstant(text: string, clock: Clock): Date | string {
   // A date or a date-time without an offset is read as UTC, like every timestamp we store.
   const iso = /[T ]\d{2}:\d{2}/.test(t) && !/(Z|[+-]\d{2}:?\d{2})$/.test(t) ? `${t}Z` : t;
   const ms = Date.parse(iso);
-  return Number.isNaN(ms) ? 'is not a valid date' : new Date(ms);
+  if (Number.isNaN(ms) || !calendarDate(t)) return 'is not a valid date';
+  return new Date(ms);
+}
+
+/** Date.parse rolls 2026-02-30 over to March 2: the day must exist in its month. */
+function calendarDate(text: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
+  if (!m) return true;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const last = new Date(0);
+  last.setUTCFullYear(year, month, 0); // day 0 of the next month: the last day of this one
+  return month >= 1 && month <= 12 && day >= 1 && day <= last.getUTCDate();
 }
 
 const instantFlag = (clock: Clock) =>

@@ -3,7 +3,7 @@
 // shows exactly what `errors retry` with the same flags would retry.
 import { z } from 'zod';
 
-export const ERROR_STAGES = ['import', 'normalize', 'embed', 'insights'] as const;
+export const ERROR_STAGES = ['import', 'normalize', 'embed', 'insights', 'swap'] as const;
 export const ERROR_STATUSES = ['open', 'resolved', 'discarded'] as const;
 export type ErrorStatus = (typeof ERROR_STATUSES)[number];
 

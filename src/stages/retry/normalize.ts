@@ -92,7 +92,8 @@ export function normalizeRetry(o: {
     stage: {
       name: 'normalize',
       pipelined: true,
-      countPending: (db) => countOpenNormalize(db, o.selection, o.before, after, heldElsewhere),
+      // Errors past --limit were not asked for: they are not "held by another run".
+      countPending: (db) => (o.budget.left <= 0 ? Promise.resolve(0) : countOpenNormalize(db, o.selection, o.before, after, heldElsewhere)),
       batch,
       dryBatch: () => Promise.reject(new Error('errors retry --dry-run plans without running a stage')),
     },

@@ -38,7 +38,12 @@ interface PlanRow {
   item_exists: boolean;
 }
 
+/** What to do about a swap letter instead: `errors retry` has no stage that copies a legacy value. */
+export const SWAP_ADVICE =
+  'fix the legacy value and run `embeddings backfill`, or give the row a vector with `embeddings backfill --reembed`';
+
 function action(r: PlanRow): { action: string; retryable: boolean } {
+  if (r.stage === 'swap') return { action: `not retried by errors retry: ${SWAP_ADVICE}`, retryable: false };
   if (r.stage === 'import') {
     const why = notRetryable(r);
     if (why) return { action: `not retryable: ${why}`, retryable: false };
@@ -71,7 +76,7 @@ WHERE ${SELECTION_WHERE}
   AND e.stage = ANY($9::text[])
 ORDER BY array_position($9::text[], e.stage), e.id
 LIMIT $10`,
-    [...selectionParams({ ...selection, statuses: ['open'] }), ['import', 'normalize', 'embed', 'insights'], limit + 1],
+    [...selectionParams({ ...selection, statuses: ['open'] }), ['import', 'normalize', 'embed', 'insights', 'swap'], limit + 1],
   );
   const open = Object.fromEntries(await countOpenByStage(db, selection));
   return {

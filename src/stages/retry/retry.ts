@@ -56,6 +56,8 @@ export interface RetrySummary {
   stopReason: StopReason;
   stopSignal?: string | undefined;
   stages: RetryStageSummary[];
+  /** Open swap letters in the selection: `embeddings backfill` handles them, not this command. */
+  elsewhere: number;
   /** Errors resolved, failed again, and still open of the selection at the end. */
   resolved: number;
   stillOpen: number;
@@ -179,6 +181,7 @@ export async function retryErrors(o: RetryOptions): Promise<RetrySummary> {
           status: 'succeeded',
           stopReason: 'done',
           stages: [],
+          elsewhere: open.get('swap') ?? 0,
           resolved: 0,
           stillOpen: 0,
           elapsedMs: 0,

@@ -284,3 +284,22 @@ WHERE e.id = ANY($1::uuid[]) AND e.status = 'open'`,
   );
   return rowCount ?? 0;
 }
+
+/**
+ * Which embedders and insight providers made the selected open errors of embed and insights: a
+ * retry that would answer them with another one (the local embedder because the key is missing
+ * from a cron job's environment) must be asked for, not fallen into.
+ */
+export async function providersOfOpen(db: Queryable, selection: ErrorSelection): Promise<{ stage: string; provider: string }[]> {
+  const { rows } = await db.query<{ stage: string; provider: string }>(
+    `
+SELECT DISTINCT e.stage, coalesce(e.context ->> 'embedder', e.context ->> 'insights_provider') AS provider
+FROM public.raw_event_errors e
+WHERE ${SELECTION_WHERE}
+  AND e.status = 'open'
+  AND e.stage IN ('embed', 'insights')
+  AND coalesce(e.context ->> 'embedder', e.context ->> 'insights_provider') IS NOT NULL`,
+    selectionParams({ ...selection, statuses: ['open'] }),
+  );
+  return rows;
+}
