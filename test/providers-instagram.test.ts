@@ -163,6 +163,13 @@ describe('instagram ids and shapes', () => {
     assert.deepEqual(instagram.identify(body), instagram.identify(item));
   });
 
+  it('a body counts the items it skips beside its interactions, so the items add up', () => {
+    const r = run(load('body-two-messages-and-read.json'));
+    assert.equal(r.kind, 'interactions');
+    if (r.kind !== 'interactions') return;
+    assert.deepEqual([r.interactions.length, r.skipped], [2, 1]);
+  });
+
   it('a derived body id does not depend on key order (it survives a jsonb round trip)', () => {
     const body = load('body-two-messages-and-read.json');
     const reverseKeys = (v: unknown): unknown =>

@@ -146,13 +146,14 @@ export function skip(reason: string): NormalizeResult {
 
 export function interactions(
   list: NormalizedInteraction[],
-  extra: { rejected?: RejectedItem[]; retracted?: string[] } = {},
+  extra: { rejected?: RejectedItem[]; retracted?: string[]; skipped?: number } = {},
 ): NormalizeResult {
   return {
     kind: 'interactions',
     interactions: list,
     ...(extra.rejected?.length ? { rejected: extra.rejected } : {}),
     ...(extra.retracted?.length ? { retracted: extra.retracted } : {}),
+    ...(extra.skipped ? { skipped: extra.skipped } : {}),
   };
 }
 

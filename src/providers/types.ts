@@ -73,6 +73,8 @@ export type NormalizeResult =
       rejected?: RejectedItem[];
       /** Source ids of messages their sender withdrew: their text is removed wherever it is stored. */
       retracted?: string[];
+      /** Items of the payload that are valid but not interactions (a read receipt in a webhook body): counted. */
+      skipped?: number;
     }
   /** Valid but not an interaction (a read receipt, a reaction): counted, not dead-lettered. */
   | { kind: 'skip'; reason: string };

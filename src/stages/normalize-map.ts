@@ -26,6 +26,8 @@ export interface Mapped {
   deadLetters: DeadLetterOf<'normalize'>[];
   retractions: Retraction[];
   skipped: number;
+  /** Items of events that hold several (a webhook body) valid but not interactions. */
+  itemsSkipped: number;
 }
 
 export interface NormalizeFailure {
@@ -95,7 +97,7 @@ function toRow(row: RawEventRow, i: NormalizedInteraction): InteractionRow {
 }
 
 export function mapRawEvents(rows: RawEventRow[], registry: Record<string, Provider> = providers): Mapped {
-  const out: Mapped = { interactions: [], deadLetters: [], retractions: [], skipped: 0 };
+  const out: Mapped = { interactions: [], deadLetters: [], retractions: [], skipped: 0, itemsSkipped: 0 };
   const fail = (f: NormalizeFailure) => out.deadLetters.push(normalizeDeadLetter(f));
   // Two events of one batch may yield the same interaction key; the later one wins, as it would
   // across batches (and ON CONFLICT may not touch one row twice in a statement).
@@ -120,6 +122,7 @@ export function mapRawEvents(rows: RawEventRow[], registry: Record<string, Provi
         out.skipped++;
         continue;
       }
+      out.itemsSkipped += result.skipped ?? 0;
       for (const r of result.rejected ?? []) fail({ row, error: r.error, item: r.item });
       for (const sourceId of result.retracted ?? [])
         out.retractions.push({ user_id: row.user_id, source: row.provider, source_id: sourceId });

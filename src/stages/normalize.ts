@@ -21,6 +21,7 @@ type NormalizeCount =
   | 'updated'
   | 'unchanged'
   | 'skipped'
+  | 'items_skipped'
   | 'dead_lettered'
   | 'recurring'
   | 'resolved'
@@ -77,6 +78,7 @@ function countsOf(
     updated: written.updated,
     unchanged: interactions - written.inserted - written.updated,
     skipped: mapped.skipped,
+    ...(mapped.itemsSkipped > 0 ? { items_skipped: mapped.itemsSkipped } : {}),
     dead_lettered: mapped.deadLetters.length,
     ...(withdrawn > 0 ? { withdrawn } : {}),
     ...(letters?.recurring ? { recurring: letters.recurring } : {}),

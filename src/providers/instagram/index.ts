@@ -132,7 +132,8 @@ function fromBody(payload: unknown): NormalizeResult {
       }
     });
   });
-  if (out.length + retracted.length + rejected.length > 0) return interactions(out, { rejected, retracted });
+  const skipped = [...reasons.values()].reduce((a, b) => a + b, 0);
+  if (out.length + retracted.length + rejected.length > 0) return interactions(out, { rejected, retracted, skipped });
   const summary = [...reasons].map(([r, n]) => (n > 1 ? `${n}× ${r}` : r)).join(', ');
   return skip(`no message in the webhook body${summary ? `: ${summary}` : ''}`);
 }
