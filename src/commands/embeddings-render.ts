@@ -131,7 +131,12 @@ export function renderSwap(r: SwapResult, style: ChalkInstance): string[] {
 }
 
 export function renderIndex(r: IndexResult): string[] {
-  const repaired = r.repaired.length ? [`dropped INVALID index(es) left by an interrupted build: ${r.repaired.join(', ')}`] : [];
+  const repaired = r.repaired.length ? [`dropped index(es) left by an interrupted build: ${r.repaired.join(', ')}`] : [];
+  if (r.adopted !== null && r.index)
+    return [
+      ...repaired,
+      `embeddings index: took over ${r.adopted}, finished by an interrupted rebuild, as ${indexText(r.index)}${r.replaced ? `; replaced ${r.replaced}` : ''}`,
+    ];
   if (r.action === 'present' || !r.index)
     return [
       ...repaired,
