@@ -210,7 +210,7 @@ describe('embeddings commands refuse bad input', () => {
     await usage(['search', 'x', '--limit', '0'], /--limit "0" must be a whole number between 1 and 1000/);
     await usage(['search', 'x', '--user', 'me'], /--user "me" must be a UUID/);
     await usage(['search', 'x', '--provider', 'fax'], /--provider "fax" is not one of/);
-    await usage(['search', ' '], /must not be empty/);
+    await usage(['search', ' '], /^search " ": the text to look for must not be empty$/);
   });
 
   it('an un-migrated database is a configuration error that says to migrate', async () => {
