@@ -25,6 +25,8 @@ type Filters = Pick<RangeOptions, 'since' | 'until' | 'userId' | 'provider'>;
  * with pgvector's schema, whatever the search_path); the chunks of one interaction collapse
  * after it, which is why it takes four chunks per hit wanted. Only filters on the interaction
  * (time, source) join it inside: without them the nearest chunks come from embeddings alone.
+ * A chunk counts only when its interaction belongs to the chunk's user (the join at the end
+ * checks it on every path).
  */
 function nearestQuery(c: VectorColumn, vector: number[], limit: number, f: Filters): { text: string; values: unknown[] } {
   const joined = f.since !== undefined || f.until !== undefined || f.provider !== undefined;
@@ -33,7 +35,7 @@ function nearestQuery(c: VectorColumn, vector: number[], limit: number, f: Filte
   const distance = `e.${c.name} OPERATOR(${c.schema}.<=>) ${q}::${c.type}`;
   const text = `
 WITH nearest AS (
-  SELECT e.owner_id, ${distance} AS distance
+  SELECT e.owner_id, e.user_id, ${distance} AS distance
   FROM public.embeddings e
   ${joined ? 'JOIN public.interactions i ON i.id = e.owner_id AND i.user_id = e.user_id' : ''}
   WHERE e.owner_type = 'interaction'
@@ -42,7 +44,7 @@ WITH nearest AS (
   ORDER BY ${distance}
   LIMIT ${n} * 4
 ), best AS (
-  SELECT owner_id, min(distance) AS distance FROM nearest GROUP BY owner_id
+  SELECT owner_id, user_id, min(distance) AS distance FROM nearest GROUP BY owner_id, user_id
 )
 SELECT i.id::text AS interaction_id, i.type, i.source, i.occurred_at,
        coalesce(c.display_name, i.source_meta -> 'names' ->> (i.source_meta -> 'from' -> 0 ->> 'value'),
@@ -51,7 +53,7 @@ SELECT i.id::text AS interaction_id, i.type, i.source, i.occurred_at,
        left(btrim(regexp_replace(coalesce(i.body_text, ''), '\\s+', ' ', 'g')), 160) AS snippet,
        b.distance::float8 AS distance
 FROM best b
-JOIN public.interactions i ON i.id = b.owner_id
+JOIN public.interactions i ON i.id = b.owner_id AND i.user_id = b.user_id
 LEFT JOIN public.contacts c ON c.id = i.contact_id
 ORDER BY b.distance, i.id
 LIMIT ${n}`;
