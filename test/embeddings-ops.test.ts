@@ -83,6 +83,67 @@ describe('embeddings index and search', { timeout: 300_000 }, () => {
     }
   });
 
+  it('a rebuild killed once its build was done leaves …_new valid: the next run takes it over or drops it, one index left', async () => {
+    const t = await copied(20);
+    let db = t.db;
+    // What a killed rebuild leaves: PostgreSQL finishes the build of …_new although its client died.
+    const leave = (m: number, ef: number) =>
+      db.query(
+        `CREATE INDEX embeddings_vector_hnsw_idx_new ON public.embeddings USING hnsw (embedding_v vector_cosine_ops) WITH (m = ${m}, ef_construction = ${ef})`,
+      );
+    const hnsw = async () =>
+      (
+        await db.query<{ name: string; options: string[] }>(
+          `SELECT c.relname AS name, c.reloptions AS options FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+           WHERE x.indrelid = 'public.embeddings'::regclass AND c.relam = (SELECT oid FROM pg_am WHERE amname = 'hnsw') ORDER BY 1`,
+        )
+      ).rows.map((r) => `${r.name} ${r.options.join(' ')}`);
+    const build = (m: number, efConstruction: number, rebuild = false) =>
+      buildIndex(db, { m, efConstruction, maintenanceWorkMem: null, rebuild, logger });
+    try {
+      await build(16, 64);
+      await leave(24, 100);
+      await db.close();
+      // Asked again for the parameters it was built with: taken over, the old index dropped.
+      const again = await runCli([...t.target.args, '--json', 'embeddings', 'index', '--m', '24', '--ef-construction', '100']);
+      assert.equal(again.code, 0, again.stderr);
+      const a = again.json<IndexJson & { adopted: string | null; repaired: string[] }>();
+      assert.deepEqual(
+        [a.action, a.adopted, a.replaced, a.repaired, a.index.name, a.index.m, a.index.efConstruction],
+        ['rebuilt', 'embeddings_vector_hnsw_idx_new', 'embeddings_vector_hnsw_idx', [], 'embeddings_vector_hnsw_idx', 24, 100],
+      );
+      db = await t.target.open();
+      assert.deepEqual(await hnsw(), ['embeddings_vector_hnsw_idx m=24 ef_construction=100']);
+
+      // Other parameters than it was built with (here --rebuild with the defaults): dropped, built again.
+      await leave(24, 100);
+      const rebuilt = await build(16, 64, true);
+      assert.deepEqual(
+        [rebuilt.action, rebuilt.adopted, rebuilt.repaired, rebuilt.replaced, rebuilt.index?.m],
+        ['rebuilt', null, ['embeddings_vector_hnsw_idx_new'], 'embeddings_vector_hnsw_idx', 16],
+      );
+      assert.deepEqual(await hnsw(), ['embeddings_vector_hnsw_idx m=16 ef_construction=64']);
+
+      // Killed between dropping the old index and the rename: …_new is alone.
+      await db.query('DROP INDEX public.embeddings_vector_hnsw_idx');
+      await leave(24, 100);
+      const alone = await build(24, 100);
+      assert.deepEqual([alone.action, alone.adopted, alone.replaced], ['built', 'embeddings_vector_hnsw_idx_new', null]);
+      assert.deepEqual(await hnsw(), ['embeddings_vector_hnsw_idx m=24 ef_construction=100']);
+      // …_new alone with other parameters: it serves search until the new index is built.
+      await db.query('ALTER INDEX public.embeddings_vector_hnsw_idx RENAME TO embeddings_vector_hnsw_idx_new');
+      const replaced = await build(16, 64);
+      assert.deepEqual(
+        [replaced.action, replaced.adopted, replaced.repaired, replaced.replaced],
+        ['rebuilt', null, [], 'embeddings_vector_hnsw_idx_new'],
+      );
+      assert.deepEqual(await hnsw(), ['embeddings_vector_hnsw_idx m=16 ef_construction=64']);
+    } finally {
+      await db.close();
+      await t.close();
+    }
+  });
+
   it('search goes through the index on a table of some size; filters narrow the hits', {
     skip: onServer ? false : 'needs a real server',
   }, async () => {
@@ -149,7 +210,7 @@ describe('embeddings commands refuse bad input', () => {
     await usage(['search', 'x', '--limit', '0'], /--limit "0" must be a whole number between 1 and 1000/);
     await usage(['search', 'x', '--user', 'me'], /--user "me" must be a UUID/);
     await usage(['search', 'x', '--provider', 'fax'], /--provider "fax" is not one of/);
-    await usage(['search', ' '], /must not be empty/);
+    await usage(['search', ' '], /^search " ": the text to look for must not be empty$/);
   });
 
   it('an un-migrated database is a configuration error that says to migrate', async () => {

@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { Chalk } from 'chalk';
 import { systemClock } from '../src/clock.js';
+import { renderSwap } from '../src/commands/embeddings-render.js';
 import type { Db, Queryable } from '../src/db/connect.js';
 import { createLocalEmbedder } from '../src/embed/local.js';
 import { diagnose } from '../src/doctor.js';
@@ -223,6 +225,51 @@ describe('embeddings verify', () => {
           [1, [nudged.id]],
         ],
       );
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('embeddings swap under its lock', () => {
+  it('refuses when a row has no vector by the time it holds the lock (an older application wrote what the trigger cannot parse after verify)', async () => {
+    const { db, close } = await migratedDb();
+    try {
+      await seedLegacy(db, [legacyEmbedding('compact', 1), legacyEmbedding('spaced', 2)]);
+      await backfill(db);
+      let late = '';
+      const swap = (between: () => Promise<void> = async () => {}) =>
+        swapColumns(db, {
+          rollback: false,
+          lockTimeoutMs: 500,
+          lockAttempts: 3,
+          logger,
+          verify: async () => {
+            const report = await verifyEmbeddings(db, { batchSize: 10 });
+            await between();
+            return report;
+          },
+        });
+      const refused = await swap(async () => {
+        ({ id: late } = await one<{ id: string }>(
+          db,
+          `INSERT INTO public.embeddings (user_id, owner_type, owner_id, embedding) VALUES ($1, 'interaction', $2, '[0.1, 0.2, oops') RETURNING id::text AS id`,
+          [USER_A, randomUUID()],
+        ));
+      });
+      assert.deepEqual(
+        [refused.action, refused.verify?.ok, refused.withoutVector, refused.phase],
+        ['refused', true, { count: 1, examples: [late] }, 'before-swap'],
+      );
+      assert.match(
+        renderSwap(refused, new Chalk({ level: 0 })).join('\n'),
+        /refused: 1 row\(s\) of embedding_v have no vector, written after verify passed/,
+      );
+      assert.equal((await embeddingsStatus(db)).phase, 'before-swap');
+      // The application writes a valid value again: the trigger copies it, and the swap goes through.
+      await db.query('UPDATE public.embeddings SET embedding = $2 WHERE id = $1', [late, legacyEmbedding('compact', 3).text]);
+      const swapped = await swap();
+      assert.deepEqual([swapped.action, swapped.withoutVector, swapped.phase], ['swapped', null, 'swapped']);
     } finally {
       await close();
     }

@@ -115,6 +115,11 @@ export function renderSwap(r: SwapResult, style: ChalkInstance): string[] {
   const took = r.heldMs === null ? '' : ` in ${r.heldMs} ms (${r.attempts} attempt${r.attempts === 1 ? '' : 's'} at the lock)`;
   switch (r.action) {
     case 'refused':
+      if (r.withoutVector)
+        return [
+          `embeddings swap: refused: ${r.withoutVector.count} row(s) of ${r.vectorColumn} have no vector, written after verify passed (${r.withoutVector.examples.join(', ')}); nothing changed`,
+          '`embeddings backfill` (--reembed for values it cannot copy), then `embeddings swap` again',
+        ];
       return [...(r.verify ? renderVerify(r.verify, style) : []), 'embeddings swap: refused: verify found problems; nothing changed'];
     case 'already':
       return [`${name}: nothing to do, ${stateLine(r.phase, r.vectorColumn, r.legacyColumn)}`];
@@ -131,7 +136,12 @@ export function renderSwap(r: SwapResult, style: ChalkInstance): string[] {
 }
 
 export function renderIndex(r: IndexResult): string[] {
-  const repaired = r.repaired.length ? [`dropped INVALID index(es) left by an interrupted build: ${r.repaired.join(', ')}`] : [];
+  const repaired = r.repaired.length ? [`dropped index(es) left by an interrupted build: ${r.repaired.join(', ')}`] : [];
+  if (r.adopted !== null && r.index)
+    return [
+      ...repaired,
+      `embeddings index: took over ${r.adopted}, finished by an interrupted rebuild, as ${indexText(r.index)}${r.replaced ? `; replaced ${r.replaced}` : ''}`,
+    ];
   if (r.action === 'present' || !r.index)
     return [
       ...repaired,

@@ -281,7 +281,9 @@ Examples:
 On a server the index is built CONCURRENTLY (writes go on), on a connection of its own, with
 progress from pg_stat_progress_create_index. A build that was killed leaves an INVALID index:
 it is dropped and built again. A rebuild builds the new index beside the old one, then drops
-the old. The embedded database has one connection: there it is built without CONCURRENTLY.
+the old; one killed after its build leaves the new index finished: the next run takes it over
+when it has the parameters asked for, else drops it and builds again. The embedded database has
+one connection: there it is built without CONCURRENTLY.
 
 Examples:
   omni-ingest embeddings index

@@ -2,11 +2,11 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
 import type { SearchHit, SearchResult } from '../embeddings/search.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, UsageError } from '../errors.js';
 import { providerNames } from '../providers/index.js';
 import { addRangeOptions } from './batch-options.js';
 import { addEmbedderOptions, type EmbedderFlags, embedderFromFlags, noteDefaultEmbedder } from './embedder-options.js';
-import { nonEmpty, parseFlags, parseRange, type RangeFlags, wholeNumber } from './flags.js';
+import { parseFlags, parseRange, type RangeFlags, wholeNumber } from './flags.js';
 import { action, type RunState } from './run.js';
 
 interface SearchFlags extends Pick<RangeFlags, 'since' | 'until' | 'user' | 'provider'>, EmbedderFlags {
@@ -42,7 +42,9 @@ export function renderSearch(r: SearchResult): string[] {
 }
 
 async function runSearch(ctx: Context, words: string[], flags: SearchFlags): Promise<number> {
-  const text = parseFlags({ text: nonEmpty }, { text: words.join(' ') }).text!;
+  const typed = words.join(' ');
+  const text = typed.trim();
+  if (text.length === 0) throw new UsageError(`search "${typed}": the text to look for must not be empty`);
   // --limit here counts hits, not a batch run's events: parsed on its own, not as a range flag.
   const { limit } = parseFlags({ limit: wholeNumber(1, 1000) }, flags);
   const range = parseRange(

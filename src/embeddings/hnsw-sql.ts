@@ -6,6 +6,9 @@ import type { VectorColumn } from '../db/vector-column.js';
 /** The index search uses, whichever column holds the vectors (a rename keeps it). */
 export const INDEX_NAME = 'embeddings_vector_hnsw_idx';
 
+/** A rebuild's new index while the old one still serves search; renamed INDEX_NAME once the old is dropped. */
+export const NEW_INDEX_NAME = `${INDEX_NAME}_new`;
+
 export interface HnswParams {
   m: number;
   efConstruction: number;

@@ -3,8 +3,12 @@
 // build. That statement cannot run in a transaction, so it runs on a connection of its own with
 // the session's maintenance_work_mem, while another connection of the pool reads
 // pg_stat_progress_create_index for the progress bar. A build that was killed leaves an INVALID
-// index, which is dropped and built again. The embedded database has one connection, and no
-// other session that could write meanwhile: there the index is built without CONCURRENTLY.
+// index, which is dropped and built again. A rebuild builds `…_new` beside the old index, then
+// drops the old and renames it: a run killed after the build (PostgreSQL finishes a CREATE INDEX
+// CONCURRENTLY whose client died) leaves `…_new` valid, and the next run takes it over when it
+// has the parameters asked for, else drops it and builds again. The embedded database has one
+// connection, and no other session that could write meanwhile: there the index is built without
+// CONCURRENTLY.
 import type { Db } from '../db/connect.js';
 import { embeddingColumns } from '../db/vector-column.js';
 import { errorMessage } from '../errors.js';
@@ -29,8 +33,13 @@ export interface IndexResult {
   index: IndexInfo | null;
   column: string;
   concurrently: boolean;
-  /** INVALID indexes left by interrupted builds, dropped before building. */
+  /**
+   * Indexes left by interrupted builds and dropped before building: INVALID ones, and a finished
+   * `…_new` of other parameters than asked for.
+   */
   repaired: string[];
+  /** A finished `…_new` left by an interrupted rebuild, with the parameters asked for: taken over instead of built again. */
+  adopted: string | null;
   /** The index the rebuild replaced. */
   replaced: string | null;
   maintenanceWorkMem: string | null;
@@ -70,6 +79,8 @@ function watchBuild(db: Db, o: Pick<IndexOptions, 'logger' | 'bar' | 'pollMs'>):
   return () => clearInterval(timer);
 }
 
+const isCosineHnsw = (i: IndexInfo) => i.valid && i.method === 'hnsw' && i.opclass === 'vector_cosine_ops';
+
 export async function buildIndex(db: Db, o: IndexOptions): Promise<IndexResult> {
   const started = performance.now();
   const cols = await embeddingColumns(db);
@@ -81,23 +92,44 @@ export async function buildIndex(db: Db, o: IndexOptions): Promise<IndexResult> 
     await sql.dropIndex(db, i.name, concurrently);
     repaired.push(i.name);
   }
-  const current = existing.find((i) => i.valid && i.method === 'hnsw' && i.opclass === 'vector_cosine_ops');
+  const wanted = (i: IndexInfo) => isCosineHnsw(i) && i.m === o.m && i.efConstruction === o.efConstruction;
+  // A finished `…_new`: a rebuild killed after its build, before the old index was dropped and
+  // it renamed. With the parameters asked for it is what this run would build: it is taken over.
+  // Otherwise it goes: at once when another index serves search meanwhile, else once the new
+  // index is built (as the index it replaces).
+  const leftover = existing.find((i) => i.valid && i.name === sql.NEW_INDEX_NAME);
+  const adopted = leftover && wanted(leftover) ? leftover.name : null;
+  const current =
+    existing.find((i) => i.name === sql.INDEX_NAME && isCosineHnsw(i)) ??
+    existing.find((i) => i.name !== sql.NEW_INDEX_NAME && isCosineHnsw(i)) ??
+    (adopted === null && leftover && isCosineHnsw(leftover) ? leftover : undefined);
+  if (leftover && adopted === null && current !== leftover) {
+    o.logger.warn(`dropping ${leftover.name}, left by an interrupted rebuild with other parameters`);
+    await sql.dropIndex(db, leftover.name, concurrently);
+    repaired.push(leftover.name);
+  }
   const result = (action: IndexResult['action'], index: IndexInfo | null, extra: Partial<IndexResult> = {}): IndexResult => ({
     action,
     index,
     column: cols.vector.name,
     concurrently,
     repaired,
+    adopted,
     replaced: null,
     maintenanceWorkMem: o.maintenanceWorkMem,
     estimatedBytes: 0,
     seconds: (performance.now() - started) / 1000,
     ...extra,
   });
-  if (current && !o.rebuild && current.m === o.m && current.efConstruction === o.efConstruction) return result('present', current);
+  if (adopted !== null) {
+    o.logger.info(`taking over ${adopted} (m ${o.m}, ef_construction ${o.efConstruction}), finished by an interrupted rebuild`);
+    const replaced = await swapIn(db, adopted, current, concurrently);
+    return result(current ? 'rebuilt' : 'built', await ourIndex(db, cols.vector.name), { replaced, maintenanceWorkMem: null });
+  }
+  if (current && !o.rebuild && wanted(current)) return result('present', current);
 
   // A rebuild builds the new index beside the old one, so search never goes without.
-  const name = current?.name === sql.INDEX_NAME ? `${sql.INDEX_NAME}_new` : sql.INDEX_NAME;
+  const name = current?.name === sql.INDEX_NAME ? sql.NEW_INDEX_NAME : sql.INDEX_NAME;
   const vectors = await sql.countVectors(db, cols.vector);
   const estimatedBytes = vectors * (4 * 1536 + 16 * 2 * o.m + 64);
   const stop = concurrently ? watchBuild(db, o) : () => {};
@@ -129,13 +161,25 @@ export async function buildIndex(db: Db, o: IndexOptions): Promise<IndexResult> 
   } finally {
     stop();
   }
-  let replaced: string | null = null;
-  if (current) {
-    await sql.dropIndex(db, current.name, concurrently);
-    replaced = current.name;
-    if (name !== sql.INDEX_NAME) await sql.renameIndex(db, name, sql.INDEX_NAME);
-  }
+  const replaced = await swapIn(db, name, current, concurrently);
+  return result(current ? 'rebuilt' : 'built', await ourIndex(db, cols.vector.name), {
+    replaced,
+    maintenanceWorkMem: used,
+    estimatedBytes,
+  });
+}
+
+/**
+ * Puts the finished index `name` in the place of `current` (if any): drops it, then gives `name`
+ * the index's own name. Killed in between, the next run finds `name` alone and takes it over.
+ */
+async function swapIn(db: Db, name: string, current: IndexInfo | undefined, concurrently: boolean): Promise<string | null> {
+  if (current) await sql.dropIndex(db, current.name, concurrently);
+  if (name !== sql.INDEX_NAME) await sql.renameIndex(db, name, sql.INDEX_NAME);
   await sql.analyzeEmbeddings(db);
-  const built = (await vectorIndexes(db, cols.vector.name)).map(indexInfo).find((i) => i.name === sql.INDEX_NAME) ?? null;
-  return result(current ? 'rebuilt' : 'built', built, { replaced, maintenanceWorkMem: used, estimatedBytes });
+  return current?.name ?? null;
+}
+
+async function ourIndex(db: Db, column: string): Promise<IndexInfo | null> {
+  return (await vectorIndexes(db, column)).map(indexInfo).find((i) => i.name === sql.INDEX_NAME) ?? null;
 }

@@ -40,11 +40,19 @@ export async function searchInteractions(db: Db, o: SearchOptions): Promise<Sear
   const index =
     (await vectorIndexes(db, cols.vector.name)).find((i) => i.valid && i.method === 'hnsw' && i.opclass === 'vector_cosine_ops')?.name ??
     null;
-  const efSearch = Math.min(1000, Math.max(40, o.limit * 4));
   const { hits, plan } = await db.transaction(async (tx) => {
-    await tuneSearch(tx, efSearch);
-    const found = await nearestInteractions(tx, cols.vector, query, o.limit, o.filters);
-    return { hits: found, plan: o.explain ? await explainNearest(tx, cols.vector, query, o.limit, o.filters) : null };
+    // Four chunks per interaction wanted, to start with; a long document's chunks can fill that
+    // pool, so while it came back full and short of interactions, a pool four times larger.
+    let pool = o.limit * 4;
+    for (;;) {
+      await tuneSearch(tx, pool);
+      const found = await nearestInteractions(tx, cols.vector, query, o.limit, pool, o.filters);
+      if (found.hits.length < o.limit && found.pooled >= pool) {
+        pool *= 4;
+        continue;
+      }
+      return { hits: found.hits, plan: o.explain ? await explainNearest(tx, cols.vector, query, o.limit, pool, o.filters) : null };
+    }
   });
   return {
     query: o.text,

@@ -2,6 +2,7 @@
 // the renames. Statements that take a lock on public.embeddings run inside withLockRetry
 // (lock.ts), so a busy table costs readers a short wait, never a queue behind us.
 import type { Queryable } from '../db/connect.js';
+import type { VectorColumn } from '../db/vector-column.js';
 
 /** One trigger name for both directions: installing one direction replaces the other. */
 const SYNC_TRIGGER = 'embeddings_swap_sync';
@@ -43,6 +44,25 @@ export async function setLockTimeout(tx: Queryable, ms: number): Promise<void> {
 /** The one lock the swap takes: nothing reads or writes the table while its columns are renamed. */
 export async function lockEmbeddings(tx: Queryable): Promise<void> {
   await tx.query(`LOCK TABLE public.embeddings IN ACCESS EXCLUSIVE MODE`);
+}
+
+export interface RowsWithoutVector {
+  count: number;
+  /** Up to three of them, smallest ids first. */
+  examples: string[];
+}
+
+/**
+ * Rows without a vector: what the swap checks under its lock, since `embeddings verify` ran
+ * before it (an older application may have written a legacy value the sync trigger could not
+ * parse meanwhile). A test of the column's null bit on each row, which reads no vector.
+ */
+export async function rowsWithoutVector(tx: Queryable, column: VectorColumn): Promise<RowsWithoutVector> {
+  const { rows } = await tx.query<{ count: number; examples: string[] | null }>(`
+SELECT count(*)::int AS count, ((array_agg(id ORDER BY id))[1:3])::text[] AS examples
+FROM public.embeddings
+WHERE ${column.name} IS NULL`);
+  return { count: rows[0]?.count ?? 0, examples: rows[0]?.examples ?? [] };
 }
 
 /**
