@@ -176,7 +176,7 @@ describe('embeddings index and search', { timeout: 300_000 }, () => {
       // way the hits are the nearest that pass the filters, and enough of them (iterative scans).
       const filtered = await search({ since, until: undefined, userId: undefined, provider: 'webform' });
       assert.equal(filtered.hits.length, 5);
-      assert.ok(filtered.hits.every((h) => h.source === 'webform' && h.occurred_at >= since));
+      assert.ok(filtered.hits.every((h) => h.source === 'webform' && h.occurred_at !== null && h.occurred_at >= since));
     } finally {
       await close();
     }

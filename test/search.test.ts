@@ -137,3 +137,20 @@ describe('search --user', () => {
     }
   });
 });
+
+describe('search output', () => {
+  it('shows a hit whose interaction was stored at infinity or without a time', async () => {
+    const { renderHits } = await import('../src/commands/search.js');
+    const hit = { interaction_id: 'i', type: 'note_added', source: null, who: null, subject: 's', snippet: 'x', distance: 0.1 };
+    const lines = renderHits([
+      { ...hit, occurred_at: Number.POSITIVE_INFINITY },
+      { ...hit, occurred_at: Number.NEGATIVE_INFINITY },
+      { ...hit, occurred_at: null },
+      { ...hit, occurred_at: new Date('2024-06-01T10:00:00Z') },
+    ]);
+    assert.deepEqual(
+      lines.map((l) => l.split(/\s{2,}/)[2]),
+      ['infinity', '-infinity', '-', '2024-06-01 10:00'],
+    );
+  });
+});

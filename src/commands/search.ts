@@ -16,7 +16,8 @@ interface SearchFlags extends Pick<RangeFlags, 'since' | 'until' | 'user' | 'pro
 
 const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
 
-const when = (d: Date) => d.toISOString().slice(0, 16).replace('T', ' ');
+const when = (d: Date | number | null) =>
+  d instanceof Date ? d.toISOString().slice(0, 16).replace('T', ' ') : (d === null ? '-' : d > 0 ? 'infinity' : '-infinity').padEnd(16);
 
 /** One line per hit: distance, when, who, type, subject — snippet. */
 export function renderHits(hits: SearchHit[]): string[] {

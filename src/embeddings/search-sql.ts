@@ -8,7 +8,8 @@ export interface SearchHit {
   interaction_id: string;
   type: string;
   source: string | null;
-  occurred_at: Date;
+  /** `pg` reads an infinite timestamptz (written by other means) as the number ±Infinity. */
+  occurred_at: Date | number | null;
   /** The contact's name, else the sender's name or address as the source recorded it. */
   who: string | null;
   subject: string | null;
