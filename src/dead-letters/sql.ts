@@ -27,7 +27,17 @@ export interface Written {
  * ids and keys the letter is found and resolved by. Messages (issues, a provider's error, its
  * response) are scrubbed: they are where a key echoed back would be.
  */
-const DATA_KEYS = new Set(['record', 'source_id', 'raw_event_id', 'interaction_id', 'contact_id', 'embedding_id', 'owner_id', 'content_hash', 'item']);
+const DATA_KEYS = new Set([
+  'record',
+  'source_id',
+  'raw_event_id',
+  'interaction_id',
+  'contact_id',
+  'embedding_id',
+  'owner_id',
+  'content_hash',
+  'item',
+]);
 
 function scrubContext<T extends Record<string, unknown>>(context: T): T {
   const out: Record<string, unknown> = {};
