@@ -189,7 +189,7 @@ export function secretsOf(config: Config, env: Env = process.env): string[] {
     }
   }
   if (config.openai.apiKey) secrets.push(config.openai.apiKey);
-  for (const key of ['OPENAI_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'PGPASSWORD']) {
+  for (const key of ['OPENAI_API_KEY', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'PGPASSWORD']) {
     const value = env[key];
     if (value && value.length >= 4) secrets.push(value);
   }

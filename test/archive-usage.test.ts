@@ -17,12 +17,23 @@ describe('archive usage errors', { concurrency: 4 }, () => {
     ['restore without --from', ['archive', 'restore'], /--from/],
     ['list with an unknown state', ['archive', 'list', '--state', 'gone'], /--state/],
     ['an unknown flag', ['archive', '--older-than', '120', '--to', 'file:///tmp/x', '--fast'], /unknown option/],
+    ['a % that starts no escape', ['archive', '--older-than', '120', '--to', 'file:///tmp/100%'], /file:\/\/\/tmp\/100%.*escape/],
+    [
+      'credentials in an s3:// URI',
+      ['archive', '--older-than', '120', '--to', 's3://AKIAXYZ:TopSecret123@crm-archive/x'],
+      /s3:\/\/\*\*\*\*@crm-archive\/x/,
+    ],
+    ["restore with the run's --user", ['archive', 'restore', '--from', 'file:///tmp/x', '--user', 'me'], /unknown option '--user'/],
+    ["restore with the run's --time-budget", ['archive', 'restore', '--from', 'file:///tmp/x', '--time-budget', '5m'], /unknown option/],
+    ["verify with the run's --provider", ['archive', 'verify', '--provider', 'gmail'], /unknown option '--provider'/],
+    ["list with the run's --to", ['archive', 'list', '--to', 'file:///tmp/x'], /unknown option '--to'/],
   ];
   for (const [name, args, message] of cases) {
     it(`exit 2 for ${name}`, async () => {
       const r = await runCli(['--data-dir', '/nonexistent/never-opened', '--json', ...args]);
       assert.equal(r.code, 2, r.stdout + r.stderr);
       assert.match(r.json<{ error: { message: string } }>().error.message, message);
+      assert.ok(!(r.stdout + r.stderr).includes('TopSecret123'));
     });
   }
 });

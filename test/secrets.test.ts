@@ -49,10 +49,16 @@ describe('the scrubber', () => {
     assert.deepEqual(scrubValue(value), { error: 'Incorrect API key provided: ****', nested: [{ '****': 1, at: new Date(0) }], n: 3 });
   });
 
-  it('knows the API key, the database password (as written and decoded) and the S3 secret', () => {
-    const env = { OPENAI_API_KEY: KEY, AWS_SECRET_ACCESS_KEY: AWS, DATABASE_URL: 'postgres://u:p%40ss-word-1@db/x' };
+  it('knows the API key, the database password (as written and decoded) and the S3 secret and session token', () => {
+    const token = 'IQoJb3JpZ2luX2VjEXAMPLE-session-token';
+    const env = {
+      OPENAI_API_KEY: KEY,
+      AWS_SECRET_ACCESS_KEY: AWS,
+      AWS_SESSION_TOKEN: token,
+      DATABASE_URL: 'postgres://u:p%40ss-word-1@db/x',
+    };
     const secrets = secretsOf(resolveConfig({}, env), env);
-    for (const s of [KEY, AWS, 'p%40ss-word-1', 'p@ss-word-1']) assert.ok(secrets.includes(s), s);
+    for (const s of [KEY, AWS, token, 'p%40ss-word-1', 'p@ss-word-1']) assert.ok(secrets.includes(s), s);
   });
 
   it('applies to log lines at every level and to the result, text or JSON', () => {

@@ -30,7 +30,7 @@ export interface BatchRow {
   deleted_at: Date | null;
 }
 
-const COLUMNS = `
+export const COLUMNS = `
 id::text AS id, target, prefix, state, cutoff, user_id::text AS user_id, provider, lo::text AS lo, hi::text AS hi,
 rows::float8 AS rows, bytes::float8 AS bytes, parts, manifest_uri, deleted_rows::float8 AS deleted_rows,
 kept_rows::float8 AS kept_rows, leased_by, lease_until, error, planned_at, deleted_at`;
@@ -96,13 +96,23 @@ WHERE state IN ('planned', 'written', 'verified') AND lease_until > now() AND sp
   return rows.map((r) => r.owner);
 }
 
+/** Every target with unfinished batches, as recorded (spellings of one target before they were made canonical included). */
+export async function unfinishedTargets(db: Queryable): Promise<string[]> {
+  const { rows } = await db.query<{ target: string }>(`
+SELECT DISTINCT target
+FROM omni_ingest.archive_batches
+WHERE state IN ('planned', 'written', 'verified')`);
+  return rows.map((r) => r.target);
+}
+
 /**
- * Leases the oldest unfinished batch of `target` that nobody holds: never leased, lease expired,
- * or held by one of `deadOwners` (processes of this host that are gone).
+ * Leases the oldest unfinished batch of the target (recorded as any of `targets`, its spellings)
+ * that nobody holds: never leased, lease expired, or held by one of `deadOwners` (processes of
+ * this host that are gone).
  */
 export async function takeOverBatch(
   db: Queryable,
-  target: string,
+  targets: string[],
   owner: string,
   deadOwners: string[],
   leaseSeconds: number,
@@ -115,26 +125,30 @@ SET leased_by = $2, lease_until = now() + make_interval(secs => $4), run_id = co
 WHERE b.id = (
 SELECT id
 FROM omni_ingest.archive_batches
-WHERE target = $1 AND state IN ('planned', 'written', 'verified')
+WHERE target = ANY($1::text[]) AND state IN ('planned', 'written', 'verified')
   AND (lease_until IS NULL OR lease_until < now() OR leased_by = ANY($3::text[]))
 ORDER BY planned_at, id
 LIMIT 1
 FOR UPDATE SKIP LOCKED)
 RETURNING ${COLUMNS}`,
-    [target, owner, deadOwners, leaseSeconds, runId],
+    [targets, owner, deadOwners, leaseSeconds, runId],
   );
   return rows[0];
 }
 
-/** Unfinished batches: of this target held by a live process elsewhere, and of other targets. */
-export async function unfinishedElsewhere(db: Queryable, target: string, owner: string): Promise<{ held: number; otherTargets: string[] }> {
+/** Unfinished batches: of this target (any of its spellings) held by a live process elsewhere, and of other targets. */
+export async function unfinishedElsewhere(
+  db: Queryable,
+  targets: string[],
+  owner: string,
+): Promise<{ held: number; otherTargets: string[] }> {
   const { rows } = await db.query<{ held: number; other_targets: string[] | null }>(
     `
-SELECT count(*) FILTER (WHERE target = $1 AND leased_by IS DISTINCT FROM $2 AND lease_until > now())::int AS held,
-       array_agg(DISTINCT target) FILTER (WHERE target <> $1) AS other_targets
+SELECT count(*) FILTER (WHERE target = ANY($1::text[]) AND leased_by IS DISTINCT FROM $2 AND lease_until > now())::int AS held,
+       array_agg(DISTINCT target) FILTER (WHERE NOT target = ANY($1::text[])) AS other_targets
 FROM omni_ingest.archive_batches
 WHERE state IN ('planned', 'written', 'verified')`,
-    [target, owner],
+    [targets, owner],
   );
   return { held: rows[0]?.held ?? 0, otherTargets: rows[0]?.other_targets ?? [] };
 }
@@ -151,13 +165,14 @@ WHERE id = $1 AND leased_by = $2`,
   return rowCount === 1;
 }
 
-export async function releaseLease(db: Queryable, id: string, owner: string): Promise<void> {
+/** Gives the lease back; `error`: why the run left the batch, for `archive list` to show. */
+export async function releaseLease(db: Queryable, id: string, owner: string, error?: string): Promise<void> {
   await db.query(
     `
 UPDATE omni_ingest.archive_batches
-SET leased_by = NULL, lease_until = NULL
+SET leased_by = NULL, lease_until = NULL, error = coalesce($3, error)
 WHERE id = $1 AND leased_by = $2`,
-    [id, owner],
+    [id, owner, error === undefined ? null : scrub(error)],
   );
 }
 
@@ -223,57 +238,41 @@ export async function markDeleted(tx: Queryable, id: string, owner: string): Pro
   const { rowCount } = await tx.query(
     `
 UPDATE omni_ingest.archive_batches
-SET state = 'deleted', deleted_at = now(), leased_by = NULL, lease_until = NULL
+SET state = 'deleted', deleted_at = now(), leased_by = NULL, lease_until = NULL, error = NULL
 WHERE id = $1 AND leased_by = $2 AND state = 'verified'`,
     [id, owner],
   );
   return rowCount === 1;
 }
 
-export async function getBatch(db: Queryable, id: string): Promise<BatchRow | undefined> {
-  const { rows } = await db.query<BatchRow>(`SELECT ${COLUMNS} FROM omni_ingest.archive_batches WHERE id = $1`, [id]);
-  return rows[0];
-}
-
-/** The newest batches first (`archive list`). */
-export async function listBatches(db: Queryable, limit: number, state: string | undefined): Promise<BatchRow[]> {
-  const { rows } = await db.query<BatchRow>(
+/**
+ * planned/written/verified → restored, the lease given back: every claim of the batch is gone (a
+ * restore put its rows back while it was unfinished), so nothing of it is left to archive.
+ */
+export async function markEmptied(db: Queryable, id: string, owner: string): Promise<boolean> {
+  const { rowCount } = await db.query(
     `
-SELECT ${COLUMNS}
-FROM omni_ingest.archive_batches
-WHERE $2::text IS NULL OR state = $2
-ORDER BY planned_at DESC, id DESC
-LIMIT $1`,
-    [limit, state ?? null],
+UPDATE omni_ingest.archive_batches b
+SET state = 'restored', restored_at = now(), leased_by = NULL, lease_until = NULL
+WHERE b.id = $1 AND b.leased_by = $2 AND b.state IN ('planned', 'written', 'verified')
+  AND NOT EXISTS (SELECT 1 FROM omni_ingest.archived_events a WHERE a.batch_id = b.id)`,
+    [id, owner],
   );
-  return rows;
+  return rowCount === 1;
 }
 
-/** Batches with a manifest (written or later): what `archive verify` re-reads. */
-export async function batchesWithManifest(db: Queryable): Promise<BatchRow[]> {
-  const { rows } = await db.query<BatchRow>(`
-SELECT ${COLUMNS}
-FROM omni_ingest.archive_batches
-WHERE manifest_uri IS NOT NULL AND state <> 'planned'
-ORDER BY planned_at, id`);
-  return rows;
-}
-
-/** Restored: the batch's rows are hot again. */
+/**
+ * Restored: every row the batch archived is hot again (no claim of it is left). An unfinished
+ * batch is marked so only while no process holds it; one that does finds it emptied (batch.ts).
+ */
 export async function markRestored(db: Queryable, id: string): Promise<void> {
   await db.query(
     `
-UPDATE omni_ingest.archive_batches
-SET state = 'restored', restored_at = now()
-WHERE id = $1 AND state = 'deleted'`,
+UPDATE omni_ingest.archive_batches b
+SET state = 'restored', restored_at = now(), error = NULL, leased_by = NULL, lease_until = NULL
+WHERE b.id = $1 AND b.state <> 'restored'
+  AND (b.state = 'deleted' OR b.lease_until IS NULL OR b.lease_until < now())
+  AND NOT EXISTS (SELECT 1 FROM omni_ingest.archived_events a WHERE a.batch_id = b.id)`,
     [id],
   );
-}
-
-/** Has this database the archive migration (202611301200_archive)? */
-export async function hasArchiveSchema(db: Queryable): Promise<boolean> {
-  const { rows } = await db.query<{ ok: boolean }>(
-    `SELECT to_regclass('omni_ingest.archived_events') IS NOT NULL AND to_regclass('public.raw_events') IS NOT NULL AS ok`,
-  );
-  return rows[0]?.ok === true;
 }

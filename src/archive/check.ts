@@ -4,6 +4,7 @@
 // collected for the delete that may follow: only what was read back here is ever deleted.
 import { createHash } from 'node:crypto';
 import { errorMessage } from '../errors.js';
+import { ArchiveObjectMissingError, ArchiveTargetError } from './errors.js';
 import { type Manifest, MANIFEST_NAME, type PartEntry, parseManifest } from './manifest.js';
 import { lineId, lineMd5, readPartBytes } from './parts.js';
 import { type ArchiveTarget, joinKey } from './store.js';
@@ -25,6 +26,8 @@ export interface ArchiveCheck {
   ids: string[];
   /** Each id's line MD5, when asked for (claims without their row's version); else empty. */
   md5s: string[];
+  /** There is no manifest at all under the prefix (the target answered: no such object). */
+  missing: boolean;
 }
 
 /** What the database recorded for the batch: the manifest must say the same. */
@@ -40,6 +43,16 @@ async function readText(target: ArchiveTarget, key: string): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of await target.read(key)) chunks.push(Buffer.from(chunk as Uint8Array));
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The manifest under `key`, or why it is none (a target that cannot be reached throws). */
+export async function readManifest(target: ArchiveTarget, key: string): Promise<Manifest | string> {
+  try {
+    return parseManifest(await readText(target, key));
+  } catch (err) {
+    if (err instanceof ArchiveTargetError && !(err instanceof ArchiveObjectMissingError)) throw err;
+    return `unreadable: ${errorMessage(err)}`;
+  }
 }
 
 async function checkPart(
@@ -71,6 +84,8 @@ async function checkPart(
     else if (rows !== part.rows) problem = `${rows} rows, the manifest says ${part.rows}`;
     return { name: part.name, ok: problem === null, rows, bytes, problem };
   } catch (err) {
+    // A target that cannot be reached says nothing about the archive: the run fails, no verdict.
+    if (err instanceof ArchiveTargetError && !(err instanceof ArchiveObjectMissingError)) throw err;
     // gunzip of a truncated or damaged part, or the read itself: say first how its bytes differ.
     const raw = await rawTally(target, key).catch(() => undefined);
     const why = `it does not decompress (${errorMessage(err)})`;
@@ -116,11 +131,27 @@ function compare(m: Manifest, e: Expected): string[] {
   return problems;
 }
 
-/** Reads the manifest under `prefix` and every part it lists; `collect` keeps the ids (and `md5` their lines' MD5s). */
+/** Parts listed twice, and ids read more than once: an archive holds each event once, whatever the database knows. */
+function repeats(manifest: Manifest, ids: string[], collected: boolean): string[] {
+  const problems: string[] = [];
+  const names = manifest.parts.map((p) => p.name);
+  const twice = names.filter((n, i) => names.indexOf(n) !== i);
+  if (twice.length > 0) problems.push(`the manifest lists ${[...new Set(twice)].join(', ')} more than once`);
+  const repeated = collected ? ids.length - new Set(ids).size : 0;
+  if (repeated > 0) problems.push(`${repeated} event(s) appear more than once in the parts`);
+  return problems;
+}
+
+/**
+ * Reads the manifest under `prefix` and every part it lists; `collect` keeps the ids (and `md5`
+ * their lines' MD5s). `expected` is what the database recorded for the batch, or how to look it up
+ * by the manifest read (undefined: the database does not know the batch). A target that cannot be
+ * reached throws (ArchiveTargetError); everything else is a problem in the result.
+ */
 export async function checkArchive(
   target: ArchiveTarget,
   prefix: string,
-  o: { expected?: Expected; collect: boolean; md5?: boolean },
+  o: { expected?: Expected | ((m: Manifest) => Promise<Expected | undefined>); collect: boolean; md5?: boolean },
 ): Promise<ArchiveCheck> {
   const manifestKey = joinKey(prefix, MANIFEST_NAME);
   const result: ArchiveCheck = {
@@ -131,12 +162,15 @@ export async function checkArchive(
     parts: [],
     ids: [],
     md5s: [],
+    missing: false,
   };
   let text: string;
   try {
     text = await readText(target, manifestKey);
   } catch (err) {
-    result.problems.push(`manifest unreadable: ${errorMessage(err)}`);
+    if (err instanceof ArchiveTargetError && !(err instanceof ArchiveObjectMissingError)) throw err;
+    result.missing = err instanceof ArchiveObjectMissingError;
+    result.problems.push(result.missing ? 'manifest not found' : `manifest unreadable: ${errorMessage(err)}`);
     return result;
   }
   const manifest = parseManifest(text);
@@ -145,7 +179,8 @@ export async function checkArchive(
     return result;
   }
   result.manifest = manifest;
-  if (o.expected) result.problems.push(...compare(manifest, o.expected));
+  const expected = typeof o.expected === 'function' ? await o.expected(manifest) : o.expected;
+  if (expected) result.problems.push(...compare(manifest, expected));
   const partRows = manifest.parts.reduce((n, p) => n + p.rows, 0);
   if (partRows !== manifest.rows) result.problems.push(`the manifest's parts hold ${partRows} rows, its total says ${manifest.rows}`);
   for (const part of manifest.parts) {
@@ -153,6 +188,7 @@ export async function checkArchive(
     result.parts.push(r);
     if (r.problem) result.problems.push(`${target.objectUri(joinKey(prefix, part.name))}: ${r.problem}`);
   }
+  result.problems.push(...repeats(manifest, result.ids, o.collect));
   result.ok = result.problems.length === 0;
   return result;
 }

@@ -3,7 +3,16 @@ import { ExitCode, OmniError } from '../errors.js';
 
 /** The target could not be read or written (a missing folder, a refused request, a network error): exit 1. */
 export class ArchiveTargetError extends OmniError {
-  override readonly code = 'archive_target';
+  override readonly code: string = 'archive_target';
+}
+
+/**
+ * The target answered, and the object is not there (ENOENT, NoSuchKey). Told apart from a target
+ * that cannot be reached: an object the database says was written and is missing is a damaged
+ * archive (exit 3), while an endpoint that cannot be reached is only a failed run (exit 1).
+ */
+export class ArchiveObjectMissingError extends ArchiveTargetError {
+  override readonly code = 'archive_not_found';
 }
 
 /** What the target holds is not what the manifest (or the database) says: exit 3, nothing deleted. */

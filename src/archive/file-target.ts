@@ -6,11 +6,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { errorMessage } from '../errors.js';
-import { ArchiveTargetError } from './errors.js';
+import { ArchiveObjectMissingError, ArchiveTargetError } from './errors.js';
 import type { ArchiveTarget } from './store.js';
 
 function fail(what: string, uri: string, err: unknown): ArchiveTargetError {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT' && what === 'cannot read')
+    return new ArchiveObjectMissingError(`${uri} not found`, { cause: err });
   return new ArchiveTargetError(`${what} ${uri}: ${errorMessage(err)}`, { cause: err, hint: 'is the folder there and writable?' });
+}
+
+/** The folder itself if it is there, else the nearest folder above it that is (where mkdir would start). */
+async function nearestExisting(dir: string): Promise<string> {
+  for (let d = dir; ; d = path.dirname(d)) {
+    try {
+      await fs.promises.stat(d);
+      return d;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || path.dirname(d) === d) throw err;
+    }
+  }
 }
 
 /** Flushes a file (or a folder's entry list) to disk. */
@@ -88,6 +102,15 @@ export function fileTarget(dir: string, uri: string): ArchiveTarget {
         return (await walk(fileOf(prefix), dir)).sort();
       } catch (err) {
         throw fail('cannot list', objectUri(prefix), err);
+      }
+    },
+    async probe() {
+      try {
+        const there = await nearestExisting(dir);
+        if (!(await fs.promises.stat(there)).isDirectory()) throw new Error(`${there} is not a folder`);
+        await fs.promises.access(there, fs.constants.W_OK | fs.constants.X_OK);
+      } catch (err) {
+        throw fail('cannot write', uri, err);
       }
     },
   };

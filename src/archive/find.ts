@@ -3,10 +3,15 @@ import type { Queryable } from '../db/connect.js';
 
 export interface ArchiveLocation {
   batchId: string;
-  /** deleted: the event is only in the archive; planned/written/verified: on its way there (still hot); restored: back. */
+  /**
+   * deleted: the event is only in the archive; planned/written: on its way there (still hot);
+   * verified: on its way, or (when it is gone from raw_events) deleted by a delete not yet
+   * finished; restored: back.
+   */
   state: string;
   manifestUri: string | null;
   target: string;
+  /** When the batch was deleted, or (still deleting) verified. */
   archivedAt: Date | null;
 }
 
@@ -14,7 +19,8 @@ export interface ArchiveLocation {
 export async function findArchive(db: Queryable, rawEventId: string): Promise<ArchiveLocation | undefined> {
   const { rows } = await db.query<ArchiveLocation>(
     `
-SELECT b.id::text AS "batchId", b.state, b.manifest_uri AS "manifestUri", b.target, b.deleted_at AS "archivedAt"
+SELECT b.id::text AS "batchId", b.state, b.manifest_uri AS "manifestUri", b.target,
+       coalesce(b.deleted_at, b.verified_at) AS "archivedAt"
 FROM omni_ingest.archived_events a
 JOIN omni_ingest.archive_batches b ON b.id = a.batch_id
 WHERE a.raw_event_id = $1::uuid`,

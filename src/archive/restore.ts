@@ -1,16 +1,21 @@
 // `archive restore --from <manifest-uri>`: puts an archived batch's events back into raw_events.
-// Every part is read and checked against the manifest first; only then is anything inserted, in
+// Every part is read and checked against the manifest — and the manifest against what this
+// database recorded of the batch, when it knows it — first; only then is anything inserted, in
 // short transactions of set-based inserts that leave rows already there alone (by id, or by
 // their (user, provider, source_id)): restoring twice adds nothing. Restored events are taken off
-// the normalize queue unless --renormalize asks for them to be normalized again.
+// the normalize queue unless --renormalize asks for them to be normalized again. The batch is
+// marked restored only once every event it archived is back.
 import type { Db } from '../db/connect.js';
+import { UsageError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { getBatch, markRestored } from './batch-sql.js';
-import { checkArchive } from './check.js';
+import { findBatch } from './batch-read.js';
+import { type BatchRow, markRestored } from './batch-sql.js';
+import { checkArchive, compareIds } from './check.js';
 import { ArchiveMismatchError } from './errors.js';
 import { MANIFEST_NAME } from './manifest.js';
 import { readPart } from './parts.js';
-import { countHot, dropClaims, insertLines, unqueue } from './rows-sql.js';
+import { claimsNotHot, dropClaims, insertLines, linesState, unqueue } from './restore-sql.js';
+import { claimedIds, utcSession } from './rows-sql.js';
 import { type ArchiveTarget, joinKey } from './store.js';
 
 const INSERT_ROWS = 1_000;
@@ -18,14 +23,22 @@ const INSERT_ROWS = 1_000;
 export interface RestoreResult {
   manifestUri: string;
   batchId: string;
+  /** restored: every event is back; incomplete: some are not (problem says which); failed: nothing was tried. */
+  status: 'restored' | 'incomplete' | 'failed';
+  problem: string | null;
   rows: number;
-  /** Put back by this run. */
+  /** Put back by this run (a dry run: would be). */
   restored: number;
-  /** Already in raw_events under the same id (restored before, or never deleted). */
+  /** Already in raw_events under the same id, as archived (restored before, or never deleted). */
   present: number;
+  /** In raw_events under the same id as another version (changed since, or a newer archive of it restored): kept as it is. */
+  otherVersion: number;
+  /** Not put back: another batch archived a newer version of it (restore that batch's manifest). */
+  newerElsewhere: number;
   /** Not put back: another event holds their (user, provider, source_id) now. */
   conflicts: number;
   renormalize: boolean;
+  dryRun: boolean;
   elapsedMs: number;
 }
 
@@ -35,34 +48,61 @@ export interface RestoreOptions {
   /** The manifest's key in `target` (manifest.json). */
   key: string;
   renormalize: boolean;
+  /** Read and check everything, count what would be put back, write nothing. */
+  dryRun: boolean;
   logger: Logger;
 }
 
 export async function restoreArchive(o: RestoreOptions): Promise<RestoreResult> {
   const started = performance.now();
   const prefix = o.key === MANIFEST_NAME ? '' : o.key.slice(0, -(MANIFEST_NAME.length + 1));
-  if (joinKey(prefix, MANIFEST_NAME) !== o.key)
-    throw new ArchiveMismatchError(`${o.target.objectUri(o.key)} is not a manifest (${MANIFEST_NAME})`);
-  const check = await checkArchive(o.target, prefix, { collect: false });
-  if (!check.ok || !check.manifest)
+  if (joinKey(prefix, MANIFEST_NAME) !== o.key) throw new UsageError(`${o.target.objectUri(o.key)} is not a manifest (${MANIFEST_NAME})`);
+  // The database's record of the batch, when it has one, is trusted over the manifest: a manifest
+  // edited to match parts removed from it would otherwise restore less and call it done.
+  let known: BatchRow | undefined;
+  const check = await checkArchive(o.target, prefix, {
+    collect: true,
+    expected: async (m) => {
+      known = await findBatch(o.db, m.batch_id);
+      return known && known.state !== 'planned' ? { rows: known.rows, bytes: known.bytes, parts: known.parts } : undefined;
+    },
+  });
+  if (check.missing)
+    throw new UsageError(`no manifest at ${check.manifestUri}: not found`, {
+      hint: '`archive list` shows the manifests of the batches; --from <target> restores every manifest under it',
+    });
+  if (check.ok && known && known.state !== 'planned') {
+    const { missing } = compareIds(await claimedIds(o.db, known.id), check.ids);
+    if (missing.length > 0)
+      check.problems.push(
+        `${missing.length} event(s) this database archived in batch ${known.id} are in none of its parts (e.g. ${missing.slice(0, 3).join(', ')})`,
+      );
+  }
+  if (check.problems.length > 0 || !check.manifest)
     throw new ArchiveMismatchError(`${check.manifestUri} failed verification, nothing restored: ${check.problems.join('; ')}`, {
       hint: 'the archive on the target is damaged or incomplete; `archive verify --from` shows every problem',
     });
   const manifest = check.manifest;
-  let restored = 0;
-  let present = 0;
+  const tally = { restored: 0, present: 0, otherVersion: 0, newerElsewhere: 0, conflicts: 0 };
   for (const part of manifest.parts) {
     const reading = await readPart(o.target, joinKey(prefix, part.name), INSERT_ROWS);
     for await (const lines of reading.lines) {
-      const r = await o.db.transaction(async (tx) => {
-        const inserted = await insertLines(tx, lines);
+      await o.db.transaction(async (tx) => {
+        await utcSession(tx);
+        const inserted = o.dryRun ? [] : await insertLines(tx, lines, manifest.batch_id);
         if (!o.renormalize && inserted.length > 0) await unqueue(tx, inserted);
-        const ids = lines.map((l) => (JSON.parse(l) as { id: string }).id);
-        await dropClaims(tx, ids);
-        return { inserted: inserted.length, hot: await countHot(tx, ids) };
+        const s = await linesState(tx, lines, manifest.batch_id);
+        if (!o.dryRun)
+          await dropClaims(
+            tx,
+            lines.map((l) => (JSON.parse(l) as { id: string }).id),
+          );
+        tally.restored += o.dryRun ? s.free : inserted.length;
+        tally.present += s.same - inserted.length;
+        tally.otherVersion += s.otherVersion;
+        tally.newerElsewhere += s.newerElsewhere;
+        tally.conflicts += s.sourceTaken + (o.dryRun ? 0 : s.free);
       });
-      restored += r.inserted;
-      present += r.hot - r.inserted;
     }
     // The part was checked a moment ago; reading it again must give the same bytes.
     if (reading.tally().sha256 !== part.sha256)
@@ -70,36 +110,34 @@ export async function restoreArchive(o: RestoreOptions): Promise<RestoreResult> 
         hint: 'what was inserted is intact (each line is a whole row); run the restore again once the target is stable',
       });
   }
-  const batch = await getBatch(o.db, manifest.batch_id).catch(() => undefined);
-  if (batch) await markRestored(o.db, batch.id);
-  const conflicts = manifest.rows - restored - present;
-  if (conflicts > 0)
-    o.logger.warn(`${conflicts} archived event(s) not restored: an event with the same (user, provider, source_id) is in raw_events now`);
+  const problem = await settle(o, known, tally.conflicts);
+  if (problem) o.logger.warn(problem);
+  if (tally.otherVersion > 0)
+    o.logger.warn(
+      `${tally.otherVersion} event(s) of ${check.manifestUri} kept as raw_events holds them: another version of each (changed since, or a newer archive of it restored)`,
+    );
   return {
     manifestUri: check.manifestUri,
     batchId: manifest.batch_id,
+    status: problem ? 'incomplete' : 'restored',
+    problem,
     rows: manifest.rows,
-    restored,
-    present,
-    conflicts,
+    ...tally,
     renormalize: o.renormalize,
+    dryRun: o.dryRun,
     elapsedMs: Math.round(performance.now() - started),
   };
 }
 
-export interface RestoreAllResult {
-  manifests: RestoreResult[];
-  rows: number;
-  restored: number;
-  present: number;
-  conflicts: number;
-}
-
-/** Every manifest under a target URI, restored in key order (each checked before its rows go back). */
-export async function restoreAll(o: Omit<RestoreOptions, 'key'>): Promise<RestoreAllResult> {
-  const keys = (await o.target.list('')).filter((k) => k === MANIFEST_NAME || k.endsWith(`/${MANIFEST_NAME}`));
-  const manifests: RestoreResult[] = [];
-  for (const key of keys) manifests.push(await restoreArchive({ ...o, key }));
-  const sum = (k: 'rows' | 'restored' | 'present' | 'conflicts') => manifests.reduce((n, m) => n + m[k], 0);
-  return { manifests, rows: sum('rows'), restored: sum('restored'), present: sum('present'), conflicts: sum('conflicts') };
+/** Marks the batch restored when every event it archived is back; else says what is not. */
+async function settle(o: RestoreOptions, known: BatchRow | undefined, conflicts: number): Promise<string | null> {
+  const left = known && !o.dryRun ? await claimsNotHot(o.db, known.id) : { n: 0, sample: [] };
+  if (left.n === 0 && conflicts === 0) {
+    if (known && !o.dryRun) await markRestored(o.db, known.id);
+    return null;
+  }
+  const n = Math.max(left.n, conflicts);
+  const e = left.sample.length > 0 ? ` (e.g. ${left.sample.join(', ')})` : '';
+  const stays = known ? `; batch ${known.id} stays ${known.state}` : '';
+  return `${n} archived event(s) ${o.dryRun ? 'would not be' : 'not'} restored${e}: another event holds their (user, provider, source_id) in raw_events${stays}`;
 }

@@ -105,6 +105,49 @@ WHERE coalesce(r.occurred_at, r.created_at) < $1
   return rows[0]!;
 }
 
+/** How many rows a run has yet to claim: eligible and claimed by no batch (what a stopped run leaves). */
+export async function countUnclaimed(db: Queryable, f: RowFilter): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `
+SELECT count(*)::float8 AS n
+FROM public.raw_events r
+WHERE coalesce(r.occurred_at, r.created_at) < $1
+  AND ($2::uuid IS NULL OR r.user_id = $2)
+  AND ($3::text IS NULL OR r.provider = $3)
+  AND NOT EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id)
+  AND NOT EXISTS (SELECT 1 FROM omni_ingest.archived_events a WHERE a.raw_event_id = r.id)`,
+    [f.cutoff, f.userId ?? null, f.provider ?? null],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/**
+ * Rows still hot in unfinished batches: of this target (any of its spellings, `targets`; whatever
+ * filter planned them: a run continues them all) and, within the filter, of other targets — rows
+ * this target's runs cannot archive until those batches are finished.
+ */
+export async function countUnfinished(
+  db: Queryable,
+  targets: string[],
+  f: RowFilter,
+): Promise<{ batches: number; rows: number; otherRows: number }> {
+  const { rows } = await db.query<{ batches: number; rows: number; other_rows: number }>(
+    `
+SELECT count(DISTINCT b.id) FILTER (WHERE b.target = ANY($1::text[]))::float8 AS batches,
+       count(r.id) FILTER (WHERE b.target = ANY($1::text[])
+         AND NOT EXISTS (SELECT 1 FROM omni_ingest.normalize_queue q WHERE q.raw_event_id = r.id))::float8 AS rows,
+       count(r.id) FILTER (WHERE NOT b.target = ANY($1::text[]) AND coalesce(r.occurred_at, r.created_at) < $2
+         AND ($3::uuid IS NULL OR r.user_id = $3) AND ($4::text IS NULL OR r.provider = $4))::float8 AS other_rows
+FROM omni_ingest.archive_batches b
+JOIN omni_ingest.archived_events a ON a.batch_id = b.id
+LEFT JOIN public.raw_events r ON r.id = a.raw_event_id
+WHERE b.state IN ('planned', 'written', 'verified')`,
+    [targets, f.cutoff, f.userId ?? null, f.provider ?? null],
+  );
+  const r = rows[0];
+  return { batches: r?.batches ?? 0, rows: r?.rows ?? 0, otherRows: r?.other_rows ?? 0 };
+}
+
 /** A few eligible rows' lines, to estimate how well they compress (--dry-run). */
 export async function sampleLines(db: Queryable, f: RowFilter, limit: number): Promise<string[]> {
   const { rows } = await db.query<{ line: string }>(
@@ -141,6 +184,12 @@ WHERE batch_id = $1`,
     [batchId],
   );
   return rows.map((r) => r.id);
+}
+
+/** Does the batch still claim any row? */
+export async function hasClaims(db: Queryable, batchId: string): Promise<boolean> {
+  const { rows } = await db.query(`SELECT 1 FROM omni_ingest.archived_events WHERE batch_id = $1 LIMIT 1`, [batchId]);
+  return rows.length > 0;
 }
 
 /**
@@ -192,44 +241,4 @@ WHERE a.batch_id = $1 AND a.raw_event_id = ANY($2::uuid[])
     [batchId, ids],
   );
   return { deleted, kept: kept.rowCount ?? 0 };
-}
-
-/**
- * Puts archived lines back: each line becomes the row it was (jsonb_populate_record over the
- * table's own type: every column, by name). Rows already there — by id, or by their
- * (user, provider, source_id) — are left alone, so restoring twice adds nothing.
- */
-export async function insertLines(tx: Queryable, lines: string[]): Promise<string[]> {
-  const { rows } = await tx.query<{ id: string }>(
-    `
-INSERT INTO public.raw_events
-SELECT (jsonb_populate_record(NULL::public.raw_events, x::jsonb)).*
-FROM unnest($1::text[]) AS x
-ON CONFLICT DO NOTHING
-RETURNING id::text AS id`,
-    [lines],
-  );
-  return rows.map((r) => r.id);
-}
-
-/** How many of `ids` are in raw_events. */
-export async function countHot(tx: Queryable, ids: string[]): Promise<number> {
-  const { rows } = await tx.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.raw_events WHERE id = ANY($1::uuid[])`, [ids]);
-  return rows[0]?.n ?? 0;
-}
-
-/** Restored events are not normalized again unless asked: take them off the queue the insert trigger put them on. */
-export async function unqueue(tx: Queryable, ids: string[]): Promise<void> {
-  await tx.query(`DELETE FROM omni_ingest.normalize_queue WHERE raw_event_id = ANY($1::uuid[])`, [ids]);
-}
-
-/** Restored rows are hot again: their claims go, so a later run can archive them anew. */
-export async function dropClaims(tx: Queryable, ids: string[]): Promise<void> {
-  await tx.query(
-    `
-DELETE FROM omni_ingest.archived_events a
-WHERE a.raw_event_id = ANY($1::uuid[])
-  AND EXISTS (SELECT 1 FROM public.raw_events r WHERE r.id = a.raw_event_id)`,
-    [ids],
-  );
 }

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { Db } from '../db/connect.js';
+import { errorMessage } from '../errors.js';
 import { isAlive, thisHost } from '../liveness.js';
 import type { Logger } from '../logger.js';
 import type { ProgressBar } from '../stages/engine/progress.js';
@@ -14,8 +15,9 @@ import { advanceBatch, type BatchOutcome } from './batch.js';
 import * as b from './batch-sql.js';
 import { LeaseLostError } from './errors.js';
 import { faultPoint } from './fault.js';
-import { claimWindow, countEligible, type RowFilter, tableBlocks } from './rows-sql.js';
+import { claimWindow, countUnclaimed, countUnfinished, type RowFilter, tableBlocks } from './rows-sql.js';
 import type { ArchiveTarget } from './store.js';
+import { spellingsOf } from './target.js';
 
 /** The ledger's name for these runs (`runs list --command archive`). */
 export const ARCHIVE_COMMAND = 'archive';
@@ -53,12 +55,14 @@ export interface ArchiveRunResult {
   bytes: number;
   deleted: number;
   kept: number;
-  /** Eligible rows not archived by this run (stopped, or held by another process). */
+  /** Eligible rows still hot that this target's runs will archive (unclaimed, or in its unfinished batches). */
   left: number;
   /** Unfinished batches of this target another live process holds. */
   heldElsewhere: number;
   /** Targets with unfinished batches this run did not touch (run archive --to each to finish them). */
   otherTargets: string[];
+  /** Eligible rows still hot that unfinished batches of other targets hold: no run to this target archives them. */
+  heldByOtherTargets: number;
   elapsedMs: number;
 }
 
@@ -113,16 +117,25 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
   // Lanes share the key walk: one at a time takes over or plans its next batch.
   const lanes = o.db.maxConnections < 2 ? 1 : Math.max(1, Math.min(o.workers, o.db.maxConnections - 1));
   let runId: string | null = null;
+  // Batches recorded under another spelling of this target (before spellings were made canonical) are its own.
+  const spellings = spellingsOf(o.target.uri, await b.unfinishedTargets(o.db));
   const outcome = await withRun(
     o.db,
-    { command: ARCHIVE_COMMAND, args, dryRun: false, logger: o.logger, reconnectMs: o.reconnectMs },
+    {
+      command: ARCHIVE_COMMAND,
+      args,
+      dryRun: false,
+      logger: o.logger,
+      reconnectMs: o.reconnectMs,
+      leftWork: 'their unfinished batches are continued from the last step each committed',
+    },
     async (run) => {
       runId = run.id;
       let cursor = FIRST_TUPLE;
       let turn: Promise<unknown> = Promise.resolve();
       const pick = async (): Promise<{ batch: b.BatchRow; planMs: number } | undefined> => {
         const planStarted = performance.now();
-        let batch = await b.takeOverBatch(o.db, o.target.uri, owner, await deadOwners(o.db), LEASE_SECONDS, run.id);
+        let batch = await b.takeOverBatch(o.db, spellings, owner, await deadOwners(o.db), LEASE_SECONDS, run.id);
         if (batch) o.logger.info(`archive: continuing batch ${batch.id} (${batch.state}, ${batch.rows} rows) left by an earlier run`);
         else {
           const planned = await plan(o, owner, run.id, cursor);
@@ -155,8 +168,9 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
               current,
             ),
           ).catch(async (err: unknown) => {
-            // Whatever stopped the work, the batch is left for the next run at once, not at lease expiry.
-            await b.releaseLease(o.db, current.id, owner).catch(() => {});
+            // Whatever stopped the work, the batch is left for the next run at once, not at lease
+            // expiry, with the reason, which `archive list` shows.
+            await b.releaseLease(o.db, current.id, owner, errorMessage(err)).catch(() => {});
             throw err;
           });
           done.ms.plan = picked.planMs;
@@ -175,18 +189,24 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
       );
       const failure = settled.find((r) => r.status === 'rejected');
       if (failure) throw failure.reason;
-      const elsewhere = await b.unfinishedElsewhere(o.db, o.target.uri, owner);
+      const elsewhere = await b.unfinishedElsewhere(o.db, spellings, owner);
+      const unfinished = await countUnfinished(o.db, spellings, o.filter);
       return {
-        status: stop.reason !== 'done' ? 'stopped' : elsewhere.held > 0 ? 'incomplete' : 'succeeded',
+        status: stop.reason !== 'done' ? 'stopped' : elsewhere.held > 0 || unfinished.otherRows > 0 ? 'incomplete' : 'succeeded',
         stopReason: stop.reason,
         elsewhere,
+        unfinished,
       } as const;
     },
   ).catch((err: unknown) => {
     if (err instanceof LeaseLostError) o.logger.warn(err.message);
     throw err;
   });
-  const left = outcome.status === 'succeeded' ? 0 : (await countEligible(o.db, o.filter)).rows;
+  const left = outcome.status === 'succeeded' ? 0 : (await countUnclaimed(o.db, o.filter)) + outcome.unfinished.rows;
+  if (outcome.unfinished.otherRows > 0)
+    o.logger.warn(
+      `${outcome.unfinished.otherRows} events old enough are held by unfinished batches of other targets (${outcome.elsewhere.otherTargets.join(', ')}): this run cannot archive them`,
+    );
   const sum = (k: 'rows' | 'bytes' | 'deleted' | 'kept') => batches.filter((x) => x.state === 'deleted').reduce((n, x) => n + x[k], 0);
   return {
     target: o.target.uri,
@@ -203,6 +223,7 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
     left,
     heldElsewhere: outcome.elsewhere.held,
     otherTargets: outcome.elsewhere.otherTargets,
+    heldByOtherTargets: outcome.unfinished.otherRows,
     elapsedMs: Math.round(performance.now() - started),
   };
 }

@@ -5,13 +5,19 @@
 import type { Readable } from 'node:stream';
 import { maskUrl } from '../config.js';
 import { errorMessage } from '../errors.js';
-import { ArchiveTargetError } from './errors.js';
+import { ArchiveObjectMissingError, ArchiveTargetError } from './errors.js';
 import type { S3Options } from './options.js';
 import { type ArchiveTarget, joinKey } from './store.js';
 
 /** Parts of a multipart upload: S3's minimum is 5 MiB; two in flight keep memory flat. */
 const PART_BYTES = 8 * 2 ** 20;
 const QUEUE = 2;
+
+/** A GET of a key that is not there (the bucket answered): not a failure to reach the target. */
+function missing(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || (e.$metadata?.httpStatusCode === 404 && e.name !== 'NoSuchBucket');
+}
 
 export async function s3Target(bucket: string, prefix: string, uri: string, o: S3Options): Promise<ArchiveTarget> {
   // The SDK warns on every Node < 22 about its releases of 2027; this version is pinned and
@@ -38,10 +44,12 @@ export async function s3Target(bucket: string, prefix: string, uri: string, o: S
   const keyOf = (key: string) => joinKey(prefix, key);
   const objectUri = (key: string) => `s3://${bucket}/${keyOf(key)}`;
   const fail = (what: string, key: string, err: unknown) =>
-    new ArchiveTargetError(`cannot ${what} ${objectUri(key)}${where}: ${errorMessage(err)}`, {
-      cause: err,
-      hint: 'check the bucket, the region (--s3-region), the endpoint (--s3-endpoint) and the credentials the AWS SDK finds',
-    });
+    missing(err)
+      ? new ArchiveObjectMissingError(`${objectUri(key)} not found${where}`, { cause: err })
+      : new ArchiveTargetError(`cannot ${what} ${objectUri(key)}${where}: ${errorMessage(err)}`, {
+          cause: err,
+          hint: 'check the bucket, the region (--s3-region), the endpoint (--s3-endpoint) and the credentials the AWS SDK finds',
+        });
   return {
     uri,
     objectUri,
@@ -89,6 +97,13 @@ export async function s3Target(bucket: string, prefix: string, uri: string, o: S
         throw fail('list', sub, err);
       }
       return keys.sort();
+    },
+    async probe() {
+      try {
+        await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix ? `${prefix}/` : '', MaxKeys: 1 }));
+      } catch (err) {
+        throw fail('list', '', err);
+      }
     },
   };
 }

@@ -12,9 +12,12 @@ export interface ArchiveTarget {
   write(key: string, body: Readable): Promise<void>;
   /** A small object in one request (the manifest: one PUT on S3). */
   put(key: string, data: Buffer): Promise<void>;
+  /** The object's bytes; ArchiveObjectMissingError when there is no such object. */
   read(key: string): Promise<Readable>;
   /** Every key under `prefix` (a '/'-separated folder of the base), in key order. */
   list(prefix: string): Promise<string[]>;
+  /** Throws (ArchiveTargetError) unless the target can be written: what a dry run checks. */
+  probe(): Promise<void>;
 }
 
 /** Joins key segments with '/'. */

@@ -3,7 +3,8 @@ import type { ChalkInstance } from 'chalk';
 import type { BatchRow } from '../archive/batch-sql.js';
 import type { ArchiveSummary } from '../archive/find.js';
 import type { ArchiveDryRun } from '../archive/dry-run.js';
-import type { RestoreAllResult, RestoreResult } from '../archive/restore.js';
+import type { RestoreResult } from '../archive/restore.js';
+import type { RestoreAllResult } from '../archive/restore-all.js';
 import type { ArchiveRunResult } from '../archive/run.js';
 import type { ArchiveVerifyReport } from '../archive/verify.js';
 
@@ -15,6 +16,14 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 export function renderDryRun(r: ArchiveDryRun): string[] {
   return [
     `archive (dry run): ${n(r.rows)} events older than ${r.cutoff} would go to ${r.target}: ${size(r.ndjsonBytes)} of NDJSON, about ${size(r.estimatedBytes)} gzipped; nothing written`,
+    ...(r.unfinished.rows > 0
+      ? [`${n(r.unfinished.rows)} more are in ${n(r.unfinished.batches)} unfinished batch(es) of this target, which the run finishes first`]
+      : []),
+    ...(r.heldByOtherTargets > 0
+      ? [
+          `${n(r.heldByOtherTargets)} more are held by unfinished batches of other targets and would not be archived (run archive --to each to finish them): ${r.otherTargets.join(', ')}`,
+        ]
+      : []),
     ...(r.pendingNormalize > 0
       ? [`${n(r.pendingNormalize)} more are old enough but still waiting to be normalized: they stay hot until they are`]
       : []),
@@ -27,28 +36,55 @@ export function renderRun(r: ArchiveRunResult): string[] {
     `archive: ${n(r.deleted)} events archived to ${r.target} in ${seconds(r.elapsedMs)}: ${deleted} batch(es) written, verified and deleted (${size(r.bytes)})${r.kept ? `; ${n(r.kept)} kept hot (changed since written, or queued again)` : ''}`,
   ];
   if (r.stopReason !== 'done') lines.push(`stopped (${r.stopReason}) with ${n(r.left)} eligible events left: run it again to continue`);
-  else if (r.status === 'incomplete')
+  else if (r.heldElsewhere > 0)
     lines.push(`${r.heldElsewhere} batch(es) of this target are being archived by another process; ${n(r.left)} events left`);
-  if (r.otherTargets.length > 0)
+  if (r.heldByOtherTargets > 0)
+    lines.push(
+      `${n(r.heldByOtherTargets)} events old enough are held by unfinished batches of other targets and were not archived (run archive --to each to finish them, \`archive list\` shows why they stopped): ${r.otherTargets.join(', ')}`,
+    );
+  else if (r.otherTargets.length > 0)
     lines.push(`unfinished batches of other targets (run archive --to each to finish them): ${r.otherTargets.join(', ')}`);
   return lines;
 }
 
-export function renderRestore(r: RestoreResult): string[] {
-  return [
-    `archive restore: ${n(r.restored)} of ${n(r.rows)} events put back from ${r.manifestUri} in ${seconds(r.elapsedMs)}; ${n(r.present)} were there already${r.conflicts ? `, ${n(r.conflicts)} not restored (another event holds their source id)` : ''}`,
-    r.renormalize
+const renormalized = (r: { renormalize: boolean; dryRun: boolean }) =>
+  r.dryRun
+    ? 'dry run: nothing was written'
+    : r.renormalize
       ? 'the restored events are queued for normalize'
-      : 'the restored events are not normalized again (--renormalize to queue them)',
+      : 'the restored events are not normalized again (--renormalize to queue them)';
+
+/** What happened to a manifest's events, beyond those put back. */
+function restoreCounts(r: Omit<RestoreResult, 'manifestUri' | 'batchId' | 'status' | 'problem' | 'elapsedMs'>): string {
+  const would = r.dryRun ? 'would be ' : '';
+  return [
+    `${n(r.restored)} of ${n(r.rows)} events ${would}put back`,
+    `${n(r.present)} were there already`,
+    ...(r.otherVersion
+      ? [`${n(r.otherVersion)} kept as raw_events holds them (another version: changed since, or a newer archive of it)`]
+      : []),
+    ...(r.newerElsewhere ? [`${n(r.newerElsewhere)} left archived (a newer version of each is in another batch)`] : []),
+    ...(r.conflicts ? [`${n(r.conflicts)} not restored (another event holds their source id)`] : []),
+  ].join('; ');
+}
+
+export function renderRestore(r: RestoreResult): string[] {
+  if (r.status === 'failed') return [`✗ ${r.manifestUri}: ${r.problem}`];
+  return [
+    `archive restore: ${restoreCounts(r).replace(' put back', ` put back from ${r.manifestUri}`)} in ${seconds(r.elapsedMs)}`,
+    ...(r.problem ? [`not every event is back: ${r.problem}`] : []),
+    renormalized(r),
   ];
 }
 
-export function renderRestoreAll(r: RestoreAllResult, renormalize: boolean): string[] {
+export function renderRestoreAll(r: RestoreAllResult): string[] {
+  const each = r.manifests.flatMap((m) => (m.status === 'failed' ? renderRestore(m) : renderRestore(m).slice(0, m.problem ? 2 : 1)));
+  const failed = r.failed ? `; ${r.failed} manifest(s) failed their check, nothing restored from them` : '';
+  const incomplete = r.incomplete ? `; ${r.incomplete} manifest(s) not wholly restored` : '';
   return [
-    `archive restore: ${n(r.restored)} of ${n(r.rows)} events put back from ${r.manifests.length} manifest(s); ${n(r.present)} were there already${r.conflicts ? `, ${n(r.conflicts)} not restored (another event holds their source id)` : ''}`,
-    renormalize
-      ? 'the restored events are queued for normalize'
-      : 'the restored events are not normalized again (--renormalize to queue them)',
+    ...each,
+    `archive restore: ${r.manifests.length} manifest(s) under ${r.target}, newest first (an event in several is put back as its newest version): ${restoreCounts(r)}${failed}${incomplete}`,
+    renormalized(r),
   ];
 }
 

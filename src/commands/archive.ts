@@ -36,6 +36,7 @@ interface ArchiveFlags extends S3Flags {
 interface RestoreFlags extends S3Flags {
   from?: string;
   renormalize?: boolean;
+  dryRun?: boolean;
 }
 
 interface VerifyFlags extends S3Flags {
@@ -60,7 +61,7 @@ const daysFlag = z.string().transform((text, ctx) => {
 /** The database, with the archive's tables in it (else: run migrate, exit 2). */
 async function archiveDb(ctx: Context): Promise<Db> {
   const db = await ctx.db();
-  const { hasArchiveSchema } = await import('../archive/batch-sql.js');
+  const { hasArchiveSchema } = await import('../archive/batch-read.js');
   if (!(await hasArchiveSchema(db)))
     throw new ConfigError('this database lacks the archive migration (202611301200_archive)', { hint: 'run `omni-ingest migrate`' });
   return db;
@@ -110,7 +111,7 @@ async function runArchiveCommand(ctx: Context, flags: ArchiveFlags): Promise<num
   const db = await archiveDb(ctx);
   if (flags.dryRun) {
     const { archiveDryRun } = await import('../archive/dry-run.js');
-    const result = await archiveDryRun(db, uri, filter);
+    const result = await archiveDryRun(db, await open(uri), filter);
     ctx.out.result(result, () => renderDryRun(result));
     return ExitCode.ok;
   }
@@ -142,21 +143,25 @@ async function runRestore(ctx: Context, flags: RestoreFlags): Promise<number> {
   if (from === undefined) throw new UsageError('--from <manifest-uri> is required (`archive list` shows them)');
   const { openObject, openTarget } = await import('../archive/target.js');
   const s3 = await s3Options(flags);
-  const renormalize = flags.renormalize === true;
-  const { restoreArchive, restoreAll } = await import('../archive/restore.js');
+  const o = { renormalize: flags.renormalize === true, dryRun: flags.dryRun === true, logger: ctx.logger };
   if (from.endsWith(`/${MANIFEST}`)) {
     const { target, key } = await openObject(from, s3);
-    const result = await restoreArchive({ db: await archiveDb(ctx), target, key, renormalize, logger: ctx.logger });
+    const { restoreArchive } = await import('../archive/restore.js');
+    const result = await restoreArchive({ ...o, db: await archiveDb(ctx), target, key });
     ctx.out.result(result, () => renderRestore(result));
-  } else {
-    const target = await openTarget(from, s3);
-    const result = await restoreAll({ db: await archiveDb(ctx), target, renormalize, logger: ctx.logger });
-    ctx.out.result(result, () => [
-      ...result.manifests.flatMap((m) => renderRestore(m).slice(0, 1)),
-      ...renderRestoreAll(result, renormalize),
-    ]);
+    return restoreExit([result]);
   }
-  return ExitCode.ok;
+  const target = await openTarget(from, s3);
+  const { restoreAll } = await import('../archive/restore-all.js');
+  const result = await restoreAll({ ...o, db: await archiveDb(ctx), target });
+  ctx.out.result(result, () => renderRestoreAll(result));
+  return restoreExit(result.manifests);
+}
+
+/** A manifest that failed its check: exit 3; events that could not be put back: exit 1. */
+function restoreExit(results: { status: string }[]): number {
+  if (results.some((r) => r.status === 'failed')) return ExitCode.checkFailed;
+  return results.some((r) => r.status === 'incomplete') ? ExitCode.failed : ExitCode.ok;
 }
 
 async function runVerify(ctx: Context, flags: VerifyFlags): Promise<number> {
@@ -173,7 +178,7 @@ async function runVerify(ctx: Context, flags: VerifyFlags): Promise<number> {
 async function runList(ctx: Context, flags: ListFlags): Promise<number> {
   const f = parseFlags({ state: oneOf(STATES), limit: wholeNumber(1, 100_000) }, flags);
   const db = await archiveDb(ctx);
-  const { listBatches } = await import('../archive/batch-sql.js');
+  const { listBatches } = await import('../archive/batch-read.js');
   const batches = await listBatches(db, f.limit ?? 100, f.state);
   ctx.out.result({ batches }, () => renderList(batches));
   return ExitCode.ok;
@@ -184,6 +189,23 @@ function addS3Options(cmd: Command): Command {
     .option('--s3-endpoint <url>', 'an S3-compatible endpoint, e.g. http://127.0.0.1:9000 (env AWS_ENDPOINT_URL; default: AWS)')
     .option('--s3-region <region>', 'the bucket region (env AWS_REGION; default: us-east-1)')
     .option('--s3-force-path-style', 'path-style requests (http://host/bucket/key), as MinIO and most S3-compatible servers want');
+}
+
+/**
+ * The parent's options given to a subcommand (`archive restore --user …`) are refused as unknown:
+ * commander parses them as `archive`'s wherever they stand, and the subcommand ignored them
+ * (`restore --dry-run` wrote rows). Positional options would need the root to stop parsing at
+ * the command name, and its global flags are allowed after it. An option the subcommand has too
+ * (--s3-endpoint, restore's own --dry-run) is its own: optsWithGlobals hands it over.
+ */
+function refuseParentOptions(sub: Command): void {
+  const parent = sub.parent!;
+  const own = new Set(sub.options.map((o) => o.attributeName()));
+  const stray = parent.options.find((o) => parent.getOptionValueSource(o.attributeName()) === 'cli' && !own.has(o.attributeName()));
+  if (stray)
+    throw new UsageError(`unknown option '${stray.long ?? stray.flags}' for \`archive ${sub.name()}\` (it belongs to \`archive\` itself)`, {
+      hint: `run \`omni-ingest archive ${sub.name()} --help\` for usage`,
+    });
 }
 
 export function registerArchive(cmd: Command, state: RunState): void {
@@ -219,20 +241,25 @@ Examples:
     .command('restore')
     .description('put archived events back into raw_events, idempotently, after checking every part')
     .option('--from <uri>', 'the manifest of a batch (archive list shows them), or a target: every manifest under it')
-    .option('--renormalize', 'queue the restored events for normalize again (default: they are not)');
+    .option('--renormalize', 'queue the restored events for normalize again (default: they are not)')
+    .option('--dry-run', 'read and check every part and count what would be put back; write nothing');
   addS3Options(restore)
     .addHelpText(
       'after',
       `
-Every part is read and checked against the manifest (bytes, SHA-256, rows) before anything is
-inserted. Events already in raw_events (same id, or same user, provider and source_id) are left
-alone, so restoring twice adds nothing.
+Every part is read and checked against the manifest (bytes, SHA-256, rows), and the manifest
+against what this database recorded of its batch, before anything is inserted. Events already in
+raw_events (same id, or same user, provider and source_id) are left alone, so restoring twice
+adds nothing. A target's manifests go newest first: an event archived twice comes back as its
+newest version. Exit 3 if a manifest fails its check (the others are still restored), 1 if an
+event could not be put back (its batch is then not marked restored).
 
 Examples:
   omni-ingest archive restore --from file:///var/backups/omni/raw_events/2026-11-30/<batch>/manifest.json
   omni-ingest archive restore --from s3://crm-archive/raw-events/raw_events/2026-11-30/<batch>/manifest.json --renormalize --json
   omni-ingest archive restore --from s3://crm-archive/raw-events      # every batch under the target`,
     )
+    .hook('preAction', refuseParentOptions)
     .action(action<RestoreFlags>(state, (ctx, flags) => runRestore(ctx, flags)));
 
   const verify = cmd
@@ -248,6 +275,7 @@ Examples:
   omni-ingest archive verify --from s3://crm-archive/raw-events --json
   omni-ingest archive verify --from file:///var/backups/omni/raw_events/2026-11-30/<batch>/manifest.json`,
     )
+    .hook('preAction', refuseParentOptions)
     .action(action<VerifyFlags>(state, (ctx, flags) => runVerify(ctx, flags)));
 
   cmd
@@ -256,5 +284,6 @@ Examples:
     .option('--state <state>', `only batches in this state (${STATES.join(', ')})`)
     .option('--limit <n>', 'at most this many (default: 100)')
     .addHelpText('after', '\nExamples:\n  omni-ingest archive list\n  omni-ingest archive list --state verified --json')
+    .hook('preAction', refuseParentOptions)
     .action(action<ListFlags>(state, (ctx, flags) => runList(ctx, flags)));
 }

@@ -11,9 +11,13 @@ export interface ArchivedEvent {
   part?: string | undefined;
 }
 
-/** The archive of one raw event that is no longer in raw_events, or null when it was never archived. */
+/**
+ * The archive of one raw event that is no longer in raw_events, or null when it was never
+ * archived. A batch deletes only after its verify, and a row it leaves hot loses its claim: a
+ * claim of a verified batch whose row is gone is a row its delete (begun, not yet finished) took.
+ */
 export async function archivedEvent(db: Queryable, rawEventId: string): Promise<ArchivedEvent | null> {
   const found = await findArchive(db, rawEventId);
-  if (found?.state !== 'deleted') return null;
-  return { uri: found.manifestUri ?? found.target, archivedAt: found.archivedAt ?? new Date(0) };
+  if ((found?.state !== 'deleted' && found?.state !== 'verified') || !found.archivedAt) return null;
+  return { uri: found.manifestUri ?? found.target, archivedAt: found.archivedAt };
 }

@@ -132,6 +132,16 @@ export function roundTripSuite(kind: 'file' | 's3', full: boolean): void {
       assert.equal(fromTarget.json<{ checked: number }>().checked, run.batches.length);
     });
 
+    it('verify through an endpoint that cannot be reached fails the run (exit 1), not the archive (exit 3)', {
+      skip: kind !== 's3',
+    }, async () => {
+      const r = await runCli([...target.args, '--json', 'archive', 'verify'], { env: { ...env, AWS_ENDPOINT_URL: 'http://127.0.0.1:1' } });
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      const error = r.json<{ error: { code: string; hint: string } }>().error;
+      assert.equal(error.code, 'archive_target');
+      assert.match(error.hint, /--s3-endpoint/);
+    });
+
     it('stats shows the archived totals and the oldest hot event', { skip: !full }, async () => {
       const stats = await cli('--json', 'stats');
       const a = stats.json<{ archive: { archived: { rows: number }; hotOlderThan180Days: number } }>().archive;

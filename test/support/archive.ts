@@ -174,3 +174,39 @@ export function damage(file: string, how: 'flip' | 'truncate'): void {
     fs.writeFileSync(file, data);
   }
 }
+
+/** Changes one hot row the unfinished batch claims (after it was written): returns its id. */
+export async function changeClaimedRow(db: Queryable): Promise<string> {
+  const { rows } = await db.query<{ id: string }>(`
+UPDATE public.raw_events r
+SET payload = r.payload || '{"changed": true}'
+WHERE r.id = (
+SELECT a.raw_event_id
+FROM omni_ingest.archived_events a
+JOIN omni_ingest.archive_batches b ON b.id = a.batch_id
+JOIN public.raw_events h ON h.id = a.raw_event_id
+WHERE b.state IN ('written', 'verified')
+ORDER BY a.raw_event_id
+LIMIT 1)
+RETURNING r.id::text AS id`);
+  if (!rows[0]) throw new Error('no hot row claimed by an unfinished batch');
+  return rows[0].id;
+}
+
+/** The archive batches as the database has them, oldest first. */
+export async function batchRows(
+  db: Queryable,
+): Promise<{ id: string; state: string; manifest_uri: string | null; kept_rows: number; deleted_rows: number; error: string | null }[]> {
+  const { rows } = await db.query<{
+    id: string;
+    state: string;
+    manifest_uri: string | null;
+    kept_rows: number;
+    deleted_rows: number;
+    error: string | null;
+  }>(
+    `SELECT id::text AS id, state, manifest_uri, kept_rows::int AS kept_rows, deleted_rows::int AS deleted_rows, error
+     FROM omni_ingest.archive_batches ORDER BY planned_at, id`,
+  );
+  return rows;
+}

@@ -30,6 +30,12 @@ export interface WithRunOptions {
   logger: Logger;
   /** How long ledger writes keep reconnecting when the connection is lost (ms). */
   reconnectMs?: number | undefined;
+  /**
+   * What becomes of a dead run's unfinished work, said when one is found. Stages roll a batch back
+   * with its transaction; a command whose work outlives its transactions (archive's batches are
+   * continued from their last committed step) says so here.
+   */
+  leftWork?: string | undefined;
 }
 
 /** How often a live run says so, so `runs list` can tell it from a dead one. */
@@ -51,7 +57,7 @@ export async function withRun<T extends RunOutcome>(db: Db, o: WithRunOptions, f
   const abandoned = await ledger('looking for dead runs', () => markAbandoned(db, o.command, id));
   if (abandoned > 0) {
     o.logger.warn(
-      `${abandoned} earlier ${o.command} run(s) died without a word (killed?); their unfinished batches were rolled back and are pending again`,
+      `${abandoned} earlier ${o.command} run(s) died without a word (killed?); ${o.leftWork ?? 'their unfinished batches were rolled back and are pending again'}`,
     );
   }
   const timer = setInterval(() => {
