@@ -25,7 +25,8 @@ function file(content: string | Buffer, ext = 'json'): string {
 
 interface ImportJson {
   counts: { records: number; inserted: number; updated: number; duplicates: number; invalid: number; conflicts: number; resolved: number };
-  problems: { line: number; error: string }[];
+  problems: { file: string; line: number; error: string }[];
+  refused: { file: string; records: number; error: string }[];
 }
 
 const forms = (count: number, seed: number) => [...generateEvents('webform', count, { seed, userId: USER })] as Record<string, unknown>[];
@@ -101,6 +102,100 @@ describe('import detects the format of each file', () => {
     assert.match(r.stderr, /none of its 5 record\(s\) is a valid twilio payload/);
     assert.equal(await countRaw(target), before);
     assert.equal(await countErrors(target), errors);
+  });
+
+  it("a refused file is that file's outcome: the files after it are imported, counted and audited, and the command exits 2", async () => {
+    const invalid = path.join(packageRoot, 'fixtures', 'twilio', 'invalid');
+    const fixtures = fs
+      .readdirSync(invalid)
+      .sort()
+      .map((f) => path.join(invalid, f));
+    const gmail = file([...generateEvents('gmail', 3, { seed: 11, userId: USER })].map((x) => JSON.stringify(x)).join('\n'), 'ndjson');
+    const binary = file(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 13]), 'png');
+    const good = file(
+      [...generateEvents('twilio', 4, { seed: 12, userId: USER })].map((x) => JSON.stringify(x)).join('\n'),
+      'ndjson',
+    );
+    // A user of its own: the fixtures share ids with those another test imports.
+    const user = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd';
+    const r = await runCli([...target.args, 'import', ...fixtures, gmail, binary, good, '--provider', 'twilio', '--user', user, '--json']);
+    assert.equal(r.code, 2, r.stderr);
+    const body = r.json<ImportJson>();
+    // missing-sid.json, one record without an id, is a dead letter like any invalid record.
+    assert.deepEqual(body.counts, {
+      records: fixtures.length + 4,
+      inserted: fixtures.length - 1 + 4,
+      updated: 0,
+      duplicates: 0,
+      invalid: 1,
+      conflicts: 0,
+      resolved: 0,
+    });
+    assert.deepEqual(
+      body.problems.map((p) => path.basename(p.file)),
+      ['missing-sid.json'],
+    );
+    assert.deepEqual(
+      body.refused.map((x) => [x.file, x.records]),
+      [
+        [gmail, 3],
+        [binary, 0],
+      ],
+    );
+    assert.match(body.refused[0]!.error, /none of its 3 record\(s\) is a valid twilio payload \(the first is a valid gmail payload/);
+    assert.match(body.refused[1]!.error, /binary data/);
+    assert.match(r.stderr, /none of its 3 record\(s\) is a valid twilio payload/);
+    const db = await target.open();
+    try {
+      const audit = await db.query<{ payload: { counts: { inserted: number }; refused: { file: string }[] } }>(
+        `SELECT payload FROM public.sync_audit WHERE user_id = '${user}' ORDER BY created_at DESC LIMIT 1`,
+      );
+      assert.equal(audit.rows[0]?.payload.counts.inserted, fixtures.length - 1 + 4);
+      assert.deepEqual(
+        audit.rows[0]?.payload.refused.map((x) => x.file),
+        [gmail, binary],
+      );
+      const run = await db.query<{ status: string; counts: Record<string, number> }>(
+        `SELECT status, counts FROM omni_ingest.runs WHERE command = 'import' ORDER BY started_at DESC LIMIT 1`,
+      );
+      assert.equal(run.rows[0]?.status, 'succeeded');
+      assert.equal(run.rows[0]?.counts.refused_files, 2);
+    } finally {
+      await db.close();
+    }
+    const text = await runCli([...target.args, 'import', gmail, good, '--provider', 'twilio', '--user', user]);
+    assert.equal(text.code, 2, text.stderr);
+    assert.match(text.stdout, /4 records, 0 new, 4 already there, 1 file refused whole, nothing of it imported: .*\.ndjson/);
+  });
+
+  it("refuses a file with no valid record only when it is many records or another provider's, however many invalid ones come first", async () => {
+    let seq = 0;
+    const empty = (count: number) => Array.from({ length: count }, () => JSON.stringify({ n: seq++ }));
+    const errors = await countErrors(target, 'validation');
+    const [a, b] = forms(2, 13).map((x) => JSON.stringify(x));
+    // 1,001 invalid records, then valid ones: not the wrong provider's file.
+    const late = await run(file([...empty(1001), a, b].join('\n'), 'ndjson'));
+    assert.equal(late.code, 0, late.stderr);
+    assert.deepEqual(late.json<ImportJson>().refused, []);
+    assert.deepEqual(
+      [late.json<ImportJson>().counts.records, late.json<ImportJson>().counts.inserted, late.json<ImportJson>().counts.invalid],
+      [1003, 2, 1001],
+    );
+    assert.equal(await countErrors(target, 'validation'), errors + 1001);
+    // A few invalid records and nothing else: dead letters, like any invalid record.
+    const few = await run(file(empty(3).join('\n'), 'ndjson'));
+    assert.equal(few.code, 0, few.stderr);
+    assert.deepEqual([few.json<ImportJson>().counts.invalid, few.json<ImportJson>().refused.length], [3, 0]);
+    // Many, none valid: refused, the message counting all of them.
+    for (const count of [12, 1005]) {
+      const many = await run(file(empty(count).join('\n'), 'ndjson'));
+      assert.equal(many.code, 2, many.stderr);
+      const body = many.json<ImportJson>();
+      assert.equal(body.counts.records, 0);
+      assert.equal(body.refused[0]?.records, count);
+      assert.match(body.refused[0]!.error, new RegExp(`none of its ${count} record\\(s\\) is a valid webform payload`));
+    }
+    assert.equal(await countErrors(target, 'validation'), errors + 1004);
   });
 
   it('never rewrites an id: ids that differ only in invalid UTF-8 bytes, or hold NUL, are dead letters, not collisions', async () => {
@@ -205,10 +300,11 @@ async function countRaw(target: TestTarget): Promise<number> {
   }
 }
 
-async function countErrors(target: TestTarget): Promise<number> {
+async function countErrors(target: TestTarget, kind?: string): Promise<number> {
   const db = await target.open();
   try {
-    return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM public.raw_event_errors')).rows[0]!.n;
+    const where = kind === undefined ? '' : ` WHERE context ->> 'kind' = '${kind}'`;
+    return (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.raw_event_errors${where}`)).rows[0]!.n;
   } finally {
     await db.close();
   }

@@ -17,6 +17,11 @@ export interface ImportSource {
 
 const SNIFF_BYTES = 64 * 1024;
 
+/** A file refused whole before any of it is read (binary, not JSON): the files after it are still read. */
+export class FileRefused extends UsageError {}
+
+const FORMAT_HINT = 'import takes NDJSON, a JSON array, concatenated JSON values or one JSON object, optionally gzip-compressed';
+
 async function head(file: string, bytes: number): Promise<Buffer> {
   const fd = await fs.promises.open(file, 'r');
   try {
@@ -56,15 +61,18 @@ function checkFormat(file: string, start: Buffer, gzip: boolean): void {
   const what = gzip ? `${file} (gzip)` : file;
   const nul = start.indexOf(0);
   if (nul !== -1) {
-    throw new UsageError(`${what} is not a JSON or NDJSON file: it holds binary data (a NUL byte at offset ${nul}); nothing was imported`, {
-      hint: 'import takes NDJSON, a JSON array, concatenated JSON values or one JSON object, optionally gzip-compressed',
-    });
+    throw new FileRefused(
+      `${what} is not a JSON or NDJSON file: it holds binary data (a NUL byte at offset ${nul}); nothing was imported`,
+      {
+        hint: FORMAT_HINT,
+      },
+    );
   }
   let i = start[0] === 0xef && start[1] === 0xbb && start[2] === 0xbf ? 3 : 0; // a UTF-8 BOM
   while (i < start.length && (start[i] === 0x20 || start[i] === 0x0a || start[i] === 0x0d || start[i] === 0x09)) i++;
   if (i < start.length && start[i] !== 0x7b && start[i] !== 0x5b) {
-    throw new UsageError(`${what} is not JSON: it starts with ${shown(start[i]!)} where a { or [ should be; nothing was imported`, {
-      hint: 'import takes NDJSON, a JSON array, concatenated JSON values or one JSON object, optionally gzip-compressed',
+    throw new FileRefused(`${what} is not JSON: it starts with ${shown(start[i]!)} where a { or [ should be; nothing was imported`, {
+      hint: FORMAT_HINT,
     });
   }
 }
