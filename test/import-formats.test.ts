@@ -2,6 +2,7 @@
 // not guessed line by line; binary and wrong-provider files are refused whole; ids are never
 // rewritten; a changed re-delivery is kept, not dropped; deep or huge records cost only themselves.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -112,10 +113,7 @@ describe('import detects the format of each file', () => {
       .map((f) => path.join(invalid, f));
     const gmail = file([...generateEvents('gmail', 3, { seed: 11, userId: USER })].map((x) => JSON.stringify(x)).join('\n'), 'ndjson');
     const binary = file(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 13]), 'png');
-    const good = file(
-      [...generateEvents('twilio', 4, { seed: 12, userId: USER })].map((x) => JSON.stringify(x)).join('\n'),
-      'ndjson',
-    );
+    const good = file([...generateEvents('twilio', 4, { seed: 12, userId: USER })].map((x) => JSON.stringify(x)).join('\n'), 'ndjson');
     // A user of its own: the fixtures share ids with those another test imports.
     const user = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd';
     const r = await runCli([...target.args, 'import', ...fixtures, gmail, binary, good, '--provider', 'twilio', '--user', user, '--json']);
@@ -227,11 +225,78 @@ describe('import detects the format of each file', () => {
   it('a record nested 5,000 levels deep (or far deeper) costs only itself', async () => {
     const [good1, good2] = forms(2, 7);
     const deep = (levels: number) => `{"id":"deep","x":${'['.repeat(levels)}${']'.repeat(levels)}}`;
-    const r = await run(file([JSON.stringify(good1), deep(5000), deep(200_000), JSON.stringify(good2)].join('\n'), 'ndjson'));
+    const deepFile = file([JSON.stringify(good1), deep(5000), deep(200_000), JSON.stringify(good2)].join('\n'), 'ndjson');
+    const r = await run(deepFile);
     assert.equal(r.code, 0, r.stderr);
     const body = r.json<ImportJson>();
     assert.deepEqual([body.counts.inserted, body.counts.invalid], [2, 2]);
     assert.ok(body.problems.every((p) => /nested \d+ levels deep/.test(p.error)));
+    // The dead letter keeps the start of a record too large to keep whole, with its real size and
+    // the hash of all its bytes; export leaves it out rather than write its start as the record.
+    const db = await target.open();
+    let kept: { line: number; record: { bytes: number; sha256: string; truncated: boolean; text: string } }[];
+    try {
+      kept = (
+        await db.query<(typeof kept)[number]>(
+          `SELECT (context ->> 'line')::int AS line, context -> 'record' AS record FROM public.raw_event_errors WHERE context ->> 'file' = $1 ORDER BY 1`,
+          [deepFile],
+        )
+      ).rows;
+    } finally {
+      await db.close();
+    }
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+    assert.deepEqual(
+      kept.map((k) => [k.line, k.record.bytes, k.record.truncated, k.record.sha256, k.record.text.length]),
+      [
+        [2, deep(5000).length, false, sha(deep(5000)), deep(5000).length],
+        [3, deep(200_000).length, true, sha(deep(200_000)), 64 * 1024],
+      ],
+    );
+    const out = path.join(tmp, 'deep-export.ndjson');
+    const exported = await runCli([
+      ...target.args,
+      'errors',
+      'export',
+      '--stage',
+      'import',
+      '--provider',
+      'webform',
+      '--out',
+      out,
+      '--json',
+    ]);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.ok(exported.json<{ skipped: { truncated: number } }>().skipped.truncated >= 1);
+    assert.ok(
+      fs
+        .readFileSync(out, 'utf8')
+        .split('\n')
+        .every((line) => line.length < 64 * 1024),
+      'the excerpt is not exported as the record',
+    );
+  });
+
+  it('an NDJSON file whose first line is over 1 MiB is read line by line; a value left open costs itself, not the values after it', async () => {
+    const [big, b, c, d, e, f, g] = forms(7, 14);
+    const bigLine = JSON.stringify({ ...big, fields: { message: 'y'.repeat(1_200_000) } });
+    const ndjson = await run(
+      file(`${bigLine}\n${JSON.stringify(b).slice(0, 60)}\n${[c, d, e].map((x) => JSON.stringify(x)).join('\n')}\n`, 'ndjson'),
+    );
+    assert.equal(ndjson.code, 0, ndjson.stderr);
+    assert.deepEqual(
+      [ndjson.json<ImportJson>().counts.records, ndjson.json<ImportJson>().counts.inserted, ndjson.json<ImportJson>().counts.invalid],
+      [5, 4, 1],
+    );
+    assert.deepEqual(
+      ndjson.json<ImportJson>().problems.map((p) => p.line),
+      [2],
+    );
+    // Pretty-printed values one after another, the first missing its last brace.
+    const pretty = await run(file(`${JSON.stringify(f, null, 2).slice(0, -2)}\n${JSON.stringify(g, null, 2)}\n`));
+    assert.equal(pretty.code, 0, pretty.stderr);
+    assert.deepEqual([pretty.json<ImportJson>().counts.inserted, pretty.json<ImportJson>().counts.invalid], [1, 1]);
+    assert.match(pretty.json<ImportJson>().problems[0]!.error, /not closed where a new one starts/);
   });
 
   it('a re-delivery of a known id with a different payload is reported and kept; --update replaces it and normalizes it again', async () => {

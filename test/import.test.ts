@@ -1,5 +1,6 @@
 // import through the binary: idempotent, streamed, bad records reported by file and line.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,6 +68,53 @@ describe('reading import files', () => {
     const records = await collect(write('c.json', '[{"id": "1"}, {"id": "2"'));
     assert.equal(records.length, 2);
     assert.ok('error' in records[1]! && /not closed/.test(records[1].error));
+  });
+
+  it('reads NDJSON line by line however long its first line is: a broken line costs only itself', async () => {
+    const big = JSON.stringify({ id: 'big', text: 'y'.repeat(1_200_000) });
+    const file = write('bigfirst.ndjson', `${big}\n{"id": "cut", "text": "tru\n{"id":"3"}\n{"id":"4"}\n{"id":"5"}\n`);
+    const records = await collect(file);
+    assert.deepEqual(
+      records.map((r) => [r.line, 'error' in r]),
+      [
+        [1, false],
+        [2, true],
+        [3, false],
+        [4, false],
+        [5, false],
+      ],
+    );
+  });
+
+  it('reads on after a value left open, where a new one plainly starts (pretty-printed, concatenated, an array, NDJSON cut on its first line)', async () => {
+    const pretty = (id: string) => JSON.stringify({ id, fields: { a: 1 } }, null, 1);
+    const ids = (records: Awaited<ReturnType<typeof collect>>) =>
+      records.map((r) => ('error' in r ? `!${r.line}:${r.kind}` : (r.value as { id: string }).id));
+    // The second object lacks its last brace.
+    const concatenated = write('concat-broken.json', `${pretty('1')}\n${pretty('2').slice(0, -2)}\n${pretty('3')}\n${pretty('4')}\n`);
+    assert.deepEqual(ids(await collect(concatenated)), ['1', '!7:unclosed', '3', '4']);
+    const array = write('array-broken.json', '[\n  {"id": "1",\n   "x": [1, 2]\n  {"id": "2"},\n  {"id": "3"}\n]\n');
+    assert.deepEqual(ids(await collect(array)), ['!2:unclosed', '2', '3']);
+    const firstCut = write('first-cut.ndjson', '{"id": "1", "text": "cut\n{"id": "2"}\n{"id": "3"}\n');
+    assert.deepEqual(ids(await collect(firstCut)), ['!1:unclosed', '2', '3']);
+    // Valid JSON is never split, a { at the start of a line included.
+    const valid = write('valid.json', '{"id": "1", "x":\n{"a": [\n{"b": 1},\n{"c": 2}]}}\n{"id": "2"}');
+    assert.deepEqual(ids(await collect(valid)), ['1', '2']);
+  });
+
+  it('keeps the size and the SHA-256 of all the bytes of a record too large to keep whole', async () => {
+    const line = Buffer.from(JSON.stringify({ id: 'huge', text: 'z'.repeat(65 * 1024 * 1024) }));
+    const file = path.join(tmp, 'huge.ndjson');
+    fs.writeFileSync(file, Buffer.concat([line, Buffer.from('\n{"id":"after"}\n')]));
+    const records = await collect(file);
+    assert.equal(records.length, 2);
+    const huge = records[0]!;
+    assert.ok('error' in huge && huge.kind === 'too_large');
+    assert.deepEqual(
+      [huge.record.bytes, huge.record.truncated, huge.record.sha256, huge.record.text.length],
+      [line.length, true, createHash('sha256').update(line).digest('hex'), 64 * 1024],
+    );
+    assert.deepEqual((records[1] as { value: unknown }).value, { id: 'after' });
   });
 
   it('an empty file has no records', async () => {
