@@ -299,6 +299,41 @@ describe('import detects the format of each file', () => {
     assert.match(pretty.json<ImportJson>().problems[0]!.error, /not closed where a new one starts/);
   });
 
+  it('a gzip file cut short: what decoded is imported, the cut is a dead letter naming the file, the run is audited', async () => {
+    const records = forms(3000, 15).map((x) => JSON.stringify(x));
+    const gz = zlib.gzipSync(Buffer.from(records.join('\n')));
+    const cut = file(gz.subarray(0, gz.length >> 1), 'ndjson.gz');
+    const r = await run(cut);
+    assert.equal(r.code, 0, r.stderr);
+    const body = r.json<ImportJson>();
+    assert.ok(body.counts.inserted > 1000 && body.counts.inserted < 3000, JSON.stringify(body.counts));
+    assert.equal(body.counts.invalid, 1);
+    assert.equal(body.counts.records, body.counts.inserted + 1);
+    assert.deepEqual(
+      body.problems.map((p) => [p.file, p.line]),
+      [[cut, body.counts.records]],
+    );
+    assert.match(body.problems[0]!.error, /cut short or damaged \(unexpected end of file\)/);
+    assert.match(r.stderr, new RegExp(`${path.basename(cut)}: its gzip data stops before the end of the file`));
+    const db = await target.open();
+    try {
+      const letter = await db.query<{ kind: string; truncated: boolean }>(
+        `SELECT context ->> 'kind' AS kind, (context -> 'record' ->> 'truncated')::boolean AS truncated FROM public.raw_event_errors WHERE context ->> 'file' = $1`,
+        [cut],
+      );
+      assert.deepEqual(letter.rows, [{ kind: 'unclosed', truncated: false }]);
+      const stored = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM public.raw_events WHERE source_meta ->> 'imported_from' = $1`,
+        [path.basename(cut)],
+      );
+      assert.equal(stored.rows[0]?.n, body.counts.inserted);
+      const audit = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.sync_audit WHERE payload -> 'files' ? $1`, [cut]);
+      assert.equal(audit.rows[0]?.n, 1);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('a re-delivery of a known id with a different payload is reported and kept; --update replaces it and normalizes it again', async () => {
     const [x, y] = forms(2, 8);
     assert.equal((await run(file(JSON.stringify(x)))).json<ImportJson>().counts.inserted, 1);

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import zlib from 'node:zlib';
 import { generateEvents } from '../src/generate/generator.js';
 import { readRecords } from '../src/stages/import/records.js';
 import { openSource } from '../src/stages/import/source.js';
@@ -115,6 +116,24 @@ describe('reading import files', () => {
       [line.length, true, createHash('sha256').update(line).digest('hex'), 64 * 1024],
     );
     assert.deepEqual((records[1] as { value: unknown }).value, { id: 'after' });
+  });
+
+  it('a gzip file cut short gives what decoded, then a problem where it stops', async () => {
+    const text = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ id: `r${i}`, n: Math.sin(i) })).join('\n');
+    const gz = zlib.gzipSync(Buffer.from(text));
+    const file = path.join(tmp, 'cut.ndjson.gz');
+    fs.writeFileSync(file, gz.subarray(0, gz.length >> 1));
+    const source = await openSource(file);
+    const records = [];
+    for await (const r of readRecords(source.chunks, source.damage)) records.push(r);
+    const last = records.at(-1)!;
+    assert.ok(records.length > 100 && records.length < 3000, `${records.length} records`);
+    assert.ok(records.slice(0, -1).every((r) => 'value' in r));
+    assert.ok(
+      'error' in last && last.kind === 'unclosed' && /cut short or damaged \(unexpected end of file\)/.test(last.error),
+      JSON.stringify(last),
+    );
+    assert.equal(source.damage(), 'unexpected end of file');
   });
 
   it('an empty file has no records', async () => {

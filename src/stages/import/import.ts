@@ -204,7 +204,7 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
         note({ file, line: letter.context.line, error: letter.error });
         letters.push(letter);
       };
-      for await (const record of readRecords(source.chunks)) {
+      for await (const record of readRecords(source.chunks, source.damage)) {
         read++;
         const checked = checkRecord(o, scope, file, record);
         if ('letter' in checked) {
@@ -239,6 +239,12 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
             return 'read';
           }
         }
+      }
+      const cut = source.damage();
+      if (cut !== undefined) {
+        o.logger.warn(
+          `${file}: its gzip data stops before the end of the file (${cut}): the records before that point are read, the point itself is a dead letter, and whatever the file held after it is lost`,
+        );
       }
       if (leading !== undefined && leading.length > 0) {
         const invalid = leading.length + passed;

@@ -94,6 +94,7 @@ function fromPiece(piece: Piece): RecordResult[] {
   return [{ line: piece.line, value, kept: keeper(piece.bytes), invalidUtf8 }];
 }
 
-export async function* readRecords(chunks: AsyncIterable<Buffer>): AsyncGenerator<RecordResult> {
-  for await (const piece of splitRecords(chunks)) yield* fromPiece(piece);
+/** The records of a file's text; `damage` as splitRecords takes it (a gzip file cut short). */
+export async function* readRecords(chunks: AsyncIterable<Buffer>, damage?: () => string | undefined): AsyncGenerator<RecordResult> {
+  for await (const piece of splitRecords(chunks, damage)) yield* fromPiece(piece);
 }

@@ -1,7 +1,9 @@
 // Opening an import file (SPEC §5): gzip is recognised by its magic bytes, not its name; a file
 // that is not JSON text (binary, CSV, an HTML error page) is refused whole with one message
 // before anything is read into the database. What comes out is the file's text as a stream of
-// byte chunks, and a count of the bytes read from disk (for progress).
+// byte chunks, and a count of the bytes read from disk (for progress). A gzip file cut short or
+// damaged ends where its data stops decoding: what decoded before is read like any file, and
+// `damage()` then says why it ended.
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { UsageError } from '../../errors.js';
@@ -13,6 +15,14 @@ export interface ImportSource {
   size: number;
   /** Bytes read from disk so far (compressed bytes for a gzip file). */
   readBytes(): number;
+  /** Once the chunks have ended: why the gzip data stopped decoding before the end of the file, if it did. */
+  damage(): string | undefined;
+}
+
+/** zlib's errors about the data itself (Z_BUF_ERROR: cut short; Z_DATA_ERROR: corrupt), not about reading the file. */
+function isZlibDataError(err: unknown): err is Error {
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === 'string' && code.startsWith('Z_');
 }
 
 const SNIFF_BYTES = 64 * 1024;
@@ -88,10 +98,20 @@ export async function openSource(file: string): Promise<ImportSource> {
     read += chunk.length;
   });
   let chunks: AsyncIterable<Buffer> = raw;
+  let damage: string | undefined;
   if (gzip) {
     const gunzip = zlib.createGunzip();
     raw.on('error', (err) => gunzip.destroy(err));
-    chunks = raw.pipe(gunzip);
+    const decoded: AsyncIterable<Buffer> = raw.pipe(gunzip);
+    chunks = (async function* () {
+      try {
+        yield* decoded;
+      } catch (err) {
+        if (!isZlibDataError(err)) throw err;
+        damage = err.message;
+        raw.destroy();
+      }
+    })();
   }
-  return { chunks, gzip, size, readBytes: () => read };
+  return { chunks, gzip, size, readBytes: () => read, damage: () => damage };
 }

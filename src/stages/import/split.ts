@@ -197,8 +197,14 @@ function valueMayFollow(rec: Record): boolean {
   return inArray ? rec.last === OPEN_ARR || rec.last === COMMA : rec.last === COLON;
 }
 
+/** Why the text ended before the end of the file (a gzip file cut short), asked once it has ended. */
+type Damage = () => string | undefined;
+
+const cutShort = (why: string, within: boolean) =>
+  `the file's data stops here, cut short or damaged (${why}): nothing after this point can be read${within ? ', and this record is incomplete' : ''}`;
+
 /** Line mode: each line a record (or, if it is an array, a record per element, split later). */
-async function* lines(chunks: AsyncIterable<Buffer>, first: Buffer[]): AsyncGenerator<Piece> {
+async function* lines(chunks: AsyncIterable<Buffer>, first: Buffer[], damage: Damage): AsyncGenerator<Piece> {
   let line = 1;
   // `scalar`: scanned to the end of the line whatever it holds (only its depth is wanted here).
   let rec = new Record(1, true);
@@ -219,13 +225,15 @@ async function* lines(chunks: AsyncIterable<Buffer>, first: Buffer[]): AsyncGene
     rec.add(chunk, start, chunk.length);
     scan(rec, chunk, start, chunk.length);
   }
-  if (rec.size > 0) yield wholeLine(rec.finish());
+  const cut = damage();
+  if (cut !== undefined) yield rec.problem(cutShort(cut, rec.size > 0), 'unclosed');
+  else if (rec.size > 0) yield wholeLine(rec.finish());
 }
 
 const wholeLine = (piece: Piece): Piece => ('bytes' in piece ? { ...piece, lineMode: true } : piece);
 
 /** Value mode: top-level values in sequence, top-level arrays opened into their elements. */
-async function* values(chunks: AsyncIterable<Buffer>, first: Buffer[]): AsyncGenerator<Piece> {
+async function* values(chunks: AsyncIterable<Buffer>, first: Buffer[], damage: Damage): AsyncGenerator<Piece> {
   let line = 1;
   let col = 0; // of the byte about to be read
   let inArray = false; // directly inside a top-level array, between elements
@@ -323,7 +331,9 @@ async function* values(chunks: AsyncIterable<Buffer>, first: Buffer[]): AsyncGen
     }
   }
   if (garbage) yield garbage.problem('not JSON: text outside any value', 'not_json');
-  if (rec && !rec.scalar) yield rec.unclosed();
+  const cut = damage();
+  if (cut !== undefined) yield rec ? rec.problem(cutShort(cut, true), 'unclosed') : bare(line, cutShort(cut, false), 'unclosed');
+  else if (rec && !rec.scalar) yield rec.unclosed();
   else {
     if (rec) yield rec.finish();
     if (inArray) yield bare(line, 'the JSON array is not closed at the end of the file (truncated?)', 'unclosed');
@@ -380,10 +390,14 @@ async function sniff(iterator: AsyncIterator<Buffer>): Promise<{ mode: 'lines' |
   }
 }
 
-/** The records of a file's text (its byte chunks), each with the line it starts on. */
-export async function* splitRecords(chunks: AsyncIterable<Buffer>): AsyncGenerator<Piece> {
+/**
+ * The records of a file's text (its byte chunks), each with the line it starts on. `damage`
+ * says, once the chunks have ended, whether they ended before the file did: the record cut there
+ * (or the point, between records) is then a problem of its own.
+ */
+export async function* splitRecords(chunks: AsyncIterable<Buffer>, damage: Damage = () => undefined): AsyncGenerator<Piece> {
   const iterator = chunks[Symbol.asyncIterator]();
   const { mode, head } = await sniff(iterator);
   const rest: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => iterator };
-  yield* mode === 'lines' ? lines(rest, head) : values(rest, head);
+  yield* mode === 'lines' ? lines(rest, head, damage) : values(rest, head, damage);
 }
