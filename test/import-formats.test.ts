@@ -381,6 +381,29 @@ describe('import detects the format of each file', () => {
     }
   });
 
+  it('the same object with its keys in another order is a duplicate within a file as across imports (jsonb equality)', async () => {
+    const [x] = forms(1, 16);
+    const text = JSON.stringify(x);
+    const reordered = `{ ${Object.entries(x!)
+      .reverse()
+      .map(([k, v]) => `${JSON.stringify(k)} : ${JSON.stringify(v)}`)
+      .join(' ,  ')} }`;
+    const twice = `{"id": "another", ${text.slice(1)}`; // a key given twice: the last wins, as in jsonb
+    const within = await run(file(`${text}\n${reordered}\n${twice}\n`, 'ndjson'));
+    assert.equal(within.code, 0, within.stderr);
+    assert.deepEqual(within.json<ImportJson>().counts, {
+      records: 3,
+      inserted: 1,
+      updated: 0,
+      duplicates: 2,
+      invalid: 0,
+      conflicts: 0,
+      resolved: 0,
+    });
+    const across = await run(file(`${reordered}\n`, 'ndjson'));
+    assert.deepEqual([across.json<ImportJson>().counts.duplicates, across.json<ImportJson>().counts.conflicts], [1, 0]);
+  });
+
   it('escapes terminal control characters from input in every message', async () => {
     const [x] = forms(1, 9);
     const r = await run(file(`${JSON.stringify(x)}\n{"id": "\u001b[31mred\u001b[0m", broken\n`, 'ndjson'));
