@@ -404,6 +404,26 @@ describe('import detects the format of each file', () => {
     assert.deepEqual([across.json<ImportJson>().counts.duplicates, across.json<ImportJson>().counts.conflicts], [1, 0]);
   });
 
+  it('a key cleaned of its NUL never overwrites another key; a date in the years 0001-0099 is read as written', async () => {
+    const nulKey =
+      '{"id":"nulkey-1","form_id":"c","submitted_at":"2025-06-02T01:19:00Z","fields":{"a\\u0000b":"first","ab":"second","message":"m"}}';
+    const early = JSON.stringify({ id: 'year-50', form_id: 'c', submitted_at: '0050-06-02T01:19:00+02:00', fields: { message: 'm' } });
+    const r = await run(file(`${nulKey}\n${early}\n`, 'ndjson'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json<ImportJson>().counts.inserted, 2);
+    const db = await target.open();
+    try {
+      const { rows } = await db.query<{ source_id: string; fields: Record<string, string>; at: string }>(
+        `SELECT source_id, payload -> 'fields' AS fields, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') AS at
+         FROM public.raw_events WHERE source_id IN ('nulkey-1', 'year-50') ORDER BY source_id`,
+      );
+      assert.deepEqual(rows[0]?.fields, { ab: 'second', 'a\ufffdb': 'first', message: 'm' });
+      assert.deepEqual([rows[1]?.source_id, rows[1]?.at], ['year-50', '0050-06-01T23:19:00']);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('escapes terminal control characters from input in every message', async () => {
     const [x] = forms(1, 9);
     const r = await run(file(`${JSON.stringify(x)}\n{"id": "\u001b[31mred\u001b[0m", broken\n`, 'ndjson'));

@@ -7,8 +7,10 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { generateEvents } from '../src/generate/generator.js';
+import { parseIsoWithOffset, parseRfc2822 } from '../src/providers/dates.js';
 import { readRecords } from '../src/stages/import/records.js';
 import { openSource } from '../src/stages/import/source.js';
+import { cleanJson } from '../src/text.js';
 import { runCli } from './support/cli.js';
 import { migratedTarget, type TestTarget } from './support/db.js';
 import { USER_A } from './support/events.js';
@@ -138,6 +140,24 @@ describe('reading import files', () => {
 
   it('an empty file has no records', async () => {
     assert.deepEqual(await collect(write('d.ndjson', '')), []);
+  });
+});
+
+describe('what an import keeps of a record', () => {
+  it('a key cleaned of NUL keeps U+FFFD in its place when another key has its name, whatever their order', () => {
+    assert.deepEqual(cleanJson({ 'a\u0000b': 1, ab: 2 }), { 'a\ufffdb': 1, ab: 2 });
+    assert.deepEqual(cleanJson({ ab: 2, 'a\u0000b': 1 }), { ab: 2, 'a\ufffdb': 1 });
+    assert.deepEqual(cleanJson({ 'a\u0000b': 1, 'ab\u0000': 2, 'a\ufffdb': 3 }), { ab: 1, 'ab\ufffd': 2, 'a\ufffdb': 3 });
+    assert.deepEqual(cleanJson({ 'k\u0000ey': 1 }), { key: 1 }, 'no other key of that name: the NUL is dropped');
+  });
+
+  it('reads the years 0001-0099 as written', () => {
+    const iso = parseIsoWithOffset('0001-01-01T00:00:00Z');
+    assert.ok(iso.ok && iso.date.toISOString() === '0001-01-01T00:00:00.000Z', JSON.stringify(iso));
+    const rfc = parseRfc2822('Thu, 31 Dec 0099 23:59:59 +0000');
+    assert.ok(rfc.ok && rfc.date.toISOString() === '0099-12-31T23:59:59.000Z', JSON.stringify(rfc));
+    assert.equal(parseIsoWithOffset('0004-02-29T00:00:00Z').ok, true);
+    assert.equal(parseIsoWithOffset('0003-02-29T00:00:00Z').ok, false);
   });
 });
 
