@@ -87,10 +87,22 @@ function copy(value: unknown): unknown {
   }
   if (value instanceof Date) return value.toISOString();
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
+  const keys = Object.keys(value);
+  let taken: Set<string> | undefined; // the keys written, once a key needs cleaning
+  for (const key of keys) {
     const v = copy((value as Record<string, unknown>)[key]);
     if (v === undefined || typeof v === 'function') continue;
-    const k = cleanJsonString(key);
+    let k = cleanJsonString(key);
+    if (k !== key) {
+      // A cleaned key never takes the place of another key of the object: it keeps U+FFFD where
+      // it had NUL, and more U+FFFD after it until it is a key of its own.
+      taken ??= new Set(keys.filter((other) => cleanJsonString(other) === other));
+      if (taken.has(k)) {
+        k = wellFormed(key).replaceAll('\0', '\ufffd');
+        while (taken.has(k)) k += '\ufffd';
+      }
+      taken.add(k);
+    }
     // A plain assignment to "__proto__" would set the copy's prototype and lose the key.
     if (k === '__proto__') Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
     else out[k] = v;

@@ -2,6 +2,7 @@
 // not guessed line by line; binary and wrong-provider files are refused whole; ids are never
 // rewritten; a changed re-delivery is kept, not dropped; deep or huge records cost only themselves.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,7 +26,8 @@ function file(content: string | Buffer, ext = 'json'): string {
 
 interface ImportJson {
   counts: { records: number; inserted: number; updated: number; duplicates: number; invalid: number; conflicts: number; resolved: number };
-  problems: { line: number; error: string }[];
+  problems: { file: string; line: number; error: string }[];
+  refused: { file: string; records: number; error: string }[];
 }
 
 const forms = (count: number, seed: number) => [...generateEvents('webform', count, { seed, userId: USER })] as Record<string, unknown>[];
@@ -103,6 +105,97 @@ describe('import detects the format of each file', () => {
     assert.equal(await countErrors(target), errors);
   });
 
+  it("a refused file is that file's outcome: the files after it are imported, counted and audited, and the command exits 2", async () => {
+    const invalid = path.join(packageRoot, 'fixtures', 'twilio', 'invalid');
+    const fixtures = fs
+      .readdirSync(invalid)
+      .sort()
+      .map((f) => path.join(invalid, f));
+    const gmail = file([...generateEvents('gmail', 3, { seed: 11, userId: USER })].map((x) => JSON.stringify(x)).join('\n'), 'ndjson');
+    const binary = file(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 13]), 'png');
+    const good = file([...generateEvents('twilio', 4, { seed: 12, userId: USER })].map((x) => JSON.stringify(x)).join('\n'), 'ndjson');
+    // A user of its own: the fixtures share ids with those another test imports.
+    const user = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd';
+    const r = await runCli([...target.args, 'import', ...fixtures, gmail, binary, good, '--provider', 'twilio', '--user', user, '--json']);
+    assert.equal(r.code, 2, r.stderr);
+    const body = r.json<ImportJson>();
+    // missing-sid.json, one record without an id, is a dead letter like any invalid record.
+    assert.deepEqual(body.counts, {
+      records: fixtures.length + 4,
+      inserted: fixtures.length - 1 + 4,
+      updated: 0,
+      duplicates: 0,
+      invalid: 1,
+      conflicts: 0,
+      resolved: 0,
+    });
+    assert.deepEqual(
+      body.problems.map((p) => path.basename(p.file)),
+      ['missing-sid.json'],
+    );
+    assert.deepEqual(
+      body.refused.map((x) => [x.file, x.records]),
+      [
+        [gmail, 3],
+        [binary, 0],
+      ],
+    );
+    assert.match(body.refused[0]!.error, /none of its 3 record\(s\) is a valid twilio payload \(the first is a valid gmail payload/);
+    assert.match(body.refused[1]!.error, /binary data/);
+    assert.match(r.stderr, /none of its 3 record\(s\) is a valid twilio payload/);
+    const db = await target.open();
+    try {
+      const audit = await db.query<{ payload: { counts: { inserted: number }; refused: { file: string }[] } }>(
+        `SELECT payload FROM public.sync_audit WHERE user_id = '${user}' ORDER BY created_at DESC LIMIT 1`,
+      );
+      assert.equal(audit.rows[0]?.payload.counts.inserted, fixtures.length - 1 + 4);
+      assert.deepEqual(
+        audit.rows[0]?.payload.refused.map((x) => x.file),
+        [gmail, binary],
+      );
+      const run = await db.query<{ status: string; counts: Record<string, number> }>(
+        `SELECT status, counts FROM omni_ingest.runs WHERE command = 'import' ORDER BY started_at DESC LIMIT 1`,
+      );
+      assert.equal(run.rows[0]?.status, 'succeeded');
+      assert.equal(run.rows[0]?.counts.refused_files, 2);
+    } finally {
+      await db.close();
+    }
+    const text = await runCli([...target.args, 'import', gmail, good, '--provider', 'twilio', '--user', user]);
+    assert.equal(text.code, 2, text.stderr);
+    assert.match(text.stdout, /4 records, 0 new, 4 already there, 1 file refused whole, nothing of it imported: .*\.ndjson/);
+  });
+
+  it("refuses a file with no valid record only when it is many records or another provider's, however many invalid ones come first", async () => {
+    let seq = 0;
+    const empty = (count: number) => Array.from({ length: count }, () => JSON.stringify({ n: seq++ }));
+    const errors = await countErrors(target, 'validation');
+    const [a, b] = forms(2, 13).map((x) => JSON.stringify(x));
+    // 1,001 invalid records, then valid ones: not the wrong provider's file.
+    const late = await run(file([...empty(1001), a, b].join('\n'), 'ndjson'));
+    assert.equal(late.code, 0, late.stderr);
+    assert.deepEqual(late.json<ImportJson>().refused, []);
+    assert.deepEqual(
+      [late.json<ImportJson>().counts.records, late.json<ImportJson>().counts.inserted, late.json<ImportJson>().counts.invalid],
+      [1003, 2, 1001],
+    );
+    assert.equal(await countErrors(target, 'validation'), errors + 1001);
+    // A few invalid records and nothing else: dead letters, like any invalid record.
+    const few = await run(file(empty(3).join('\n'), 'ndjson'));
+    assert.equal(few.code, 0, few.stderr);
+    assert.deepEqual([few.json<ImportJson>().counts.invalid, few.json<ImportJson>().refused.length], [3, 0]);
+    // Many, none valid: refused, the message counting all of them.
+    for (const count of [12, 1005]) {
+      const many = await run(file(empty(count).join('\n'), 'ndjson'));
+      assert.equal(many.code, 2, many.stderr);
+      const body = many.json<ImportJson>();
+      assert.equal(body.counts.records, 0);
+      assert.equal(body.refused[0]?.records, count);
+      assert.match(body.refused[0]!.error, new RegExp(`none of its ${count} record\\(s\\) is a valid webform payload`));
+    }
+    assert.equal(await countErrors(target, 'validation'), errors + 1004);
+  });
+
   it('never rewrites an id: ids that differ only in invalid UTF-8 bytes, or hold NUL, are dead letters, not collisions', async () => {
     const [a, b, c] = forms(3, 5);
     const rec = (x: Record<string, unknown>, id: Buffer) =>
@@ -132,11 +225,113 @@ describe('import detects the format of each file', () => {
   it('a record nested 5,000 levels deep (or far deeper) costs only itself', async () => {
     const [good1, good2] = forms(2, 7);
     const deep = (levels: number) => `{"id":"deep","x":${'['.repeat(levels)}${']'.repeat(levels)}}`;
-    const r = await run(file([JSON.stringify(good1), deep(5000), deep(200_000), JSON.stringify(good2)].join('\n'), 'ndjson'));
+    const deepFile = file([JSON.stringify(good1), deep(5000), deep(200_000), JSON.stringify(good2)].join('\n'), 'ndjson');
+    const r = await run(deepFile);
     assert.equal(r.code, 0, r.stderr);
     const body = r.json<ImportJson>();
     assert.deepEqual([body.counts.inserted, body.counts.invalid], [2, 2]);
     assert.ok(body.problems.every((p) => /nested \d+ levels deep/.test(p.error)));
+    // The dead letter keeps the start of a record too large to keep whole, with its real size and
+    // the hash of all its bytes; export leaves it out rather than write its start as the record.
+    const db = await target.open();
+    let kept: { line: number; record: { bytes: number; sha256: string; truncated: boolean; text: string } }[];
+    try {
+      kept = (
+        await db.query<(typeof kept)[number]>(
+          `SELECT (context ->> 'line')::int AS line, context -> 'record' AS record FROM public.raw_event_errors WHERE context ->> 'file' = $1 ORDER BY 1`,
+          [deepFile],
+        )
+      ).rows;
+    } finally {
+      await db.close();
+    }
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+    assert.deepEqual(
+      kept.map((k) => [k.line, k.record.bytes, k.record.truncated, k.record.sha256, k.record.text.length]),
+      [
+        [2, deep(5000).length, false, sha(deep(5000)), deep(5000).length],
+        [3, deep(200_000).length, true, sha(deep(200_000)), 64 * 1024],
+      ],
+    );
+    const out = path.join(tmp, 'deep-export.ndjson');
+    const exported = await runCli([
+      ...target.args,
+      'errors',
+      'export',
+      '--stage',
+      'import',
+      '--provider',
+      'webform',
+      '--out',
+      out,
+      '--json',
+    ]);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.ok(exported.json<{ skipped: { truncated: number } }>().skipped.truncated >= 1);
+    assert.ok(
+      fs
+        .readFileSync(out, 'utf8')
+        .split('\n')
+        .every((line) => line.length < 64 * 1024),
+      'the excerpt is not exported as the record',
+    );
+  });
+
+  it('an NDJSON file whose first line is over 1 MiB is read line by line; a value left open costs itself, not the values after it', async () => {
+    const [big, b, c, d, e, f, g] = forms(7, 14);
+    const bigLine = JSON.stringify({ ...big, fields: { message: 'y'.repeat(1_200_000) } });
+    const ndjson = await run(
+      file(`${bigLine}\n${JSON.stringify(b).slice(0, 60)}\n${[c, d, e].map((x) => JSON.stringify(x)).join('\n')}\n`, 'ndjson'),
+    );
+    assert.equal(ndjson.code, 0, ndjson.stderr);
+    assert.deepEqual(
+      [ndjson.json<ImportJson>().counts.records, ndjson.json<ImportJson>().counts.inserted, ndjson.json<ImportJson>().counts.invalid],
+      [5, 4, 1],
+    );
+    assert.deepEqual(
+      ndjson.json<ImportJson>().problems.map((p) => p.line),
+      [2],
+    );
+    // Pretty-printed values one after another, the first missing its last brace.
+    const pretty = await run(file(`${JSON.stringify(f, null, 2).slice(0, -2)}\n${JSON.stringify(g, null, 2)}\n`));
+    assert.equal(pretty.code, 0, pretty.stderr);
+    assert.deepEqual([pretty.json<ImportJson>().counts.inserted, pretty.json<ImportJson>().counts.invalid], [1, 1]);
+    assert.match(pretty.json<ImportJson>().problems[0]!.error, /not closed where a new one starts/);
+  });
+
+  it('a gzip file cut short: what decoded is imported, the cut is a dead letter naming the file, the run is audited', async () => {
+    const records = forms(3000, 15).map((x) => JSON.stringify(x));
+    const gz = zlib.gzipSync(Buffer.from(records.join('\n')));
+    const cut = file(gz.subarray(0, gz.length >> 1), 'ndjson.gz');
+    const r = await run(cut);
+    assert.equal(r.code, 0, r.stderr);
+    const body = r.json<ImportJson>();
+    assert.ok(body.counts.inserted > 1000 && body.counts.inserted < 3000, JSON.stringify(body.counts));
+    assert.equal(body.counts.invalid, 1);
+    assert.equal(body.counts.records, body.counts.inserted + 1);
+    assert.deepEqual(
+      body.problems.map((p) => [p.file, p.line]),
+      [[cut, body.counts.records]],
+    );
+    assert.match(body.problems[0]!.error, /cut short or damaged \(unexpected end of file\)/);
+    assert.match(r.stderr, new RegExp(`${path.basename(cut)}: its gzip data stops before the end of the file`));
+    const db = await target.open();
+    try {
+      const letter = await db.query<{ kind: string; truncated: boolean }>(
+        `SELECT context ->> 'kind' AS kind, (context -> 'record' ->> 'truncated')::boolean AS truncated FROM public.raw_event_errors WHERE context ->> 'file' = $1`,
+        [cut],
+      );
+      assert.deepEqual(letter.rows, [{ kind: 'unclosed', truncated: false }]);
+      const stored = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM public.raw_events WHERE source_meta ->> 'imported_from' = $1`,
+        [path.basename(cut)],
+      );
+      assert.equal(stored.rows[0]?.n, body.counts.inserted);
+      const audit = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.sync_audit WHERE payload -> 'files' ? $1`, [cut]);
+      assert.equal(audit.rows[0]?.n, 1);
+    } finally {
+      await db.close();
+    }
   });
 
   it('a re-delivery of a known id with a different payload is reported and kept; --update replaces it and normalizes it again', async () => {
@@ -186,6 +381,49 @@ describe('import detects the format of each file', () => {
     }
   });
 
+  it('the same object with its keys in another order is a duplicate within a file as across imports (jsonb equality)', async () => {
+    const [x] = forms(1, 16);
+    const text = JSON.stringify(x);
+    const reordered = `{ ${Object.entries(x!)
+      .reverse()
+      .map(([k, v]) => `${JSON.stringify(k)} : ${JSON.stringify(v)}`)
+      .join(' ,  ')} }`;
+    const twice = `{"id": "another", ${text.slice(1)}`; // a key given twice: the last wins, as in jsonb
+    const within = await run(file(`${text}\n${reordered}\n${twice}\n`, 'ndjson'));
+    assert.equal(within.code, 0, within.stderr);
+    assert.deepEqual(within.json<ImportJson>().counts, {
+      records: 3,
+      inserted: 1,
+      updated: 0,
+      duplicates: 2,
+      invalid: 0,
+      conflicts: 0,
+      resolved: 0,
+    });
+    const across = await run(file(`${reordered}\n`, 'ndjson'));
+    assert.deepEqual([across.json<ImportJson>().counts.duplicates, across.json<ImportJson>().counts.conflicts], [1, 0]);
+  });
+
+  it('a key cleaned of its NUL never overwrites another key; a date in the years 0001-0099 is read as written', async () => {
+    const nulKey =
+      '{"id":"nulkey-1","form_id":"c","submitted_at":"2025-06-02T01:19:00Z","fields":{"a\\u0000b":"first","ab":"second","message":"m"}}';
+    const early = JSON.stringify({ id: 'year-50', form_id: 'c', submitted_at: '0050-06-02T01:19:00+02:00', fields: { message: 'm' } });
+    const r = await run(file(`${nulKey}\n${early}\n`, 'ndjson'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json<ImportJson>().counts.inserted, 2);
+    const db = await target.open();
+    try {
+      const { rows } = await db.query<{ source_id: string; fields: Record<string, string>; at: string }>(
+        `SELECT source_id, payload -> 'fields' AS fields, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') AS at
+         FROM public.raw_events WHERE source_id IN ('nulkey-1', 'year-50') ORDER BY source_id`,
+      );
+      assert.deepEqual(rows[0]?.fields, { ab: 'second', 'a\ufffdb': 'first', message: 'm' });
+      assert.deepEqual([rows[1]?.source_id, rows[1]?.at], ['year-50', '0050-06-01T23:19:00']);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('escapes terminal control characters from input in every message', async () => {
     const [x] = forms(1, 9);
     const r = await run(file(`${JSON.stringify(x)}\n{"id": "\u001b[31mred\u001b[0m", broken\n`, 'ndjson'));
@@ -205,10 +443,11 @@ async function countRaw(target: TestTarget): Promise<number> {
   }
 }
 
-async function countErrors(target: TestTarget): Promise<number> {
+async function countErrors(target: TestTarget, kind?: string): Promise<number> {
   const db = await target.open();
   try {
-    return (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM public.raw_event_errors')).rows[0]!.n;
+    const where = kind === undefined ? '' : ` WHERE context ->> 'kind' = '${kind}'`;
+    return (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM public.raw_event_errors${where}`)).rows[0]!.n;
   } finally {
     await db.close();
   }

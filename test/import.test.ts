@@ -1,12 +1,16 @@
 // import through the binary: idempotent, streamed, bad records reported by file and line.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import zlib from 'node:zlib';
 import { generateEvents } from '../src/generate/generator.js';
+import { parseIsoWithOffset, parseRfc2822 } from '../src/providers/dates.js';
 import { readRecords } from '../src/stages/import/records.js';
 import { openSource } from '../src/stages/import/source.js';
+import { cleanJson } from '../src/text.js';
 import { runCli } from './support/cli.js';
 import { migratedTarget, type TestTarget } from './support/db.js';
 import { USER_A } from './support/events.js';
@@ -69,8 +73,91 @@ describe('reading import files', () => {
     assert.ok('error' in records[1]! && /not closed/.test(records[1].error));
   });
 
+  it('reads NDJSON line by line however long its first line is: a broken line costs only itself', async () => {
+    const big = JSON.stringify({ id: 'big', text: 'y'.repeat(1_200_000) });
+    const file = write('bigfirst.ndjson', `${big}\n{"id": "cut", "text": "tru\n{"id":"3"}\n{"id":"4"}\n{"id":"5"}\n`);
+    const records = await collect(file);
+    assert.deepEqual(
+      records.map((r) => [r.line, 'error' in r]),
+      [
+        [1, false],
+        [2, true],
+        [3, false],
+        [4, false],
+        [5, false],
+      ],
+    );
+  });
+
+  it('reads on after a value left open, where a new one plainly starts (pretty-printed, concatenated, an array, NDJSON cut on its first line)', async () => {
+    const pretty = (id: string) => JSON.stringify({ id, fields: { a: 1 } }, null, 1);
+    const ids = (records: Awaited<ReturnType<typeof collect>>) =>
+      records.map((r) => ('error' in r ? `!${r.line}:${r.kind}` : (r.value as { id: string }).id));
+    // The second object lacks its last brace.
+    const concatenated = write('concat-broken.json', `${pretty('1')}\n${pretty('2').slice(0, -2)}\n${pretty('3')}\n${pretty('4')}\n`);
+    assert.deepEqual(ids(await collect(concatenated)), ['1', '!7:unclosed', '3', '4']);
+    const array = write('array-broken.json', '[\n  {"id": "1",\n   "x": [1, 2]\n  {"id": "2"},\n  {"id": "3"}\n]\n');
+    assert.deepEqual(ids(await collect(array)), ['!2:unclosed', '2', '3']);
+    const firstCut = write('first-cut.ndjson', '{"id": "1", "text": "cut\n{"id": "2"}\n{"id": "3"}\n');
+    assert.deepEqual(ids(await collect(firstCut)), ['!1:unclosed', '2', '3']);
+    // Valid JSON is never split, a { at the start of a line included.
+    const valid = write('valid.json', '{"id": "1", "x":\n{"a": [\n{"b": 1},\n{"c": 2}]}}\n{"id": "2"}');
+    assert.deepEqual(ids(await collect(valid)), ['1', '2']);
+  });
+
+  it('keeps the size and the SHA-256 of all the bytes of a record too large to keep whole', async () => {
+    const line = Buffer.from(JSON.stringify({ id: 'huge', text: 'z'.repeat(65 * 1024 * 1024) }));
+    const file = path.join(tmp, 'huge.ndjson');
+    fs.writeFileSync(file, Buffer.concat([line, Buffer.from('\n{"id":"after"}\n')]));
+    const records = await collect(file);
+    assert.equal(records.length, 2);
+    const huge = records[0]!;
+    assert.ok('error' in huge && huge.kind === 'too_large');
+    assert.deepEqual(
+      [huge.record.bytes, huge.record.truncated, huge.record.sha256, huge.record.text.length],
+      [line.length, true, createHash('sha256').update(line).digest('hex'), 64 * 1024],
+    );
+    assert.deepEqual((records[1] as { value: unknown }).value, { id: 'after' });
+  });
+
+  it('a gzip file cut short gives what decoded, then a problem where it stops', async () => {
+    const text = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ id: `r${i}`, n: Math.sin(i) })).join('\n');
+    const gz = zlib.gzipSync(Buffer.from(text));
+    const file = path.join(tmp, 'cut.ndjson.gz');
+    fs.writeFileSync(file, gz.subarray(0, gz.length >> 1));
+    const source = await openSource(file);
+    const records = [];
+    for await (const r of readRecords(source.chunks, source.damage)) records.push(r);
+    const last = records.at(-1)!;
+    assert.ok(records.length > 100 && records.length < 3000, `${records.length} records`);
+    assert.ok(records.slice(0, -1).every((r) => 'value' in r));
+    assert.ok(
+      'error' in last && last.kind === 'unclosed' && /cut short or damaged \(unexpected end of file\)/.test(last.error),
+      JSON.stringify(last),
+    );
+    assert.equal(source.damage(), 'unexpected end of file');
+  });
+
   it('an empty file has no records', async () => {
     assert.deepEqual(await collect(write('d.ndjson', '')), []);
+  });
+});
+
+describe('what an import keeps of a record', () => {
+  it('a key cleaned of NUL keeps U+FFFD in its place when another key has its name, whatever their order', () => {
+    assert.deepEqual(cleanJson({ 'a\u0000b': 1, ab: 2 }), { 'a\ufffdb': 1, ab: 2 });
+    assert.deepEqual(cleanJson({ ab: 2, 'a\u0000b': 1 }), { ab: 2, 'a\ufffdb': 1 });
+    assert.deepEqual(cleanJson({ 'a\u0000b': 1, 'ab\u0000': 2, 'a\ufffdb': 3 }), { ab: 1, 'ab\ufffd': 2, 'a\ufffdb': 3 });
+    assert.deepEqual(cleanJson({ 'k\u0000ey': 1 }), { key: 1 }, 'no other key of that name: the NUL is dropped');
+  });
+
+  it('reads the years 0001-0099 as written', () => {
+    const iso = parseIsoWithOffset('0001-01-01T00:00:00Z');
+    assert.ok(iso.ok && iso.date.toISOString() === '0001-01-01T00:00:00.000Z', JSON.stringify(iso));
+    const rfc = parseRfc2822('Thu, 31 Dec 0099 23:59:59 +0000');
+    assert.ok(rfc.ok && rfc.date.toISOString() === '0099-12-31T23:59:59.000Z', JSON.stringify(rfc));
+    assert.equal(parseIsoWithOffset('0004-02-29T00:00:00Z').ok, true);
+    assert.equal(parseIsoWithOffset('0003-02-29T00:00:00Z').ok, false);
   });
 });
 

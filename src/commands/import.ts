@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Context } from '../context.js';
+import { ExitCode } from '../errors.js';
 import { getProvider } from '../providers/index.js';
 import { DEFAULT_BATCH_SIZE } from '../stages/engine/range.js';
 import { checkFiles, importFiles, type ImportSummary } from '../stages/import/import.js';
@@ -27,6 +28,12 @@ function render(s: ImportSummary): string {
     parts.push(`${c.invalid} not imported${conflicts}${dry ? '' : ', kept in raw_event_errors (stage import)'}`);
   }
   if (c.resolved > 0) parts.push(`${c.resolved} earlier import error${c.resolved === 1 ? '' : 's'} resolved`);
+  if (s.refused.length > 0) {
+    const names = s.refused.map((r) => r.file).join(', ');
+    parts.push(
+      `${s.refused.length} file${s.refused.length === 1 ? '' : 's'} refused whole, nothing of ${s.refused.length === 1 ? 'it' : 'them'} imported: ${names}`,
+    );
+  }
   const stop = s.status === 'stopped' ? ` (stopped by ${s.stopSignal ?? 'a signal'}; the same command again goes on)` : '';
   return `import${dry ? ' (dry run: nothing written)' : ''}: ${parts.join(', ')} (batch ${s.batchId}, ${(s.elapsedMs / 1000).toFixed(1)} s)${stop}`;
 }
@@ -55,7 +62,9 @@ async function runImport(ctx: Context, files: string[], flags: ImportFlags): Pro
     }),
   );
   ctx.out.result(summary, () => render(summary));
-  return exitCodeOf(summary);
+  // A refused file is an input the command could not use (exit 2), told once the others are imported.
+  const code = exitCodeOf(summary);
+  return code === ExitCode.ok && summary.refused.length > 0 ? ExitCode.usage : code;
 }
 
 export function registerImport(cmd: Command, state: RunState): void {
@@ -71,8 +80,9 @@ export function registerImport(cmd: Command, state: RunState): void {
 The format is detected, not guessed from the name: gzip by its magic bytes; NDJSON (each line
 on its own, a line holding an array gives its elements), a JSON array, concatenated JSON
 values, or one JSON object however it is laid out. A binary or non-JSON file is refused whole,
-and so is a file none of whose records is a valid payload of --provider (exit 2, nothing of it
-written). Files are streamed: their size does not matter.
+and so is a file none of whose records is a valid payload of --provider when they are another
+provider's payloads or number 10 or more: nothing of it is written, the other files are
+imported, and the command exits 2. Files are streamed: their size does not matter.
 
 Each payload's id becomes raw_events.source_id and its own time occurred_at. Every record ends
 as exactly one of: imported; already there (the same id with the same payload: importing the

@@ -89,8 +89,10 @@ function build(
 ): TimeResult {
   // A leap second (…:60) is read as the last millisecond of its minute.
   const leap = second === 60;
-  const local = Date.UTC(year, month, day, hour, minute, leap ? 59 : second, leap ? 999 : ms);
-  const check = new Date(local);
+  // Date.UTC reads the years 0-99 as 1900-1999: the year is set on its own.
+  const check = new Date(Date.UTC(2000, month, day, hour, minute, leap ? 59 : second, leap ? 999 : ms));
+  check.setUTCFullYear(year, month, day);
+  const local = check.getTime();
   const valid =
     month >= 0 &&
     month <= 11 &&

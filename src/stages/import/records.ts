@@ -2,7 +2,7 @@
 // the text kept for an operator (capped) and the SHA-256 of its bytes — or, for a record that
 // cannot be read, why. One bad record never stops the ones after it.
 import { createHash } from 'node:crypto';
-import { type Piece, splitRecords } from './split.js';
+import { type Piece, type ProblemKind, splitRecords } from './split.js';
 
 /** The text of a record kept with its dead letter (for `errors show` and `errors export`). */
 const KEPT_RECORD_BYTES = 64 * 1024;
@@ -17,7 +17,7 @@ export interface KeptRecord {
   truncated: boolean;
 }
 
-type RecordKind = 'not_json' | 'too_deep' | 'too_large' | 'unclosed';
+type RecordKind = ProblemKind;
 
 export type RecordResult =
   | {
@@ -35,13 +35,13 @@ export type RecordResult =
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-function keep(bytes: Buffer, size = bytes.length): KeptRecord {
+function keep(bytes: Buffer): KeptRecord {
   const kept = bytes.subarray(0, KEPT_RECORD_BYTES);
   return {
     text: kept.toString('utf8'),
-    bytes: size,
+    bytes: bytes.length,
     sha256: createHash('sha256').update(bytes).digest('hex'),
-    truncated: size > kept.length,
+    truncated: bytes.length > kept.length,
   };
 }
 
@@ -59,15 +59,13 @@ function decode(bytes: Buffer): { text: string; invalidUtf8: boolean } {
   }
 }
 
-function kindOf(problem: string): RecordKind {
-  if (problem.includes('nested')) return 'too_deep';
-  if (problem.includes('bytes (at most')) return 'too_large';
-  if (problem.includes('not closed')) return 'unclosed';
-  return 'not_json';
-}
-
 function fromPiece(piece: Piece): RecordResult[] {
-  if ('problem' in piece) return [{ line: piece.line, error: piece.problem, kind: kindOf(piece.problem), record: keep(piece.excerpt) }];
+  if ('problem' in piece) {
+    // The excerpt is all that is kept: its size and hash are those of the whole record.
+    const kept = piece.excerpt.subarray(0, KEPT_RECORD_BYTES);
+    const record = { text: kept.toString('utf8'), bytes: piece.size, sha256: piece.sha256, truncated: piece.size > kept.length };
+    return [{ line: piece.line, error: piece.problem, kind: piece.kind, record }];
+  }
   const { text, invalidUtf8 } = decode(piece.bytes);
   if (text.trim() === '') return []; // a blank line (spaces, a CR)
   let value: unknown;
@@ -96,6 +94,7 @@ function fromPiece(piece: Piece): RecordResult[] {
   return [{ line: piece.line, value, kept: keeper(piece.bytes), invalidUtf8 }];
 }
 
-export async function* readRecords(chunks: AsyncIterable<Buffer>): AsyncGenerator<RecordResult> {
-  for await (const piece of splitRecords(chunks)) yield* fromPiece(piece);
+/** The records of a file's text; `damage` as splitRecords takes it (a gzip file cut short). */
+export async function* readRecords(chunks: AsyncIterable<Buffer>, damage?: () => string | undefined): AsyncGenerator<RecordResult> {
+  for await (const piece of splitRecords(chunks, damage)) yield* fromPiece(piece);
 }

@@ -1,7 +1,9 @@
 // Opening an import file (SPEC §5): gzip is recognised by its magic bytes, not its name; a file
 // that is not JSON text (binary, CSV, an HTML error page) is refused whole with one message
 // before anything is read into the database. What comes out is the file's text as a stream of
-// byte chunks, and a count of the bytes read from disk (for progress).
+// byte chunks, and a count of the bytes read from disk (for progress). A gzip file cut short or
+// damaged ends where its data stops decoding: what decoded before is read like any file, and
+// `damage()` then says why it ended.
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { UsageError } from '../../errors.js';
@@ -13,9 +15,22 @@ export interface ImportSource {
   size: number;
   /** Bytes read from disk so far (compressed bytes for a gzip file). */
   readBytes(): number;
+  /** Once the chunks have ended: why the gzip data stopped decoding before the end of the file, if it did. */
+  damage(): string | undefined;
+}
+
+/** zlib's errors about the data itself (Z_BUF_ERROR: cut short; Z_DATA_ERROR: corrupt), not about reading the file. */
+function isZlibDataError(err: unknown): err is Error {
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === 'string' && code.startsWith('Z_');
 }
 
 const SNIFF_BYTES = 64 * 1024;
+
+/** A file refused whole before any of it is read (binary, not JSON): the files after it are still read. */
+export class FileRefused extends UsageError {}
+
+const FORMAT_HINT = 'import takes NDJSON, a JSON array, concatenated JSON values or one JSON object, optionally gzip-compressed';
 
 async function head(file: string, bytes: number): Promise<Buffer> {
   const fd = await fs.promises.open(file, 'r');
@@ -56,15 +71,18 @@ function checkFormat(file: string, start: Buffer, gzip: boolean): void {
   const what = gzip ? `${file} (gzip)` : file;
   const nul = start.indexOf(0);
   if (nul !== -1) {
-    throw new UsageError(`${what} is not a JSON or NDJSON file: it holds binary data (a NUL byte at offset ${nul}); nothing was imported`, {
-      hint: 'import takes NDJSON, a JSON array, concatenated JSON values or one JSON object, optionally gzip-compressed',
-    });
+    throw new FileRefused(
+      `${what} is not a JSON or NDJSON file: it holds binary data (a NUL byte at offset ${nul}); nothing was imported`,
+      {
+        hint: FORMAT_HINT,
+      },
+    );
   }
   let i = start[0] === 0xef && start[1] === 0xbb && start[2] === 0xbf ? 3 : 0; // a UTF-8 BOM
   while (i < start.length && (start[i] === 0x20 || start[i] === 0x0a || start[i] === 0x0d || start[i] === 0x09)) i++;
   if (i < start.length && start[i] !== 0x7b && start[i] !== 0x5b) {
-    throw new UsageError(`${what} is not JSON: it starts with ${shown(start[i]!)} where a { or [ should be; nothing was imported`, {
-      hint: 'import takes NDJSON, a JSON array, concatenated JSON values or one JSON object, optionally gzip-compressed',
+    throw new FileRefused(`${what} is not JSON: it starts with ${shown(start[i]!)} where a { or [ should be; nothing was imported`, {
+      hint: FORMAT_HINT,
     });
   }
 }
@@ -80,10 +98,20 @@ export async function openSource(file: string): Promise<ImportSource> {
     read += chunk.length;
   });
   let chunks: AsyncIterable<Buffer> = raw;
+  let damage: string | undefined;
   if (gzip) {
     const gunzip = zlib.createGunzip();
     raw.on('error', (err) => gunzip.destroy(err));
-    chunks = raw.pipe(gunzip);
+    const decoded: AsyncIterable<Buffer> = raw.pipe(gunzip);
+    chunks = (async function* () {
+      try {
+        yield* decoded;
+      } catch (err) {
+        if (!isZlibDataError(err)) throw err;
+        damage = err.message;
+        raw.destroy();
+      }
+    })();
   }
-  return { chunks, gzip, size, readBytes: () => read };
+  return { chunks, gzip, size, readBytes: () => read, damage: () => damage };
 }

@@ -32,6 +32,28 @@ function conflictLetter(s: Scope, c: Candidate, why: string): DeadLetterOf<'impo
   return importLetter(s, at(c), why, { kind: 'conflict', source_id: c.row.source_id });
 }
 
+/**
+ * Whether two payloads (JSON text) are the same as jsonb compares them, the way a later batch
+ * compares a record with the stored one: key order and layout do not matter (a key given twice
+ * was read last-wins, as jsonb reads it, when the record was parsed).
+ */
+function samePayload(a: string, b: string): boolean {
+  return a === b || sameJson(JSON.parse(a), JSON.parse(b));
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const other = b as unknown[];
+    return a.length === other.length && a.every((x, i) => sameJson(x, other[i]));
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
+  return keys.length === Object.keys(y).length && keys.every((k) => Object.hasOwn(y, k) && sameJson(x[k], y[k]));
+}
+
 export async function writeBatch(
   tx: Queryable,
   s: Scope,
@@ -45,7 +67,7 @@ export async function writeBatch(
   for (const c of candidates) {
     const earlier = byId.get(c.row.source_id);
     if (!earlier) byId.set(c.row.source_id, c);
-    else if (earlier.row.payload === c.row.payload) out.duplicates++;
+    else if (samePayload(earlier.row.payload, c.row.payload)) out.duplicates++;
     else if (s.update) {
       byId.set(c.row.source_id, c);
       out.duplicates++;
