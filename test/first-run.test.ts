@@ -134,6 +134,13 @@ describe('a data folder that is not a database', { skip: onServer ? 'embedded on
     assert.deepEqual(fs.readdirSync(full), ['a.jpg']);
     assert.equal(fs.readFileSync(file, 'utf8'), 'hello');
   });
+
+  it('a folder that cannot be made there (no one writes in /proc, not even root) is refused with a hint, not a bare ENOENT', async () => {
+    const r = await timed(['--data-dir', '/proc/omni-ingest-nowhere', 'migrate']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /cannot use \/proc\/omni-ingest-nowhere for the embedded database/);
+    assert.match(r.stderr, /hint: .*--data-dir \/ OMNI_INGEST_DATA_DIR/);
+  });
 });
 
 describe('a database that exists but is not migrated', () => {

@@ -58,7 +58,13 @@ export function lockDataDir(dataDir: string): () => void {
       fs.writeFileSync(lockPath, String(process.pid), { flag: 'wx' });
       return () => fs.rmSync(lockPath, { force: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EACCES' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EPERM')
+        throw new ConfigError(`cannot use ${dataDir} for the embedded database: ${code} on ${lockPath}`, {
+          cause: err,
+          hint: `give a folder whose parent exists and can be written (${NAMES}), or a real server (--database-url)`,
+        });
+      if (code !== 'EEXIST') throw err;
       const pid = Number(fs.readFileSync(lockPath, 'utf8').trim());
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
         throw new BusyError(`the embedded database at ${dataDir} is in use by process ${pid}`, {
