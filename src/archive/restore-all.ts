@@ -6,18 +6,12 @@ import { UsageError } from '../errors.js';
 import { readManifest } from './check.js';
 import { ArchiveMismatchError } from './errors.js';
 import { MANIFEST_NAME } from './manifest.js';
-import { type RestoreOptions, type RestoreResult, restoreArchive } from './restore.js';
+import { type RestoreCounts, type RestoreOptions, type RestoreResult, restoreArchive } from './restore.js';
 import { shownUri } from './target.js';
 
-export interface RestoreAllResult {
+export interface RestoreAllResult extends RestoreCounts {
   target: string;
   manifests: RestoreResult[];
-  rows: number;
-  restored: number;
-  present: number;
-  otherVersion: number;
-  newerElsewhere: number;
-  conflicts: number;
   /** Manifests not wholly restored, and those that failed their check (nothing restored from them). */
   incomplete: number;
   failed: number;
@@ -72,8 +66,7 @@ export async function restoreAll(o: Omit<RestoreOptions, 'key'>): Promise<Restor
       manifests.push(failed(o, key, err));
     }
   }
-  const sum = (k: 'rows' | 'restored' | 'present' | 'otherVersion' | 'newerElsewhere' | 'conflicts') =>
-    manifests.reduce((n, m) => n + m[k], 0);
+  const sum = (k: keyof RestoreCounts) => manifests.reduce((n, m) => n + m[k], 0);
   return {
     target: o.target.uri,
     manifests,

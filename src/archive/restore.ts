@@ -20,12 +20,8 @@ import { type ArchiveTarget, joinKey } from './store.js';
 
 const INSERT_ROWS = 1_000;
 
-export interface RestoreResult {
-  manifestUri: string;
-  batchId: string;
-  /** restored: every event is back; incomplete: some are not (problem says which); failed: nothing was tried. */
-  status: 'restored' | 'incomplete' | 'failed';
-  problem: string | null;
+/** What became of a manifest's events (one manifest's, or a whole target's summed). */
+export interface RestoreCounts {
   rows: number;
   /** Put back by this run (a dry run: would be). */
   restored: number;
@@ -37,6 +33,14 @@ export interface RestoreResult {
   newerElsewhere: number;
   /** Not put back: another event holds their (user, provider, source_id) now. */
   conflicts: number;
+}
+
+export interface RestoreResult extends RestoreCounts {
+  manifestUri: string;
+  batchId: string;
+  /** restored: every event is back; incomplete: some are not (problem says which); failed: nothing was tried. */
+  status: 'restored' | 'incomplete' | 'failed';
+  problem: string | null;
   renormalize: boolean;
   dryRun: boolean;
   elapsedMs: number;

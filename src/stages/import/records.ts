@@ -2,7 +2,8 @@
 // the text kept for an operator (capped) and the SHA-256 of its bytes — or, for a record that
 // cannot be read, why. One bad record never stops the ones after it.
 import { createHash } from 'node:crypto';
-import { type Piece, type ProblemKind, splitRecords } from './split.js';
+import type { Piece, ProblemKind } from './json-scan.js';
+import { splitRecords } from './split.js';
 
 /** The text of a record kept with its dead letter (for `errors show` and `errors export`). */
 const KEPT_RECORD_BYTES = 64 * 1024;
