@@ -98,6 +98,33 @@ RETURNING e.item_key, e.xmax <> 0 AS recurring`,
 }
 
 /**
+ * Closes the open swap letters whose embeddings row now has a vector (its legacy value was fixed
+ * and copied, or --reembed gave it one) or no longer exists: nothing is left to do about them.
+ * `vector` is the vector column's name as the catalog gives it (embedding_v, or embedding once
+ * swapped). Few rows: one statement after a backfill run, not per batch.
+ */
+export async function resolveSwapLetters(db: Queryable, vector: 'embedding' | 'embedding_v', runId: string | null): Promise<number> {
+  const { rowCount } = await db.query(
+    `
+UPDATE public.raw_event_errors e
+SET status = 'resolved', closed_at = now(), closed_by = $1,
+    close_reason = CASE
+      WHEN EXISTS (SELECT 1 FROM public.embeddings x WHERE x.id = omni_ingest.uuid_or_null(e.context ->> 'embedding_id'))
+      THEN 'its embeddings row has a vector'
+      ELSE 'its embeddings row is gone'
+    END
+WHERE e.stage = 'swap'
+  AND e.status = 'open'
+  AND NOT EXISTS (
+    SELECT 1 FROM public.embeddings x
+    WHERE x.id = omni_ingest.uuid_or_null(e.context ->> 'embedding_id') AND x.${vector} IS NULL
+  )`,
+    [runId],
+  );
+  return rowCount ?? 0;
+}
+
+/**
  * Locks (FOR UPDATE) the open errors of these items of a stage, in the caller's transaction, and
  * returns where they are (ctid, which stays put while the lock is held). A batch takes them
  * before its writes, so every writer of an item's errors locks them in the same order — errors
