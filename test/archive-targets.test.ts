@@ -23,6 +23,16 @@ describe('archive target spellings', () => {
       () => parseTargetUri('file:///tmp/100%'),
       (e: unknown) => e instanceof UsageError && /100%/.test(e.message),
     );
+    // A % in a folder's name survives the round trip through the recorded URI.
+    const odd = canonicalUri(parseTargetUri('file:///d/a%2541'));
+    assert.equal(odd, 'file:///d/a%2541');
+    assert.equal(canonicalUri(parseTargetUri(odd)), odd);
+    assert.deepEqual(parseTargetUri(odd), { kind: 'file', dir: '/d/a%41' });
+    // Credentials are refused in any target, masked in the message.
+    assert.throws(
+      () => parseTargetUri('file://user:secret@host/dir'),
+      (e: unknown) => e instanceof UsageError && /credentials/.test(e.message) && !e.message.includes('secret'),
+    );
   });
 });
 

@@ -194,6 +194,11 @@ describe('import detects the format of each file', () => {
       assert.match(body.refused[0]!.error, new RegExp(`none of its ${count} record\\(s\\) is a valid webform payload`));
     }
     assert.equal(await countErrors(target, 'validation'), errors + 1004);
+    // Many records --provider identifies, each refused for its id: dead letters, not a refused file.
+    const longIds = forms(12, 42).map((x) => JSON.stringify({ ...x, id: `${'x'.repeat(2100)}-${seq++}` }));
+    const ids = await run(file(longIds.join('\n'), 'ndjson'));
+    assert.equal(ids.code, 0, ids.stderr);
+    assert.deepEqual([ids.json<ImportJson>().counts.invalid, ids.json<ImportJson>().refused.length], [12, 0]);
   });
 
   it('never rewrites an id: ids that differ only in invalid UTF-8 bytes, or hold NUL, are dead letters, not collisions', async () => {
@@ -297,6 +302,18 @@ describe('import detects the format of each file', () => {
     assert.equal(pretty.code, 0, pretty.stderr);
     assert.deepEqual([pretty.json<ImportJson>().counts.inserted, pretty.json<ImportJson>().counts.invalid], [1, 1]);
     assert.match(pretty.json<ImportJson>().problems[0]!.error, /not closed where a new one starts/);
+    // A value left open, then a top-level array: the array is opened into its records as any is.
+    const [h, i] = forms(2, 41);
+    const arrayAfter = await run(file(`${JSON.stringify(f, null, 2).slice(0, -2)}\n${JSON.stringify([h, i], null, 2)}\n`));
+    assert.equal(arrayAfter.code, 0, arrayAfter.stderr);
+    assert.deepEqual(
+      [
+        arrayAfter.json<ImportJson>().counts.records,
+        arrayAfter.json<ImportJson>().counts.inserted,
+        arrayAfter.json<ImportJson>().counts.invalid,
+      ],
+      [3, 2, 1],
+    );
   });
 
   it('a gzip file cut short: what decoded is imported, the cut is a dead letter naming the file, the run is audited', async () => {

@@ -98,15 +98,6 @@ export async function readPartBytes(target: ArchiveTarget, key: string, batch: n
   };
 }
 
-/** Streams a part back as text lines (what restore inserts). */
-export async function readPart(target: ArchiveTarget, key: string, batch: number): Promise<PartReading<string>> {
-  const reading = await readPartBytes(target, key, batch);
-  async function* lines(): AsyncGenerator<string[]> {
-    for await (const batchOfLines of reading.lines) yield batchOfLines.map((l) => l.toString('utf8'));
-  }
-  return { lines: lines(), tally: reading.tally };
-}
-
 /** How to_jsonb text begins: "id" is the shortest key, so it comes first, then the uuid. */
 const ID_PREFIX = Buffer.from('{"id": "', 'latin1');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

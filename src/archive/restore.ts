@@ -13,7 +13,7 @@ import { type BatchRow, markRestored } from './batch-sql.js';
 import { checkArchive, compareIds } from './check.js';
 import { ArchiveMismatchError } from './errors.js';
 import { MANIFEST_NAME } from './manifest.js';
-import { readPart } from './parts.js';
+import { lineId, readPartBytes } from './parts.js';
 import { claimsNotHot, dropClaims, insertLines, linesState, unqueue } from './restore-sql.js';
 import { claimedIds, utcSession } from './rows-sql.js';
 import { type ArchiveTarget, joinKey } from './store.js';
@@ -88,19 +88,25 @@ export async function restoreArchive(o: RestoreOptions): Promise<RestoreResult> 
     });
   const manifest = check.manifest;
   const tally = { restored: 0, present: 0, otherVersion: 0, newerElsewhere: 0, conflicts: 0 };
+  // The parts are read a second time to insert them: a line whose event the check did not read
+  // (the object replaced meanwhile) is refused before it is written, not found out at the end.
+  const checked = new Set(check.ids);
   for (const part of manifest.parts) {
-    const reading = await readPart(o.target, joinKey(prefix, part.name), INSERT_ROWS);
-    for await (const lines of reading.lines) {
+    const uri = o.target.objectUri(joinKey(prefix, part.name));
+    const reading = await readPartBytes(o.target, joinKey(prefix, part.name), INSERT_ROWS);
+    for await (const bytes of reading.lines) {
+      const ids = bytes.map(lineId);
+      if (ids.some((id) => typeof id !== 'string' || !checked.has(id)))
+        throw new ArchiveMismatchError(`${uri} changed while it was restored: it holds a line the check did not read`, {
+          hint: 'what was inserted is of events the manifest lists; run the restore again once the target is stable',
+        });
+      const lines = bytes.map((l) => l.toString('utf8'));
       await o.db.transaction(async (tx) => {
         await utcSession(tx);
         const inserted = o.dryRun ? [] : await insertLines(tx, lines, manifest.batch_id);
         if (!o.renormalize && inserted.length > 0) await unqueue(tx, inserted);
         const s = await linesState(tx, lines, manifest.batch_id);
-        if (!o.dryRun)
-          await dropClaims(
-            tx,
-            lines.map((l) => (JSON.parse(l) as { id: string }).id),
-          );
+        if (!o.dryRun) await dropClaims(tx, ids as string[]);
         tally.restored += o.dryRun ? s.free : inserted.length;
         tally.present += s.same - inserted.length;
         tally.otherVersion += s.otherVersion;
@@ -110,8 +116,8 @@ export async function restoreArchive(o: RestoreOptions): Promise<RestoreResult> 
     }
     // The part was checked a moment ago; reading it again must give the same bytes.
     if (reading.tally().sha256 !== part.sha256)
-      throw new ArchiveMismatchError(`${o.target.objectUri(joinKey(prefix, part.name))} changed while it was restored`, {
-        hint: 'what was inserted is intact (each line is a whole row); run the restore again once the target is stable',
+      throw new ArchiveMismatchError(`${uri} changed while it was restored`, {
+        hint: 'what was inserted is of events the manifest lists, each line a whole row; run the restore again once the target is stable',
       });
   }
   const problem = await settle(o, known, tally.conflicts);

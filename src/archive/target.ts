@@ -37,12 +37,15 @@ function fileDir(uri: string, rest: string, cwd: string): string {
 /** Parses a target URI, or says (exit 2) what is wrong with it. */
 export function parseTargetUri(uri: string, cwd = process.cwd()): TargetUri {
   const text = uri.trim();
+  // A target is recorded with its batches and quoted in messages: credentials have no place in it.
+  if (USERINFO.test(text))
+    throw new UsageError(`"${shownUri(uri)}": credentials do not go in the URI`, {
+      hint: text.startsWith('s3://')
+        ? 'the AWS SDK finds them: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, or an instance role'
+        : 'a file:// target is a local folder: file:///var/archive',
+    });
   if (text.startsWith('file://')) return { kind: 'file', dir: fileDir(uri, text.slice('file://'.length), cwd) };
   if (text.startsWith('s3://')) {
-    if (USERINFO.test(text))
-      throw new UsageError(`"${shownUri(uri)}": credentials do not go in the URI`, {
-        hint: 'the AWS SDK finds them: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, or an instance role',
-      });
     const [bucket = '', ...rest] = text.slice('s3://'.length).split('/');
     if (!BUCKET.test(bucket)) throw new UsageError(`"${uri}": "${bucket}" is not an S3 bucket name (3–63 of a-z, 0-9, '.', '-')`);
     return { kind: 's3', bucket, prefix: rest.filter((p) => p !== '').join('/') };
@@ -52,7 +55,8 @@ export function parseTargetUri(uri: string, cwd = process.cwd()): TargetUri {
 
 /** The canonical spelling of a target URI (what the database records and `archive list` shows). */
 export function canonicalUri(t: TargetUri): string {
-  return t.kind === 'file' ? `file://${t.dir}` : `s3://${t.bucket}${t.prefix ? `/${t.prefix}` : ''}`;
+  // A % in a folder's name is written as its escape, so that parsing the recorded URI gives it back.
+  return t.kind === 'file' ? `file://${t.dir.replaceAll('%', '%25')}` : `s3://${t.bucket}${t.prefix ? `/${t.prefix}` : ''}`;
 }
 
 /**

@@ -196,6 +196,9 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
       let read = 0;
       let leading: DeadLetterOf<'import'>[] | undefined = valid ? undefined : [];
       let passed = 0; // invalid records past the ones held, not kept
+      // Of the invalid records, those --provider could not identify at all: only they say the
+      // file may be another provider's (an id too long or a time out of range says nothing of it).
+      let unidentified = 0;
       let other: string | undefined; // another provider whose payload the first invalid record is
       let otherChecked = false;
       let batch: Candidate[] = [];
@@ -210,6 +213,7 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
         if ('letter' in checked) {
           if (leading === undefined) keep(checked.letter);
           else {
+            if (checked.letter.context.kind === 'validation') unidentified++;
             if (!otherChecked && checked.letter.context.kind === 'validation' && 'value' in record) {
               otherChecked = true;
               other = otherProvider(o.provider, record.value);
@@ -248,7 +252,7 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
       }
       if (leading !== undefined && leading.length > 0) {
         const invalid = leading.length + passed;
-        if (other !== undefined || invalid >= WRONG_PROVIDER_MIN) {
+        if (other !== undefined || unidentified >= WRONG_PROVIDER_MIN) {
           const first = leading[0]!;
           await refuse({
             file,

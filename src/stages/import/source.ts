@@ -109,6 +109,9 @@ export async function openSource(file: string): Promise<ImportSource> {
       } catch (err) {
         if (!isZlibDataError(err)) throw err;
         damage = err.message;
+      } finally {
+        // Also when reading stops early (the file read again, a signal): pipe() does not close
+        // its source when its destination is torn down, and the file would stay open.
         raw.destroy();
       }
     })();

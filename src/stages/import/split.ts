@@ -125,7 +125,8 @@ async function* values(chunks: AsyncIterable<Buffer>, first: Buffer[], damage: D
           rec = undefined;
         } else if (found) {
           yield rec.problem(`the JSON value is not closed where a new one starts on line ${line} (a missing } or ]?)`, 'unclosed');
-          rec = new Record(line, false, col);
+          // The new value is read as any value is: a top-level array opened into its elements.
+          rec = undefined;
         }
         continue;
       }
