@@ -5,6 +5,7 @@
 // before its batch was verified; a run without the hook then finishes the job: every old event
 // archived exactly once.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ARCHIVE_COMMAND } from '../src/archive/run.js';
 import { archiveFixture, archivedIds, killAt, withDb } from './support/archive.js';
@@ -23,13 +24,14 @@ async function hotIds(target: TestTarget): Promise<Set<string>> {
 describe('archive under kill -9', { timeout: 300_000 }, () => {
   let target: TestTarget;
   let uri: string;
+  let dir: string;
   let oldIds: string[];
 
   let fixture: Awaited<ReturnType<typeof archiveFixture>> | undefined;
 
   before(async () => {
     fixture = await archiveFixture('archive-crash', OLD, 10);
-    ({ target, uri, oldIds } = fixture);
+    ({ target, uri, dir, oldIds } = fixture);
   });
   after(async () => {
     await fixture?.done();
@@ -62,10 +64,12 @@ describe('archive under kill -9', { timeout: 300_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await assertNothingLost(), 0);
     const stored = await archivedIds(uri);
-    // Parts of batches killed before their manifest are rewritten under the same names; a
-    // manifest lists each event once.
+    // A batch killed before its manifest is written again under new part names, and the parts
+    // of the killed attempt are removed; a manifest lists each event once.
     assert.equal(stored.ids.length, oldIds.length);
     assert.deepEqual([...new Set(stored.ids)].sort(), [...oldIds].sort());
+    const parts = (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ndjson.gz'));
+    assert.equal(parts.length, stored.parts, `only the parts the manifests list are left:\n${parts.join('\n')}`);
     const verify = await runCli([...target.args, 'archive', 'verify']);
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
     const runs = await withDb(target, async (db) => {

@@ -108,7 +108,8 @@ describe('archive restore and verify check before they trust', { timeout: 300_00
   it('an event re-imported under its source id meanwhile: not restored, the batch stays deleted, exit 1', async () => {
     const file = fileOf(manifests[0]!);
     fs.renameSync(`${file}.orig`, file);
-    const part = path.join(path.dirname(file), 'part-00001.ndjson.gz');
+    const first = fs.readdirSync(path.dirname(file)).find((f) => f.startsWith('part-00001-'));
+    const part = path.join(path.dirname(file), first!);
     const line = JSON.parse(zlib.gunzipSync(fs.readFileSync(part)).toString('utf8').split('\n')[0]!) as Record<string, string>;
     await withDb(fixture.target, (db) =>
       db.query(`INSERT INTO public.raw_events (user_id, provider, source_id, payload) VALUES ($1, $2, $3, '{"again": true}')`, [

@@ -118,7 +118,8 @@ describe('import detects the format of each file', () => {
     const user = 'dddddddd-dddd-4ddd-8ddd-dddddddddddd';
     const r = await runCli([...target.args, 'import', ...fixtures, gmail, binary, good, '--provider', 'twilio', '--user', user, '--json']);
     assert.equal(r.code, 2, r.stderr);
-    const body = r.json<ImportJson>();
+    const body = r.json<ImportJson & { status: string }>();
+    assert.equal(body.status, 'incomplete');
     // missing-sid.json, one record without an id, is a dead letter like any invalid record.
     assert.deepEqual(body.counts, {
       records: fixtures.length + 4,
@@ -156,7 +157,8 @@ describe('import detects the format of each file', () => {
       const run = await db.query<{ status: string; counts: Record<string, number> }>(
         `SELECT status, counts FROM omni_ingest.runs WHERE command = 'import' ORDER BY started_at DESC LIMIT 1`,
       );
-      assert.equal(run.rows[0]?.status, 'succeeded');
+      // Not "succeeded": a cron dashboard must see that a file was left out.
+      assert.equal(run.rows[0]?.status, 'incomplete');
       assert.equal(run.rows[0]?.counts.refused_files, 2);
     } finally {
       await db.close();

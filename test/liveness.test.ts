@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import os from 'node:os';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import type { Db } from '../src/db/connect.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../tools/fake-openai.js';
 import { binary, NODE_FLAGS, runCli } from './support/cli.js';
@@ -53,7 +53,8 @@ describe('runs and leases of processes that are gone', () => {
   beforeEach(async () => {
     target = await migratedTarget();
   });
-  after(async () => target?.drop());
+  // Each test has a database of its own: drop each, not only the last.
+  afterEach(async () => target?.drop());
 
   it('a run of this host whose process is gone is abandoned at once, naming the run that resumed it', async () => {
     const pid = deadPid();

@@ -165,6 +165,18 @@ WHERE id = $1 AND leased_by = $2`,
   return rowCount === 1;
 }
 
+/** Moves the lease on while the batch is still planned (being written); false when it is no longer ours. */
+export async function renewPlannedLease(db: Queryable, id: string, owner: string, seconds: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `
+UPDATE omni_ingest.archive_batches
+SET lease_until = now() + make_interval(secs => $3)
+WHERE id = $1 AND leased_by = $2 AND state = 'planned'`,
+    [id, owner, seconds],
+  );
+  return rowCount === 1;
+}
+
 /** Gives the lease back; `error`: why the run left the batch, for `archive list` to show. */
 export async function releaseLease(db: Queryable, id: string, owner: string, error?: string): Promise<void> {
   await db.query(

@@ -3,6 +3,7 @@
 // Each transition is committed before the next step starts and names the lease holder, so a
 // kill at any instant leaves a state a re-run can continue from, and nothing unverified is ever
 // deleted.
+import { randomBytes } from 'node:crypto';
 import type { Db, Queryable } from '../db/connect.js';
 import type { Logger } from '../logger.js';
 import { packageVersion } from '../version.js';
@@ -10,7 +11,7 @@ import * as b from './batch-sql.js';
 import { type ArchiveCheck, checkArchive, compareIds } from './check.js';
 import { ArchiveMismatchError, LeaseLostError } from './errors.js';
 import { faultPoint } from './fault.js';
-import { type Manifest, MANIFEST_ENCODING, MANIFEST_FORMAT, MANIFEST_NAME, type PartEntry, partName } from './manifest.js';
+import { isPartKey, type Manifest, MANIFEST_ENCODING, MANIFEST_FORMAT, MANIFEST_NAME, type PartEntry, partName } from './manifest.js';
 import { NO_PAGE, type Page, readPage } from './page.js';
 import { writePart } from './parts.js';
 import * as rows from './rows-sql.js';
@@ -26,6 +27,8 @@ export interface BatchWork {
   target: ArchiveTarget;
   owner: string;
   partRows: number;
+  /** How long a lease lasts unless renewed. */
+  leaseSeconds: number;
   logger: Logger;
   /** Asked to stop (signal, time budget): finish the step in hand, then leave the batch. */
   stopping: () => boolean;
@@ -76,6 +79,7 @@ function prefetch(p: Promise<Page>): Promise<Page> {
  */
 async function write(w: BatchWork, batch: b.BatchRow): Promise<b.Written> {
   const parts: PartEntry[] = [];
+  const attempt = randomBytes(4).toString('hex');
   const read = (after: string | null, room: number) => prefetch(readPage(w.db, batch.id, after, Math.min(PAGE_ROWS, room)));
   let start: Page = await read(null, w.partRows);
   while (start.claims > 0) {
@@ -98,7 +102,7 @@ async function write(w: BatchWork, batch: b.BatchRow): Promise<b.Written> {
         }
       }
     }
-    const name = partName(parts.length + 1);
+    const name = partName(parts.length + 1, attempt);
     const { bytes, sha256 } = await writePart(w.target, joinKey(batch.prefix, name), chunks());
     parts.push({ name, rows: tally.rows, bytes, sha256, first_id: tally.first, last_id: tally.last });
     await faultPoint('part');
@@ -106,9 +110,34 @@ async function write(w: BatchWork, batch: b.BatchRow): Promise<b.Written> {
   }
   const manifest = manifestOf(batch, parts);
   const manifestKey = joinKey(batch.prefix, MANIFEST_NAME);
+  // The manifest's name is the batch's, not the attempt's: put it only while the batch is still
+  // this process's to write, with the lease renewed for the one request. A writer that stalled
+  // past its lease learns here that another process took the batch over, and stops.
+  if (!(await b.renewPlannedLease(w.db, batch.id, w.owner, w.leaseSeconds))) {
+    // The parts are this attempt's alone (by name): nobody else lists or finishes them.
+    for (const p of parts) await w.target.remove(joinKey(batch.prefix, p.name)).catch(() => {});
+    throw lost(batch.id);
+  }
   await w.target.put(manifestKey, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8'));
   await faultPoint('manifest');
   return { rows: manifest.rows, bytes: manifest.bytes, parts, manifestUri: w.target.objectUri(manifestKey) };
+}
+
+/**
+ * Removes the parts of earlier attempts at writing the batch (a killed or stalled writer's) that
+ * its manifest does not list. Only after the batch is marked written, so they are no longer any
+ * attempt's to finish; a failure leaves stray objects no manifest names, worth a warning only.
+ */
+async function removeStrayParts(w: BatchWork, batch: b.BatchRow, listed: PartEntry[]): Promise<void> {
+  const keep = new Set(listed.map((p) => joinKey(batch.prefix, p.name)));
+  try {
+    const stray = (await w.target.list(batch.prefix)).filter((k) => isPartKey(k) && !keep.has(k));
+    for (const key of stray) await w.target.remove(key);
+  } catch (err) {
+    w.logger.warn(
+      `archive batch ${batch.id}: parts of an earlier attempt were left under ${w.target.objectUri(batch.prefix)}: ${String(err)}`,
+    );
+  }
 }
 
 /** Reads the batch back; on any mismatch the batch goes back to planned (every row is still hot) and this throws. */
@@ -208,6 +237,7 @@ export async function advanceBatch(w: BatchWork, start: b.BatchRow): Promise<Bat
       return b.markWritten(tx, batch.id, w.owner, written!);
     });
     if (!ok) throw lost(batch.id);
+    await removeStrayParts(w, batch, written.parts);
     lap('write');
     batch = {
       ...batch,

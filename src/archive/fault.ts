@@ -1,7 +1,7 @@
 // A test-only hook for the crash tests: with OMNI_INGEST_ARCHIVE_PAUSE_AT=<point>[,<point>…] the
 // process announces on stderr that it reached the point and waits there until it is killed, so a
-// test can `kill -9` it at an exact step of the state machine. Unset (always, outside tests) it
-// costs one lookup.
+// test can `kill -9` it at an exact step of the state machine, or until SIGUSR2 lets it go on (a
+// writer that stalls there and wakes later, then pauses nowhere again). Unset (always, outside tests) it costs one lookup.
 const FAULT_POINTS = ['planned', 'part', 'manifest', 'written', 'verified', 'deleting', 'deleted'] as const;
 export type FaultPoint = (typeof FAULT_POINTS)[number];
 
@@ -13,5 +13,13 @@ export async function faultPoint(point: FaultPoint): Promise<void> {
   if (!wanted?.split(',').includes(point)) return;
   process.stderr.write(`archive: paused at ${point}\n`);
   // An interval keeps the event loop (and the lease renewal) alive while the test decides.
-  await new Promise<never>(() => setInterval(() => {}, 60_000));
+  await new Promise<void>((resolve) => {
+    const alive = setInterval(() => {}, 60_000);
+    process.once('SIGUSR2', () => {
+      clearInterval(alive);
+      // Let go once: the writer goes on as if it had never been held.
+      delete process.env[ENV];
+      resolve();
+    });
+  });
 }

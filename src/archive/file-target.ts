@@ -97,6 +97,13 @@ export function fileTarget(dir: string, uri: string): ArchiveTarget {
       }
       return fs.createReadStream(file);
     },
+    async remove(key) {
+      try {
+        await fs.promises.rm(fileOf(key), { force: true });
+      } catch (err) {
+        throw fail('cannot remove', objectUri(key), err);
+      }
+    },
     async list(prefix) {
       try {
         return (await walk(fileOf(prefix), dir)).sort();

@@ -7,7 +7,8 @@ export const MANIFEST_FORMAT = 'omni-ingest.raw_events-archive/1';
 export const MANIFEST_NAME = 'manifest.json';
 
 const partSchema = z.object({
-  name: z.string().regex(/^part-\d{5}\.ndjson\.gz$/),
+  // Written before parts carried their attempt: part-00001.ndjson.gz.
+  name: z.string().regex(/^part-\d{5}(-[0-9a-f]{8})?\.ndjson\.gz$/),
   rows: z.number().int().nonnegative(),
   bytes: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
@@ -48,5 +49,14 @@ export function parseManifest(text: string): Manifest | string {
   return `not an archive manifest (${issue ? `${issue.path.join('.') || 'document'}: ${issue.message}` : 'invalid'})`;
 }
 
-/** The key of a part of a batch, by its number (1-based). */
-export const partName = (n: number): string => `part-${String(n).padStart(5, '0')}.ndjson.gz`;
+/**
+ * The key of a part of a batch, by its number (1-based) and the write that made it (8 hex
+ * digits, new for each attempt at writing the batch). A writer that stalled past its lease and
+ * wakes after another process took the batch over, wrote it and deleted its rows, then writes
+ * only names of its own: it cannot replace a part the other's manifest lists with one read
+ * after the delete.
+ */
+export const partName = (n: number, attempt: string): string => `part-${String(n).padStart(5, '0')}-${attempt}.ndjson.gz`;
+
+/** Whether a key's last segment is a part's name (of any attempt, or from before attempts). */
+export const isPartKey = (key: string): boolean => /(^|\/)part-\d{5}(-[0-9a-f]{8})?\.ndjson\.gz$/.test(key);

@@ -164,7 +164,16 @@ export async function runArchive(o: ArchiveRunOptions): Promise<ArchiveRunResult
           }
           const done = await withLeaseRenewal(o.db, current.id, owner, o.logger, () =>
             advanceBatch(
-              { db: o.db, target: o.target, owner, partRows: o.partRows, logger: o.logger, stopping, record: run.record },
+              {
+                db: o.db,
+                target: o.target,
+                owner,
+                partRows: o.partRows,
+                leaseSeconds: LEASE_SECONDS,
+                logger: o.logger,
+                stopping,
+                record: run.record,
+              },
               current,
             ),
           ).catch(async (err: unknown) => {

@@ -23,7 +23,7 @@ export async function s3Target(bucket: string, prefix: string, uri: string, o: S
   // The SDK warns on every Node < 22 about its releases of 2027; this version is pinned and
   // supports Node 20, and the notice would only clutter stderr of every archive run.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const [{ S3Client, PutObjectCommand, GetObjectCommand, ListObjectsV2Command }, { Upload }] = await Promise.all([
+  const [{ S3Client, PutObjectCommand, GetObjectCommand, DeleteObjectCommand, ListObjectsV2Command }, { Upload }] = await Promise.all([
     import('@aws-sdk/client-s3'),
     import('@aws-sdk/lib-storage'),
   ]);
@@ -80,6 +80,14 @@ export async function s3Target(bucket: string, prefix: string, uri: string, o: S
         return out.Body as Readable;
       } catch (err) {
         throw fail('read', key, err);
+      }
+    },
+    async remove(key) {
+      try {
+        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: keyOf(key) }));
+      } catch (err) {
+        // S3 answers a delete of a missing key with success; a server that says 404 means the same.
+        if (!missing(err)) throw fail('remove', key, err);
       }
     },
     async list(sub) {

@@ -14,6 +14,8 @@ export interface ArchiveTarget {
   put(key: string, data: Buffer): Promise<void>;
   /** The object's bytes; ArchiveObjectMissingError when there is no such object. */
   read(key: string): Promise<Readable>;
+  /** Deletes the object; a key that is not there is no error. */
+  remove(key: string): Promise<void>;
   /** Every key under `prefix` (a '/'-separated folder of the base), in key order. */
   list(prefix: string): Promise<string[]>;
   /** Throws (ArchiveTargetError) unless the target can be written: what a dry run checks. */

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { findArchive } from '../../src/archive/find.js';
+import { openTarget } from '../../src/archive/target.js';
 import { archivedIds, rawEventsChecksum, S3_KEYS, seedEvents, startS3, withDb } from './archive.js';
 import { runCli } from './cli.js';
 import { migratedTarget, type TestTarget } from './db.js';
@@ -140,6 +141,17 @@ export function roundTripSuite(kind: 'file' | 's3', full: boolean): void {
       const error = r.json<{ error: { code: string; hint: string } }>().error;
       assert.equal(error.code, 'archive_target');
       assert.match(error.hint, /--s3-endpoint/);
+    });
+
+    it('the target removes an object, and a key that is not there is no error', async () => {
+      Object.assign(process.env, env);
+      const t = await openTarget(uri, { endpoint: env.AWS_ENDPOINT_URL, region: 'us-east-1', forcePathStyle: true });
+      const key = 'scratch/part-00001-0000000a.ndjson.gz';
+      await t.put(key, Buffer.from('x'));
+      assert.deepEqual(await t.list('scratch'), [key]);
+      await t.remove(key);
+      await t.remove(key);
+      assert.deepEqual(await t.list('scratch'), []);
     });
 
     it('stats shows the archived totals and the oldest hot event', { skip: !full }, async () => {

@@ -100,18 +100,20 @@ export async function withDb<T>(target: TestTarget, fn: (db: Queryable) => Promi
 export async function archivedIds(
   uri: string,
   env: Record<string, string> = {},
-): Promise<{ ids: string[]; ok: boolean; manifests: number }> {
+): Promise<{ ids: string[]; ok: boolean; manifests: number; parts: number }> {
   Object.assign(process.env, env);
   const target = await openTarget(uri, { endpoint: env.AWS_ENDPOINT_URL, region: 'us-east-1', forcePathStyle: true });
   const keys = (await target.list('')).filter((k) => k.endsWith('/manifest.json'));
   const ids: string[] = [];
   let ok = true;
+  let parts = 0;
   for (const key of keys) {
     const check = await checkArchive(target, key.slice(0, -'/manifest.json'.length), { collect: true });
     ok &&= check.ok;
     ids.push(...check.ids);
+    parts += check.parts.length;
   }
-  return { ids, ok, manifests: keys.length };
+  return { ids, ok, manifests: keys.length, parts };
 }
 
 /** Runs the CLI until it announces `point` (OMNI_INGEST_ARCHIVE_PAUSE_AT), then kill -9. */

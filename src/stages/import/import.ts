@@ -47,7 +47,8 @@ export interface ImportOptions {
 export interface ImportSummary {
   runId: string | null;
   batchId: string;
-  status: 'succeeded' | 'stopped';
+  /** incomplete: a file was refused whole (the others were imported). */
+  status: 'succeeded' | 'incomplete' | 'stopped';
   stopReason: 'signal' | undefined;
   stopSignal?: string | undefined;
   counts: { records: number; inserted: number; updated: number; duplicates: number; invalid: number; conflicts: number; resolved: number };
@@ -297,7 +298,7 @@ export async function importFiles(o: ImportOptions): Promise<ImportSummary> {
     return {
       runId: run.id,
       batchId,
-      status: stopped ? 'stopped' : 'succeeded',
+      status: stopped ? 'stopped' : refused.length > 0 ? 'incomplete' : 'succeeded',
       stopReason: stopped ? 'signal' : undefined,
       stopSignal: stopped && typeof o.signal?.reason === 'string' ? o.signal.reason : undefined,
       counts,
