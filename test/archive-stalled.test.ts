@@ -4,13 +4,12 @@
 // archive stays the one that was verified, and brings every event back (real server: the
 // embedded database takes one process at a time).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { archiveFixture, archivedIds, withDb } from './support/archive.js';
-import { binary, NODE_FLAGS, runCli } from './support/cli.js';
+import { archiveFixture, archivedIds, heldAt, withDb } from './support/archive.js';
+import { runCli } from './support/cli.js';
 import { onServer } from './support/db.js';
 
 const OLD = 100;
@@ -41,22 +40,10 @@ describe('a writer stalled past its lease', { skip: !onServer && 'needs the real
     const { target, dir, uri, oldIds } = fixture!;
     const args = [...target.args, 'archive', '--older-than', '90', '--to', uri, '--batch-size', '100', '--part-rows', '40'];
     // A: one batch of three parts; it stops after writing the first.
-    const a = spawn(process.execPath, [...NODE_FLAGS, binary, ...args], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', OMNI_INGEST_ARCHIVE_PAUSE_AT: 'part' },
-    });
-    let stderr = '';
-    const exited = new Promise<number | null>((resolve) => a.on('close', (code) => resolve(code)));
-    await new Promise<void>((resolve, reject) => {
-      a.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-        if (/paused at part/.test(stderr)) resolve();
-      });
-      a.on('close', () => reject(new Error(`the writer ended before its first part:\n${stderr}`)));
-    });
+    const a = await heldAt(args, 'part');
     try {
       // Stalled: no lease renewal, and by the clock its lease has run out.
-      a.kill('SIGSTOP');
+      a.child.kill('SIGSTOP');
       await withDb(target, (db) => db.query(`UPDATE omni_ingest.archive_batches SET lease_until = now() - interval '1 second'`));
 
       // B takes the batch over and finishes it.
@@ -66,22 +53,18 @@ describe('a writer stalled past its lease', { skip: !onServer && 'needs the real
       const archived = snapshot(dir);
 
       // A wakes and goes on from where it stopped.
-      a.kill('SIGCONT');
-      a.kill('SIGUSR2');
-      const code = await Promise.race([
-        exited,
-        new Promise<string>((r) => setTimeout(() => r('still running after 60 s'), 60_000).unref()),
-      ]);
+      a.resume();
+      const code = await a.exited();
 
       // The target is exactly what B verified; A left nothing of its own there.
       assert.deepEqual(snapshot(dir), archived);
       const stored = await archivedIds(uri);
       assert.ok(stored.ok);
       assert.deepEqual([...stored.ids].sort(), [...oldIds].sort());
-      assert.notEqual(code, 0, stderr);
-      assert.match(stderr, /taken over by another process/);
+      assert.notEqual(code, 0, a.stderr());
+      assert.match(a.stderr(), /taken over by another process/);
     } finally {
-      a.kill('SIGKILL');
+      a.child.kill('SIGKILL');
     }
 
     const verify = await runCli([...target.args, 'archive', 'verify']);

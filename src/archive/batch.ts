@@ -173,7 +173,11 @@ async function verify(w: BatchWork, batch: b.BatchRow, expected: b.Written | und
 }
 
 /** verified → deleted: only the ids read back, in short transactions. */
-async function remove(w: BatchWork, batch: b.BatchRow, check: ArchiveCheck): Promise<{ deleted: number; kept: number; done: boolean }> {
+async function remove(
+  w: BatchWork,
+  batch: b.BatchRow,
+  check: ArchiveCheck,
+): Promise<{ deleted: number; kept: number; done: false } | { deleted: number; kept: number; done: true; state: 'deleted' | 'restored' }> {
   let deleted = 0;
   let kept = 0;
   for (let i = 0; i < check.ids.length; i += DELETE_ROWS) {
@@ -191,11 +195,16 @@ async function remove(w: BatchWork, batch: b.BatchRow, check: ArchiveCheck): Pro
     kept += r.kept;
     if (i === 0) await faultPoint('deleting');
   }
-  await w.db.transaction(async (tx) => {
+  const state = await w.db.transaction(async (tx) => {
+    // A restore that ran while the batch was deleting put its events back and dropped their
+    // claims: with no claim left every event of the batch is hot, as when a run finds it so
+    // before its work (advanceBatch), and the batch is restored, not deleted.
+    if (await b.markEmptied(tx, batch.id, w.owner)) return 'restored' as const;
     if (!(await b.markDeleted(tx, batch.id, w.owner))) throw lost(batch.id);
     await w.record(tx, { batches: 1, bytes: batch.bytes });
+    return 'deleted' as const;
   });
-  return { deleted, kept, done: true };
+  return { deleted, kept, done: true, state };
 }
 
 /** Takes `batch` from its state as far as it goes: to deleted, or to where a stop request found it. */
@@ -265,7 +274,11 @@ export async function advanceBatch(w: BatchWork, start: b.BatchRow): Promise<Bat
   const r = await remove(w, batch, check);
   lap('delete');
   if (r.done) {
-    batch = { ...batch, state: 'deleted' };
+    if (r.state === 'restored')
+      w.logger.info(
+        `archive batch ${batch.id}: every event of it is in raw_events again (a restore ran while it was deleting); it is marked restored`,
+      );
+    batch = { ...batch, state: r.state };
     await faultPoint('deleted');
   }
   return outcome(r.deleted, r.kept);

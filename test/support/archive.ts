@@ -1,6 +1,7 @@
 // What the archive tests share: raw events old and new in a database, a checksum of every row
 // and column of raw_events, the ids a target's parts hold, the CLI stopped at a fault point,
 // and an S3-compatible server (s3rver) on loopback.
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { openTarget } from '../../src/archive/target.js';
 import { systemClock } from '../../src/clock.js';
 import type { Db, Queryable } from '../../src/db/connect.js';
 import { createMemoryLogger } from '../../src/logger.js';
-import { killAtPause } from './cli.js';
+import { binary, killAtPause, NODE_FLAGS } from './cli.js';
 import { migratedTarget, type TestTarget } from './db.js';
 import { USER_A, USER_B } from './events.js';
 
@@ -119,6 +120,39 @@ export async function archivedIds(
 /** Runs the CLI until it announces `point` (OMNI_INGEST_ARCHIVE_PAUSE_AT), then kill -9. */
 export function killAt(args: string[], point: string, env: Record<string, string> = {}): Promise<{ paused: boolean; stderr: string }> {
   return killAtPause(args, { ...env, OMNI_INGEST_ARCHIVE_PAUSE_AT: point });
+}
+
+/**
+ * Starts the CLI held at `point` (OMNI_INGEST_ARCHIVE_PAUSE_AT) and resolves once it is there:
+ * the test can then stop it (SIGSTOP), let it go on (`resume`: SIGCONT and SIGUSR2) and wait for
+ * its exit code (`exited`: the code, or a sentence if it is still running 60 s later).
+ */
+export async function heldAt(
+  args: string[],
+  point: string,
+): Promise<{ child: ChildProcess; stderr: () => string; resume(): void; exited(): Promise<number | null | string> }> {
+  const child = spawn(process.execPath, [...NODE_FLAGS, binary, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1', OMNI_INGEST_ARCHIVE_PAUSE_AT: point },
+  });
+  let stderr = '';
+  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      if (stderr.includes(`paused at ${point}`)) resolve();
+    });
+    child.on('close', () => reject(new Error(`the run ended before it reached "${point}":\n${stderr}`)));
+  });
+  return {
+    child,
+    stderr: () => stderr,
+    resume() {
+      child.kill('SIGCONT');
+      child.kill('SIGUSR2');
+    },
+    exited: () => Promise.race([closed, new Promise<string>((r) => setTimeout(() => r('still running after 60 s'), 60_000).unref())]),
+  };
 }
 
 /** Old events (and a few fresh ones) in a migrated database and a folder for a file:// target; `done` drops both. */
