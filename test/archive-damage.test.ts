@@ -11,8 +11,15 @@ import { damage, killAt, rawEventsChecksum, seedEvents, withDb } from './support
 import { runCli } from './support/cli.js';
 import { migratedTarget, type TestTarget } from './support/db.js';
 
-function partsUnder(dir: string): string[] {
-  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ndjson.gz')).map((f) => path.join(dir, f));
+/** The parts the newest manifest under `dir` lists (a folder may also hold an earlier attempt's). */
+function listedParts(dir: string): string[] {
+  const manifests = (fs.readdirSync(dir, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('manifest.json'))
+    .map((f) => path.join(dir, f))
+    .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+  if (manifests.length === 0) return [];
+  const manifest = JSON.parse(fs.readFileSync(manifests[0]!, 'utf8')) as { parts: { name: string }[] };
+  return manifest.parts.map((p) => path.join(path.dirname(manifests[0]!), p.name));
 }
 
 describe('a damaged archive', { timeout: 300_000 }, () => {
@@ -38,7 +45,7 @@ describe('a damaged archive', { timeout: 300_000 }, () => {
       const before_ = await hotRows();
       const killed = await killAt(args(), 'written');
       assert.ok(killed.paused, killed.stderr);
-      const parts = partsUnder(dir).filter((f) => Date.now() - fs.statSync(f).mtimeMs < 60_000);
+      const parts = listedParts(dir);
       assert.ok(parts.length > 0);
       damage(parts.at(-1)!, how);
       const r = await runCli([...args(), '--json']);
@@ -63,7 +70,7 @@ describe('a damaged archive', { timeout: 300_000 }, () => {
   });
 
   it('archive verify finds a part damaged after the delete: exit 3', async () => {
-    damage(partsUnder(dir)[0]!, 'flip');
+    damage(listedParts(dir)[0]!, 'flip');
     const r = await runCli([...target.args, '--json', 'archive', 'verify']);
     assert.equal(r.code, 3, r.stdout + r.stderr);
     const report = r.json<{ ok: boolean; failed: number; manifests: { problems: string[] }[] }>();

@@ -125,8 +125,10 @@ async function write(w: BatchWork, batch: b.BatchRow): Promise<b.Written> {
 
 /**
  * Removes the parts of earlier attempts at writing the batch (a killed or stalled writer's) that
- * its manifest does not list. Only after the batch is marked written, so they are no longer any
- * attempt's to finish; a failure leaves stray objects no manifest names, worth a warning only.
+ * its manifest does not list. Only once the batch is written and its parts read back, so they
+ * are no longer any attempt's to finish; a run killed before this is followed by one that
+ * verifies the batch again and removes them. A failure leaves stray objects no manifest names,
+ * worth a warning only.
  */
 async function removeStrayParts(w: BatchWork, batch: b.BatchRow, listed: PartEntry[]): Promise<void> {
   const keep = new Set(listed.map((p) => joinKey(batch.prefix, p.name)));
@@ -246,7 +248,6 @@ export async function advanceBatch(w: BatchWork, start: b.BatchRow): Promise<Bat
       return b.markWritten(tx, batch.id, w.owner, written!);
     });
     if (!ok) throw lost(batch.id);
-    await removeStrayParts(w, batch, written.parts);
     lap('write');
     batch = {
       ...batch,
@@ -265,6 +266,7 @@ export async function advanceBatch(w: BatchWork, start: b.BatchRow): Promise<Bat
   const check = await verify(w, batch, written);
   lap('verify');
   if (batch.state === 'written') {
+    await removeStrayParts(w, batch, batch.parts);
     if (!(await b.markVerified(w.db, batch.id, w.owner))) throw lost(batch.id);
     batch = { ...batch, state: 'verified' };
     await faultPoint('verified');
@@ -276,7 +278,7 @@ export async function advanceBatch(w: BatchWork, start: b.BatchRow): Promise<Bat
   if (r.done) {
     if (r.state === 'restored')
       w.logger.info(
-        `archive batch ${batch.id}: every event of it is in raw_events again (a restore ran while it was deleting); it is marked restored`,
+        `archive batch ${batch.id}: every event of it is in raw_events (put back by a restore while it was deleting, or changed since it was written and kept); it is marked restored`,
       );
     batch = { ...batch, state: r.state };
     await faultPoint('deleted');

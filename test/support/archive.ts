@@ -130,13 +130,14 @@ export function killAt(args: string[], point: string, env: Record<string, string
 export async function heldAt(
   args: string[],
   point: string,
-): Promise<{ child: ChildProcess; stderr: () => string; resume(): void; exited(): Promise<number | null | string> }> {
+): Promise<{ child: ChildProcess; stderr: () => string; resume(): void; exited(): Promise<number | string> }> {
   const child = spawn(process.execPath, [...NODE_FLAGS, binary, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, NO_COLOR: '1', OMNI_INGEST_ARCHIVE_PAUSE_AT: point },
   });
   let stderr = '';
-  const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  // Killed by a signal, the signal's name: never mistaken for an exit code.
+  const closed = new Promise<number | string>((resolve) => child.on('close', (code, signal) => resolve(code ?? `killed by ${signal}`)));
   await new Promise<void>((resolve, reject) => {
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
